@@ -1,0 +1,11 @@
+//! One module per subcommand: `Args` (clap) and `run(args)`. Handlers stay thin.
+pub mod convert;
+pub mod data;
+pub mod generate;
+pub mod inspect;
+pub mod metric;
+pub mod prompt;
+pub mod rank;
+pub mod regress;
+pub mod score;
+pub mod tasks_list;

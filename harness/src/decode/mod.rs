@@ -1,0 +1,1 @@
+//! Decoding: batched KV-cached generation, beam search, option ranking, regression.

@@ -1,0 +1,1 @@
+//! The Emu model in candle (EVA-CLIP vision tower, causal transformer, multimodal LLaMA).

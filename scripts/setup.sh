@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the system packages emu-eval needs on Debian 12 (run as root or with sudo).
+#   wordnet-base  WordNet 3.0 database (/usr/share/wordnet) for NExT-QA WUPS
+#   ffmpeg + libav*-dev + libclang-dev + pkg-config  video decoding (ffmpeg-next bindings)
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+PKGS="wordnet-base ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libclang-dev pkg-config"
+missing=""
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi

@@ -1,0 +1,1 @@
+//! bleu (to be written).

@@ -1,0 +1,1 @@
+//! cider (to be written).

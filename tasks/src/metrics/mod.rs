@@ -1,0 +1,16 @@
+//! Metrics, each following `shared/spec/metrics.md` (quirks of the references kept on purpose).
+pub mod bleu;
+pub mod caption;
+pub mod cider;
+pub mod fid;
+pub mod npy;
+pub mod porter;
+pub mod postprocess;
+pub mod ptb;
+pub mod rouge;
+pub mod videoqa;
+pub mod visdial;
+pub mod vizwiz;
+pub mod vqa;
+pub mod wordnet;
+pub mod wups;

@@ -1,0 +1,1 @@
+//! npy (to be written).

@@ -1,0 +1,1 @@
+//! rouge (to be written).

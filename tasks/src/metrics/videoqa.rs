@@ -1,0 +1,1 @@
+//! videoqa (to be written).

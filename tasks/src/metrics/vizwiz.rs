@@ -1,0 +1,1 @@
+//! vizwiz (to be written).

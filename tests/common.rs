@@ -1,0 +1,28 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Path of `../shared` beside the repository root.
+pub fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+}
+
+/// Runs `emu-eval` with the given arguments and optional stdin.
+pub fn emu_eval(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_emu-eval"));
+    cmd.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    cmd.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() });
+    let mut child = cmd.spawn().expect("spawn emu-eval");
+    if let Some(data) = stdin {
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    child.wait_with_output().expect("wait emu-eval")
+}
+
+/// Parses stdout as JSON, panicking with stderr on failure.
+pub fn json_out(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "emu-eval failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}

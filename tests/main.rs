@@ -1,0 +1,2 @@
+// Integration tests: drive the `emu-eval` binary on ../shared fixtures.
+mod common;
