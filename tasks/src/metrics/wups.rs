@@ -9,3 +9,18 @@ pub fn score_file(path: &Path, nextqa: bool, wordnet: &WordNet) -> Result<Value,
     let _ = (nextqa, wordnet);
     Err(InputError::file(path, "not implemented yet"))
 }
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WupsItem {
+    pub prediction: String,
+    pub answer: String,
+    pub answer_add: Option<String>,
+    /// NExT-QA question type (CW, CH, TN, TP, TC, DL, DB, DC, DO).
+    pub qtype: Option<String>,
+}
+
+/// Scores items; with `nextqa` returns `{"questions","aggregate"}`, else the list with scores added.
+pub fn score(items: &[WupsItem], nextqa: bool, wordnet: &WordNet) -> Value {
+    let _ = (items, nextqa, wordnet);
+    Value::Null
+}
