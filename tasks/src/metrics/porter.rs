@@ -4,9 +4,8 @@
 /// Stems a whole string (lowercased first), as `PorterStemmer().stem(word)`.
 pub fn stem(word: &str) -> String {
     let lower = word.to_lowercase();
-    // `if word in self.pool: return self.pool[stem]` — the pool keys are lowercase, so only
-    // an already lowercase input can hit.
-    if let Some(s) = irregular_form(word) {
+    // `if stem in self.pool: return self.pool[stem]`, on the lowercased input.
+    if let Some(s) = irregular_form(&lower) {
         return s.to_owned();
     }
     // `len(word) <= 2` is tested on the input before lowercasing.
@@ -339,6 +338,7 @@ mod tests {
         assert_eq!(stem("fire hydrants"), "fire hydr");
         assert_eq!(stem("TENNIS"), "tenni");
         assert_eq!(stem("skies"), "sky");
+        assert_eq!(stem("SKIES"), "sky");
         assert_eq!(stem("Ab"), "ab");
     }
 
