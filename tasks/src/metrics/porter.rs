@@ -101,8 +101,8 @@ fn ends_cvc(w: &[char]) -> bool {
 }
 
 fn ends_with(w: &[char], suffix: &str) -> bool {
-    let s: Vec<char> = suffix.chars().collect();
-    w.len() >= s.len() && w[w.len() - s.len()..] == s[..]
+    let mut tail = w.iter().rev();
+    suffix.chars().rev().all(|c| tail.next() == Some(&c))
 }
 
 fn strip_suffix(w: &[char], suffix: &str) -> Word {
