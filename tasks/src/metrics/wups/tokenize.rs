@@ -165,6 +165,29 @@ mod tests {
         assert_eq!(tok("'hello'"), ["'", "hello", "'"]);
     }
 
+    /// Outputs of NLTK 3.10.4 `word_tokenize(s, preserve_line=True)`.
+    #[test]
+    fn nltk_reference_cases() {
+        let cases: &[(&str, &[&str])] = &[
+            ("gimme more'n that", &["gim", "me", "more", "'n", "that"]),
+            ("I wanna go", &["I", "wan", "na", "go"]),
+            ("don't!", &["do", "n't", "!"]),
+            ("“Hi” «yo»", &["“", "Hi", "”", "«", "yo", "»"]),
+            ("O'Neil's dog", &["O'Neil", "'s", "dog"]),
+            ("e.g. U.S.", &["e.g.", "U.S", "."]),
+            ("wait\u{2014}now", &["wait", "\u{2014}", "now"]),
+            ("a\u{a0}b", &["a", "b"]),
+            ("1:30, 3:x", &["1:30", ",", "3", ":", "x"]),
+            ("x' y", &["x", "'", "y"]),
+            ("THEY'LL", &["THEY", "'LL"]),
+            ("dog.\n", &["dog", "."]),
+            ("(dog).", &["(", "dog", ")", "."]),
+        ];
+        for (s, want) in cases {
+            assert_eq!(tok(s), *want, "{s:?}");
+        }
+    }
+
     #[test]
     fn nltk_doc_example() {
         let s = "Good muffins cost $3.88 (roughly 3,36 euros)\nin New York.  Please buy me\ntwo of them.\nThanks.";
