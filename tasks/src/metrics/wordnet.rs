@@ -6,6 +6,7 @@
 //! `data.*` are parsed on demand (the byte offset in the data file is the synset id).
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 mod morphy;
 mod wup;
@@ -90,6 +91,9 @@ struct PosFiles {
 pub struct WordNet {
     pub dir: PathBuf,
     files: [PosFiles; 4],
+    /// Parsed hypernym links, filled on first use (lines of top synsets hold thousands of
+    /// pointers; similarity walks them again and again).
+    hypernym_cache: RwLock<HashMap<Synset, Arc<[Synset]>>>,
 }
 
 impl WordNet {
@@ -108,7 +112,7 @@ impl WordNet {
             Ok(PosFiles { index, data, exceptions })
         };
         let files = [load_pos(Pos::Noun)?, load_pos(Pos::Verb)?, load_pos(Pos::Adj)?, load_pos(Pos::Adv)?];
-        Ok(WordNet { dir: dir.to_path_buf(), files })
+        Ok(WordNet { dir: dir.to_path_buf(), files, hypernym_cache: RwLock::default() })
     }
 
     fn pos_files(&self, pos: Pos) -> &PosFiles {
@@ -228,8 +232,24 @@ impl WordNet {
 
     /// Hypernym and instance-hypernym synsets (NLTK `hypernyms() + instance_hypernyms()`).
     pub fn hypernyms(&self, s: &Synset) -> Vec<Synset> {
-        let Some(rec) = self.record(s) else { return Vec::new() };
-        rec.hypernyms.iter().filter_map(|&(p, o)| self.synset_at(p, o)).collect()
+        self.hypernyms_cached(s).to_vec()
+    }
+
+    /// [`Self::hypernyms`], parsed once per synset.
+    pub(crate) fn hypernyms_cached(&self, s: &Synset) -> Arc<[Synset]> {
+        if let Ok(cache) = self.hypernym_cache.read() {
+            if let Some(h) = cache.get(s) {
+                return Arc::clone(h);
+            }
+        }
+        let parsed: Arc<[Synset]> = match self.record(s) {
+            Some(rec) => rec.hypernyms.iter().filter_map(|&(p, o)| self.synset_at(p, o)).collect(),
+            None => Arc::from(Vec::new()),
+        };
+        if let Ok(mut cache) = self.hypernym_cache.write() {
+            cache.insert(*s, Arc::clone(&parsed));
+        }
+        parsed
     }
 
     /// NLTK synset name `lemma.pos.NN`: first lemma lowercased, synset type, and the 1-based
