@@ -118,28 +118,31 @@ fn wups_directed(sim: &[Vec<f64>], alpha: f64) -> f64 {
     }
 }
 
-/// WUPS at both [`ALPHAS`]: NExT-OE `get_wups` (tokenize both, `min` of the two directions).
-fn get_wups_both(pred: &str, truth: &str, wn: &WordNet, memo: &mut Memo) -> [f64; 2] {
+/// Tokenizes both strings (NLTK `word_tokenize`) and returns the raw similarity matrices
+/// pred x truth and truth x pred.
+fn similarity_matrices(pred: &str, truth: &str, wn: &WordNet, memo: &mut Memo) -> [Vec<Vec<f64>>; 2] {
     let p = word_tokenize(pred);
     let t = word_tokenize(truth);
-    let forward: Vec<Vec<f64>> =
-        p.iter().map(|a| t.iter().map(|b| wup_raw(a, b, wn, memo)).collect()).collect();
-    let backward: Vec<Vec<f64>> =
-        t.iter().map(|a| p.iter().map(|b| wup_raw(a, b, wn, memo)).collect()).collect();
-    ALPHAS.map(|alpha| wups_directed(&forward, alpha).min(wups_directed(&backward, alpha)))
+    let mut matrix = |x: &[String], y: &[String]| -> Vec<Vec<f64>> {
+        x.iter().map(|a| y.iter().map(|b| wup_raw(a, b, wn, memo)).collect()).collect()
+    };
+    [matrix(&p, &t), matrix(&t, &p)]
+}
+
+/// NExT-OE `get_wups`: `min(wups(pred, truth), wups(truth, pred))`.
+fn wups_from_matrices(m: &[Vec<Vec<f64>>; 2], alpha: f64) -> f64 {
+    wups_directed(&m[0], alpha).min(wups_directed(&m[1], alpha))
+}
+
+/// WUPS at both [`ALPHAS`] (one tokenization and similarity pass).
+fn get_wups_both(pred: &str, truth: &str, wn: &WordNet, memo: &mut Memo) -> [f64; 2] {
+    let m = similarity_matrices(pred, truth, wn, memo);
+    ALPHAS.map(|alpha| wups_from_matrices(&m, alpha))
 }
 
 /// NExT-OE `get_wups(pred, truth, alpha)`.
 pub fn get_wups(pred: &str, truth: &str, alpha: f64, wn: &WordNet) -> f64 {
-    let p = word_tokenize(pred);
-    let t = word_tokenize(truth);
-    let mut memo = Memo::default();
-    let mut matrix = |x: &[String], y: &[String]| -> Vec<Vec<f64>> {
-        x.iter().map(|a| y.iter().map(|b| wup_raw(a, b, wn, &mut memo)).collect()).collect()
-    };
-    let forward = matrix(&p, &t);
-    let backward = matrix(&t, &p);
-    wups_directed(&forward, alpha).min(wups_directed(&backward, alpha))
+    wups_from_matrices(&similarity_matrices(pred, truth, wn, &mut Memo::default()), alpha)
 }
 
 /// `eval_oe.py`: TP is counted as TN.
