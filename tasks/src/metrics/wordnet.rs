@@ -6,6 +6,7 @@
 //! `data.*` are parsed on demand (the byte offset in the data file is the synset id).
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 mod morphy;
 mod wup;
@@ -90,6 +91,9 @@ struct PosFiles {
 pub struct WordNet {
     pub dir: PathBuf,
     files: [PosFiles; 4],
+    /// Parsed hypernym links, filled on first use (lines of top synsets hold thousands of
+    /// pointers; similarity walks them again and again).
+    hypernym_cache: RwLock<HashMap<Synset, Arc<[Synset]>>>,
 }
 
 impl WordNet {
@@ -108,7 +112,7 @@ impl WordNet {
             Ok(PosFiles { index, data, exceptions })
         };
         let files = [load_pos(Pos::Noun)?, load_pos(Pos::Verb)?, load_pos(Pos::Adj)?, load_pos(Pos::Adv)?];
-        Ok(WordNet { dir: dir.to_path_buf(), files })
+        Ok(WordNet { dir: dir.to_path_buf(), files, hypernym_cache: RwLock::default() })
     }
 
     fn pos_files(&self, pos: Pos) -> &PosFiles {
@@ -228,8 +232,24 @@ impl WordNet {
 
     /// Hypernym and instance-hypernym synsets (NLTK `hypernyms() + instance_hypernyms()`).
     pub fn hypernyms(&self, s: &Synset) -> Vec<Synset> {
-        let Some(rec) = self.record(s) else { return Vec::new() };
-        rec.hypernyms.iter().filter_map(|&(p, o)| self.synset_at(p, o)).collect()
+        self.hypernyms_cached(s).to_vec()
+    }
+
+    /// [`Self::hypernyms`], parsed once per synset.
+    pub(crate) fn hypernyms_cached(&self, s: &Synset) -> Arc<[Synset]> {
+        if let Ok(cache) = self.hypernym_cache.read() {
+            if let Some(h) = cache.get(s) {
+                return Arc::clone(h);
+            }
+        }
+        let parsed: Arc<[Synset]> = match self.record(s) {
+            Some(rec) => rec.hypernyms.iter().filter_map(|&(p, o)| self.synset_at(p, o)).collect(),
+            None => Arc::from(Vec::new()),
+        };
+        if let Ok(mut cache) = self.hypernym_cache.write() {
+            cache.insert(*s, Arc::clone(&parsed));
+        }
+        parsed
     }
 
     /// NLTK synset name `lemma.pos.NN`: first lemma lowercased, synset type, and the 1-based
@@ -256,7 +276,11 @@ impl WordNet {
 
 /// `$EMU_EVAL_WORDNET` if set and non-empty, else `/usr/share/wordnet`.
 pub fn default_dir() -> PathBuf {
-    match std::env::var_os(DIR_ENV) {
+    dir_from_env(std::env::var_os(DIR_ENV))
+}
+
+fn dir_from_env(value: Option<std::ffi::OsString>) -> PathBuf {
+    match value {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => PathBuf::from(DEFAULT_DIR),
     }
@@ -377,6 +401,13 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn default_dir_from_env() {
+        assert_eq!(dir_from_env(None), Path::new(DEFAULT_DIR));
+        assert_eq!(dir_from_env(Some("".into())), Path::new(DEFAULT_DIR));
+        assert_eq!(dir_from_env(Some("/opt/wn".into())), Path::new("/opt/wn"));
+    }
+
+    #[test]
     fn strip_adj_marker_like_nltk() {
         assert_eq!(strip_adj_marker("big(a)"), "big");
         assert_eq!(strip_adj_marker("galore(ip)"), "galore");
@@ -407,19 +438,23 @@ pub(crate) mod tests {
         assert_eq!(wn.synsets("together").first().map(|s| wn.synset_name(s)).as_deref(), Some("together.s.01"));
     }
 
+    /// Names from NLTK 3.10.4 `wn.synsets(w)`: satellites are numbered among the satellite
+    /// offsets of the adjective entry only (`good.s.04` is the sixth adjective sense of `good`).
     #[test]
     fn satellite_sense_numbers_count_satellites_only() {
         let wn = wordnet();
-        // `big`: the first adjective synset is the head `large.a.01`; the later satellites are
-        // numbered among satellites only (NLTK 3.10 ADJ_SAT map).
-        let adj: Vec<Synset> = wn.index_offsets("big", Pos::Adj).iter().filter_map(|&o| wn.synset_at(Pos::Adj, o)).collect();
-        let sats: Vec<&Synset> = adj.iter().filter(|s| s.ss_type == 's').collect();
-        for (i, s) in sats.iter().enumerate() {
-            let name = wn.synset_name(s);
-            if name.starts_with("big.") {
-                assert_eq!(name, format!("big.s.{:02}", i + 1));
-            }
-        }
+        let names = |w: &str| -> Vec<String> { wn.synsets(w).iter().map(|s| wn.synset_name(s)).collect() };
+        let big = [
+            "large.a.01", "big.s.01", "bad.s.01", "big.s.03", "big.s.04", "big.s.05", "boastful.s.01", "big.s.07",
+            "adult.s.01", "big.s.09", "big.s.10", "big.s.11", "big.s.12", "big.r.01", "boastfully.r.01", "big.r.03",
+            "big.r.04",
+        ];
+        assert_eq!(names("big"), big);
+        let good = [
+            "good.n.01", "good.n.02", "good.n.03", "commodity.n.01", "good.a.01", "full.s.04", "good.a.03",
+            "estimable.s.01", "beneficial.s.01", "good.s.04",
+        ];
+        assert_eq!(names("good")[..good.len()], good);
     }
 
     #[test]

@@ -41,13 +41,20 @@ pub struct WupsItem {
 
 /// NExT-OE `wup(word1, word2, alpha)` before thresholding: 1.0 for identical strings, 0.0 when
 /// either word has no synset, else `wup_similarity` of the two first synsets (None -> 0.0).
-fn wup_raw(a: &str, b: &str, wn: &WordNet, first: &mut FirstSynsets) -> f64 {
+fn wup_raw(a: &str, b: &str, wn: &WordNet, memo: &mut Memo) -> f64 {
     if a == b {
         return 1.0;
     }
-    let Some(sa) = first.get(a, wn) else { return 0.0 };
-    let Some(sb) = first.get(b, wn) else { return 0.0 };
-    wn.wup_similarity(&sa, &sb).unwrap_or(0.0)
+    let key = (a.to_owned(), b.to_owned());
+    if let Some(&v) = memo.pairs.get(&key) {
+        return v;
+    }
+    let v = match (memo.first_synset(a, wn), memo.first_synset(b, wn)) {
+        (Some(sa), Some(sb)) => wn.wup_similarity(&sa, &sb).unwrap_or(0.0),
+        _ => 0.0,
+    };
+    memo.pairs.insert(key, v);
+    v
 }
 
 /// NExT-OE `wup` thresholding: a similarity below `alpha` is down-weighted by 0.1.
@@ -61,20 +68,24 @@ fn threshold(sim: f64, alpha: f64) -> f64 {
 
 /// NExT-OE `wup(word1, word2, alpha)`.
 pub fn wup(a: &str, b: &str, alpha: f64, wn: &WordNet) -> f64 {
-    threshold(wup_raw(a, b, wn, &mut FirstSynsets::default()), alpha)
+    threshold(wup_raw(a, b, wn, &mut Memo::default()), alpha)
 }
 
-/// `synsets(word)[0]`, remembered per word within one scoring call.
+/// `synsets(word)[0]` and raw word similarities, remembered within one scoring call (answers
+/// share a small vocabulary).
 #[derive(Default)]
-struct FirstSynsets(HashMap<String, Option<Synset>>);
+struct Memo {
+    first: HashMap<String, Option<Synset>>,
+    pairs: HashMap<(String, String), f64>,
+}
 
-impl FirstSynsets {
-    fn get(&mut self, word: &str, wn: &WordNet) -> Option<Synset> {
-        if let Some(s) = self.0.get(word) {
+impl Memo {
+    fn first_synset(&mut self, word: &str, wn: &WordNet) -> Option<Synset> {
+        if let Some(s) = self.first.get(word) {
             return *s;
         }
         let s = wn.first_synset(word);
-        self.0.insert(word.to_owned(), s);
+        self.first.insert(word.to_owned(), s);
         s
     }
 }
@@ -107,28 +118,31 @@ fn wups_directed(sim: &[Vec<f64>], alpha: f64) -> f64 {
     }
 }
 
-/// WUPS at both [`ALPHAS`]: NExT-OE `get_wups` (tokenize both, `min` of the two directions).
-fn get_wups_both(pred: &str, truth: &str, wn: &WordNet, first: &mut FirstSynsets) -> [f64; 2] {
+/// Tokenizes both strings (NLTK `word_tokenize`) and returns the raw similarity matrices
+/// pred x truth and truth x pred.
+fn similarity_matrices(pred: &str, truth: &str, wn: &WordNet, memo: &mut Memo) -> [Vec<Vec<f64>>; 2] {
     let p = word_tokenize(pred);
     let t = word_tokenize(truth);
-    let forward: Vec<Vec<f64>> =
-        p.iter().map(|a| t.iter().map(|b| wup_raw(a, b, wn, first)).collect()).collect();
-    let backward: Vec<Vec<f64>> =
-        t.iter().map(|a| p.iter().map(|b| wup_raw(a, b, wn, first)).collect()).collect();
-    ALPHAS.map(|alpha| wups_directed(&forward, alpha).min(wups_directed(&backward, alpha)))
+    let mut matrix = |x: &[String], y: &[String]| -> Vec<Vec<f64>> {
+        x.iter().map(|a| y.iter().map(|b| wup_raw(a, b, wn, memo)).collect()).collect()
+    };
+    [matrix(&p, &t), matrix(&t, &p)]
+}
+
+/// NExT-OE `get_wups`: `min(wups(pred, truth), wups(truth, pred))`.
+fn wups_from_matrices(m: &[Vec<Vec<f64>>; 2], alpha: f64) -> f64 {
+    wups_directed(&m[0], alpha).min(wups_directed(&m[1], alpha))
+}
+
+/// WUPS at both [`ALPHAS`] (one tokenization and similarity pass).
+fn get_wups_both(pred: &str, truth: &str, wn: &WordNet, memo: &mut Memo) -> [f64; 2] {
+    let m = similarity_matrices(pred, truth, wn, memo);
+    ALPHAS.map(|alpha| wups_from_matrices(&m, alpha))
 }
 
 /// NExT-OE `get_wups(pred, truth, alpha)`.
 pub fn get_wups(pred: &str, truth: &str, alpha: f64, wn: &WordNet) -> f64 {
-    let p = word_tokenize(pred);
-    let t = word_tokenize(truth);
-    let mut first = FirstSynsets::default();
-    let mut matrix = |x: &[String], y: &[String]| -> Vec<Vec<f64>> {
-        x.iter().map(|a| y.iter().map(|b| wup_raw(a, b, wn, &mut first)).collect()).collect()
-    };
-    let forward = matrix(&p, &t);
-    let backward = matrix(&t, &p);
-    wups_directed(&forward, alpha).min(wups_directed(&backward, alpha))
+    wups_from_matrices(&similarity_matrices(pred, truth, wn, &mut Memo::default()), alpha)
 }
 
 /// `eval_oe.py`: TP is counted as TN.
@@ -142,7 +156,7 @@ fn merged_type(qtype: &str) -> &str {
 
 /// Scores of one item at both thresholds. Plain WUPS (max over `answer` and `answer_add`),
 /// or with `nextqa` and type DB/DC an exact string match (`eval_oe.py`).
-fn item_scores(item: &WupsItem, nextqa: bool, wn: &WordNet, first: &mut FirstSynsets) -> [f64; 2] {
+fn item_scores(item: &WupsItem, nextqa: bool, wn: &WordNet, memo: &mut Memo) -> [f64; 2] {
     let refs: Vec<&str> = std::iter::once(item.answer.as_str()).chain(item.answer_add.as_deref()).collect();
     let exact = nextqa && matches!(item.qtype.as_deref().map(merged_type), Some("DB" | "DC"));
     if exact {
@@ -152,7 +166,7 @@ fn item_scores(item: &WupsItem, nextqa: bool, wn: &WordNet, first: &mut FirstSyn
     }
     let mut best: Option<[f64; 2]> = None;
     for r in refs {
-        let s = get_wups_both(&item.prediction, r, wn, first);
+        let s = get_wups_both(&item.prediction, r, wn, memo);
         best = Some(match best {
             None => s,
             Some(b) => [b[0].max(s[0]), b[1].max(s[1])],
@@ -164,7 +178,7 @@ fn item_scores(item: &WupsItem, nextqa: bool, wn: &WordNet, first: &mut FirstSyn
 fn all_scores(items: &[WupsItem], nextqa: bool, wn: &WordNet) -> Vec<[f64; 2]> {
     items
         .par_iter()
-        .map_init(FirstSynsets::default, |first, item| item_scores(item, nextqa, wn, first))
+        .map_init(Memo::default, |memo, item| item_scores(item, nextqa, wn, memo))
         .collect()
 }
 

@@ -1,6 +1,7 @@
 //! Wu-Palmer similarity: NLTK 3.10 `Synset.wup_similarity(other)` with `simulate_root=True`,
 //! including its subsumer quirk (chosen by min_depth, depth taken from max_depth; spec 5.3).
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use super::{Synset, WordNet};
 
@@ -14,27 +15,21 @@ enum Node {
 /// NLTK's name for the virtual root; sorts before every synset name.
 const ROOT_NAME: &str = "*ROOT*";
 
-/// Hypernym links read once per similarity call.
+/// The hypernym graph with depths memoised for one similarity call.
 struct Graph<'a> {
     wn: &'a WordNet,
-    parents: HashMap<Synset, Vec<Synset>>,
     min_depth: HashMap<Synset, usize>,
     max_depth: HashMap<Synset, usize>,
 }
 
 impl<'a> Graph<'a> {
     fn new(wn: &'a WordNet) -> Self {
-        Graph { wn, parents: HashMap::new(), min_depth: HashMap::new(), max_depth: HashMap::new() }
+        Graph { wn, min_depth: HashMap::new(), max_depth: HashMap::new() }
     }
 
     /// `hypernyms() + instance_hypernyms()`.
-    fn parents(&mut self, s: Synset) -> Vec<Synset> {
-        if let Some(p) = self.parents.get(&s) {
-            return p.clone();
-        }
-        let p = self.wn.hypernyms(&s);
-        self.parents.insert(s, p.clone());
-        p
+    fn parents(&self, s: Synset) -> Arc<[Synset]> {
+        self.wn.hypernyms_cached(&s)
     }
 
     /// NLTK `Synset.min_depth` (0 without hypernyms, else 1 + min over parents).
@@ -54,7 +49,7 @@ impl<'a> Graph<'a> {
             return d;
         }
         path.push(s);
-        let parents: Vec<Synset> = self.parents(s).into_iter().filter(|p| !path.contains(p)).collect();
+        let parents: Vec<Synset> = self.parents(s).iter().copied().filter(|p| !path.contains(p)).collect();
         let ds: Vec<usize> = parents.iter().map(|&p| self.depth(p, use_min, path)).collect();
         path.pop();
         let d = if use_min { ds.iter().min() } else { ds.iter().max() }.map_or(0, |d| d + 1);
@@ -81,7 +76,7 @@ impl<'a> Graph<'a> {
         let mut seen = HashSet::from([s]);
         let mut todo = vec![s];
         while let Some(x) = todo.pop() {
-            for p in self.parents(x) {
+            for &p in self.parents(x).iter() {
                 if seen.insert(p) {
                     todo.push(p);
                 }
@@ -104,7 +99,7 @@ impl<'a> Graph<'a> {
                 continue;
             }
             dist.insert(Node::Syn(x), d);
-            for p in self.parents(x) {
+            for &p in self.parents(x).iter() {
                 queue.push_back((p, d + 1));
             }
         }

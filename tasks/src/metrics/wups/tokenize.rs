@@ -100,9 +100,32 @@ fn is_python_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
+/// Words of `MacIntyreContractions.CONTRACTIONS2` that contain only letters (split by NLTK
+/// even without punctuation): `cannot`, `gimme`, `gonna`, `gotta`, `lemme`, `wanna`.
+const LETTER_CONTRACTIONS: [&str; 6] = ["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"];
+
+/// Fast path: text made only of ASCII letters, digits and spaces, without a whole word from
+/// [`LETTER_CONTRACTIONS`], matches none of NLTK's rules except whitespace normalisation, so its
+/// tokens are its space-separated words. None when the full tokenizer is needed.
+fn plain_words(text: &str) -> Option<Vec<String>> {
+    if !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ') {
+        return None;
+    }
+    let words: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
+    if words.iter().any(|w| LETTER_CONTRACTIONS.iter().any(|c| w.eq_ignore_ascii_case(c))) {
+        return None;
+    }
+    Some(words.into_iter().map(str::to_owned).collect())
+}
+
 /// NLTK `word_tokenize(text, preserve_line=True)` (`NLTKWordTokenizer.tokenize`,
 /// `convert_parentheses=False`).
 pub fn word_tokenize(text: &str) -> Vec<String> {
+    plain_words(text).unwrap_or_else(|| full_tokenize(text))
+}
+
+/// All of NLTK's substitution rules, in their order.
+fn full_tokenize(text: &str) -> Vec<String> {
     let r = rules();
     let mut t = text.to_owned();
     for rule in &r.starting_quotes {
@@ -165,6 +188,29 @@ mod tests {
         assert_eq!(tok("'hello'"), ["'", "hello", "'"]);
     }
 
+    /// Outputs of NLTK 3.10.4 `word_tokenize(s, preserve_line=True)`.
+    #[test]
+    fn nltk_reference_cases() {
+        let cases: &[(&str, &[&str])] = &[
+            ("gimme more'n that", &["gim", "me", "more", "'n", "that"]),
+            ("I wanna go", &["I", "wan", "na", "go"]),
+            ("don't!", &["do", "n't", "!"]),
+            ("“Hi” «yo»", &["“", "Hi", "”", "«", "yo", "»"]),
+            ("O'Neil's dog", &["O'Neil", "'s", "dog"]),
+            ("e.g. U.S.", &["e.g.", "U.S", "."]),
+            ("wait\u{2014}now", &["wait", "\u{2014}", "now"]),
+            ("a\u{a0}b", &["a", "b"]),
+            ("1:30, 3:x", &["1:30", ",", "3", ":", "x"]),
+            ("x' y", &["x", "'", "y"]),
+            ("THEY'LL", &["THEY", "'LL"]),
+            ("dog.\n", &["dog", "."]),
+            ("(dog).", &["(", "dog", ")", "."]),
+        ];
+        for (s, want) in cases {
+            assert_eq!(tok(s), *want, "{s:?}");
+        }
+    }
+
     #[test]
     fn nltk_doc_example() {
         let s = "Good muffins cost $3.88 (roughly 3,36 euros)\nin New York.  Please buy me\ntwo of them.\nThanks.";
@@ -173,6 +219,16 @@ mod tests {
             "Please", "buy", "me", "two", "of", "them.", "Thanks", ".",
         ];
         assert_eq!(tok(s), want);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_full_rules() {
+        for s in ["play guitar", " two  dogs ", "10 men", "", "Cannot go", "I WANNA go", "gotta", "cannotx y", "gonna2"] {
+            assert_eq!(word_tokenize(s), super::full_tokenize(s), "{s:?}");
+        }
+        assert!(super::plain_words("Cannot go").is_none());
+        assert!(super::plain_words("don't").is_none());
+        assert_eq!(super::plain_words("cannotx y").as_deref(), Some(&["cannotx".to_owned(), "y".to_owned()][..]));
     }
 
     #[test]
