@@ -171,7 +171,7 @@ pub fn question_accuracy(answers: &[String], prediction: &str, variant: Variant)
         Variant::Official => {
             // Whitespace cleanup of both sides, then full normalisation of both sides only if the
             // cleaned answers are not all identical.
-            let gts: Vec<String> = answers.iter().map(|a| clean_whitespace(a)).collect();
+            let gts: Vec<Cow<str>> = answers.iter().map(|a| clean_whitespace(a)).collect();
             let pred = clean_whitespace(prediction);
             if all_identical(&gts) {
                 leave_one_out_accuracy(&pred, &gts)
