@@ -6,7 +6,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 
-use crate::input::{index, read_json, Json};
+use crate::input::{index, parse_json, read_text, Json};
 use crate::input::InputError;
 use crate::metrics::{porter, vizwiz};
 
@@ -33,9 +33,60 @@ impl Variant {
 
 /// Scores `{"questions":[…]}` with the given variant; returns the contract JSON.
 pub fn score_file(path: &Path, variant: Variant) -> Result<Value, InputError> {
-    let root = read_json(path)?;
-    let items = parse_items(path, &root)?;
+    let text = read_text(path)?;
+    let items = match parse_items_fast(&text) {
+        Some(items) => items,
+        // Slow path: names the file and field of the problem.
+        None => parse_items(path, &parse_json(path, &text)?)?,
+    };
     Ok(score(&items, variant))
+}
+
+/// Typed deserialisation of a well-formed file; `None` on anything `parse_items` would reject
+/// (or might read differently, e.g. duplicate keys), so that it reports the error.
+fn parse_items_fast(text: &str) -> Option<Vec<VqaItem>> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        questions: Vec<Question>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Question {
+        question_id: Option<Value>,
+        image: Option<Value>,
+        answers: Vec<String>,
+        prediction: String,
+        question_type: Option<String>,
+        answer_type: Option<String>,
+        answerable: Option<i64>,
+        answerable_pred: Option<f64>,
+    }
+    let file: File = serde_json::from_str(text).ok()?;
+    if file.questions.is_empty() {
+        return None;
+    }
+    file.questions
+        .into_iter()
+        .map(|q| {
+            let (id_key, id) = match (q.question_id, q.image) {
+                (Some(id), _) => ("question_id", id),
+                (None, Some(id)) => ("image", id),
+                (None, None) => return None,
+            };
+            if q.answers.is_empty() || q.answerable.is_some_and(|a| a != 0 && a != 1) {
+                return None;
+            }
+            Some(VqaItem {
+                id_key: id_key.to_owned(),
+                id,
+                answers: q.answers,
+                prediction: q.prediction,
+                question_type: q.question_type,
+                answer_type: q.answer_type,
+                answerable: q.answerable,
+                answerable_pred: q.answerable_pred,
+            })
+        })
+        .collect()
 }
 
 /// One question to score. `id` is `question_id` or `image` (VizWiz), echoed in the output.
