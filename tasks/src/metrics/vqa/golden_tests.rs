@@ -151,6 +151,10 @@ fn malformed_input_names_file_and_field() {
         let err = score_file(&path, Variant::Official).expect_err(want).to_string();
         assert!(err.starts_with(&format!("{}: {want}", path.display())), "{err}");
     }
+    let path = dir.join("partial.json");
+    std::fs::write(&path, r#"{"questions":[{"image":"a","answers":["a"],"prediction":"a","answerable":1,"answerable_pred":0.9},{"image":"b","answers":["a"],"prediction":"a","answerable":0}]}"#).expect("write");
+    let err = score_file(&path, Variant::Vizwiz).expect_err("partial answerability").to_string();
+    assert!(err.starts_with(&format!("{}: questions[1].answerable_pred: missing field", path.display())), "{err}");
     // Duplicate keys: the last one wins (like Python's json), not an error.
     let path = dir.join("dup.json");
     std::fs::write(&path, r#"{"questions":[{"question_id":1,"answers":["b"],"answers":["a","a","a","a"],"prediction":"a"}]}"#).expect("write");

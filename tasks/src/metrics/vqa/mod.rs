@@ -39,7 +39,30 @@ pub fn score_file(path: &Path, variant: Variant) -> Result<Value, InputError> {
         // Slow path: names the file and field of the problem.
         None => parse_items(path, &parse_json(path, &text)?)?,
     };
+    if variant == Variant::Vizwiz {
+        check_answerability_complete(path, &items)?;
+    }
     Ok(score(&items, variant))
+}
+
+/// VizWiz answerability needs `answerable` and `answerable_pred` on every question once any
+/// question carries one of them.
+fn check_answerability_complete(path: &Path, items: &[VqaItem]) -> Result<(), InputError> {
+    if !items.iter().any(|it| it.answerable.is_some() || it.answerable_pred.is_some()) {
+        return Ok(());
+    }
+    for (i, it) in items.iter().enumerate() {
+        for (key, present) in [("answerable", it.answerable.is_some()), ("answerable_pred", it.answerable_pred.is_some())] {
+            if !present {
+                return Err(InputError::field(
+                    path,
+                    format!("{}.{key}", index("questions", i)),
+                    "missing field (other questions carry answerability; all must for average precision and F1)",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Typed deserialisation of a well-formed file; `None` on anything `parse_items` would reject
@@ -193,7 +216,8 @@ pub fn score(items: &[VqaItem], variant: Variant) -> Value {
     Value::Object(out)
 }
 
-/// Answerability scores when every item carries `answerable` and `answerable_pred`.
+/// Answerability scores when every item carries `answerable` and `answerable_pred` (otherwise
+/// none; `score_file` rejects a file where only some do).
 fn answerability(items: &[VqaItem]) -> Option<vizwiz::Unanswerability> {
     let gt: Option<Vec<i64>> = items.iter().map(|it| it.answerable).collect();
     let pred: Option<Vec<f64>> = items.iter().map(|it| it.answerable_pred).collect();
