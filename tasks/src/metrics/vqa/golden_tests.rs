@@ -142,6 +142,8 @@ fn malformed_input_names_file_and_field() {
         (r#"{"questions":[{"image":"x.jpg","answers":["a"],"prediction":"a","answerable":2}]}"#, "questions[0].answerable: expected 0 or 1"),
         (r#"{"questions":[]}"#, "questions: no questions"),
         (r#"{"q":[]}"#, "questions: missing field"),
+        (r#"{"questions":[{"question_id":1,"answers":["a"],"prediction":"a","answerable_pred":"x"}]}"#, "questions[0].answerable_pred: expected a number"),
+        (r#"{"questions":[{"question_id":1,"answers":["a"],"prediction":"a"}"#, "malformed JSON at line 1"),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let path = dir.join(format!("case{i}.json"));
@@ -149,5 +151,25 @@ fn malformed_input_names_file_and_field() {
         let err = score_file(&path, Variant::Official).expect_err(want).to_string();
         assert!(err.starts_with(&format!("{}: {want}", path.display())), "{err}");
     }
+    let path = dir.join("partial.json");
+    std::fs::write(&path, r#"{"questions":[{"image":"a","answers":["a"],"prediction":"a","answerable":1,"answerable_pred":0.9},{"image":"b","answers":["a"],"prediction":"a","answerable":0}]}"#).expect("write");
+    let err = score_file(&path, Variant::Vizwiz).expect_err("partial answerability").to_string();
+    assert!(err.starts_with(&format!("{}: questions[1].answerable_pred: missing field", path.display())), "{err}");
+    // Duplicate keys: the last one wins (like Python's json), not an error.
+    let path = dir.join("dup.json");
+    std::fs::write(&path, r#"{"questions":[{"question_id":1,"answers":["b"],"answers":["a","a","a","a"],"prediction":"a"}]}"#).expect("write");
+    let out = score_file(&path, Variant::Official).expect("duplicate keys");
+    assert_eq!(out["overall"], serde_json::json!(100.0));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn fast_and_checked_parsers_agree() {
+    for name in ["vqa_accuracy.json", "okvqa_accuracy.json", "vizwiz_accuracy.json"] {
+        let path = golden(name);
+        let text = std::fs::read_to_string(&path).expect("golden file");
+        let fast = parse_items_fast(&text).expect("fast path accepts golden file");
+        let checked = parse_items(&path, &serde_json::from_str(&text).expect("json")).expect("checked");
+        assert_eq!(fast, checked, "{name}");
+    }
 }

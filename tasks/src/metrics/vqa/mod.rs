@@ -6,7 +6,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 
-use crate::input::{index, read_json, Json};
+use crate::input::{index, parse_json, read_text, Json};
 use crate::input::InputError;
 use crate::metrics::{porter, vizwiz};
 
@@ -33,9 +33,83 @@ impl Variant {
 
 /// Scores `{"questions":[…]}` with the given variant; returns the contract JSON.
 pub fn score_file(path: &Path, variant: Variant) -> Result<Value, InputError> {
-    let root = read_json(path)?;
-    let items = parse_items(path, &root)?;
+    let text = read_text(path)?;
+    let items = match parse_items_fast(&text) {
+        Some(items) => items,
+        // Slow path: names the file and field of the problem.
+        None => parse_items(path, &parse_json(path, &text)?)?,
+    };
+    if variant == Variant::Vizwiz {
+        check_answerability_complete(path, &items)?;
+    }
     Ok(score(&items, variant))
+}
+
+/// VizWiz answerability needs `answerable` and `answerable_pred` on every question once any
+/// question carries one of them.
+fn check_answerability_complete(path: &Path, items: &[VqaItem]) -> Result<(), InputError> {
+    if !items.iter().any(|it| it.answerable.is_some() || it.answerable_pred.is_some()) {
+        return Ok(());
+    }
+    for (i, it) in items.iter().enumerate() {
+        for (key, present) in [("answerable", it.answerable.is_some()), ("answerable_pred", it.answerable_pred.is_some())] {
+            if !present {
+                return Err(InputError::field(
+                    path,
+                    format!("{}.{key}", index("questions", i)),
+                    "missing field (other questions carry answerability; all must for average precision and F1)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Typed deserialisation of a well-formed file; `None` on anything `parse_items` would reject
+/// (or might read differently, e.g. duplicate keys), so that it reports the error.
+fn parse_items_fast(text: &str) -> Option<Vec<VqaItem>> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        questions: Vec<Question>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Question {
+        question_id: Option<Value>,
+        image: Option<Value>,
+        answers: Vec<String>,
+        prediction: String,
+        question_type: Option<String>,
+        answer_type: Option<String>,
+        answerable: Option<i64>,
+        answerable_pred: Option<f64>,
+    }
+    let file: File = serde_json::from_str(text).ok()?;
+    if file.questions.is_empty() {
+        return None;
+    }
+    file.questions
+        .into_iter()
+        .map(|q| {
+            let (id_key, id) = match (q.question_id, q.image) {
+                (Some(id), _) => ("question_id", id),
+                (None, Some(id)) => ("image", id),
+                (None, None) => return None,
+            };
+            if q.answers.is_empty() || q.answerable.is_some_and(|a| a != 0 && a != 1) {
+                return None;
+            }
+            Some(VqaItem {
+                id_key: id_key.to_owned(),
+                id,
+                answers: q.answers,
+                prediction: q.prediction,
+                question_type: q.question_type,
+                answer_type: q.answer_type,
+                answerable: q.answerable,
+                answerable_pred: q.answerable_pred,
+            })
+        })
+        .collect()
 }
 
 /// One question to score. `id` is `question_id` or `image` (VizWiz), echoed in the output.
@@ -142,7 +216,8 @@ pub fn score(items: &[VqaItem], variant: Variant) -> Value {
     Value::Object(out)
 }
 
-/// Answerability scores when every item carries `answerable` and `answerable_pred`.
+/// Answerability scores when every item carries `answerable` and `answerable_pred` (otherwise
+/// none; `score_file` rejects a file where only some do).
 fn answerability(items: &[VqaItem]) -> Option<vizwiz::Unanswerability> {
     let gt: Option<Vec<i64>> = items.iter().map(|it| it.answerable).collect();
     let pred: Option<Vec<f64>> = items.iter().map(|it| it.answerable_pred).collect();
@@ -171,7 +246,7 @@ pub fn question_accuracy(answers: &[String], prediction: &str, variant: Variant)
         Variant::Official => {
             // Whitespace cleanup of both sides, then full normalisation of both sides only if the
             // cleaned answers are not all identical.
-            let gts: Vec<String> = answers.iter().map(|a| clean_whitespace(a)).collect();
+            let gts: Vec<Cow<str>> = answers.iter().map(|a| clean_whitespace(a)).collect();
             let pred = clean_whitespace(prediction);
             if all_identical(&gts) {
                 leave_one_out_accuracy(&pred, &gts)

@@ -1,5 +1,7 @@
 //! Answer normalisation of `vqaEval.py` (metrics.md 2.1), with Python 3 string semantics.
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use super::tables::{ARTICLES, CONTRACTIONS, NUMBER_WORDS, PUNCT, PY_DECIMAL_DIGITS};
@@ -29,8 +31,12 @@ pub fn is_py_digit(c: char) -> bool {
 
 /// `ans.replace('\n', ' ').replace('\t', ' ').strip()` — the whitespace cleanup `vqaEval.py`
 /// applies to predictions (and, in the official tool, to ground-truth answers).
-pub fn clean_whitespace(s: &str) -> String {
-    py_strip(&s.replace(['\n', '\t'], " ")).to_owned()
+pub fn clean_whitespace(s: &str) -> Cow<'_, str> {
+    if s.contains(['\n', '\t']) {
+        Cow::Owned(py_strip(&s.replace(['\n', '\t'], " ")).to_owned())
+    } else {
+        Cow::Borrowed(py_strip(s))
+    }
 }
 
 /// `re.search(commaStrip, t)` with `commaStrip = (\d)(,)(\d)`: a digit, a comma, a digit.
@@ -71,30 +77,39 @@ pub fn strip_periods(t: &str) -> String {
 /// space in the *original* text (or the text has digit-comma-digit anywhere), otherwise replaced
 /// by a space; then `strip_periods`.
 pub fn process_punctuation(t: &str) -> String {
-    let digit_comma = has_digit_comma_digit(t);
-    // Per punctuation character: delete (true) or replace by a space (false). Replacing one
-    // character by a space never creates another listed character, so one pass is equivalent to
-    // the reference's 21 successive `str.replace` calls.
-    let mut delete = [false; PUNCT.len()];
-    let mut any_punct = false;
-    for (i, &p) in PUNCT.iter().enumerate() {
-        if !t.contains(p) {
-            continue;
-        }
-        any_punct = true;
-        delete[i] = digit_comma || touches_space(t, p);
-    }
-    let mut out = String::with_capacity(t.len());
-    if any_punct {
-        for c in t.chars() {
-            match PUNCT.iter().position(|&p| p == c) {
-                Some(i) if delete[i] => {}
-                Some(_) => out.push(' '),
-                None => out.push(c),
+    // All listed characters are ASCII, so a byte scan cannot split a UTF-8 sequence.
+    let bytes = t.as_bytes();
+    let mut present = 0u32; // bit i: PUNCT[i] occurs
+    let mut touching = 0u32; // bit i: `PUNCT[i] + ' '` or `' ' + PUNCT[i]` occurs
+    for (k, &b) in bytes.iter().enumerate() {
+        if let Some(i) = punct_index(b) {
+            present |= 1 << i;
+            let before = k > 0 && bytes[k - 1] == b' ';
+            let after = bytes.get(k + 1) == Some(&b' ');
+            if before || after {
+                touching |= 1 << i;
             }
         }
-    } else {
+    }
+    // Per punctuation character: delete or replace by a space. Replacing one character by a space
+    // never creates another listed character, so one pass is equivalent to the reference's 21
+    // successive `str.replace` calls.
+    let delete = if present != 0 && has_digit_comma_digit(t) { present } else { touching };
+    let mut out = String::with_capacity(t.len());
+    if present == 0 {
         out.push_str(t);
+    } else {
+        let mut last = 0;
+        for (k, &b) in bytes.iter().enumerate() {
+            if let Some(i) = punct_index(b) {
+                out.push_str(&t[last..k]);
+                if delete & (1 << i) == 0 {
+                    out.push(' ');
+                }
+                last = k + 1;
+            }
+        }
+        out.push_str(&t[last..]);
     }
     if out.contains('.') {
         strip_periods(&out)
@@ -103,21 +118,34 @@ pub fn process_punctuation(t: &str) -> String {
     }
 }
 
-/// `(p + ' ' in t or ' ' + p in t)`.
-fn touches_space(t: &str, p: char) -> bool {
-    let mut prev: Option<char> = None;
-    for c in t.chars() {
-        if (prev == Some(p) && c == ' ') || (prev == Some(' ') && c == p) {
-            return true;
-        }
-        prev = Some(c);
+/// Position of an ASCII byte in `PUNCT`.
+fn punct_index(b: u8) -> Option<usize> {
+    if b.is_ascii_alphanumeric() || b == b' ' || b >= 0x80 {
+        return None;
     }
-    false
+    PUNCT.iter().position(|&p| p as u32 == b as u32)
 }
 
 /// A contraction table (`contractions` of a `vqaEval.py`).
 #[derive(Debug, Clone)]
-pub struct Contractions(HashMap<String, String>);
+pub struct Contractions(HashMap<String, String, BuildHasherDefault<Fnv>>);
+
+/// FNV-1a: the table is fixed and small; SipHash's DoS resistance buys nothing here.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
 
 impl Contractions {
     pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
@@ -153,7 +181,11 @@ pub fn is_article(word: &str) -> bool {
 /// `processDigitArticle` of `vqaEval.py`: lowercase, split on whitespace, number words to digits,
 /// drop articles, map contractions, join with single spaces.
 pub fn process_digit_article(t: &str, contractions: &Contractions) -> String {
-    let lower = t.to_lowercase();
+    let lower: Cow<str> = if t.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+        Cow::Owned(t.to_lowercase())
+    } else {
+        Cow::Borrowed(t)
+    };
     let mut out = String::with_capacity(lower.len());
     for word in py_split(&lower) {
         let word = map_number_word(word);
