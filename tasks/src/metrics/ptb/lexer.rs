@@ -27,6 +27,8 @@ pub enum Act {
     Nbsp,
     /// Phone number: spaces to U+00A0, round brackets to `-LRB-`/`-RRB-`.
     Phone,
+    /// Round brackets to `-LRB-`/`-RRB-` (emoticons).
+    Parens,
     /// `normalizeFractions`.
     Fraction,
     /// `normalizeCurrency`.
@@ -62,8 +64,11 @@ fn apos_re() -> Re {
 fn aposetc() -> Re {
     alt(vec![cls(apos), lit("&apos;"), cls(apos_extra)])
 }
+/// `{WORD}`: a letter, then letters or digits, with embedded `.`, `!` or `?` each followed by a
+/// letter (`ab.cd`, `ab1.cd`, `yahoo!x` stay whole; `12.ab` and `ab.12` do not start/continue one).
 fn word() -> Re {
-    plus(cls(word_char))
+    let rest = || star(cls(|c| word_char(c) || digit(c)));
+    seq(vec![cls(word_char), rest(), star(seq(vec![cls(|c| matches!(c, '.' | '!' | '?')), cls(word_char), rest()]))])
 }
 fn redaux() -> Re {
     seq(vec![apos_re(), lits(&["m", "s", "d", "re", "ve", "ll"])])
@@ -180,7 +185,7 @@ fn hthing() -> Re {
 fn thinga() -> Re {
     seq(vec![plus(cls(ascii_upper)), plus(seq(vec![alt(vec![cls(|c| c == '+' || c == '&'), lit("&amp;")]), plus(cls(ascii_upper))]))])
 }
-/// `({SPACES}|{NEWLINE})` + a capitalised sentence-starting word + `{SPACENL}` (the word list of
+/// `{SPACENL}+` + a capitalised sentence-starting word + `{SPACENL}` (the word list of
 /// the PTBLexer `{ACRONYM}` rule; first letter case-sensitive).
 fn sentence_start() -> Re {
     const WORDS: [&str; 45] = [
@@ -196,7 +201,7 @@ fn sentence_start() -> Re {
             seq(vec![cls_eq(first), lit(&w[1..])])
         })
         .collect());
-    seq(vec![alt(vec![plus(cls(space)), cls(newline)]), words, cls(spacenl)])
+    seq(vec![plus(cls(spacenl)), alt(vec![words, sgml()]), cls(spacenl)])
 }
 /// A class of exactly one (upper-case) ASCII letter.
 fn cls_eq(c: char) -> Re {
@@ -207,6 +212,16 @@ fn cls_eq(c: char) -> Re {
         |x| x == 'V', |x| x == 'W', |x| x == 'X', |x| x == 'Y', |x| x == 'Z',
     ];
     cls(UP[(c as u8 - b'A') as usize])
+}
+/// `{SGML}` = `<\/?[A-Za-z!?][^>\r\n]*>`.
+fn sgml() -> Re {
+    seq(vec![
+        lit("<"),
+        opt(lit("/")),
+        cls(|c| c.is_ascii_alphabetic() || c == '!' || c == '?'),
+        star(cls(|c| c != '>' && c != '\r' && c != '\n')),
+        lit(">"),
+    ])
 }
 fn dot_insentp(re: Re) -> Re {
     seq(vec![re, lit(".")])
@@ -273,8 +288,7 @@ fn build() -> Vec<Rule> {
         r("more'n", seq(vec![lit("more"), apos_re(), lit("n")]), Act::KeepAllBut(2)),
         r("'tis", seq(vec![apos_re(), lit("tis")]), Act::KeepAllBut(2)),
         r("'twas", seq(vec![apos_re(), lit("twas")]), Act::KeepAllBut(3)),
-        r("SGML", seq(vec![lit("<"), opt(lit("/")), cls(|c| c.is_ascii_alphabetic() || c == '!' || c == '?'),
-            star(cls(|c| c != '>' && c != '\r' && c != '\n')), lit(">")]), Act::Nbsp),
+        r("SGML", sgml(), Act::Nbsp),
         r("SPMDASH", alt(vec![lits(&["&MD;", "&mdash;", "&ndash;"]), cls(dash_char)]), Act::Fixed("--")),
         r("SPAMP", lit("&amp;"), Act::Amp),
         r("SPPUNC", alt(vec![lits(&["&HT;", "&TL;", "&UR;", "&LR;", "&QC;", "&QL;", "&QR;", "&odq;", "&cdq;"]),
@@ -290,10 +304,17 @@ fn build() -> Vec<Rule> {
             star(seq(vec![plus(cls(email_domain)), lit(".")])), plus(cls(email_domain))]), Act::Text),
         r("TWITTER", alt(vec![
             seq(vec![lit("@"), cls(|c| c.is_ascii_alphabetic() || c == '_'), star(cls(|c| c.is_ascii_alphanumeric() || c == '_'))]),
-            seq(vec![lit("#"), word()]),
+            seq(vec![lit("#"), plus(cls(word_char))]),
         ]), Act::Text),
         rc("REDAUX/", redaux(), cls(not_ascii_alpha), Act::Quote(false)),
         r("SREDAUX", sredaux(), Act::Quote(false)),
+        // Emoticons: `[<>]?[:;=][\-o\*']?[\(\)DPdp\\{@\|\[\]]`, brackets escaped.
+        r("SMILEY", seq(vec![
+            opt(cls(|c| c == '<' || c == '>')),
+            cls(|c| matches!(c, ':' | ';' | '=')),
+            opt(cls(|c| matches!(c, '-' | 'o' | '*' | '\''))),
+            cls(|c| matches!(c, '(' | ')' | 'D' | 'P' | 'd' | 'p' | '\\' | '{' | '@' | '|' | '[' | ']')),
+        ]), Act::Parens),
         r("DATE", seq(vec![digits(1, 2), cls(|c| c == '-' || c == '/'), digits(1, 2), cls(|c| c == '-' || c == '/'), digits(2, 4)]), Act::Text),
         r("NUMBER", number, Act::NoSoftHyphens),
         r("SUBSUPNUM", seq(vec![opt(cls(subsup_sign)), alt(vec![plus(cls(sup_digit)), plus(cls(sub_digit))])]), Act::Text),
@@ -317,7 +338,7 @@ fn build() -> Vec<Rule> {
         // A single letter before a capitalised sentence starter is not an initial: `x. The` -> `x` `.`.
         rc("LETTER./SENTSTART", dot_insentp(cls(ascii_alpha)), sentence_start(), Act::Keep(1)),
         rc("ABNUM", dot_insentp(lits(&["no", "nos", "prop", "ph", "tel", "est", "ext", "sq", "ft"])),
-            seq(vec![star(cls(space)), cls(digit)]), Act::Text),
+            seq(vec![opt(cls(spacenl)), cls(digit)]), Act::Text),
         r("ABBREV1", dot_insentp(abbrev1_stem()), Act::Text),
         r("ABBREV2", dot_insentp(abbrev4()), Act::Text),
         rc("ABBREV4/SPACE", abbrev4(), cls(space), Act::Text),

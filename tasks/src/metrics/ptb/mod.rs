@@ -18,6 +18,10 @@ pub const PUNCTUATIONS: [&str; 17] =
 /// untokenizable code units, which separate tokens and are deleted.
 const SURROGATE: char = '\u{FFFE}';
 
+/// Characters of the following captions the lexer may look at past a line end (trailing
+/// contexts reach at most a few spaces and one short word).
+const LOOKAHEAD: usize = 64;
+
 /// Tokenizes each caption (one output line per input line).
 ///
 /// Mirrors `PTBTokenizer` on the captions joined with `\n` (`\n` inside a caption becomes a
@@ -31,9 +35,12 @@ pub fn tokenize_captions(lines: &[String]) -> Vec<String> {
         .map(|i| {
             let mut buf = prepared[i].clone();
             let end = buf.len();
-            if let Some(next) = prepared.get(i + 1) {
+            for next in &prepared[i + 1..] {
                 buf.push('\n');
                 buf.extend_from_slice(next);
+                if buf.len() >= end + LOOKAHEAD {
+                    break;
+                }
             }
             join_filtered(lex(&buf, end))
         })
@@ -46,19 +53,12 @@ pub fn tokenize_line(line: &str) -> String {
     join_filtered(lex(&chars, chars.len()))
 }
 
-/// Lowercases the tokens, drops the filtered punctuation and joins with single spaces.
+/// Lowercases the tokens, joins them with spaces (the tokenizer's output line), then applies
+/// `ptbtokenizer.py`: `line.rstrip().split(' ')`, drop `PUNCTUATIONS`, join with spaces.
 fn join_filtered(tokens: Vec<String>) -> String {
-    let mut out = String::new();
-    for tok in tokens {
-        let tok = lowercase(&tok);
-        if keep_token(&tok) {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(&tok);
-        }
-    }
-    out
+    let line = tokens.iter().map(|t| lowercase(t)).collect::<Vec<_>>().join(" ");
+    let line = line.trim_end_matches(super::cider::is_py_space);
+    line.split(' ').filter(|t| keep_token(t)).collect::<Vec<_>>().join(" ")
 }
 
 /// pycocoevalcap input preparation: `\n` -> space, other line terminators removed, non-BMP
@@ -147,6 +147,7 @@ fn apply(act: Act, text: &[char]) -> (Option<String>, usize) {
         Act::Quote(left) => (Some(latex_quotes(&all, left)), n),
         Act::Nbsp => (Some(all.replace(' ', "\u{A0}")), n),
         Act::Phone => (Some(all.replace(' ', "\u{A0}").replace('(', "-LRB-").replace(')', "-RRB-")), n),
+        Act::Parens => (Some(all.replace('(', "-LRB-").replace(')', "-RRB-")), n),
         Act::Fraction => (Some(normalize_fractions(&all)), n),
         Act::Currency => (Some(normalize_currency(&all)), n),
         Act::Amp => (Some(normalize_amp(&all)), n),
