@@ -49,13 +49,29 @@ pub struct Rule {
     /// Trailing context (`re/ctx`), which must follow but is not part of the token.
     pub ctx: Option<Re>,
     pub act: Act,
+    /// `first[c]`: whether a match can start with ASCII character `c`.
+    first: [bool; 128],
+}
+
+impl Rule {
+    fn new(name: &'static str, re: Re, ctx: Option<Re>, act: Act) -> Self {
+        let mut first = [false; 128];
+        for (b, f) in first.iter_mut().enumerate() {
+            *f = re.may_start(b as u8 as char);
+        }
+        Rule { name, re, ctx, act, first }
+    }
+    /// Cheap test whether this rule can match at a position starting with `c`.
+    fn may_start(&self, c: char) -> bool {
+        if c.is_ascii() { self.first[c as usize] } else { self.re.may_start(c) }
+    }
 }
 
 fn r(name: &'static str, re: Re, act: Act) -> Rule {
-    Rule { name, re, ctx: None, act }
+    Rule::new(name, re, None, act)
 }
 fn rc(name: &'static str, re: Re, ctx: Re, act: Act) -> Rule {
-    Rule { name, re, ctx: Some(ctx), act }
+    Rule::new(name, re, Some(ctx), act)
 }
 
 fn apos_re() -> Re {
@@ -91,37 +107,52 @@ fn acro() -> Re {
         seq(vec![lit("U.S.-"), lits(&["U.K", "U.S.S.R"])]),
     ])
 }
-/// `{ABBREV1}` without its period: months, days, states, companies, `{ABPTIT}`, `etc|al|seq`.
+/// `{ABBREV1}` stems (caseless): months, days, states, companies, `{ABPTIT}`, `etc|al|seq`.
+const ABBREV1: &[&str] = &[
+    "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", // ABMONTH
+    "Mon", "Tue", "Tues", "Wed", "Thu", "Thurs", "Fri", // ABDAYS
+    "Ala", "Ariz", "Calif", "Colo", "Conn", "Dak", "Del", "Fla", "Ga", "Ind", "Kan", "Kans", "Ky", "La", "Md",
+    "Mich", "Minn", "Mo", "Mont", "Neb", "Nev", "Okla", "Pa", "Penn", "Tenn", "Tex", "Va", "Vt", "Wis", "Wisc",
+    "Wyo", // ABSTATE (caseless part)
+    "Inc", "Co", "Cos", "Corp", "Pty", "Ptys", "Ppty", "Pptys", "Ltd", "Plc", "Bancorp", "Dept", "Bhd", "Assn",
+    "Univ", "Intl", "Sys", // ABCOMP
+    "Jr", "Sr", "Bros", "Ed.D", "Ph.D", "Blvd", "Rd", "Esq", // ABPTIT
+    "etc", "al", "seq",
+];
+/// `{ABBREV1}` stems whose first letter is case-sensitive: [A]rk [I]ll [M]ass [M]iss [O]re [W]ash.
+const ABBREV1_CASED: [(char, &str); 6] = [('A', "rk"), ('I', "ll"), ('M', "ass"), ('M', "iss"), ('O', "re"), ('W', "ash")];
+/// `{ABTITLE}` and the other words of `{ABBREV4}` (caseless; `[M]iss` separately).
+const ABBREV4: &[&str] = &[
+    "Mr", "Mrs", "Ms", "Dr", "Drs", "Prof", "Profs", "Sen", "Sens", "Rep", "Reps", "Atty", "Attys", "Lt", "Col",
+    "Gen", "Messrs", "Gov", "Govs", "Adm", "Rev", "Maj", "Sgt", "Cpl", "Pvt", "Mt", "Capt", "St", "Ste", "Ave",
+    "Pres", "Lieut", "Hon", "Brig", "Cmdr", "Comdr", "Pfc", "Spc", "Supt", "Supts", "Det", // ABTITLE
+    "vs", "Alex", "Wm", "Jos", "Cie", "a.k.a", "cf", "TREAS", "Invt", "Elec", "Natl", "Mfg", "Mtg",
+];
+/// `{ABNUM}` stems: abbreviations kept only before a number (`no. 5`).
+const ABNUM: &[&str] = &["no", "nos", "prop", "ph", "tel", "est", "ext", "sq", "ft"];
+
+/// Whether `word` followed by `.` could be taken as an abbreviation by some rule (used by the
+/// lexer's fast path: other words followed by `.` are a `{WORD}` and a period).
+pub fn may_be_abbreviation(word: &str) -> bool {
+    let eq = |w: &&str| w.eq_ignore_ascii_case(word);
+    word.chars().count() == 1
+        || ABBREV1.iter().any(eq)
+        || ABBREV4.iter().any(eq)
+        || ABNUM.iter().any(eq)
+        || ABBREV1_CASED.iter().any(|(c, rest)| word.eq_ignore_ascii_case(&format!("{c}{rest}")))
+        || word.eq_ignore_ascii_case("Miss")
+}
+
 fn abbrev1_stem() -> Re {
-    let mut v: Vec<Re> = [
-        "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", // ABMONTH
-        "Mon", "Tue", "Tues", "Wed", "Thu", "Thurs", "Fri", // ABDAYS
-        "Ala", "Ariz", "Calif", "Colo", "Conn", "Dak", "Del", "Fla", "Ga", "Ind", "Kan", "Kans", "Ky", "La", "Md",
-        "Mich", "Minn", "Mo", "Mont", "Neb", "Nev", "Okla", "Pa", "Penn", "Tenn", "Tex", "Va", "Vt", "Wis", "Wisc",
-        "Wyo", // ABSTATE (caseless part)
-        "Inc", "Co", "Cos", "Corp", "Pty", "Ptys", "Ppty", "Pptys", "Ltd", "Plc", "Bancorp", "Dept", "Bhd", "Assn",
-        "Univ", "Intl", "Sys", // ABCOMP
-        "Jr", "Sr", "Bros", "Ed.D", "Ph.D", "Blvd", "Rd", "Esq", // ABPTIT
-        "etc", "al", "seq",
-    ]
-    .iter()
-    .map(|s| lit(s))
-    .collect();
-    // Case-sensitive first letters: [A]rk [I]ll [M]ass [M]iss [O]re [W]ash.
-    for (first, rest) in [('A', "rk"), ('I', "ll"), ('M', "ass"), ('M', "iss"), ('O', "re"), ('W', "ash")] {
+    let mut v: Vec<Re> = ABBREV1.iter().map(|s| lit(s)).collect();
+    for (first, rest) in ABBREV1_CASED {
         v.push(seq(vec![cls_eq(first), lit(rest)]));
     }
     alt(v)
 }
 /// `{ABBREV4}`: single letters, titles, `vs`, `{ACRO}`, `{ABCOMP2}` and a few names.
 fn abbrev4() -> Re {
-    let titles = [
-        "Mr", "Mrs", "Ms", "Dr", "Drs", "Prof", "Profs", "Sen", "Sens", "Rep", "Reps", "Atty", "Attys", "Lt", "Col",
-        "Gen", "Messrs", "Gov", "Govs", "Adm", "Rev", "Maj", "Sgt", "Cpl", "Pvt", "Mt", "Capt", "St", "Ste", "Ave",
-        "Pres", "Lieut", "Hon", "Brig", "Cmdr", "Comdr", "Pfc", "Spc", "Supt", "Supts", "Det", // ABTITLE
-        "vs", "Alex", "Wm", "Jos", "Cie", "a.k.a", "cf", "TREAS", "Invt", "Elec", "Natl", "Mfg", "Mtg",
-    ];
-    let mut v: Vec<Re> = titles.iter().map(|s| lit(s)).collect();
+    let mut v: Vec<Re> = ABBREV4.iter().map(|s| lit(s)).collect();
     v.push(seq(vec![cls_eq('M'), lit("iss")]));
     v.push(cls(ascii_alpha));
     v.push(acro());
@@ -337,7 +368,7 @@ fn build() -> Vec<Rule> {
         r("DOLSIGN2", cls(dolsign2), Act::Currency),
         // A single letter before a capitalised sentence starter is not an initial: `x. The` -> `x` `.`.
         rc("LETTER./SENTSTART", dot_insentp(cls(ascii_alpha)), sentence_start(), Act::Keep(1)),
-        rc("ABNUM", dot_insentp(lits(&["no", "nos", "prop", "ph", "tel", "est", "ext", "sq", "ft"])),
+        rc("ABNUM", dot_insentp(lits(ABNUM)),
             seq(vec![opt(cls(spacenl)), cls(digit)]), Act::Text),
         r("ABBREV1", dot_insentp(abbrev1_stem()), Act::Text),
         r("ABBREV2", dot_insentp(abbrev4()), Act::Text),
@@ -392,7 +423,11 @@ fn build() -> Vec<Rule> {
 pub fn next_match(s: &[char], i: usize) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize, usize)> = None; // (total, rule, token end)
     let mut ends = Vec::new();
+    let c = s[i];
     for (k, rule) in rules().iter().enumerate() {
+        if !rule.may_start(c) {
+            continue;
+        }
         ends.clear();
         rule.re.ends(s, i, &mut ends);
         if ends.is_empty() {

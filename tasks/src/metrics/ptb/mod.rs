@@ -92,9 +92,13 @@ fn lex(s: &[char], end: usize) -> Vec<String> {
     let mut toks = Vec::new();
     let mut i = 0;
     while i < end {
-        if let Some(stop) = plain_word(s, i) {
+        if classes::space(s[i]) {
+            i += 1; // {SPACES}: no other rule starts with a space character
+            continue;
+        }
+        if let Some((stop, after)) = plain_word(s, i) {
             toks.push(s[i..stop].iter().collect());
-            i = stop;
+            i = after;
             continue;
         }
         let Some((k, stop)) = next_match(s, i) else {
@@ -114,24 +118,38 @@ fn lex(s: &[char], end: usize) -> Vec<String> {
     toks
 }
 
-/// Fast path: a run of ASCII letters followed by a space, newline or the end is a `{WORD}`
-/// token under every rule (the only longer matches start with other characters), except the
-/// split assimilations (`cannot`, `gonna`, ...).
-fn plain_word(s: &[char], i: usize) -> Option<usize> {
+/// Fast path for the common case, a run of ASCII letters followed by a space, newline or end,
+/// or by one of `.,;:!?` and then a space, newline or end. Every longer rule match needs other
+/// characters (apostrophes, digits, `@`, `-`, a second punctuation mark, ...), so the run is a
+/// `{WORD}` and the mark a lone punctuation token, which the filter deletes anyway. Excluded:
+/// the split assimilations (`cannot`, `gonna`, ...) and, before a period, words that may be
+/// abbreviations or initials. Returns (word end, position after the skipped mark).
+fn plain_word(s: &[char], i: usize) -> Option<(usize, usize)> {
     let mut j = i;
     while j < s.len() && s[j].is_ascii_alphabetic() {
         j += 1;
     }
-    if j == i || (j < s.len() && s[j] != ' ' && s[j] != '\n') {
+    if j == i {
         return None;
     }
-    if j - i == 5 || j - i == 6 {
-        let w: String = s[i..j].iter().collect::<String>().to_ascii_lowercase();
-        if ["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"].contains(&w.as_str()) {
-            return None;
-        }
+    let boundary = |k: usize| k >= s.len() || s[k] == ' ' || s[k] == '\n';
+    let after = if boundary(j) {
+        j
+    } else if matches!(s[j], '.' | ',' | ';' | ':' | '!' | '?') && boundary(j + 1) {
+        j + 1
+    } else {
+        return None;
+    };
+    let word: String = s[i..j].iter().collect();
+    if (j - i == 5 || j - i == 6)
+        && ["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"].iter().any(|w| w.eq_ignore_ascii_case(&word))
+    {
+        return None;
     }
-    Some(j)
+    if after > j && s[j] == '.' && lexer::may_be_abbreviation(&word) {
+        return None;
+    }
+    Some((j, after))
 }
 
 /// Applies a rule action to the matched text: (token to emit, characters consumed).
