@@ -18,33 +18,25 @@ pub const PUNCTUATIONS: [&str; 17] =
 /// untokenizable code units, which separate tokens and are deleted.
 const SURROGATE: char = '\u{FFFE}';
 
-/// Characters of the following captions the lexer may look at past a line end (trailing
-/// contexts reach at most a few spaces and one short word).
-const LOOKAHEAD: usize = 64;
-
 /// Tokenizes each caption (one output line per input line).
 ///
 /// Mirrors `PTBTokenizer` on the captions joined with `\n` (`\n` inside a caption becomes a
-/// space; carriage returns and other line terminators are removed so lines stay aligned). The
-/// lexer sees the following caption after each newline (a few rules look past the line end);
-/// the last caption is followed by the end of input.
+/// space; carriage returns and other line terminators are removed so lines stay aligned). As
+/// in the reference, the lexer sees the following captions after each newline (a few rules look
+/// past the line end); the last caption is followed by the end of input.
 pub fn tokenize_captions(lines: &[String]) -> Vec<String> {
-    let prepared: Vec<Vec<char>> = lines.par_iter().map(|l| prepare(l)).collect();
-    (0..prepared.len())
-        .into_par_iter()
-        .map(|i| {
-            let mut buf = prepared[i].clone();
-            let end = buf.len();
-            for next in &prepared[i + 1..] {
-                buf.push('\n');
-                buf.extend_from_slice(next);
-                if buf.len() >= end + LOOKAHEAD {
-                    break;
-                }
-            }
-            join_filtered(lex(&buf, end))
-        })
-        .collect()
+    // The whole tokenizer input: prepared captions joined with newlines.
+    let mut text: Vec<char> = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    let mut spans = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        let start = text.len();
+        prepare_into(l, &mut text);
+        spans.push((start, text.len()));
+    }
+    spans.par_iter().map(|&(start, end)| join_filtered(lex(&text[start..], end - start))).collect()
 }
 
 /// Tokenizes one caption as if it were the whole input.
@@ -53,18 +45,37 @@ pub fn tokenize_line(line: &str) -> String {
     join_filtered(lex(&chars, chars.len()))
 }
 
-/// Lowercases the tokens, joins them with spaces (the tokenizer's output line), then applies
-/// `ptbtokenizer.py`: `line.rstrip().split(' ')`, drop `PUNCTUATIONS`, join with spaces.
-fn join_filtered(tokens: Vec<String>) -> String {
-    let line = tokens.iter().map(|t| lowercase(t)).collect::<Vec<_>>().join(" ");
-    let line = line.trim_end_matches(super::cider::is_py_space);
-    line.split(' ').filter(|t| keep_token(t)).collect::<Vec<_>>().join(" ")
+/// `ptbtokenizer.py` on one output line of (lowercased) tokens: `line.rstrip().split(' ')`,
+/// drop `PUNCTUATIONS`, join with single spaces. Tokens contain no spaces, so only the last
+/// token can lose trailing whitespace (e.g. a U+00A0 that ends a URL).
+fn join_filtered(mut tokens: Vec<String>) -> String {
+    while let Some(last) = tokens.last_mut() {
+        let n = last.trim_end_matches(super::cider::is_py_space).len();
+        last.truncate(n);
+        if !last.is_empty() {
+            break;
+        }
+        tokens.pop();
+    }
+    let mut out = String::with_capacity(tokens.iter().map(|t| t.len() + 1).sum());
+    for t in tokens.iter().filter(|t| keep_token(t)) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(t);
+    }
+    out
 }
 
 /// pycocoevalcap input preparation: `\n` -> space, other line terminators removed, non-BMP
 /// characters as two surrogate stand-ins.
 fn prepare(line: &str) -> Vec<char> {
     let mut v = Vec::with_capacity(line.len() + 1);
+    prepare_into(line, &mut v);
+    v
+}
+
+fn prepare_into(line: &str, v: &mut Vec<char>) {
     for c in line.chars() {
         match c {
             '\n' => v.push(' '),
@@ -73,7 +84,6 @@ fn prepare(line: &str) -> Vec<char> {
             c => v.push(c),
         }
     }
-    v
 }
 
 /// `-lowerCase`: every token is lowercased (after PTB normalisation).
@@ -87,7 +97,7 @@ pub fn keep_token(tok: &str) -> bool {
 }
 
 /// Runs the lexer over `s[..end]` (`s` may continue with lookahead text); returns the tokens
-/// in PTB-normalised form.
+/// in PTB-normalised form, lowercased (`-lowerCase`).
 fn lex(s: &[char], end: usize) -> Vec<String> {
     let mut toks = Vec::new();
     let mut i = 0;
@@ -97,7 +107,7 @@ fn lex(s: &[char], end: usize) -> Vec<String> {
             continue;
         }
         if let Some((stop, after)) = plain_word(s, i) {
-            toks.push(s[i..stop].iter().collect());
+            toks.push(s[i..stop].iter().map(char::to_ascii_lowercase).collect());
             i = after;
             continue;
         }
@@ -110,7 +120,7 @@ fn lex(s: &[char], end: usize) -> Vec<String> {
         if let Some(t) = tok {
             let t: String = t.chars().filter(|&c| c != SURROGATE).collect();
             if !t.is_empty() {
-                toks.push(t);
+                toks.push(lowercase(&t));
             }
         }
         i += adv;
