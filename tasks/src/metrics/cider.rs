@@ -53,8 +53,10 @@ impl Hasher for FxHasher {
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
     }
+    /// The product's high bits depend on every input bit; rotate them down to the low bits that
+    /// pick the bucket (as rustc-hash does).
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
 }
 
@@ -79,23 +81,22 @@ impl<'a> NgramTable<'a> {
     }
 
     fn word(&mut self, w: &'a str) -> u32 {
-        if let Some(&id) = self.words.get(w) {
-            return id;
+        let next = self.words.len() as u32;
+        let id = *self.words.entry(w).or_insert(next);
+        if id == next {
+            let g = self.new_id(1);
+            self.unigrams.push(g);
         }
-        let id = self.words.len() as u32;
-        self.words.insert(w, id);
-        let g = self.new_id(1);
-        self.unigrams.push(g);
         id
     }
 
     fn extended(&mut self, prefix: u32, word: u32, order: u8) -> u32 {
         let key = (u64::from(prefix) << 32) | u64::from(word);
-        if let Some(&id) = self.extend.get(&key) {
-            return id;
+        let next = self.order.len() as u32;
+        let id = *self.extend.entry(key).or_insert(next);
+        if id == next {
+            self.order.push(order);
         }
-        let id = self.new_id(order);
-        self.extend.insert(key, id);
         id
     }
 

@@ -139,7 +139,10 @@ pub fn may_be_abbreviation(word: &str) -> bool {
         || ABBREV1.iter().any(eq)
         || ABBREV4.iter().any(eq)
         || ABNUM.iter().any(eq)
-        || ABBREV1_CASED.iter().any(|(c, rest)| word.eq_ignore_ascii_case(&format!("{c}{rest}")))
+        || ABBREV1_CASED.iter().any(|(c, rest)| {
+            word.len() == rest.len() + 1 && word.starts_with(|f: char| f.eq_ignore_ascii_case(c))
+                && word[1..].eq_ignore_ascii_case(rest)
+        })
         || word.eq_ignore_ascii_case("Miss")
 }
 

@@ -36,35 +36,64 @@ pub fn tokenize_captions(lines: &[String]) -> Vec<String> {
         prepare_into(l, &mut text);
         spans.push((start, text.len()));
     }
-    spans.par_iter().map(|&(start, end)| join_filtered(lex(&text[start..], end - start))).collect()
+    spans.par_iter().map(|&(start, end)| lex(&text[start..], end - start)).collect()
 }
 
 /// Tokenizes one caption as if it were the whole input.
 pub fn tokenize_line(line: &str) -> String {
     let chars = prepare(line);
-    join_filtered(lex(&chars, chars.len()))
+    lex(&chars, chars.len())
 }
 
-/// `ptbtokenizer.py` on one output line of (lowercased) tokens: `line.rstrip().split(' ')`,
-/// drop `PUNCTUATIONS`, join with single spaces. Tokens contain no spaces, so only the last
-/// token can lose trailing whitespace (e.g. a U+00A0 that ends a URL).
-fn join_filtered(mut tokens: Vec<String>) -> String {
-    while let Some(last) = tokens.last_mut() {
-        let n = last.trim_end_matches(super::cider::is_py_space).len();
-        last.truncate(n);
-        if !last.is_empty() {
-            break;
+/// One output line under construction: `ptbtokenizer.py` applied as tokens arrive (drop
+/// `PUNCTUATIONS`, join with single spaces), with its `line.rstrip()` applied in `finish`.
+#[derive(Default)]
+struct LineOut {
+    out: String,
+    /// Byte offset of the most recent token if it was kept (`None` if it was filtered).
+    last_kept: Option<usize>,
+}
+
+impl LineOut {
+    /// Adds one (lowercased) token.
+    fn push(&mut self, tok: &str) {
+        if keep_token(tok) {
+            self.separate();
+            self.last_kept = Some(self.out.len());
+            self.out.push_str(tok);
+        } else {
+            self.last_kept = None;
         }
-        tokens.pop();
     }
-    let mut out = String::with_capacity(tokens.iter().map(|t| t.len() + 1).sum());
-    for t in tokens.iter().filter(|t| keep_token(t)) {
-        if !out.is_empty() {
-            out.push(' ');
+
+    /// Adds a token of ASCII letters, lowercased (never filtered, no trailing whitespace).
+    fn push_ascii_word(&mut self, chars: &[char]) {
+        self.separate();
+        self.last_kept = Some(self.out.len());
+        self.out.extend(chars.iter().map(char::to_ascii_lowercase));
+    }
+
+    fn separate(&mut self) {
+        if !self.out.is_empty() {
+            self.out.push(' ');
         }
-        out.push_str(t);
     }
-    out
+
+    /// `line.rstrip()` before the split: tokens contain no spaces, so it can only shorten the
+    /// last token (e.g. a U+00A0 ending a URL), which is then filtered again.
+    fn finish(mut self) -> String {
+        if let Some(start) = self.last_kept {
+            let kept = self.out[start..].trim_end_matches(super::cider::is_py_space).len();
+            self.out.truncate(start + kept);
+            if kept == 0 || !keep_token(&self.out[start..]) {
+                self.out.truncate(start);
+                if self.out.ends_with(' ') {
+                    self.out.pop();
+                }
+            }
+        }
+        self.out
+    }
 }
 
 /// pycocoevalcap input preparation: `\n` -> space, other line terminators removed, non-BMP
@@ -96,10 +125,10 @@ pub fn keep_token(tok: &str) -> bool {
     !PUNCTUATIONS.contains(&tok)
 }
 
-/// Runs the lexer over `s[..end]` (`s` may continue with lookahead text); returns the tokens
-/// in PTB-normalised form, lowercased (`-lowerCase`).
-fn lex(s: &[char], end: usize) -> Vec<String> {
-    let mut toks = Vec::new();
+/// Runs the lexer over `s[..end]` (`s` may continue with lookahead text); returns the
+/// lowercased (`-lowerCase`), filtered tokens joined with spaces.
+fn lex(s: &[char], end: usize) -> String {
+    let mut line = LineOut::default();
     let mut i = 0;
     while i < end {
         if classes::space(s[i]) {
@@ -107,7 +136,7 @@ fn lex(s: &[char], end: usize) -> Vec<String> {
             continue;
         }
         if let Some((stop, after)) = plain_word(s, i) {
-            toks.push(s[i..stop].iter().map(char::to_ascii_lowercase).collect());
+            line.push_ascii_word(&s[i..stop]);
             i = after;
             continue;
         }
@@ -115,17 +144,16 @@ fn lex(s: &[char], end: usize) -> Vec<String> {
             i += 1; // untokenizable: deleted (with a warning in CoreNLP)
             continue;
         };
-        let text = &s[i..stop];
-        let (tok, adv) = apply(rules()[k].act, text);
+        let (tok, adv) = apply(rules()[k].act, &s[i..stop]);
         if let Some(t) = tok {
             let t: String = t.chars().filter(|&c| c != SURROGATE).collect();
             if !t.is_empty() {
-                toks.push(lowercase(&t));
+                line.push(&lowercase(&t));
             }
         }
         i += adv;
     }
-    toks
+    line.finish()
 }
 
 /// Fast path for the common case, a run of ASCII letters followed by a space, newline or end,
@@ -150,14 +178,15 @@ fn plain_word(s: &[char], i: usize) -> Option<(usize, usize)> {
     } else {
         return None;
     };
-    let word: String = s[i..j].iter().collect();
-    if (j - i == 5 || j - i == 6)
-        && ["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"].iter().any(|w| w.eq_ignore_ascii_case(&word))
-    {
-        return None;
-    }
-    if after > j && s[j] == '.' && lexer::may_be_abbreviation(&word) {
-        return None;
+    let is_period = after > j && s[j] == '.';
+    if j - i == 5 || j - i == 6 || is_period {
+        let word: String = s[i..j].iter().collect();
+        if ["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"].iter().any(|w| w.eq_ignore_ascii_case(&word)) {
+            return None;
+        }
+        if is_period && lexer::may_be_abbreviation(&word) {
+            return None;
+        }
     }
     Some((j, after))
 }

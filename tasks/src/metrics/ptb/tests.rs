@@ -264,3 +264,10 @@ fn emoticons() {
     ]);
 }
 
+
+#[test]
+fn rstrip_applies_to_the_last_token() {
+    // The URL rule takes a trailing U+00A0; `line.rstrip()` removes it from the last token only.
+    assert_eq!(tok("see http://a.b/c.\u{A0}"), "see http://a.b/c.");
+    assert_eq!(tok("http://a.b/c.\u{A0} x"), "http://a.b/c.\u{A0} x");
+}
