@@ -382,7 +382,7 @@ fn build() -> Vec<Rule> {
         r("PHONE", phone(), Act::Phone),
         rc("DBLQUOT/", alt(vec![lit("\""), lit("&quot;")]), cls(|c| c.is_ascii_alphanumeric() || c == '$'), Act::Quote(true)),
         r("DBLQUOT", alt(vec![lit("\""), lit("&quot;")]), Act::Quote(false)),
-        r("0x7f", lit("0x7f"), Act::Skip),
+        r("DEL", lit("\u{7F}"), Act::Skip),
         r("LSB", lit("["), Act::Fixed("-LSB-")),
         r("RSB", lit("]"), Act::Fixed("-RSB-")),
         r("LT", alt(vec![lit("<"), lit("&lt;")]), Act::Fixed("<")),

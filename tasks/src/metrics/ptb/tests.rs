@@ -271,3 +271,29 @@ fn rstrip_applies_to_the_last_token() {
     assert_eq!(tok("see http://a.b/c.\u{A0}"), "see http://a.b/c.");
     assert_eq!(tok("http://a.b/c.\u{A0} x"), "http://a.b/c.\u{A0} x");
 }
+
+#[test]
+fn normalisation_functions() {
+    assert_eq!(latex_quotes("\"", true), "``");
+    assert_eq!(latex_quotes("\"", false), "''");
+    assert_eq!(latex_quotes("'", true), "`");
+    assert_eq!(latex_quotes("\u{2019}s", false), "'s");
+    assert_eq!(latex_quotes("\u{201C}", false), "``");
+    assert_eq!(latex_quotes("n\u{2019}t", false), "n't");
+    assert_eq!(normalize_fractions("\u{BD}"), "1/2");
+    assert_eq!(normalize_fractions("\u{2155}"), "\u{2155}");
+    assert_eq!(normalize_currency("\u{20AC}"), "$");
+    assert_eq!(normalize_currency("\u{A3}"), "#");
+    assert_eq!(normalize_currency("\u{A2}"), "cents");
+    assert_eq!(normalize_currency("\u{A5}"), "\u{A5}");
+    assert_eq!(normalize_amp("AT&amp;T"), "AT&T");
+    assert_eq!(normalize_amp("S&AMP;P"), "S&P");
+}
+
+#[test]
+fn untokenizable_and_entities() {
+    assert_eq!(tok("a\u{1F600}b"), "a b");
+    assert_eq!(tok("x &amp; y &lt; z"), "x & y < z");
+    assert_eq!(tok("0x7f"), "0x7f");
+    assert_eq!(tok("a\u{7F}b c"), "a b c");
+}
