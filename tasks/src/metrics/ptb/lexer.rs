@@ -247,13 +247,26 @@ fn cls_eq(c: char) -> Re {
     ];
     cls(UP[(c as u8 - b'A') as usize])
 }
-/// `{SGML}` = `<\/?[A-Za-z!?][^>\r\n]*>`.
+/// `{SGML}`: `<!...>`/`<?...>` declarations, `<name attr attr=value ...>` and `</name>`
+/// (names `[A-Za-z][A-Za-z0-9_:.-]*`, values quoted or a name); inner spaces become U+00A0.
 fn sgml() -> Re {
+    let name = || seq(vec![cls(ascii_alpha), star(cls(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-')))]);
+    let sp = || star(lit(" "));
+    let value = alt(vec![
+        seq(vec![lit("'"), star(cls(|c| c != '\'')), lit("'")]),
+        seq(vec![lit("\""), star(cls(|c| c != '"')), lit("\"")]),
+        name(),
+    ]);
+    let attr = alt(vec![name(), seq(vec![name(), sp(), lit("="), sp(), value])]);
     seq(vec![
         lit("<"),
-        opt(lit("/")),
-        cls(|c| c.is_ascii_alphabetic() || c == '!' || c == '?'),
-        star(cls(|c| c != '>' && c != '\r' && c != '\n')),
+        alt(vec![
+            seq(vec![cls(|c| c == '!' || c == '?'), cls(|c| c.is_ascii_alphabetic() || c == '-'),
+                star(cls(|c| !matches!(c, '>' | '\r' | '\n')))]),
+            seq(vec![name(), star(seq(vec![plus(lit(" ")), attr])), sp(), opt(lit("/"))]),
+            seq(vec![lit("/"), name()]),
+        ]),
+        sp(),
         lit(">"),
     ])
 }
@@ -343,12 +356,12 @@ fn build() -> Vec<Rule> {
         rc("REDAUX/", redaux(), cls(not_ascii_alpha), Act::Quote(false)),
         r("SREDAUX", sredaux(), Act::Quote(false)),
         // Emoticons: `[<>]?[:;=][\-o\*']?[\(\)DPdp\\{@\|\[\]]`, brackets escaped.
-        r("SMILEY", seq(vec![
+        rc("SMILEY", seq(vec![
             opt(cls(|c| c == '<' || c == '>')),
             cls(|c| matches!(c, ':' | ';' | '=')),
             opt(cls(|c| matches!(c, '-' | 'o' | '*' | '\''))),
             cls(|c| matches!(c, '(' | ')' | 'D' | 'P' | 'd' | 'p' | '\\' | '{' | '@' | '|' | '[' | ']')),
-        ]), Act::Parens),
+        ]), cls(|c| !c.is_alphanumeric()), Act::Parens),
         r("DATE", seq(vec![digits(1, 2), cls(|c| c == '-' || c == '/'), digits(1, 2), cls(|c| c == '-' || c == '/'), digits(2, 4)]), Act::Text),
         r("NUMBER", number, Act::NoSoftHyphens),
         r("SUBSUPNUM", seq(vec![opt(cls(subsup_sign)), alt(vec![plus(cls(sup_digit)), plus(cls(sub_digit))])]), Act::Text),
