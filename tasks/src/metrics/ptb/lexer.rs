@@ -386,6 +386,8 @@ fn build() -> Vec<Rule> {
         rc("LETTER./SENTSTART", dot_insentp(cls(ascii_alpha)), sentence_start(), Act::Keep(1)),
         rc("ABNUM", dot_insentp(lits(ABNUM)),
             seq(vec![opt(cls(spacenl)), cls(digit)]), Act::Text),
+        // `{ABBREV1}/[^][^]`: the two-character context outweighs `{WORD}` on `etc.a x`.
+        rc("ABBREV1/[^][^]", dot_insentp(abbrev1_stem()), seq(vec![cls(|_| true), cls(|_| true)]), Act::Text),
         r("ABBREV1", dot_insentp(abbrev1_stem()), Act::Text),
         r("ABBREV2", dot_insentp(abbrev4()), Act::Text),
         rc("ABBREV4/SPACE", abbrev4(), cls(space), Act::Text),

@@ -297,3 +297,9 @@ fn untokenizable_and_entities() {
     assert_eq!(tok("0x7f"), "0x7f");
     assert_eq!(tok("a\u{7F}b c"), "a b c");
 }
+
+#[test]
+fn abbreviation_before_one_letter() {
+    // `{ABBREV1}/[^][^]` beats `{WORD}` with embedded periods only when the word is shorter.
+    check(&[("etc.a x", "etc. a x"), ("etc.ab x", "etc.ab x"), ("mr.a x", "mr.a x"), ("bench.a x", "bench.a x")]);
+}
