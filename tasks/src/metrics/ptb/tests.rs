@@ -303,3 +303,12 @@ fn abbreviation_before_one_letter() {
     // `{ABBREV1}/[^][^]` beats `{WORD}` with embedded periods only when the word is shorter.
     check(&[("etc.a x", "etc. a x"), ("etc.ab x", "etc.ab x"), ("mr.a x", "mr.a x"), ("bench.a x", "bench.a x")]);
 }
+
+#[test]
+fn email_excludes_braces() {
+    check(&[
+        ("{y}a@b.com x", "-lcb- y -rcb- a@b.com x"),
+        ("a{b@c.com x", "a -lcb- b@c.com x"),
+        ("ab@c{d.com x", "ab@c -lcb- d.com x"),
+    ]);
+}
