@@ -176,11 +176,11 @@ fn sim(hyp: &Vector, reference: &Vector, order: &[u8]) -> [f64; N] {
     }
     let delta = hyp.length as f64 - reference.length as f64;
     let penalty = (-(delta * delta) / (2.0 * SIGMA * SIGMA)).exp();
-    for n in 0..N {
+    for (n, v) in val.iter_mut().enumerate() {
         if hyp.norm[n] != 0.0 && reference.norm[n] != 0.0 {
-            val[n] /= hyp.norm[n] * reference.norm[n];
+            *v /= hyp.norm[n] * reference.norm[n];
         }
-        val[n] *= penalty;
+        *v *= penalty;
     }
     val
 }
@@ -268,6 +268,9 @@ mod tests {
         assert_eq!(per, vec![0.0]);
     }
 
+    /// Per-order tf-idf maps, norms and bigram length of one sentence.
+    type TfIdf<'s> = (Vec<std::collections::HashMap<Vec<&'s str>, f64>>, [f64; N], f64);
+
     /// Direct transcription of `cider_scorer.py` with string n-gram keys.
     fn naive(cands: &[String], refs: &[Vec<String>]) -> Vec<f64> {
         use std::collections::{HashMap, HashSet};
@@ -293,7 +296,7 @@ mod tests {
             s: &'s str,
             df: &std::collections::HashMap<Vec<&str>, f64>,
             log_n: f64,
-        ) -> (Vec<std::collections::HashMap<Vec<&'s str>, f64>>, [f64; N], f64) {
+        ) -> TfIdf<'s> {
             let mut v: Vec<std::collections::HashMap<Vec<&str>, f64>> = vec![Default::default(); N];
             let mut norm = [0.0; N];
             let mut len = 0.0;

@@ -459,7 +459,7 @@ pub fn next_match(s: &[char], i: usize) -> Option<(usize, usize)> {
                 .max(),
         };
         if let Some((total, end)) = cand {
-            if end > i && best.map_or(true, |b| total > b.0) {
+            if end > i && best.is_none_or(|b| total > b.0) {
                 best = Some((total, k, end));
             }
         }
