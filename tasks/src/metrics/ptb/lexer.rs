@@ -253,8 +253,9 @@ fn sgml() -> Re {
     let name = || seq(vec![cls(ascii_alpha), star(cls(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-')))]);
     let sp = || star(lit(" "));
     let value = alt(vec![
-        seq(vec![lit("'"), star(cls(|c| c != '\'')), lit("'")]),
-        seq(vec![lit("\""), star(cls(|c| c != '"')), lit("\"")]),
+        // Quoted values stop at a line end, so a token never spans two captions.
+        seq(vec![lit("'"), star(cls(|c| !matches!(c, '\'' | '\n' | '\r'))), lit("'")]),
+        seq(vec![lit("\""), star(cls(|c| !matches!(c, '"' | '\n' | '\r'))), lit("\"")]),
         name(),
     ]);
     let attr = alt(vec![name(), seq(vec![name(), sp(), lit("="), sp(), value])]);

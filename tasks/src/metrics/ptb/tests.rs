@@ -312,3 +312,14 @@ fn email_excludes_braces() {
         ("ab@c{d.com x", "ab@c -lcb- d.com x"),
     ]);
 }
+
+#[test]
+fn sgml_attributes() {
+    check(&[
+        ("</b> x", "</b> x"),
+        ("<a b=\"x y\"> z", "<a\u{A0}b=\"x\u{A0}y\"> z"),
+        ("<a href='u v'>z", "<a\u{A0}href='u\u{A0}v'> z"),
+    ]);
+    let lines: Vec<String> = ["<a b=\"x", "y\"> z"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(tokenize_captions(&lines).len(), 2);
+}
