@@ -330,45 +330,66 @@ fn convert_pt_to_safetensors() {
     }
 }
 
-/// `emu-eval inspect` with PROMPT_SINGLE and cat.jpg reproduces the fixture tensors.
-#[test]
-fn inspect_command_reproduces_vectors() {
-    let dir = temp_dir("inspect");
+fn run_inspect(tag: &str, input: &[&str]) -> HashMap<String, Tensor> {
+    let dir = temp_dir(tag);
     let out = dir.join("t.safetensors");
     let s = strings();
     let model = fixture();
-    let image = fixture().join("cat.jpg");
-    let o = emu_eval(
-        &[
-            "inspect", "--model", model.to_str().unwrap(), "--prompt", s["PROMPT_SINGLE"].as_str().unwrap(),
-            "--image", image.to_str().unwrap(), "--out", out.to_str().unwrap(), "--dtype", "f32",
-        ],
-        None,
-    );
+    let mut args = vec!["inspect", "--model", model.to_str().unwrap(), "--prompt", s["PROMPT_SINGLE"].as_str().unwrap()];
+    args.extend_from_slice(input);
+    args.extend_from_slice(&["--out", out.to_str().unwrap(), "--dtype", "f32"]);
+    let o = emu_eval(&args, None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let t = candle_core::safetensors::load(&out, &Device::Cpu).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    let v = vectors();
-    assert_eq!(ids_of(&t["input_ids"]), ids_of(&v["prompt_input_ids"]));
-    // JPEG decoders may differ from libjpeg-turbo by a unit: pixels within 2/255 std-normalised.
-    assert_close("pixel_values", &t["pixel_values"], &v["pixel_values_cat"], 0.035);
-    for (ours, theirs) in [
-        ("vision_patch_embed", "vision_patch_embed_cat"),
-        ("vision_blocks", "vision_blocks_cat"),
-        ("vision_features", "vision_features_cat"),
-        ("ln_visual", "ln_visual_cat"),
-        ("cformer_hidden", "cformer_hidden_cat"),
-        ("cformer_out", "cformer_out_cat"),
-        ("inputs_embeds", "prompt_inputs_embeds"),
-        ("hidden_states_all", "prompt_hidden_states_all"),
-        ("final_hidden", "prompt_final_hidden"),
-        ("logits", "prompt_logits"),
-    ] {
-        assert_eq!(t[ours].dtype(), DType::F32, "{ours}");
-        assert_eq!(t[ours].elem_count(), v[theirs].elem_count(), "{ours}");
-        assert_close(ours, &t[ours], &v[theirs], INSPECT_TOL);
-    }
+    t
 }
 
-/// Tolerance of the image-file path (decoder differences propagate); the tensor path is 1e-4.
-const INSPECT_TOL: f32 = 1e-4;
+const INSPECT_PAIRS: [(&str, &str); 11] = [
+    ("vision_patch_embed", "vision_patch_embed_cat"),
+    ("vision_blocks", "vision_blocks_cat"),
+    ("vision_features", "vision_features_cat"),
+    ("ln_visual", "ln_visual_cat"),
+    ("cformer_hidden_states", "cformer_t5_hidden_states_all"),
+    ("cformer_hidden", "cformer_hidden_cat"),
+    ("cformer_out", "cformer_out_cat"),
+    ("inputs_embeds", "prompt_inputs_embeds"),
+    ("hidden_states_all", "prompt_hidden_states_all"),
+    ("final_hidden", "prompt_final_hidden"),
+    ("logits", "prompt_logits"),
+];
+
+fn check_inspect(t: &HashMap<String, Tensor>, tol: f32) {
+    let v = vectors();
+    assert_eq!(ids_of(&t["input_ids"]), ids_of(&v["prompt_input_ids"]));
+    for (ours, theirs) in INSPECT_PAIRS {
+        assert_eq!(t[ours].dtype(), DType::F32, "{ours}");
+        assert_eq!(t[ours].elem_count(), v[theirs].elem_count(), "{ours}");
+        assert_close(ours, &t[ours], &v[theirs], tol);
+    }
+    assert_eq!(t["vision_blocks"].dims(), v["vision_blocks_cat"].dims());
+    assert_eq!(t["hidden_states_all"].dims(), v["prompt_hidden_states_all"].dims());
+}
+
+/// `emu-eval inspect` with PROMPT_SINGLE and the fixture's pixel tensor: every tensor at 1e-4.
+#[test]
+fn inspect_command_with_fixture_pixels() {
+    let px = format!("{}:pixel_values_cat", fixture().join("vectors.safetensors").display());
+    let t = run_inspect("inspect-px", &["--pixels", &px]);
+    check_inspect(&t, 1e-4);
+}
+
+/// `emu-eval inspect` with PROMPT_SINGLE and cat.jpg. The `image` crate's JPEG decoder is not
+/// libjpeg-turbo (fixture README: a unit or two per pixel), so the pixels and everything after
+/// them are compared at the tolerance that decoder difference produces.
+#[test]
+fn inspect_command_with_cat_jpg() {
+    let image = fixture().join("cat.jpg");
+    let t = run_inspect("inspect-jpg", &["--image", image.to_str().unwrap()]);
+    let v = vectors();
+    assert_close("pixel_values", &t["pixel_values"], &v["pixel_values_cat"], INSPECT_JPEG_TOL);
+    check_inspect(&t, INSPECT_JPEG_TOL);
+}
+
+/// Two 8-bit levels after normalisation (2/255/0.26 ≈ 0.03), relative and absolute.
+const INSPECT_JPEG_TOL: f32 = 0.035;

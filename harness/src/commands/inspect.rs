@@ -21,6 +21,10 @@ pub struct Args {
     /// Image files, in placeholder order.
     #[arg(long)]
     pub image: Vec<PathBuf>,
+    /// Pixel tensor (n, 3, H, W) from a safetensors file instead of images: `FILE[:KEY]`
+    /// (key default `pixel_values`).
+    #[arg(long, conflicts_with = "image")]
+    pub pixels: Option<String>,
     /// Output safetensors file.
     #[arg(long)]
     pub out: PathBuf,
@@ -45,7 +49,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|p| emu::pixels::load_pixels(p, v.image_size, v.image_mean, v.image_std, &device))
         .collect::<Result<Vec<_>, _>>()?;
-    let pixels = if pixels.is_empty() { None } else { Some(Tensor::cat(&pixels, 0)?) };
+    let pixels = match &args.pixels {
+        Some(spec) => Some(read_pixels(spec, &device)?),
+        None if pixels.is_empty() => None,
+        None => Some(Tensor::cat(&pixels, 0)?),
+    };
     let ids = emu.tokenizer().encode(&args.prompt);
     let input_ids = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?; // (1, L)
     let tr = emu.forward_all(pixels.as_ref(), &input_ids, None)?;
@@ -72,4 +80,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     out.insert("input_ids".into(), input_ids.to_dtype(DType::I64)?.to_device(&candle_core::Device::Cpu)?);
     candle_core::safetensors::save(&out, &args.out).map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
     Ok(())
+}
+
+/// `FILE[:KEY]` → the tensor `KEY` (default `pixel_values`) of a safetensors file.
+fn read_pixels(spec: &str, device: &candle_core::Device) -> anyhow::Result<Tensor> {
+    let (file, key) = match spec.rsplit_once(':') {
+        Some((f, k)) if f.ends_with(".safetensors") => (f, k),
+        _ => (spec, "pixel_values"),
+    };
+    let tensors = candle_core::safetensors::load(file, device).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let t = tensors.get(key).ok_or_else(|| anyhow::anyhow!("{file}: {key}: no such tensor"))?;
+    Ok(t.to_dtype(DType::F32)?)
 }

@@ -6,7 +6,9 @@
 //! position bias computed by block 0's self-attention and reused by every block, causal mask
 //! added to that bias with the dtype's most negative finite value.
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{linear, linear_no_bias, Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
+
+use super::linear::{linear, linear_no_bias, matmul, Linear};
 
 use super::config::CausalFormerConfig;
 use super::vision::softmax_f32;
@@ -90,13 +92,13 @@ impl T5Attention {
         let q = self.heads(&self.q.forward(xs)?)?;
         let k = self.heads(&self.k.forward(kv)?)?;
         let v = self.heads(&self.v.forward(kv)?)?;
-        let scores = q.matmul(&k.t()?)?; // (b, h, q, k), no scaling
+        let scores = matmul(&q, &k.t()?)?; // (b, h, q, k), no scaling
         let scores = match bias {
             Some(bias) => scores.broadcast_add(bias)?,
             None => scores,
         };
         let attn = softmax_f32(&scores)?;
-        let out = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, n, self.num_heads * self.d_kv))?;
+        let out = matmul(&attn, &v)?.transpose(1, 2)?.reshape((b, n, self.num_heads * self.d_kv))?;
         self.o.forward(&out)
     }
 

@@ -3,7 +3,9 @@
 //! dtype's most negative finite value (clamped, so fully masked rows attend uniformly), a KV cache
 //! that can be reordered for beams, and two heads (`lm_head`, `stu_regress_head`).
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{embedding, linear_no_bias, Embedding, Linear, VarBuilder};
+use candle_nn::{embedding, Embedding, VarBuilder};
+
+use super::linear::{linear_no_bias, matmul, Linear};
 
 use super::cformer::min_value;
 use super::config::LlamaConfig;
@@ -100,11 +102,11 @@ impl Attention {
             None => (k, v),
         };
         *cache = Some((k.clone(), v.clone()));
-        let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?; // (b, heads, t, past+t)
+        let scores = (matmul(&q, &k.t()?)? / (self.head_dim as f64).sqrt())?; // (b, heads, t, past+t)
         let min = Tensor::new(min_value(scores.dtype()), scores.device())?.to_dtype(scores.dtype())?;
         let scores = mask.broadcast_as(scores.shape())?.where_cond(&scores, &min.broadcast_as(scores.shape())?)?;
         let attn = softmax_f32(&scores)?;
-        let out = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
+        let out = matmul(&attn, &v)?.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
         self.o_proj.forward(&out)
     }
 }

@@ -10,6 +10,7 @@
 //! ```
 pub mod cformer;
 pub mod config;
+pub mod linear;
 pub mod llm;
 pub mod load;
 pub mod pickle;

@@ -2,7 +2,9 @@
 //! whose fused `qkv` has the bias concat(q_bias, 0, v_bias). All blocks run, no final norm, all
 //! tokens (CLS + patches) are returned.
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{layer_norm, linear, linear_no_bias, Conv2d, Conv2dConfig, LayerNorm, Linear, VarBuilder};
+use candle_nn::{layer_norm, LayerNorm, VarBuilder};
+
+use super::linear::{linear, linear_no_bias, matmul, Linear};
 
 use super::config::VisionConfig;
 
@@ -41,9 +43,9 @@ impl Attention {
         let q = qkv.get(0)?.contiguous()?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let attn = (q.matmul(&k.t()?)? * self.scale)?; // (b, heads, n, n)
+        let attn = (matmul(&q, &k.t()?)? * self.scale)?; // (b, heads, n, n)
         let attn = softmax_f32(&attn)?;
-        let out = attn.matmul(&v)?; // (b, heads, n, hd)
+        let out = matmul(&attn, &v)?; // (b, heads, n, hd)
         let out = out.transpose(1, 2)?.reshape((b, n, c))?;
         self.proj.forward(&out)
     }
@@ -108,7 +110,9 @@ pub struct VisionTrace {
 /// `visual`: the EVA-CLIP tower up to `forward_features`.
 #[derive(Debug, Clone)]
 pub struct EvaVisionTransformer {
-    patch_embed: Conv2d,
+    /// `patch_embed.proj`, the stride-p p×p convolution as a linear map over flattened patches.
+    patch_embed: Linear,
+    patch_size: usize,
     cls_token: Tensor,
     pos_embed: Tensor,
     blocks: Vec<Block>,
@@ -116,13 +120,15 @@ pub struct EvaVisionTransformer {
 
 impl EvaVisionTransformer {
     pub fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
-        let conv_cfg = Conv2dConfig { stride: cfg.patch_size, ..Default::default() };
-        let patch_embed = candle_nn::conv2d(3, cfg.width, cfg.patch_size, conv_cfg, vb.pp("patch_embed").pp("proj"))?;
+        let (p, w) = (cfg.patch_size, cfg.width);
+        let vb_p = vb.pp("patch_embed").pp("proj");
+        let weight = vb_p.get((w, 3, p, p), "weight")?.reshape((w, 3 * p * p))?;
+        let patch_embed = Linear::new(weight, Some(vb_p.get(w, "bias")?));
         let cls_token = vb.get((1, 1, cfg.width), "cls_token")?;
         let pos_embed = vb.get((1, cfg.num_tokens(), cfg.width), "pos_embed")?;
         let vb_b = vb.pp("blocks");
         let blocks = (0..cfg.layers).map(|i| Block::new(cfg, vb_b.pp(i))).collect::<Result<Vec<_>>>()?;
-        Ok(Self { patch_embed, cls_token, pos_embed, blocks })
+        Ok(Self { patch_embed, patch_size: p, cls_token, pos_embed, blocks })
     }
 
     /// pixels (b, 3, H, W) -> (b, tokens, width), the output of the last block.
@@ -133,9 +139,17 @@ impl EvaVisionTransformer {
     /// As `forward_features`, optionally recording the patch embedding and every block's output.
     pub fn forward_traced(&self, pixels: &Tensor, mut trace: Option<&mut VisionTrace>) -> Result<Tensor> {
         let pixels = pixels.to_dtype(self.cls_token.dtype())?;
-        let xs = self.patch_embed.forward(&pixels)?; // (b, width, g, g)
-        let (b, c, _, _) = xs.dims4()?;
-        let xs = xs.flatten_from(2)?.transpose(1, 2)?.contiguous()?; // (b, g*g, width), row-major grid
+        let (b, _, h, w) = pixels.dims4()?;
+        let p = self.patch_size;
+        let (gh, gw) = (h / p, w / p);
+        // (b, 3, gh, p, gw, p) -> (b, gh, gw, 3, p, p): patches row-major over the grid
+        let patches = pixels
+            .reshape((b, 3, gh, p, gw, p))?
+            .permute((0, 2, 4, 1, 3, 5))?
+            .contiguous()?
+            .reshape((b, gh * gw, 3 * p * p))?;
+        let xs = self.patch_embed.forward(&patches)?; // (b, g*g, width)
+        let c = xs.dim(2)?;
         if let Some(t) = trace.as_deref_mut() {
             t.patch_embed = xs.clone();
         }
