@@ -245,4 +245,70 @@ mod tests {
         assert_eq!(out[0].ids, ids);
         assert!((out[0].score.unwrap() - score).abs() < 1e-5);
     }
+
+    fn toy_cfg(num_beams: usize, length_penalty: f64, max_new_tokens: usize) -> GenerationConfig {
+        GenerationConfig { num_beams, max_new_tokens, length_penalty, eos_token_id: 2, pad_token_id: 0, bos_token_id: 1, ..GenerationConfig::default() }
+    }
+
+    #[test]
+    fn batch_items_equal_items_run_alone() {
+        use super::super::toy::hashed_dist;
+        for lp in [0.0, -1.0, 1.0] {
+            let cfg = toy_cfg(3, lp, 7);
+            let batch = beam_search(&mut ToyLm::new(4, hashed_dist), &cfg, None).unwrap();
+            for (p, row) in batch.iter().enumerate() {
+                let mut single = ToyLm::new(p + 1, hashed_dist);
+                single.reorder(&[p]).unwrap();
+                assert_eq!(&beam_search(&mut single, &cfg, None).unwrap()[0], row, "lp {lp} row {p}");
+            }
+        }
+    }
+
+    /// Every hypothesis score equals its summed log-probs over (1 + generated tokens) ** lp.
+    #[test]
+    fn returned_scores_are_normalised_sums() {
+        use super::super::processors::log_softmax_row;
+        use super::super::toy::hashed_dist;
+        for lp in [0.0, -1.0, 1.0] {
+            let out = beam_search(&mut ToyLm::new(3, hashed_dist), &toy_cfg(4, lp, 6), None).unwrap();
+            for (p, g) in out.iter().enumerate() {
+                let mut sum = 0.0f32;
+                for k in 0..g.ids.len() {
+                    let mut row = hashed_dist(p, &g.ids[..k]);
+                    log_softmax_row(&mut row);
+                    sum += row[g.ids[k] as usize];
+                }
+                let len = 1 + g.ids.iter().filter(|&&t| t != 2).count();
+                let want = sum as f64 / (len as f64).powf(lp);
+                assert!((g.score.unwrap() as f64 - want).abs() < 1e-4, "lp {lp} row {p}: {:?} vs {want}", g.score);
+            }
+        }
+    }
+
+    /// VizWiz-style constraint: the result is the allowed sequence with the larger summed log-prob.
+    #[test]
+    fn trie_constraint_picks_the_likelier_answer() {
+        use super::super::processors::log_softmax_row;
+        use super::super::toy::hashed_dist;
+        let trie = TokenTrie::answers(&[vec![4, 5], vec![6, 5]], 2);
+        for prompt in 0..4 {
+            let mut lm = ToyLm::new(prompt + 1, hashed_dist);
+            lm.reorder(&[prompt]).unwrap();
+            let out = beam_search(&mut lm, &toy_cfg(5, 0.0, 50), Some(&trie)).unwrap();
+            let score = |seq: &[u32]| -> f32 {
+                (0..seq.len())
+                    .map(|k| {
+                        let mut row = hashed_dist(prompt, &seq[..k]);
+                        log_softmax_row(&mut row);
+                        row[seq[k] as usize]
+                    })
+                    .sum()
+            };
+            let (a, b) = (score(&[4, 5, 2]), score(&[6, 5, 2]));
+            let want = if a >= b { vec![4, 5, 2] } else { vec![6, 5, 2] };
+            assert_eq!(out[0].ids, want);
+            assert!((out[0].score.unwrap() - a.max(b)).abs() < 1e-5);
+            assert!(lm.steps <= 3, "search should stop right after the answers close");
+        }
+    }
 }
