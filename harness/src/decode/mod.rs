@@ -13,11 +13,14 @@
 //! with a table-driven toy model; [`emu_lm`] implements it for the Emu model.
 pub mod beam;
 pub mod config;
+pub mod emu_lm;
 pub mod greedy;
 pub mod hypotheses;
 pub mod lm;
 pub mod processors;
 pub mod rank;
+pub mod rank_emu;
+pub mod regress;
 pub mod trie;
 
 #[cfg(test)]
