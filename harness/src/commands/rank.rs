@@ -1,8 +1,49 @@
-//! `emu-eval rank` (not implemented yet).
+//! `emu-eval rank`: the VisDial classification loss of each candidate (prompt KV cache shared
+//! across candidates); prints `{"losses":[…],"ranks":[…],"visdial_ranks":[…]}` where `ranks` is
+//! what the official `predict` returns (indices by ascending loss) and `visdial_ranks[c]` the
+//! 1-based rank of candidate `c` as stored in the result file.
+use anyhow::Result;
+use serde_json::json;
+
+use super::generate::{load_images, ModelArgs};
+use crate::decode::emu_lm::expand_image_marker;
+use crate::decode::rank::visdial_ranks;
+use crate::decode::rank_emu::{encode_candidates, rank_naive, rank_shared, single_prompt_embeds};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[arg(long)]
+    pub prompt: String,
+    /// Images of the prompt, in order.
+    #[arg(long)]
+    pub image: Vec<std::path::PathBuf>,
+    /// Candidate answer (repeat).
+    #[arg(long = "candidate", required = true)]
+    pub candidates: Vec<String>,
+    /// Number of segments the candidates are split into (changes the loss denominators).
+    #[arg(long, default_value_t = 1)]
+    pub segments: usize,
+    /// Candidates per batch over the shared prompt cache.
+    #[arg(long, default_value_t = 100)]
+    pub chunk: usize,
+    /// Score like the reference: one full forward per segment, no shared cache.
+    #[arg(long)]
+    pub naive: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`rank` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    let emu = args.model.load()?;
+    let pixels = load_images(&emu, &args.image)?;
+    let prompt = expand_image_marker(&args.prompt, emu.cfg.n_causal);
+    let embeds = single_prompt_embeds(&emu, &prompt, pixels.as_ref())?;
+    let cands = encode_candidates(&emu, &args.candidates)?;
+    let r = if args.naive {
+        rank_naive(&emu, &embeds, &cands, args.segments)?
+    } else {
+        rank_shared(&emu, &embeds, &cands, args.segments, args.chunk)?
+    };
+    println!("{}", json!({"losses": r.losses, "ranks": r.order, "visdial_ranks": visdial_ranks(&r.order)}));
+    Ok(())
 }

@@ -1,8 +1,32 @@
-//! `emu-eval regress` (not implemented yet).
+//! `emu-eval regress`: `generate_image`'s regressed visual embeddings for one prompt, written as
+//! `embeds` [1, n_causal, hidden] (f32) to a safetensors file.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use candle_core::DType;
+
+use super::generate::{load_images, ModelArgs};
+use crate::decode::regress::regress_embeddings;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Text; `[<IMG_PLH>]` marks where each --image goes.
+    #[arg(long)]
+    pub prompt: String,
+    #[arg(long)]
+    pub image: Vec<PathBuf>,
+    /// Output safetensors file (tensor `embeds`).
+    #[arg(long)]
+    pub out: PathBuf,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`regress` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    let emu = args.model.load()?;
+    let pixels = load_images(&emu, &args.image)?;
+    let embeds = regress_embeddings(&emu, &args.prompt, pixels.as_ref())?.to_dtype(DType::F32)?;
+    candle_core::safetensors::save(&std::collections::HashMap::from([("embeds".to_string(), embeds)]), &args.out)
+        .with_context(|| format!("{}: writing", args.out.display()))?;
+    Ok(())
 }
