@@ -20,17 +20,6 @@ impl SplitMix64 {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-
-    /// Uniform in `0..n` (n > 0) by rejection, without modulo bias.
-    pub fn below(&mut self, n: u64) -> u64 {
-        let zone = u64::MAX - (u64::MAX % n);
-        loop {
-            let v = self.next_u64();
-            if v < zone {
-                return v % n;
-            }
-        }
-    }
 }
 
 /// 64-bit FNV-1a of a string (mixes the query key into the seed).
@@ -39,12 +28,14 @@ pub fn fnv1a(s: &str) -> u64 {
 }
 
 /// The first `k` positions of a seeded partial Fisher–Yates shuffle of `0..n` (distinct indices).
+/// Position `i` swaps with `i + next() % (n - i)`: the same draw as `tasks::datasets::subsample`, so
+/// both give the same subsets (the modulo bias is below 2^-40 for any real pool size).
 pub fn sample_indices(n: usize, k: usize, seed: u64) -> Vec<usize> {
     let k = k.min(n);
     let mut idx: Vec<usize> = (0..n).collect();
     let mut rng = SplitMix64::new(seed);
     for i in 0..k {
-        let j = i + rng.below((n - i) as u64) as usize;
+        let j = i + (rng.next_u64() % (n - i) as u64) as usize;
         idx.swap(i, j);
     }
     idx.truncate(k);
@@ -52,8 +43,12 @@ pub fn sample_indices(n: usize, k: usize, seed: u64) -> Vec<usize> {
 }
 
 /// The fixed random subset of the training pool that RICES searches (`n` = 5,000 in the paper's
-/// protocol; the whole pool when it is smaller), sorted ascending. Same `seed` → same subset.
+/// protocol; the whole pool, in order, when it is smaller), sorted ascending. Same `seed` → same
+/// subset.
 pub fn subsample_pool(pool_len: usize, n: usize, seed: u64) -> Vec<usize> {
+    if n >= pool_len {
+        return (0..pool_len).collect();
+    }
     let mut v = sample_indices(pool_len, n, seed);
     v.sort_unstable();
     v
