@@ -1,2 +1,3 @@
 // Integration tests: drive the `emu-eval` binary on ../shared fixtures.
 mod common;
+mod metrics;
