@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system packages emu-eval needs on Debian 12 (run as root or with sudo).
 #   wordnet-base  WordNet 3.0 database (/usr/share/wordnet) for NExT-QA WUPS
+#   libturbojpeg0-dev  libjpeg-turbo TurboJPEG API (Pillow-identical JPEG decoding)
 #   ffmpeg + libav*-dev + libclang-dev + pkg-config  video decoding (ffmpeg-next bindings)
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-PKGS="wordnet-base ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libclang-dev pkg-config"
+PKGS="wordnet-base libturbojpeg0-dev ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libclang-dev pkg-config"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -44,6 +44,16 @@ fn features(n: usize, d: usize, seed: u64, scale: f64, shift: f64) -> Vec<f64> {
     out
 }
 
+/// CPU seconds (user + system, all threads) of this process from `/proc/self/stat`; NaN
+/// where unavailable. On a shared machine this is the load-independent measure.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    // Fields 14 and 15 of proc(5), in clock ticks (USER_HZ = 100 on Linux).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn main() {
     let n = env_usize("FID_BENCH_N", 10_000);
     let d = env_usize("FID_BENCH_D", 2048);
@@ -61,21 +71,34 @@ fn main() {
     println!("read both files: {:.3} s", t.elapsed().as_secs_f64());
 
     let mut totals = Vec::new();
+    let mut cpus = Vec::new();
     let mut value = f64::NAN;
     for run in 1..=runs {
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), cpu_seconds());
         let (mu1, s1) = fid::stats(n, d, &xa);
         let (mu2, s2) = fid::stats(n, d, &xb);
-        let t1 = Instant::now();
+        let (t1, c1) = (Instant::now(), cpu_seconds());
         value = fid::frechet_distance(&mu1, &s1, &mu2, &s2);
-        let t2 = Instant::now();
+        let (t2, c2) = (Instant::now(), cpu_seconds());
         let (st, dt) = ((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64());
-        println!("run {run}: stats {st:.3} s + distance {dt:.3} s = {:.3} s (FID {value:.9})", st + dt);
+        println!(
+            "run {run}: wall stats {st:.3} s + distance {dt:.3} s = {:.3} s; CPU stats {:.2} s + distance {:.2} s = {:.2} s (FID {value:.9})",
+            st + dt,
+            c1 - c0,
+            c2 - c1,
+            c2 - c0
+        );
         totals.push(st + dt);
+        cpus.push(c2 - c0);
     }
     totals.sort_by(f64::total_cmp);
-    let best = totals[0];
-    println!("rust: best {best:.3} s, median {:.3} s over {runs} runs", totals[runs / 2]);
+    cpus.sort_by(f64::total_cmp);
+    let (best, best_cpu) = (totals[0], cpus[0]);
+    println!(
+        "rust: wall best {best:.3} s, median {:.3} s; CPU best {best_cpu:.2} s, median {:.2} s over {runs} runs",
+        totals[runs / 2],
+        cpus[runs / 2]
+    );
 
     if std::env::var("FID_BENCH_SKIP_REFERENCE").is_ok_and(|v| v == "1") {
         return;
@@ -87,15 +110,21 @@ fn main() {
         Ok(o) if o.status.success() => {
             let line = String::from_utf8_lossy(&o.stdout);
             let v: serde_json::Value = serde_json::from_str(line.trim()).expect("reference JSON");
-            let secs = v["seconds"].as_f64().unwrap_or(f64::NAN);
-            let ref_fid = v["fid"].as_f64().unwrap_or(f64::NAN);
+            let num = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+            let (secs, cpu, ref_fid) = (num("seconds"), num("cpu_seconds"), num("fid"));
             println!(
-                "reference (pytorch-fid: np.cov + scipy.linalg.sqrtm, numpy {} scipy {}): stats {:.3} s + distance {:.3} s = {secs:.3} s (FID {ref_fid:.9})",
-                v["numpy"], v["scipy"], v["stats_seconds"], v["distance_seconds"]
+                "reference (pytorch-fid: np.cov + scipy.linalg.sqrtm, numpy {} scipy {}): wall stats {:.3} s + distance {:.3} s = {secs:.3} s; CPU stats {:.2} s + distance {:.2} s = {cpu:.2} s (FID {ref_fid:.9})",
+                v["numpy"].as_str().unwrap_or("?"),
+                v["scipy"].as_str().unwrap_or("?"),
+                num("stats_seconds"),
+                num("distance_seconds"),
+                num("cpu_stats_seconds"),
+                num("cpu_distance_seconds")
             );
             println!(
-                "speed-up (reference / rust best): {:.1}x; FID relative difference {:.2e}",
+                "speed-up (reference / rust best): wall {:.1}x, CPU {:.1}x; FID relative difference {:.2e}",
                 secs / best,
+                cpu / best_cpu,
                 ((value - ref_fid) / ref_fid).abs()
             );
         }

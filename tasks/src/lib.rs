@@ -1,3 +1,6 @@
 //! Task registry, dataset loaders, media preprocessing and metrics of emu-eval.
 pub mod input;
 pub mod metrics;
+pub mod datasets;
+pub mod media;
+pub mod registry;

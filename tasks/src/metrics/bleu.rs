@@ -67,9 +67,9 @@ fn closest_reflen(ref_words: &[Vec<&str>], testlen: usize) -> usize {
 pub fn bleu_from_stats(st: &BleuStats) -> [f64; N] {
     let mut out = [0.0; N];
     let mut prod = 1.0;
-    for k in 0..N {
+    for (k, o) in out.iter_mut().enumerate() {
         prod *= (st.correct[k] as f64 + TINY) / (st.guess[k] as f64 + SMALL);
-        out[k] = prod.powf(1.0 / (k as f64 + 1.0));
+        *o = prod.powf(1.0 / (k as f64 + 1.0));
     }
     let ratio = (st.testlen as f64 + TINY) / (st.reflen as f64 + SMALL);
     if ratio < 1.0 {

@@ -97,6 +97,8 @@ fn scores_json(s: &[(&'static str, f64)]) -> Value {
 }
 
 /// Scores raw captions (tokenizes both sides); returns the same JSON as `score_file`.
+/// Every item needs at least one reference (`score_file` rejects files without); an item
+/// without references gets `null` (NaN) scores instead of the reference's crash.
 pub fn score(items: &[CaptionItem]) -> Value {
     let tok = tokenize(items);
     let scores = score_tokenized(&tok);

@@ -53,122 +53,136 @@ impl Hasher for FxHasher {
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
     }
+    /// The product's high bits depend on every input bit; rotate them down to the low bits that
+    /// pick the bucket (as rustc-hash does).
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
 }
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// Padding word id for n-grams shorter than 4.
-const PAD: u32 = u32::MAX;
+/// Dense ids for all n-grams (orders 1..=4) of a corpus: an n-gram is its (n-1)-gram prefix
+/// extended by one word, so each id is found with one lookup keyed by `(prefix id, word id)`.
+#[derive(Default)]
+struct NgramTable<'a> {
+    words: FxMap<&'a str, u32>,
+    /// Unigram id of each word id.
+    unigrams: Vec<u32>,
+    extend: FxMap<u64, u32>,
+    /// Order (1..=4) of each n-gram id.
+    order: Vec<u8>,
+}
 
-/// An n-gram of word ids packed into 128 bits (unused slots are `PAD`).
-type Key = u128;
-
-fn pack(ids: &[u32]) -> Key {
-    let mut k: u128 = 0;
-    for i in 0..N {
-        k = (k << 32) | u128::from(ids.get(i).copied().unwrap_or(PAD));
+impl<'a> NgramTable<'a> {
+    fn new_id(&mut self, order: u8) -> u32 {
+        self.order.push(order);
+        (self.order.len() - 1) as u32
     }
-    k
+
+    fn word(&mut self, w: &'a str) -> u32 {
+        let next = self.words.len() as u32;
+        let id = *self.words.entry(w).or_insert(next);
+        if id == next {
+            let g = self.new_id(1);
+            self.unigrams.push(g);
+        }
+        id
+    }
+
+    fn extended(&mut self, prefix: u32, word: u32, order: u8) -> u32 {
+        let key = (u64::from(prefix) << 32) | u64::from(word);
+        let next = self.order.len() as u32;
+        let id = *self.extend.entry(key).or_insert(next);
+        if id == next {
+            self.order.push(order);
+        }
+        id
+    }
+
+    /// Ids of all 1..4-grams of the whitespace-split sentence (with repeats).
+    fn sentence(&mut self, s: &'a str) -> Vec<u32> {
+        let ws: Vec<u32> = words(s).map(|w| self.word(w)).collect();
+        let mut out = Vec::with_capacity(ws.len() * N);
+        for start in 0..ws.len() {
+            let mut g = self.unigrams[ws[start] as usize];
+            out.push(g);
+            for k in 1..N {
+                let Some(&w) = ws.get(start + k) else { break };
+                g = self.extended(g, w, k as u8 + 1);
+                out.push(g);
+            }
+        }
+        out
+    }
 }
 
-/// Order (1..=4) of a packed n-gram.
-fn order(k: Key) -> usize {
-    (0..N).filter(|i| ((k >> (32 * (N - 1 - i))) as u32) != PAD).count()
-}
-
-/// One sentence after `precook`: sorted (n-gram, count) pairs and its bigram count.
+/// One sentence after `precook`: sorted (n-gram id, count) pairs and its bigram count.
 struct Cooked {
-    grams: Vec<(Key, u32)>,
+    grams: Vec<(u32, u32)>,
     /// Sum of the 2-gram counts, `max(0, L - 1)` (the "length" of step 5).
     length: usize,
 }
 
-/// pycocoevalcap `precook`: counts of all 1..4-grams of the whitespace-split sentence.
-fn precook(ids: &[u32]) -> Cooked {
-    let mut keys = Vec::with_capacity(ids.len() * N);
-    for k in 1..=N {
-        for w in ids.windows(k) {
-            keys.push(pack(w));
-        }
-    }
-    keys.sort_unstable();
-    let mut grams: Vec<(Key, u32)> = Vec::with_capacity(keys.len());
-    for key in keys {
+/// pycocoevalcap `precook`: counts of all 1..4-grams of the sentence.
+fn precook(mut ids: Vec<u32>, order: &[u8]) -> Cooked {
+    let length = ids.iter().filter(|&&g| order[g as usize] == 2).count();
+    ids.sort_unstable();
+    let mut grams: Vec<(u32, u32)> = Vec::with_capacity(ids.len());
+    for id in ids {
         match grams.last_mut() {
-            Some((k, c)) if *k == key => *c += 1,
-            _ => grams.push((key, 1)),
+            Some((k, c)) if *k == id => *c += 1,
+            _ => grams.push((id, 1)),
         }
     }
-    Cooked { grams, length: ids.len().saturating_sub(1) }
+    Cooked { grams, length }
 }
 
-/// A tf-idf vector (`counts2vec`): sorted (n-gram, weight) pairs, per-order norms, length.
+/// A tf-idf vector (`counts2vec`): sorted (n-gram id, weight) pairs, per-order norms, length.
 struct Vector {
-    weights: Vec<(Key, f64)>,
+    weights: Vec<(u32, f64)>,
     norm: [f64; N],
     length: usize,
 }
 
 /// pycocoevalcap `CiderScorer.counts2vec`: `v[x] = tf(x) * (logN - ln(max(1, df(x))))`.
-fn counts2vec(c: &Cooked, df: &FxMap<Key, u32>, log_n: f64) -> Vector {
+fn counts2vec(c: &Cooked, idf: &[f64], order: &[u8]) -> Vector {
     let mut norm = [0.0; N];
     let weights = c
         .grams
         .iter()
-        .map(|&(key, tf)| {
-            let d = df.get(&key).copied().unwrap_or(0).max(1);
-            let w = f64::from(tf) * (log_n - f64::from(d).ln());
-            norm[order(key) - 1] += w * w;
-            (key, w)
+        .map(|&(id, tf)| {
+            let w = f64::from(tf) * idf[id as usize];
+            norm[order[id as usize] as usize - 1] += w * w;
+            (id, w)
         })
         .collect();
     Vector { weights, norm: norm.map(f64::sqrt), length: c.length }
 }
 
 /// pycocoevalcap `CiderScorer.simCIDEr`: clipped cosine per order times the length penalty.
-fn sim(hyp: &Vector, reference: &Vector) -> [f64; N] {
+fn sim(hyp: &Vector, reference: &Vector, order: &[u8]) -> [f64; N] {
     let mut val = [0.0; N];
     let r = &reference.weights;
     let mut j = 0;
-    for &(key, wh) in &hyp.weights {
-        while j < r.len() && r[j].0 < key {
+    for &(id, wh) in &hyp.weights {
+        while j < r.len() && r[j].0 < id {
             j += 1;
         }
-        if j < r.len() && r[j].0 == key {
+        if j < r.len() && r[j].0 == id {
             let wr = r[j].1;
-            val[order(key) - 1] += wh.min(wr) * wr;
+            val[order[id as usize] as usize - 1] += wh.min(wr) * wr;
         }
     }
     let delta = hyp.length as f64 - reference.length as f64;
     let penalty = (-(delta * delta) / (2.0 * SIGMA * SIGMA)).exp();
-    for n in 0..N {
+    for (n, v) in val.iter_mut().enumerate() {
         if hyp.norm[n] != 0.0 && reference.norm[n] != 0.0 {
-            val[n] /= hyp.norm[n] * reference.norm[n];
+            *v /= hyp.norm[n] * reference.norm[n];
         }
-        val[n] *= penalty;
+        *v *= penalty;
     }
     val
-}
-
-/// Word ids for every sentence (candidates, then references), interned in one vocabulary.
-fn intern(cands: &[String], refs: &[Vec<String>]) -> (Vec<Vec<u32>>, Vec<Vec<Vec<u32>>>) {
-    let mut vocab: FxMap<&str, u32> = FxMap::default();
-    let c: Vec<Vec<u32>> = cands.iter().map(|s| sentence_ids(s, &mut vocab)).collect();
-    let r: Vec<Vec<Vec<u32>>> =
-        refs.iter().map(|rs| rs.iter().map(|s| sentence_ids(s, &mut vocab)).collect()).collect();
-    (c, r)
-}
-
-fn sentence_ids<'a>(s: &'a str, vocab: &mut FxMap<&'a str, u32>) -> Vec<u32> {
-    words(s)
-        .map(|w| {
-            let next = vocab.len() as u32;
-            *vocab.entry(w).or_insert(next)
-        })
-        .collect()
 }
 
 /// Corpus CIDEr-D and per-image scores (pycocoevalcap `Cider.compute_score`).
@@ -181,21 +195,27 @@ pub fn cider_d(cands: &[String], refs: &[Vec<String>]) -> (f64, Vec<f64>) {
     if cands.is_empty() {
         return (f64::NAN, Vec::new());
     }
-    let (cand_ids, ref_ids) = intern(cands, refs);
-    let cooked: Vec<(Cooked, Vec<Cooked>)> = cand_ids
-        .par_iter()
-        .zip(ref_ids.par_iter())
-        .map(|(c, rs)| (precook(c), rs.iter().map(|r| precook(r)).collect()))
+    let mut table = NgramTable::default();
+    let raw: Vec<(Vec<u32>, Vec<Vec<u32>>)> = cands
+        .iter()
+        .zip(refs)
+        .map(|(c, rs)| (table.sentence(c), rs.iter().map(|r| table.sentence(r)).collect()))
         .collect();
-    let df = document_frequency(cooked.iter().map(|(_, rs)| rs.as_slice()));
+    let order = table.order;
+    let cooked: Vec<(Cooked, Vec<Cooked>)> = raw
+        .into_par_iter()
+        .map(|(c, rs)| (precook(c, &order), rs.into_iter().map(|r| precook(r, &order)).collect()))
+        .collect();
+    let df = document_frequency(cooked.iter().map(|(_, rs)| rs.as_slice()), order.len());
     let log_n = (cands.len() as f64).ln();
+    let idf: Vec<f64> = df.iter().map(|&d| log_n - f64::from(d.max(1)).ln()).collect();
     let scores: Vec<f64> = cooked
         .par_iter()
         .map(|(c, rs)| {
-            let vc = counts2vec(c, &df, log_n);
+            let vc = counts2vec(c, &idf, &order);
             let mut total = [0.0; N];
             for r in rs {
-                let s = sim(&vc, &counts2vec(r, &df, log_n));
+                let s = sim(&vc, &counts2vec(r, &idf, &order), &order);
                 for n in 0..N {
                     total[n] += s[n];
                 }
@@ -209,16 +229,18 @@ pub fn cider_d(cands: &[String], refs: &[Vec<String>]) -> (f64, Vec<f64>) {
 }
 
 /// `CiderScorer.compute_doc_freq`: number of images whose references contain each n-gram.
-fn document_frequency<'a>(images: impl Iterator<Item = &'a [Cooked]>) -> FxMap<Key, u32> {
-    let mut df: FxMap<Key, u32> = FxMap::default();
-    let mut seen: Vec<Key> = Vec::new();
-    for rs in images {
-        seen.clear();
-        seen.extend(rs.iter().flat_map(|r| r.grams.iter().map(|g| g.0)));
-        seen.sort_unstable();
-        seen.dedup();
-        for &k in &seen {
-            *df.entry(k).or_insert(0) += 1;
+fn document_frequency<'a>(images: impl Iterator<Item = &'a [Cooked]>, n_grams: usize) -> Vec<u32> {
+    let mut df = vec![0u32; n_grams];
+    let mut last = vec![0usize; n_grams]; // 1 + index of the last image that counted the n-gram
+    for (img, rs) in images.enumerate() {
+        for r in rs {
+            for &(id, _) in &r.grams {
+                let id = id as usize;
+                if last[id] != img + 1 {
+                    last[id] = img + 1;
+                    df[id] += 1;
+                }
+            }
         }
     }
     df
@@ -246,11 +268,92 @@ mod tests {
         assert_eq!(per, vec![0.0]);
     }
 
+    /// Per-order tf-idf maps, norms and bigram length of one sentence.
+    type TfIdf<'s> = (Vec<std::collections::HashMap<Vec<&'s str>, f64>>, [f64; N], f64);
+
+    /// Direct transcription of `cider_scorer.py` with string n-gram keys.
+    fn naive(cands: &[String], refs: &[Vec<String>]) -> Vec<f64> {
+        use std::collections::{HashMap, HashSet};
+        fn cook(s: &str) -> std::collections::HashMap<Vec<&str>, f64> {
+            let w: Vec<&str> = words(s).collect();
+            let mut m = std::collections::HashMap::new();
+            for k in 1..=N {
+                for g in w.windows(k) {
+                    *m.entry(g.to_vec()).or_insert(0.0) += 1.0;
+                }
+            }
+            m
+        }
+        let mut df: HashMap<Vec<&str>, f64> = HashMap::new();
+        for rs in refs {
+            let set: HashSet<Vec<&str>> = rs.iter().flat_map(|r| cook(r).into_keys()).collect();
+            for g in set {
+                *df.entry(g).or_insert(0.0) += 1.0;
+            }
+        }
+        let log_n = (cands.len() as f64).ln();
+        fn vec<'s>(
+            s: &'s str,
+            df: &std::collections::HashMap<Vec<&str>, f64>,
+            log_n: f64,
+        ) -> TfIdf<'s> {
+            let mut v: Vec<std::collections::HashMap<Vec<&str>, f64>> = vec![Default::default(); N];
+            let mut norm = [0.0; N];
+            let mut len = 0.0;
+            for (g, tf) in cook(s) {
+                let n = g.len() - 1;
+                let w = tf * (log_n - df.get(&g).copied().unwrap_or(0.0).max(1.0).ln());
+                norm[n] += w * w;
+                if n == 1 {
+                    len += tf;
+                }
+                v[n].insert(g, w);
+            }
+            (v, norm.map(f64::sqrt), len)
+        }
+        cands
+            .iter()
+            .zip(refs)
+            .map(|(c, rs)| {
+                let (vc, nc, lc) = vec(c, &df, log_n);
+                let mut score = [0.0; N];
+                for r in rs {
+                    let (vr, nr, lr) = vec(r, &df, log_n);
+                    let delta: f64 = lc - lr;
+                    for n in 0..N {
+                        let mut val = 0.0;
+                        for (g, w) in &vc[n] {
+                            let wr = vr[n].get(g).copied().unwrap_or(0.0);
+                            val += w.min(wr) * wr;
+                        }
+                        if nc[n] != 0.0 && nr[n] != 0.0 {
+                            val /= nc[n] * nr[n];
+                        }
+                        score[n] += val * (-(delta * delta) / (2.0 * SIGMA * SIGMA)).exp();
+                    }
+                }
+                score.iter().sum::<f64>() / N as f64 / rs.len() as f64 * 10.0
+            })
+            .collect()
+    }
+
     #[test]
-    fn packed_order() {
-        assert_eq!(order(pack(&[1])), 1);
-        assert_eq!(order(pack(&[1, 2, 3])), 3);
-        assert_eq!(order(pack(&[0, 0, 0, 0])), 4);
+    fn matches_direct_transcription() {
+        let cands = s(&["foo bar foo bar", "a dog runs on grass", "", "grass", "a dog a dog a dog"]);
+        let refs = vec![
+            s(&["a foo bar", "bar foo"]),
+            s(&["a dog runs", "the dog runs on the grass", "a dog runs on grass"]),
+            s(&["a cat"]),
+            s(&["grass grass", "a dog"]),
+            s(&["a dog", "a dog"]),
+        ];
+        let (corpus, per) = cider_d(&cands, &refs);
+        let want = naive(&cands, &refs);
+        for (g, w) in per.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-12, "{per:?} vs {want:?}");
+        }
+        assert!((corpus - want.iter().sum::<f64>() / 5.0).abs() < 1e-12);
+        assert!(per[0] > 0.0 && per[1] > 0.0);
     }
 
     #[test]

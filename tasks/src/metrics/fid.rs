@@ -34,7 +34,10 @@ pub fn fid_files(a: &Path, b: &Path) -> Result<f64, InputError> {
     if fid.is_finite() {
         Ok(fid)
     } else {
-        Err(InputError::file(a, format!("Fréchet distance with {} is not finite (eigendecomposition failed)", b.display())))
+        Err(InputError::file(
+            a,
+            format!("Fréchet distance with {} is not finite (eigendecomposition failed)", b.display()),
+        ))
     }
 }
 
@@ -42,13 +45,20 @@ pub fn fid_files(a: &Path, b: &Path) -> Result<f64, InputError> {
 fn file_stats(path: &Path) -> Result<(Vec<f64>, Vec<f64>, usize), InputError> {
     let (rows, cols, data) = npy::read_matrix(path)?;
     if rows < 2 {
-        return Err(InputError::field(path, "header.shape", format!("{rows} rows; the covariance needs at least 2 samples")));
+        return Err(InputError::field(
+            path,
+            "header.shape",
+            format!("{rows} rows; the covariance needs at least 2 samples"),
+        ));
     }
     if cols == 0 {
         return Err(InputError::field(path, "header.shape", "0 feature columns"));
     }
     if let Some(i) = data.iter().position(|x| !x.is_finite()) {
-        return Err(InputError::file(path, format!("non-finite value {} at row {}, column {}", data[i], i / cols, i % cols)));
+        return Err(InputError::file(
+            path,
+            format!("non-finite value {} at row {}, column {}", data[i], i / cols, i % cols),
+        ));
     }
     let (mu, sigma) = stats(rows, cols, &data);
     Ok((mu, sigma, cols))

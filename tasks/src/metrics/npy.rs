@@ -35,6 +35,9 @@ impl Dtype {
     }
 }
 
+/// A problem found in the bytes: `(header field such as "header.descr", message)`.
+pub type ParseError = (Option<String>, String);
+
 /// The parsed header of an `.npy` file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Header {
@@ -52,7 +55,7 @@ pub fn read_matrix(path: &Path) -> Result<(usize, usize, Vec<f64>), InputError> 
 }
 
 /// Parses the bytes of an `.npy` file; errors are `(field, message)`.
-pub fn parse_matrix(bytes: &[u8]) -> Result<(usize, usize, Vec<f64>), (Option<String>, String)> {
+pub fn parse_matrix(bytes: &[u8]) -> Result<(usize, usize, Vec<f64>), ParseError> {
     let header = parse_header(bytes)?;
     let (rows, cols) = match header.shape[..] {
         [r, c] => (r, c),
@@ -82,10 +85,9 @@ pub fn parse_matrix(bytes: &[u8]) -> Result<(usize, usize, Vec<f64>), (Option<St
     }
     let values: Vec<f64> = match header.dtype {
         Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect(),
-        Dtype::F64 => data
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            .collect(),
+        Dtype::F64 => {
+            data.chunks_exact(8).map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect()
+        }
     };
     let values = if header.fortran_order { transpose_column_major(rows, cols, &values) } else { values };
     Ok((rows, cols, values))
@@ -102,16 +104,16 @@ fn transpose_column_major(rows: usize, cols: usize, data: &[f64]) -> Vec<f64> {
     out
 }
 
-fn field_err(field: &str, msg: impl Into<String>) -> (Option<String>, String) {
+fn field_err(field: &str, msg: impl Into<String>) -> ParseError {
     (Some(format!("header.{field}")), msg.into())
 }
 
-fn plain_err(msg: impl Into<String>) -> (Option<String>, String) {
+fn plain_err(msg: impl Into<String>) -> ParseError {
     (None, msg.into())
 }
 
 /// Parses magic, version, header length and the header dict (numpy `read_array_header_*`).
-pub fn parse_header(bytes: &[u8]) -> Result<Header, (Option<String>, String)> {
+pub fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
     if bytes.len() < 8 || &bytes[..6] != MAGIC {
         return Err(plain_err("not an .npy file (missing \\x93NUMPY magic at byte 0)"));
     }
@@ -140,7 +142,8 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, (Option<String>, String)> {
     }
     let raw = &bytes[start..end];
     let text = if utf8 {
-        std::str::from_utf8(raw).map_err(|e| plain_err(format!("header not UTF-8 at byte {}", start + e.valid_up_to())))?
+        std::str::from_utf8(raw)
+            .map_err(|e| plain_err(format!("header not UTF-8 at byte {}", start + e.valid_up_to())))?
     } else {
         match raw.iter().position(|b| !b.is_ascii()) {
             Some(i) => return Err(plain_err(format!("header not ASCII at byte {}", start + i))),
@@ -171,7 +174,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, (Option<String>, String)> {
 }
 
 /// `descr`: only little-endian `'<f4'` / `'<f8'`.
-fn parse_descr(s: &str) -> Result<Dtype, (Option<String>, String)> {
+fn parse_descr(s: &str) -> Result<Dtype, ParseError> {
     match s {
         "<f4" => Ok(Dtype::F32),
         "<f8" => Ok(Dtype::F64),

@@ -293,7 +293,11 @@ mod tests {
     #[test]
     fn file_without_relevance_scores_sparse_only() {
         let path = std::env::temp_dir().join(format!("visdial_ok_{}.json", std::process::id()));
-        std::fs::write(&path, r#"{"rounds":[{"ranks":[3,1,2],"gt_index":2},{"ranks":[1,2,3],"gt_index":0,"gt_relevance":[1,0,0]}]}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"rounds":[{"ranks":[3,1,2],"gt_index":2},{"ranks":[1,2,3],"gt_index":0,"gt_relevance":[1,0,0]}]}"#,
+        )
+        .unwrap();
         let v = score_file(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(v["r@1"], 0.5);

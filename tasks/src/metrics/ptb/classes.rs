@@ -96,12 +96,12 @@ pub fn url_label(c: char) -> bool {
     url_body(c) && !matches!(c, '`' | '\'' | '.' | '!' | '?' | '{' | '}' | '$' | ','..='_')
 }
 
-/// E-mail local part: `[^ \t\n\f\r\"<>|()\u00A0]`.
+/// E-mail local part: `[^ \t\n\f\r\"<>|(){}\u00A0]` (braces excluded as the 3.4.1 jar does).
 pub fn email_local(c: char) -> bool {
-    url_body(c) && c != '\u{00A0}'
+    url_body(c) && !matches!(c, '\u{00A0}' | '{' | '}')
 }
 
-/// E-mail domain label: `[^ \t\n\f\r\"<>|().\u00A0]`.
+/// E-mail domain label: the local-part class without `.`.
 pub fn email_domain(c: char) -> bool {
     email_local(c) && c != '.'
 }

@@ -27,6 +27,8 @@ pub enum Act {
     Nbsp,
     /// Phone number: spaces to U+00A0, round brackets to `-LRB-`/`-RRB-`.
     Phone,
+    /// Round brackets to `-LRB-`/`-RRB-` (emoticons).
+    Parens,
     /// `normalizeFractions`.
     Fraction,
     /// `normalizeCurrency`.
@@ -47,13 +49,29 @@ pub struct Rule {
     /// Trailing context (`re/ctx`), which must follow but is not part of the token.
     pub ctx: Option<Re>,
     pub act: Act,
+    /// `first[c]`: whether a match can start with ASCII character `c`.
+    first: [bool; 128],
+}
+
+impl Rule {
+    fn new(name: &'static str, re: Re, ctx: Option<Re>, act: Act) -> Self {
+        let mut first = [false; 128];
+        for (b, f) in first.iter_mut().enumerate() {
+            *f = re.may_start(b as u8 as char);
+        }
+        Rule { name, re, ctx, act, first }
+    }
+    /// Cheap test whether this rule can match at a position starting with `c`.
+    fn may_start(&self, c: char) -> bool {
+        if c.is_ascii() { self.first[c as usize] } else { self.re.may_start(c) }
+    }
 }
 
 fn r(name: &'static str, re: Re, act: Act) -> Rule {
-    Rule { name, re, ctx: None, act }
+    Rule::new(name, re, None, act)
 }
 fn rc(name: &'static str, re: Re, ctx: Re, act: Act) -> Rule {
-    Rule { name, re, ctx: Some(ctx), act }
+    Rule::new(name, re, Some(ctx), act)
 }
 
 fn apos_re() -> Re {
@@ -62,8 +80,11 @@ fn apos_re() -> Re {
 fn aposetc() -> Re {
     alt(vec![cls(apos), lit("&apos;"), cls(apos_extra)])
 }
+/// `{WORD}`: a letter, then letters or digits, with embedded `.`, `!` or `?` each followed by a
+/// letter (`ab.cd`, `ab1.cd`, `yahoo!x` stay whole; `12.ab` and `ab.12` do not start/continue one).
 fn word() -> Re {
-    plus(cls(word_char))
+    let rest = || star(cls(|c| word_char(c) || digit(c)));
+    seq(vec![cls(word_char), rest(), star(seq(vec![cls(|c| matches!(c, '.' | '!' | '?')), cls(word_char), rest()]))])
 }
 fn redaux() -> Re {
     seq(vec![apos_re(), lits(&["m", "s", "d", "re", "ve", "ll"])])
@@ -86,37 +107,55 @@ fn acro() -> Re {
         seq(vec![lit("U.S.-"), lits(&["U.K", "U.S.S.R"])]),
     ])
 }
-/// `{ABBREV1}` without its period: months, days, states, companies, `{ABPTIT}`, `etc|al|seq`.
+/// `{ABBREV1}` stems (caseless): months, days, states, companies, `{ABPTIT}`, `etc|al|seq`.
+const ABBREV1: &[&str] = &[
+    "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", // ABMONTH
+    "Mon", "Tue", "Tues", "Wed", "Thu", "Thurs", "Fri", // ABDAYS
+    "Ala", "Ariz", "Calif", "Colo", "Conn", "Dak", "Del", "Fla", "Ga", "Ind", "Kan", "Kans", "Ky", "La", "Md",
+    "Mich", "Minn", "Mo", "Mont", "Neb", "Nev", "Okla", "Pa", "Penn", "Tenn", "Tex", "Va", "Vt", "Wis", "Wisc",
+    "Wyo", // ABSTATE (caseless part)
+    "Inc", "Co", "Cos", "Corp", "Pty", "Ptys", "Ppty", "Pptys", "Ltd", "Plc", "Bancorp", "Dept", "Bhd", "Assn",
+    "Univ", "Intl", "Sys", // ABCOMP
+    "Jr", "Sr", "Bros", "Ed.D", "Ph.D", "Blvd", "Rd", "Esq", // ABPTIT
+    "etc", "al", "seq",
+];
+/// `{ABBREV1}` stems whose first letter is case-sensitive: [A]rk [I]ll [M]ass [M]iss [O]re [W]ash.
+const ABBREV1_CASED: [(char, &str); 6] = [('A', "rk"), ('I', "ll"), ('M', "ass"), ('M', "iss"), ('O', "re"), ('W', "ash")];
+/// `{ABTITLE}` and the other words of `{ABBREV4}` (caseless; `[M]iss` separately).
+const ABBREV4: &[&str] = &[
+    "Mr", "Mrs", "Ms", "Dr", "Drs", "Prof", "Profs", "Sen", "Sens", "Rep", "Reps", "Atty", "Attys", "Lt", "Col",
+    "Gen", "Messrs", "Gov", "Govs", "Adm", "Rev", "Maj", "Sgt", "Cpl", "Pvt", "Mt", "Capt", "St", "Ste", "Ave",
+    "Pres", "Lieut", "Hon", "Brig", "Cmdr", "Comdr", "Pfc", "Spc", "Supt", "Supts", "Det", // ABTITLE
+    "vs", "Alex", "Wm", "Jos", "Cie", "a.k.a", "cf", "TREAS", "Invt", "Elec", "Natl", "Mfg", "Mtg",
+];
+/// `{ABNUM}` stems: abbreviations kept only before a number (`no. 5`).
+const ABNUM: &[&str] = &["no", "nos", "prop", "ph", "tel", "est", "ext", "sq", "ft"];
+
+/// Whether `word` followed by `.` could be taken as an abbreviation by some rule (used by the
+/// lexer's fast path: other words followed by `.` are a `{WORD}` and a period).
+pub fn may_be_abbreviation(word: &str) -> bool {
+    let eq = |w: &&str| w.eq_ignore_ascii_case(word);
+    word.chars().count() == 1
+        || ABBREV1.iter().any(eq)
+        || ABBREV4.iter().any(eq)
+        || ABNUM.iter().any(eq)
+        || ABBREV1_CASED.iter().any(|(c, rest)| {
+            word.len() == rest.len() + 1 && word.starts_with(|f: char| f.eq_ignore_ascii_case(c))
+                && word[1..].eq_ignore_ascii_case(rest)
+        })
+        || word.eq_ignore_ascii_case("Miss")
+}
+
 fn abbrev1_stem() -> Re {
-    let mut v: Vec<Re> = [
-        "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", // ABMONTH
-        "Mon", "Tue", "Tues", "Wed", "Thu", "Thurs", "Fri", // ABDAYS
-        "Ala", "Ariz", "Calif", "Colo", "Conn", "Dak", "Del", "Fla", "Ga", "Ind", "Kan", "Kans", "Ky", "La", "Md",
-        "Mich", "Minn", "Mo", "Mont", "Neb", "Nev", "Okla", "Pa", "Penn", "Tenn", "Tex", "Va", "Vt", "Wis", "Wisc",
-        "Wyo", // ABSTATE (caseless part)
-        "Inc", "Co", "Cos", "Corp", "Pty", "Ptys", "Ppty", "Pptys", "Ltd", "Plc", "Bancorp", "Dept", "Bhd", "Assn",
-        "Univ", "Intl", "Sys", // ABCOMP
-        "Jr", "Sr", "Bros", "Ed.D", "Ph.D", "Blvd", "Rd", "Esq", // ABPTIT
-        "etc", "al", "seq",
-    ]
-    .iter()
-    .map(|s| lit(s))
-    .collect();
-    // Case-sensitive first letters: [A]rk [I]ll [M]ass [M]iss [O]re [W]ash.
-    for (first, rest) in [('A', "rk"), ('I', "ll"), ('M', "ass"), ('M', "iss"), ('O', "re"), ('W', "ash")] {
+    let mut v: Vec<Re> = ABBREV1.iter().map(|s| lit(s)).collect();
+    for (first, rest) in ABBREV1_CASED {
         v.push(seq(vec![cls_eq(first), lit(rest)]));
     }
     alt(v)
 }
 /// `{ABBREV4}`: single letters, titles, `vs`, `{ACRO}`, `{ABCOMP2}` and a few names.
 fn abbrev4() -> Re {
-    let titles = [
-        "Mr", "Mrs", "Ms", "Dr", "Drs", "Prof", "Profs", "Sen", "Sens", "Rep", "Reps", "Atty", "Attys", "Lt", "Col",
-        "Gen", "Messrs", "Gov", "Govs", "Adm", "Rev", "Maj", "Sgt", "Cpl", "Pvt", "Mt", "Capt", "St", "Ste", "Ave",
-        "Pres", "Lieut", "Hon", "Brig", "Cmdr", "Comdr", "Pfc", "Spc", "Supt", "Supts", "Det", // ABTITLE
-        "vs", "Alex", "Wm", "Jos", "Cie", "a.k.a", "cf", "TREAS", "Invt", "Elec", "Natl", "Mfg", "Mtg",
-    ];
-    let mut v: Vec<Re> = titles.iter().map(|s| lit(s)).collect();
+    let mut v: Vec<Re> = ABBREV4.iter().map(|s| lit(s)).collect();
     v.push(seq(vec![cls_eq('M'), lit("iss")]));
     v.push(cls(ascii_alpha));
     v.push(acro());
@@ -180,7 +219,7 @@ fn hthing() -> Re {
 fn thinga() -> Re {
     seq(vec![plus(cls(ascii_upper)), plus(seq(vec![alt(vec![cls(|c| c == '+' || c == '&'), lit("&amp;")]), plus(cls(ascii_upper))]))])
 }
-/// `({SPACES}|{NEWLINE})` + a capitalised sentence-starting word + `{SPACENL}` (the word list of
+/// `{SPACENL}+` + a capitalised sentence-starting word + `{SPACENL}` (the word list of
 /// the PTBLexer `{ACRONYM}` rule; first letter case-sensitive).
 fn sentence_start() -> Re {
     const WORDS: [&str; 45] = [
@@ -196,7 +235,7 @@ fn sentence_start() -> Re {
             seq(vec![cls_eq(first), lit(&w[1..])])
         })
         .collect());
-    seq(vec![alt(vec![plus(cls(space)), cls(newline)]), words, cls(spacenl)])
+    seq(vec![plus(cls(spacenl)), alt(vec![words, sgml()]), cls(spacenl)])
 }
 /// A class of exactly one (upper-case) ASCII letter.
 fn cls_eq(c: char) -> Re {
@@ -207,6 +246,30 @@ fn cls_eq(c: char) -> Re {
         |x| x == 'V', |x| x == 'W', |x| x == 'X', |x| x == 'Y', |x| x == 'Z',
     ];
     cls(UP[(c as u8 - b'A') as usize])
+}
+/// `{SGML}`: `<!...>`/`<?...>` declarations, `<name attr attr=value ...>` and `</name>`
+/// (names `[A-Za-z][A-Za-z0-9_:.-]*`, values quoted or a name); inner spaces become U+00A0.
+fn sgml() -> Re {
+    let name = || seq(vec![cls(ascii_alpha), star(cls(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-')))]);
+    let sp = || star(lit(" "));
+    let value = alt(vec![
+        // Quoted values stop at a line end, so a token never spans two captions.
+        seq(vec![lit("'"), star(cls(|c| !matches!(c, '\'' | '\n' | '\r'))), lit("'")]),
+        seq(vec![lit("\""), star(cls(|c| !matches!(c, '"' | '\n' | '\r'))), lit("\"")]),
+        name(),
+    ]);
+    let attr = alt(vec![name(), seq(vec![name(), sp(), lit("="), sp(), value])]);
+    seq(vec![
+        lit("<"),
+        alt(vec![
+            seq(vec![cls(|c| c == '!' || c == '?'), cls(|c| c.is_ascii_alphabetic() || c == '-'),
+                star(cls(|c| !matches!(c, '>' | '\r' | '\n')))]),
+            seq(vec![name(), star(seq(vec![plus(lit(" ")), attr])), sp(), opt(lit("/"))]),
+            seq(vec![lit("/"), name()]),
+        ]),
+        sp(),
+        lit(">"),
+    ])
 }
 fn dot_insentp(re: Re) -> Re {
     seq(vec![re, lit(".")])
@@ -273,8 +336,7 @@ fn build() -> Vec<Rule> {
         r("more'n", seq(vec![lit("more"), apos_re(), lit("n")]), Act::KeepAllBut(2)),
         r("'tis", seq(vec![apos_re(), lit("tis")]), Act::KeepAllBut(2)),
         r("'twas", seq(vec![apos_re(), lit("twas")]), Act::KeepAllBut(3)),
-        r("SGML", seq(vec![lit("<"), opt(lit("/")), cls(|c| c.is_ascii_alphabetic() || c == '!' || c == '?'),
-            star(cls(|c| c != '>' && c != '\r' && c != '\n')), lit(">")]), Act::Nbsp),
+        r("SGML", sgml(), Act::Nbsp),
         r("SPMDASH", alt(vec![lits(&["&MD;", "&mdash;", "&ndash;"]), cls(dash_char)]), Act::Fixed("--")),
         r("SPAMP", lit("&amp;"), Act::Amp),
         r("SPPUNC", alt(vec![lits(&["&HT;", "&TL;", "&UR;", "&LR;", "&QC;", "&QL;", "&QR;", "&odq;", "&cdq;"]),
@@ -290,10 +352,17 @@ fn build() -> Vec<Rule> {
             star(seq(vec![plus(cls(email_domain)), lit(".")])), plus(cls(email_domain))]), Act::Text),
         r("TWITTER", alt(vec![
             seq(vec![lit("@"), cls(|c| c.is_ascii_alphabetic() || c == '_'), star(cls(|c| c.is_ascii_alphanumeric() || c == '_'))]),
-            seq(vec![lit("#"), word()]),
+            seq(vec![lit("#"), plus(cls(word_char))]),
         ]), Act::Text),
         rc("REDAUX/", redaux(), cls(not_ascii_alpha), Act::Quote(false)),
         r("SREDAUX", sredaux(), Act::Quote(false)),
+        // Emoticons: `[<>]?[:;=][\-o\*']?[\(\)DPdp\\{@\|\[\]]`, brackets escaped.
+        rc("SMILEY", seq(vec![
+            opt(cls(|c| c == '<' || c == '>')),
+            cls(|c| matches!(c, ':' | ';' | '=')),
+            opt(cls(|c| matches!(c, '-' | 'o' | '*' | '\''))),
+            cls(|c| matches!(c, '(' | ')' | 'D' | 'P' | 'd' | 'p' | '\\' | '{' | '@' | '|' | '[' | ']')),
+        ]), cls(|c| !c.is_alphanumeric()), Act::Parens),
         r("DATE", seq(vec![digits(1, 2), cls(|c| c == '-' || c == '/'), digits(1, 2), cls(|c| c == '-' || c == '/'), digits(2, 4)]), Act::Text),
         r("NUMBER", number, Act::NoSoftHyphens),
         r("SUBSUPNUM", seq(vec![opt(cls(subsup_sign)), alt(vec![plus(cls(sup_digit)), plus(cls(sub_digit))])]), Act::Text),
@@ -316,8 +385,10 @@ fn build() -> Vec<Rule> {
         r("DOLSIGN2", cls(dolsign2), Act::Currency),
         // A single letter before a capitalised sentence starter is not an initial: `x. The` -> `x` `.`.
         rc("LETTER./SENTSTART", dot_insentp(cls(ascii_alpha)), sentence_start(), Act::Keep(1)),
-        rc("ABNUM", dot_insentp(lits(&["no", "nos", "prop", "ph", "tel", "est", "ext", "sq", "ft"])),
-            seq(vec![star(cls(space)), cls(digit)]), Act::Text),
+        rc("ABNUM", dot_insentp(lits(ABNUM)),
+            seq(vec![opt(cls(spacenl)), cls(digit)]), Act::Text),
+        // `{ABBREV1}/[^][^]`: the two-character context outweighs `{WORD}` on `etc.a x`.
+        rc("ABBREV1/[^][^]", dot_insentp(abbrev1_stem()), seq(vec![cls(|_| true), cls(|_| true)]), Act::Text),
         r("ABBREV1", dot_insentp(abbrev1_stem()), Act::Text),
         r("ABBREV2", dot_insentp(abbrev4()), Act::Text),
         rc("ABBREV4/SPACE", abbrev4(), cls(space), Act::Text),
@@ -327,7 +398,7 @@ fn build() -> Vec<Rule> {
         r("PHONE", phone(), Act::Phone),
         rc("DBLQUOT/", alt(vec![lit("\""), lit("&quot;")]), cls(|c| c.is_ascii_alphanumeric() || c == '$'), Act::Quote(true)),
         r("DBLQUOT", alt(vec![lit("\""), lit("&quot;")]), Act::Quote(false)),
-        r("0x7f", lit("0x7f"), Act::Skip),
+        r("DEL", lit("\u{7F}"), Act::Skip),
         r("LSB", lit("["), Act::Fixed("-LSB-")),
         r("RSB", lit("]"), Act::Fixed("-RSB-")),
         r("LT", alt(vec![lit("<"), lit("&lt;")]), Act::Fixed("<")),
@@ -371,7 +442,11 @@ fn build() -> Vec<Rule> {
 pub fn next_match(s: &[char], i: usize) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize, usize)> = None; // (total, rule, token end)
     let mut ends = Vec::new();
+    let c = s[i];
     for (k, rule) in rules().iter().enumerate() {
+        if !rule.may_start(c) {
+            continue;
+        }
         ends.clear();
         rule.re.ends(s, i, &mut ends);
         if ends.is_empty() {
@@ -385,7 +460,7 @@ pub fn next_match(s: &[char], i: usize) -> Option<(usize, usize)> {
                 .max(),
         };
         if let Some((total, end)) = cand {
-            if end > i && best.map_or(true, |b| total > b.0) {
+            if end > i && best.is_none_or(|b| total > b.0) {
                 best = Some((total, k, end));
             }
         }

@@ -21,50 +21,90 @@ const SURROGATE: char = '\u{FFFE}';
 /// Tokenizes each caption (one output line per input line).
 ///
 /// Mirrors `PTBTokenizer` on the captions joined with `\n` (`\n` inside a caption becomes a
-/// space; carriage returns and other line terminators are removed so lines stay aligned). The
-/// lexer sees the following caption after each newline (a few rules look past the line end);
-/// the last caption is followed by the end of input.
+/// space; carriage returns and other line terminators are removed so lines stay aligned). As
+/// in the reference, the lexer sees the following captions after each newline (a few rules look
+/// past the line end); the last caption is followed by the end of input.
 pub fn tokenize_captions(lines: &[String]) -> Vec<String> {
-    let prepared: Vec<Vec<char>> = lines.par_iter().map(|l| prepare(l)).collect();
-    (0..prepared.len())
-        .into_par_iter()
-        .map(|i| {
-            let mut buf = prepared[i].clone();
-            let end = buf.len();
-            if let Some(next) = prepared.get(i + 1) {
-                buf.push('\n');
-                buf.extend_from_slice(next);
-            }
-            join_filtered(lex(&buf, end))
-        })
-        .collect()
+    // The whole tokenizer input: prepared captions joined with newlines.
+    let mut text: Vec<char> = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    let mut spans = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        let start = text.len();
+        prepare_into(l, &mut text);
+        spans.push((start, text.len()));
+    }
+    spans.par_iter().map(|&(start, end)| lex(&text[start..], end - start)).collect()
 }
 
 /// Tokenizes one caption as if it were the whole input.
 pub fn tokenize_line(line: &str) -> String {
     let chars = prepare(line);
-    join_filtered(lex(&chars, chars.len()))
+    lex(&chars, chars.len())
 }
 
-/// Lowercases the tokens, drops the filtered punctuation and joins with single spaces.
-fn join_filtered(tokens: Vec<String>) -> String {
-    let mut out = String::new();
-    for tok in tokens {
-        let tok = lowercase(&tok);
-        if keep_token(&tok) {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(&tok);
+/// One output line under construction: `ptbtokenizer.py` applied as tokens arrive (drop
+/// `PUNCTUATIONS`, join with single spaces), with its `line.rstrip()` applied in `finish`.
+#[derive(Default)]
+struct LineOut {
+    out: String,
+    /// Byte offset of the most recent token if it was kept (`None` if it was filtered).
+    last_kept: Option<usize>,
+}
+
+impl LineOut {
+    /// Adds one (lowercased) token.
+    fn push(&mut self, tok: &str) {
+        if keep_token(tok) {
+            self.separate();
+            self.last_kept = Some(self.out.len());
+            self.out.push_str(tok);
+        } else {
+            self.last_kept = None;
         }
     }
-    out
+
+    /// Adds a token of ASCII letters, lowercased (never filtered, no trailing whitespace).
+    fn push_ascii_word(&mut self, chars: &[char]) {
+        self.separate();
+        self.last_kept = Some(self.out.len());
+        self.out.extend(chars.iter().map(char::to_ascii_lowercase));
+    }
+
+    fn separate(&mut self) {
+        if !self.out.is_empty() {
+            self.out.push(' ');
+        }
+    }
+
+    /// `line.rstrip()` before the split: tokens contain no spaces, so it can only shorten the
+    /// last token (e.g. a U+00A0 ending a URL), which is then filtered again.
+    fn finish(mut self) -> String {
+        if let Some(start) = self.last_kept {
+            let kept = self.out[start..].trim_end_matches(super::cider::is_py_space).len();
+            self.out.truncate(start + kept);
+            if kept == 0 || !keep_token(&self.out[start..]) {
+                self.out.truncate(start);
+                if self.out.ends_with(' ') {
+                    self.out.pop();
+                }
+            }
+        }
+        self.out
+    }
 }
 
 /// pycocoevalcap input preparation: `\n` -> space, other line terminators removed, non-BMP
 /// characters as two surrogate stand-ins.
 fn prepare(line: &str) -> Vec<char> {
     let mut v = Vec::with_capacity(line.len() + 1);
+    prepare_into(line, &mut v);
+    v
+}
+
+fn prepare_into(line: &str, v: &mut Vec<char>) {
     for c in line.chars() {
         match c {
             '\n' => v.push(' '),
@@ -73,7 +113,6 @@ fn prepare(line: &str) -> Vec<char> {
             c => v.push(c),
         }
     }
-    v
 }
 
 /// `-lowerCase`: every token is lowercased (after PTB normalisation).
@@ -86,52 +125,70 @@ pub fn keep_token(tok: &str) -> bool {
     !PUNCTUATIONS.contains(&tok)
 }
 
-/// Runs the lexer over `s[..end]` (`s` may continue with lookahead text); returns the tokens
-/// in PTB-normalised form.
-fn lex(s: &[char], end: usize) -> Vec<String> {
-    let mut toks = Vec::new();
+/// Runs the lexer over `s[..end]` (`s` may continue with lookahead text); returns the
+/// lowercased (`-lowerCase`), filtered tokens joined with spaces.
+fn lex(s: &[char], end: usize) -> String {
+    let mut line = LineOut::default();
     let mut i = 0;
     while i < end {
-        if let Some(stop) = plain_word(s, i) {
-            toks.push(s[i..stop].iter().collect());
-            i = stop;
+        if classes::space(s[i]) {
+            i += 1; // {SPACES}: no other rule starts with a space character
+            continue;
+        }
+        if let Some((stop, after)) = plain_word(s, i) {
+            line.push_ascii_word(&s[i..stop]);
+            i = after;
             continue;
         }
         let Some((k, stop)) = next_match(s, i) else {
             i += 1; // untokenizable: deleted (with a warning in CoreNLP)
             continue;
         };
-        let text = &s[i..stop];
-        let (tok, adv) = apply(rules()[k].act, text);
+        let (tok, adv) = apply(rules()[k].act, &s[i..stop]);
         if let Some(t) = tok {
             let t: String = t.chars().filter(|&c| c != SURROGATE).collect();
             if !t.is_empty() {
-                toks.push(t);
+                line.push(&lowercase(&t));
             }
         }
         i += adv;
     }
-    toks
+    line.finish()
 }
 
-/// Fast path: a run of ASCII letters followed by a space, newline or the end is a `{WORD}`
-/// token under every rule (the only longer matches start with other characters), except the
-/// split assimilations (`cannot`, `gonna`, ...).
-fn plain_word(s: &[char], i: usize) -> Option<usize> {
+/// Fast path for the common case, a run of ASCII letters followed by a space, newline or end,
+/// or by one of `.,;:!?` and then a space, newline or end. Every longer rule match needs other
+/// characters (apostrophes, digits, `@`, `-`, a second punctuation mark, ...), so the run is a
+/// `{WORD}` and the mark a lone punctuation token, which the filter deletes anyway. Excluded:
+/// the split assimilations (`cannot`, `gonna`, ...) and, before a period, words that may be
+/// abbreviations or initials. Returns (word end, position after the skipped mark).
+fn plain_word(s: &[char], i: usize) -> Option<(usize, usize)> {
     let mut j = i;
     while j < s.len() && s[j].is_ascii_alphabetic() {
         j += 1;
     }
-    if j == i || (j < s.len() && s[j] != ' ' && s[j] != '\n') {
+    if j == i {
         return None;
     }
-    if j - i == 5 || j - i == 6 {
-        let w: String = s[i..j].iter().collect::<String>().to_ascii_lowercase();
-        if ["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"].contains(&w.as_str()) {
+    let boundary = |k: usize| k >= s.len() || s[k] == ' ' || s[k] == '\n';
+    let after = if boundary(j) {
+        j
+    } else if matches!(s[j], '.' | ',' | ';' | ':' | '!' | '?') && boundary(j + 1) {
+        j + 1
+    } else {
+        return None;
+    };
+    let is_period = after > j && s[j] == '.';
+    if j - i == 5 || j - i == 6 || is_period {
+        let word: String = s[i..j].iter().collect();
+        if ["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"].iter().any(|w| w.eq_ignore_ascii_case(&word)) {
+            return None;
+        }
+        if is_period && lexer::may_be_abbreviation(&word) {
             return None;
         }
     }
-    Some(j)
+    Some((j, after))
 }
 
 /// Applies a rule action to the matched text: (token to emit, characters consumed).
@@ -147,6 +204,7 @@ fn apply(act: Act, text: &[char]) -> (Option<String>, usize) {
         Act::Quote(left) => (Some(latex_quotes(&all, left)), n),
         Act::Nbsp => (Some(all.replace(' ', "\u{A0}")), n),
         Act::Phone => (Some(all.replace(' ', "\u{A0}").replace('(', "-LRB-").replace(')', "-RRB-")), n),
+        Act::Parens => (Some(all.replace('(', "-LRB-").replace(')', "-RRB-")), n),
         Act::Fraction => (Some(normalize_fractions(&all)), n),
         Act::Currency => (Some(normalize_currency(&all)), n),
         Act::Amp => (Some(normalize_amp(&all)), n),

@@ -119,12 +119,45 @@ impl Re {
     }
 
     /// All match ends starting at `i`, sorted and deduplicated.
+    #[cfg(test)]
     pub fn all(&self, s: &[char], i: usize) -> Vec<usize> {
         let mut out = Vec::new();
         self.ends(s, i, &mut out);
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// Whether the expression matches the empty string.
+    pub fn nullable(&self) -> bool {
+        match self {
+            Re::Class(_) => false,
+            Re::Lit(l) => l.is_empty(),
+            Re::Seq(v) => v.iter().all(Re::nullable),
+            Re::Alt(v) => v.iter().any(Re::nullable),
+            Re::Rep(r, min, _) => *min == 0 || r.nullable(),
+        }
+    }
+
+    /// Whether a non-empty match can start with `c` (a cheap pre-filter for `ends`).
+    pub fn may_start(&self, c: char) -> bool {
+        match self {
+            Re::Class(f) => f(c),
+            Re::Lit(l) => l.chars().next().is_some_and(|x| x.eq_ignore_ascii_case(&c)),
+            Re::Seq(v) => {
+                for r in v {
+                    if r.may_start(c) {
+                        return true;
+                    }
+                    if !r.nullable() {
+                        return false;
+                    }
+                }
+                false
+            }
+            Re::Alt(v) => v.iter().any(|r| r.may_start(c)),
+            Re::Rep(r, _, max) => *max > 0 && r.may_start(c),
+        }
     }
 }
 
@@ -145,5 +178,7 @@ mod tests {
         let r = seq(vec![plus(cls(|c| c.is_ascii_lowercase())), lit(".")]);
         assert_eq!(r.longest(&chars("ab.c"), 0), Some(3));
         assert_eq!(r.longest(&chars("ab"), 0), None);
+        let o = seq(vec![opt(lit("-")), cls(|c| c.is_ascii_digit())]);
+        assert!(o.may_start('-') && o.may_start('5') && !o.may_start('a') && !o.nullable());
     }
 }

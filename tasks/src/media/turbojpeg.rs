@@ -1,0 +1,91 @@
+//! Minimal FFI to the system TurboJPEG library (libjpeg-turbo, Debian `libturbojpeg0-dev`): the
+//! decoder Pillow uses, with its defaults (ISLOW IDCT, fancy upsampling), so pixels match Pillow's.
+//! The `turbojpeg` crate needs libturbojpeg >= 3.0; Debian 12 ships 2.1.5, hence these few lines.
+use std::ffi::{c_char, c_int, c_uchar, c_ulong, c_void, CStr};
+
+type TjHandle = *mut c_void;
+
+#[link(name = "turbojpeg")]
+extern "C" {
+    fn tjInitDecompress() -> TjHandle;
+    fn tjDecompressHeader3(
+        handle: TjHandle,
+        jpeg_buf: *const c_uchar,
+        jpeg_size: c_ulong,
+        width: *mut c_int,
+        height: *mut c_int,
+        jpeg_subsamp: *mut c_int,
+        jpeg_colorspace: *mut c_int,
+    ) -> c_int;
+    fn tjDecompress2(
+        handle: TjHandle,
+        jpeg_buf: *const c_uchar,
+        jpeg_size: c_ulong,
+        dst_buf: *mut c_uchar,
+        width: c_int,
+        pitch: c_int,
+        height: c_int,
+        pixel_format: c_int,
+        flags: c_int,
+    ) -> c_int;
+    fn tjDestroy(handle: TjHandle) -> c_int;
+    fn tjGetErrorStr2(handle: TjHandle) -> *mut c_char;
+}
+
+const TJPF_RGB: c_int = 0;
+const TJPF_CMYK: c_int = 11;
+const TJCS_CMYK: c_int = 3;
+const TJCS_YCCK: c_int = 4;
+
+/// Pixels as libjpeg-turbo decodes them.
+pub struct Decoded {
+    pub width: usize,
+    pub height: usize,
+    /// 3 (RGB; grayscale is replicated by libjpeg) or 4 (raw CMYK as stored).
+    pub channels: usize,
+    pub data: Vec<u8>,
+}
+
+struct Handle(TjHandle);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from tjInitDecompress and is destroyed once.
+        unsafe { tjDestroy(self.0) };
+    }
+}
+
+impl Handle {
+    fn error(&self) -> String {
+        // SAFETY: tjGetErrorStr2 returns a NUL-terminated static or per-handle string.
+        unsafe { CStr::from_ptr(tjGetErrorStr2(self.0)).to_string_lossy().trim().to_owned() }
+    }
+}
+
+/// Decodes a JPEG to RGB (or raw CMYK for CMYK/YCCK files). Warnings (e.g. a truncated file)
+/// are errors, as Pillow raises "image file is truncated".
+pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
+    // SAFETY: plain C calls; buffers are sized from the header before decompressing.
+    unsafe {
+        let ptr = tjInitDecompress();
+        if ptr.is_null() {
+            return Err("cannot initialise libturbojpeg".to_owned());
+        }
+        let h = Handle(ptr);
+        let (mut w, mut hgt, mut sub, mut cs) = (0, 0, 0, 0);
+        if tjDecompressHeader3(h.0, bytes.as_ptr(), bytes.len() as c_ulong, &mut w, &mut hgt, &mut sub, &mut cs) != 0 {
+            return Err(h.error());
+        }
+        if w <= 0 || hgt <= 0 {
+            return Err(format!("invalid size {w}x{hgt}"));
+        }
+        let (format, channels) = if cs == TJCS_CMYK || cs == TJCS_YCCK { (TJPF_CMYK, 4) } else { (TJPF_RGB, 3) };
+        let (width, height) = (w as usize, hgt as usize);
+        let mut data = vec![0u8; width * height * channels];
+        let pitch = (width * channels) as c_int;
+        if tjDecompress2(h.0, bytes.as_ptr(), bytes.len() as c_ulong, data.as_mut_ptr(), w, pitch, hgt, format, 0) != 0 {
+            return Err(h.error());
+        }
+        Ok(Decoded { width, height, channels, data })
+    }
+}
