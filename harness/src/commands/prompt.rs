@@ -184,22 +184,21 @@ fn write_text(w: &mut dyn Write, out: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Placeholder until the Emu tokenizer (harness/src/emu/tokenizer.rs) is merged.
-struct Tokenizer;
+type Tokenizer = crate::emu::tokenizer::EmuTokenizer;
 
-impl Tokenizer {
-    fn encode(&self, _text: &str) -> Vec<u32> {
-        Vec::new()
-    }
+/// The Emu tokenizer of `dir/tokenizer.json` with the family's special tokens (emu-model.md 1.7).
+fn load_tokenizer(dir: &std::path::Path, family: Family) -> anyhow::Result<Tokenizer> {
+    let path = dir.join("tokenizer.json");
+    Tokenizer::from_file(&path, family == Family::EmuI).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-fn load_tokenizer(_dir: &std::path::Path, _family: Family) -> anyhow::Result<Tokenizer> {
-    bail!("--ids: the Emu tokenizer is not wired into `prompt` yet")
-}
-
-/// Task loaders → prompt samples.
+/// Task loaders (`tasks::registry`) → prompt samples.
 mod loaders {
-    use super::*;
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use prompts::{MediaRef, PromptSample, Task, Turn};
+    use tasks::datasets::{Content, Media, Sample};
 
     /// Evaluation samples and the training pool of a task.
     pub struct TaskSamples {
@@ -207,7 +206,79 @@ mod loaders {
         pub pool: Vec<PromptSample>,
     }
 
-    pub fn load(task: Task, _data_root: &std::path::Path) -> anyhow::Result<TaskSamples> {
-        bail!("{}: dataset loaders are not wired into `prompt` yet", task.id())
+    pub fn load(task: Task, data_root: &Path) -> anyhow::Result<TaskSamples> {
+        let entry = tasks::registry::get(task.id()).ok_or_else(|| anyhow::anyhow!("task {} is not registered", task.id()))?;
+        let dir = entry.dir(data_root);
+        let split = entry.load(&dir, entry.eval_split)?;
+        let pool = entry.load_pool(&dir)?;
+        Ok(TaskSamples {
+            queries: split.samples.iter().map(query).collect(),
+            pool: pool.iter().map(support).collect(),
+        })
+    }
+
+    fn media(m: &Media) -> MediaRef {
+        match m {
+            Media::Image { path, .. } => MediaRef::Image(path.display().to_string()),
+            Media::Video { path, .. } => MediaRef::Video(path.display().to_string()),
+        }
+    }
+
+    fn turns(h: &[tasks::datasets::Turn]) -> Vec<Turn> {
+        h.iter().map(|t| Turn { question: t.question.clone(), answer: t.answer.clone() }).collect()
+    }
+
+    /// An evaluation sample: question and dialog history; no answer is shown.
+    fn query(s: &Sample) -> PromptSample {
+        let mut p = PromptSample { id: s.id.to_string(), media: vec![media(&s.media)], ..Default::default() };
+        match &s.content {
+            Content::Caption { .. } | Content::TextToImage { .. } => {}
+            Content::Vqa { question, answerable, .. } => {
+                p.question = Some(question.clone());
+                p.answerable = answerable.map(|a| a != 0);
+            }
+            Content::Dialog { history, question, .. } => {
+                p.question = Some(question.clone());
+                p.history = turns(history);
+            }
+            Content::VideoQa { question, .. } => p.question = Some(question.clone()),
+        }
+        p
+    }
+
+    /// A training-pool sample as a support example, with the answer it shows:
+    /// captioning: the first reference caption; VQA: the most frequent of the ground-truth answers
+    /// (ties: the one listed first); VisDial pool entries are whole dialogs: the last round is the
+    /// question/answer, the earlier rounds its history; video QA: the answer.
+    fn support(s: &Sample) -> PromptSample {
+        let mut p = query(s);
+        match &s.content {
+            Content::Caption { references } => p.answer = references.first().cloned(),
+            Content::TextToImage { caption, .. } => p.answer = Some(caption.clone()),
+            Content::Vqa { answers, .. } => p.answer = most_frequent(answers),
+            Content::Dialog { history, question, options, gt_index, .. } => {
+                if question.is_empty() {
+                    if let Some((last, earlier)) = history.split_last() {
+                        p.question = Some(last.question.clone());
+                        p.answer = Some(last.answer.clone());
+                        p.history = turns(earlier);
+                    }
+                } else {
+                    p.answer = gt_index.and_then(|i| options.get(i).cloned());
+                }
+            }
+            Content::VideoQa { answer, .. } => p.answer = Some(answer.clone()),
+        }
+        p
+    }
+
+    /// Most frequent string; ties go to the one that appears first.
+    pub fn most_frequent(xs: &[String]) -> Option<String> {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for x in xs {
+            *counts.entry(x.as_str()).or_default() += 1;
+        }
+        let best = counts.values().copied().max()?;
+        xs.iter().find(|x| counts[x.as_str()] == best).cloned()
     }
 }
