@@ -1,0 +1,194 @@
+//! Plain input and output types of prompt building (no datasets, no tokenizer).
+use serde::Serialize;
+
+/// Model family: the template set to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Pretrained Emu: plain text, media before the text (paper Table 8).
+    Emu,
+    /// Instruction-tuned Emu-I: system message and `[USER]`/`[ASSISTANT]` turns (released code).
+    EmuI,
+}
+
+impl Family {
+    /// Key of the family in `templates.json` and on the command line.
+    pub fn key(self) -> &'static str {
+        match self {
+            Family::Emu => "emu",
+            Family::EmuI => "emu-i",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Family> {
+        match s {
+            "emu" => Some(Family::Emu),
+            "emu-i" => Some(Family::EmuI),
+            _ => None,
+        }
+    }
+}
+
+/// The benchmarks answered with a text prompt (coco_t2i generates images and has none here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Task {
+    CocoCaption,
+    Vqav2,
+    Okvqa,
+    Vizwiz,
+    Visdial,
+    MsvdQa,
+    MsrvttQa,
+    Nextqa,
+}
+
+/// Template group of a task (the rows of the paper's Table 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskKind {
+    Caption,
+    ImageQa,
+    ImageDialog,
+    VideoEventQa,
+    VideoTemporalQa,
+}
+
+impl Task {
+    pub const ALL: [Task; 8] = [
+        Task::CocoCaption,
+        Task::Vqav2,
+        Task::Okvqa,
+        Task::Vizwiz,
+        Task::Visdial,
+        Task::MsvdQa,
+        Task::MsrvttQa,
+        Task::Nextqa,
+    ];
+
+    /// Task id as used by the registry and the command line.
+    pub fn id(self) -> &'static str {
+        match self {
+            Task::CocoCaption => "coco_caption",
+            Task::Vqav2 => "vqav2",
+            Task::Okvqa => "okvqa",
+            Task::Vizwiz => "vizwiz",
+            Task::Visdial => "visdial",
+            Task::MsvdQa => "msvd_qa",
+            Task::MsrvttQa => "msrvtt_qa",
+            Task::Nextqa => "nextqa",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Task> {
+        Task::ALL.into_iter().find(|t| t.id() == s)
+    }
+
+    pub fn kind(self) -> TaskKind {
+        match self {
+            Task::CocoCaption => TaskKind::Caption,
+            Task::Vqav2 | Task::Okvqa | Task::Vizwiz => TaskKind::ImageQa,
+            Task::Visdial => TaskKind::ImageDialog,
+            Task::MsvdQa | Task::MsrvttQa => TaskKind::VideoEventQa,
+            Task::Nextqa => TaskKind::VideoTemporalQa,
+        }
+    }
+
+    pub fn is_video(self) -> bool {
+        matches!(self.kind(), TaskKind::VideoEventQa | TaskKind::VideoTemporalQa)
+    }
+}
+
+impl TaskKind {
+    /// Key of the template in `templates.json`.
+    pub fn template_key(self) -> &'static str {
+        match self {
+            TaskKind::Caption => "caption",
+            TaskKind::ImageQa => "image_qa",
+            TaskKind::ImageDialog => "image_dialog",
+            TaskKind::VideoEventQa => "video_event_qa",
+            TaskKind::VideoTemporalQa => "video_temporal_qa",
+        }
+    }
+}
+
+/// One image file, or one video file whose frames the runner samples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaRef {
+    Image(String),
+    Video(String),
+}
+
+impl MediaRef {
+    pub fn path(&self) -> &str {
+        match self {
+            MediaRef::Image(p) | MediaRef::Video(p) => p,
+        }
+    }
+}
+
+/// One previous dialog round: question and ground-truth answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub question: String,
+    pub answer: String,
+}
+
+/// What a prompt needs from a sample (query or support example).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PromptSample {
+    /// Id the task uses in its predictions.
+    pub id: String,
+    /// Images or videos shown before the text (normally exactly one).
+    pub media: Vec<MediaRef>,
+    pub question: Option<String>,
+    /// A known caption (used in `{caption}` of a support example instead of a generated one).
+    pub caption: Option<String>,
+    /// The answer (support examples); for captioning the reference caption to show.
+    pub answer: Option<String>,
+    /// VizWiz: whether the question is answerable (support examples of the answerability stage).
+    pub answerable: Option<bool>,
+    /// VisDial: previous rounds with their ground-truth answers.
+    pub history: Vec<Turn>,
+}
+
+/// Options of prompt building.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptOptions {
+    /// Number of support examples shown with their media (0 = zero-shot).
+    pub shots: usize,
+    /// Multimodal chain-of-thought (pretrained Emu, QA tasks): caption stage(s) first.
+    pub cot: bool,
+    /// The paper's `*` rows: two support examples as text only, their media removed.
+    pub text_examples: bool,
+    /// `<image>` slots per image block (32 for the real model).
+    pub n_causal: usize,
+    /// Frames per query video (paper: 8).
+    pub query_frames: usize,
+    /// Frames per support video (paper: 2).
+    pub support_frames: usize,
+}
+
+impl Default for PromptOptions {
+    fn default() -> Self {
+        Self { shots: 0, cot: false, text_examples: false, n_causal: 32, query_frames: 8, support_frames: 2 }
+    }
+}
+
+/// Number of text-only examples in the paper's `*` rows.
+pub const TEXT_EXAMPLES: usize = 2;
+
+/// The file feeding one `[IMG]…[/IMG]` block; for a video, which of how many sampled frames.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MediaSlot {
+    pub path: String,
+    /// `(i, k)`: frame `i` of the `k` frames sampled with Emu's sampler (emu-model.md 6); `None` for an image.
+    pub frame: Option<(usize, usize)>,
+}
+
+/// A piece of a stage's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    /// One image block, `[IMG]` + n_causal × `<image>` + `[/IMG]`.
+    Media(MediaSlot),
+    /// The post-processed output of an earlier stage (a generated caption), shown as `{caption}`.
+    StageOutput(String),
+}
