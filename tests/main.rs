@@ -3,3 +3,4 @@ mod common;
 mod metrics;
 mod model;
 mod decode;
+mod prompts;
