@@ -1,2 +1,4 @@
 // Integration tests: drive the `emu-eval` binary on ../shared fixtures.
 mod common;
+mod metrics;
+mod model;

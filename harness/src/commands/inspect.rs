@@ -1,8 +1,94 @@
-//! `emu-eval inspect` (not implemented yet).
+//! `emu-eval inspect`: one forward pass of a prompt (and its images), writing every intermediate
+//! tensor as float32 to a safetensors file.
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::{DType, Tensor};
+
+use crate::emu::{self, Emu};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Model directory (config.json, tokenizer.json, weights).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Checkpoint file overriding the directory's weights.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Prompt text; each image needs its `[IMG]<image>…[/IMG]` placeholder.
+    #[arg(long)]
+    pub prompt: String,
+    /// Image files, in placeholder order.
+    #[arg(long)]
+    pub image: Vec<PathBuf>,
+    /// Pixel tensor (n, 3, H, W) from a safetensors file instead of images: `FILE[:KEY]`
+    /// (key default `pixel_values`).
+    #[arg(long, conflicts_with = "image")]
+    pub pixels: Option<String>,
+    /// Output safetensors file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Compute dtype: f32, bf16, f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// cpu or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`inspect` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let dtype = emu::parse_dtype(&args.dtype)?;
+    let device = emu::parse_device(&args.device)?;
+    let emu = Emu::load(&args.model, args.weights.as_deref(), dtype, &device)?;
+    if !emu.load_report.ignored.is_empty() {
+        eprintln!("emu-eval: {}: ignored {} unused keys", emu.load_report.path.display(), emu.load_report.ignored.len());
+    }
+    let v = &emu.cfg.vision;
+    let pixels = args
+        .image
+        .iter()
+        .map(|p| emu::pixels::load_pixels(p, v.image_size, v.image_mean, v.image_std, &device))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pixels = match &args.pixels {
+        Some(spec) => Some(read_pixels(spec, &device)?),
+        None if pixels.is_empty() => None,
+        None => Some(Tensor::cat(&pixels, 0)?),
+    };
+    let ids = emu.tokenizer().encode(&args.prompt);
+    let input_ids = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?; // (1, L)
+    let tr = emu.forward_all(pixels.as_ref(), &input_ids, None)?;
+    let mut out: HashMap<String, Tensor> = HashMap::new();
+    let mut put = |name: &str, t: Option<&Tensor>| -> candle_core::Result<()> {
+        if let Some(t) = t {
+            out.insert(name.to_string(), t.to_dtype(DType::F32)?.to_device(&candle_core::Device::Cpu)?);
+        }
+        Ok(())
+    };
+    put("pixel_values", pixels.as_ref())?;
+    put("vision_patch_embed", tr.vision_patch_embed.as_ref())?;
+    put("vision_blocks", tr.vision_blocks.as_ref())?;
+    put("vision_features", tr.vision_features.as_ref())?;
+    put("ln_visual", tr.ln_visual.as_ref())?;
+    put("cformer_hidden_states", tr.cformer_hidden_states.as_ref())?;
+    put("cformer_hidden", tr.cformer_hidden.as_ref())?;
+    put("cformer_out", tr.cformer_out.as_ref())?;
+    put("inputs_embeds", Some(&tr.inputs_embeds))?;
+    let (n, _, l, h) = tr.hidden_states_all.dims4()?;
+    put("hidden_states_all", Some(&tr.hidden_states_all.reshape((n, l, h))?))?; // (layers+1, L, H)
+    put("final_hidden", Some(&tr.final_hidden))?;
+    put("logits", Some(&tr.logits))?;
+    out.insert("input_ids".into(), input_ids.to_dtype(DType::I64)?.to_device(&candle_core::Device::Cpu)?);
+    candle_core::safetensors::save(&out, &args.out).map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
+    Ok(())
+}
+
+/// `FILE[:KEY]` → the tensor `KEY` (default `pixel_values`) of a safetensors file.
+fn read_pixels(spec: &str, device: &candle_core::Device) -> anyhow::Result<Tensor> {
+    let (file, key) = match spec.rsplit_once(':') {
+        Some((f, k)) if f.ends_with(".safetensors") => (f, k),
+        _ => (spec, "pixel_values"),
+    };
+    let tensors = candle_core::safetensors::load(file, device).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let t = tensors.get(key).ok_or_else(|| anyhow::anyhow!("{file}: {key}: no such tensor"))?;
+    Ok(t.to_dtype(DType::F32)?)
 }
