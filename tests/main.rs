@@ -2,3 +2,4 @@
 mod common;
 mod metrics;
 mod model;
+mod datasets;
