@@ -93,7 +93,8 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn score(task: &str, preds: &std::path::Path, extra: &[&str]) -> Value {
-    let mut args = vec!["score", "--task", task, "--data-root", s(&root()), "--predictions", s(preds)];
+    let r = root();
+    let mut args = vec!["score", "--task", task, "--data-root", s(&r), "--predictions", s(preds)];
     args.extend_from_slice(extra);
     json_out(&emu_eval(&args, None))
 }
