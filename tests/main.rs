@@ -4,3 +4,4 @@ mod metrics;
 mod model;
 mod decode;
 mod prompts;
+mod datasets;

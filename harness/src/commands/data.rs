@@ -1,8 +1,104 @@
-//! `emu-eval data` (not implemented yet).
+//! `emu-eval data check`: validate a data root for one task.
+use std::path::PathBuf;
+
+use serde_json::json;
+use tasks::registry::{self, Task};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`data` is not implemented yet")
+#[derive(clap::Subcommand, Debug)]
+pub enum DataCommand {
+    /// Load a split and the RICES pool, decode every evaluation image/video, list every problem.
+    Check(CheckArgs),
+}
+
+/// Where a task's files are: `<data-root>/<task>` or an explicit task folder.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Location {
+    /// Task id (see `emu-eval tasks`).
+    #[arg(long)]
+    pub task: String,
+    /// Data root holding `<task>/…` (datasets.md §2).
+    #[arg(long, required_unless_present = "task_dir")]
+    pub data_root: Option<PathBuf>,
+    /// The task folder itself (instead of `--data-root`), e.g. a `_broken/<case>` fixture.
+    #[arg(long, conflicts_with = "data_root")]
+    pub task_dir: Option<PathBuf>,
+    /// Split (default: the task's locally scorable split).
+    #[arg(long)]
+    pub split: Option<String>,
+}
+
+impl Location {
+    pub fn resolve(&self) -> anyhow::Result<(&'static Task, PathBuf)> {
+        let task = registry::get(&self.task)
+            .ok_or_else(|| anyhow::anyhow!("unknown task {:?} (known: {})", self.task, registry::ids().join(", ")))?;
+        let dir = match (&self.task_dir, &self.data_root) {
+            (Some(d), _) => d.clone(),
+            (None, Some(r)) => task.dir(r),
+            (None, None) => anyhow::bail!("give --data-root or --task-dir"),
+        };
+        Ok((task, dir))
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub loc: Location,
+    /// Print `{"task","split","samples","media","pool","problems":[{"file","field"?,"message"}]}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        DataCommand::Check(a) => check(a),
+    }
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let (task, dir) = args.loc.resolve()?;
+    let r = tasks::datasets::check::check(task, &dir, args.loc.split.as_deref());
+    if args.json {
+        let problems: Vec<_> = r
+            .problems
+            .iter()
+            .map(|p| {
+                let mut o = json!({ "file": p.file.display().to_string(), "message": p.message });
+                if let Some(f) = &p.field {
+                    o["field"] = json!(f);
+                }
+                o
+            })
+            .collect();
+        let out = json!({
+            "task": r.task, "split": r.split, "samples": r.samples, "media": r.media, "pool": r.pool,
+            "problems": problems,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let media = match task.media {
+            registry::MediaKind::Image => "images",
+            registry::MediaKind::Video => "videos",
+        };
+        println!("task: {}  split: {}  folder: {}", r.task, r.split, dir.display());
+        println!("samples: {}", r.samples);
+        println!("{media}: {}", r.media);
+        println!("pool: {}", r.pool);
+        println!("problems: {}", r.problems.len());
+        for p in &r.problems {
+            eprintln!("{p}");
+        }
+    }
+    if !r.problems.is_empty() {
+        let first = r.problems[0].to_string();
+        let more = if r.problems.len() > 1 { format!(" (and {} more problems)", r.problems.len() - 1) } else { String::new() };
+        anyhow::bail!("{first}{more}");
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ pub mod msrvtt_qa;
 pub mod msvd_qa;
 pub mod nextqa;
 pub mod okvqa;
+pub mod predictions;
 pub mod visdial;
 pub mod vizwiz;
 pub mod vqa_common;
