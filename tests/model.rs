@@ -379,17 +379,13 @@ fn inspect_command_with_fixture_pixels() {
     check_inspect(&t, 1e-4);
 }
 
-/// `emu-eval inspect` with PROMPT_SINGLE and cat.jpg. The `image` crate's JPEG decoder is not
-/// libjpeg-turbo (fixture README: a unit or two per pixel), so the pixels and everything after
-/// them are compared at the tolerance that decoder difference produces.
+/// `emu-eval inspect` with PROMPT_SINGLE and cat.jpg: libjpeg-turbo decoding and Pillow's resize
+/// give the reference pixels, so everything after them holds at the parity tolerance.
 #[test]
 fn inspect_command_with_cat_jpg() {
     let image = fixture().join("cat.jpg");
     let t = run_inspect("inspect-jpg", &["--image", image.to_str().unwrap()]);
     let v = vectors();
-    assert_close("pixel_values", &t["pixel_values"], &v["pixel_values_cat"], INSPECT_JPEG_TOL);
-    check_inspect(&t, INSPECT_JPEG_TOL);
+    assert_close("pixel_values", &t["pixel_values"], &v["pixel_values_cat"], 1e-6);
+    check_inspect(&t, 1e-4);
 }
-
-/// Two 8-bit levels after normalisation (2/255/0.26 ≈ 0.03), relative and absolute.
-const INSPECT_JPEG_TOL: f32 = 0.035;

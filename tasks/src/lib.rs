@@ -4,3 +4,4 @@ pub mod metrics;
 pub mod datasets;
 pub mod media;
 pub mod registry;
+pub mod rng;

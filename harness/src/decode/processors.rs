@@ -92,25 +92,7 @@ fn softmax(xs: &[f32]) -> Vec<f64> {
 }
 
 /// Seeded SplitMix64 generator for reproducible sampling.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+pub use tasks::rng::SplitMix64 as Rng;
 
 /// Draws one token from the softmax of `row` (`torch.multinomial(softmax(scores), 1)`).
 pub fn sample(row: &[f32], rng: &mut Rng) -> u32 {

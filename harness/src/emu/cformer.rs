@@ -5,7 +5,7 @@
 //! T5 conventions kept on purpose: no 1/sqrt(d) attention scaling, RMS-only layer norm, relative
 //! position bias computed by block 0's self-attention and reused by every block, causal mask
 //! added to that bias with the dtype's most negative finite value.
-use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
 use super::linear::{linear, linear_no_bias, matmul, Linear};
@@ -13,25 +13,7 @@ use super::linear::{linear, linear_no_bias, matmul, Linear};
 use super::config::CausalFormerConfig;
 use super::vision::softmax_f32;
 
-/// `T5LayerNorm`: `w · x / sqrt(mean(x²) + eps)`, variance in f32, no mean, no bias.
-#[derive(Debug, Clone)]
-struct T5LayerNorm {
-    weight: Tensor,
-    eps: f64,
-}
-
-impl T5LayerNorm {
-    fn new(d: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { weight: vb.get(d, "weight")?, eps })
-    }
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let dtype = xs.dtype();
-        let x = xs.to_dtype(DType::F32)?;
-        let var = x.sqr()?.mean_keepdim(D::Minus1)?;
-        let x = x.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        x.to_dtype(dtype)?.broadcast_mul(&self.weight)
-    }
-}
+use super::norm::RmsNorm as T5LayerNorm;
 
 /// `_relative_position_bucket` of HF T5 with `bidirectional=False`, for distance
 /// `n = max(query − key, 0)` (emu-model.md Appendix B).

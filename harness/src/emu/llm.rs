@@ -11,25 +11,7 @@ use super::cformer::min_value;
 use super::config::LlamaConfig;
 use super::vision::softmax_f32;
 
-/// LLaMA RMSNorm: variance in f32, normalised value cast to the weight dtype, times weight.
-#[derive(Debug, Clone)]
-struct LlamaRmsNorm {
-    weight: Tensor,
-    eps: f64,
-}
-
-impl LlamaRmsNorm {
-    fn new(d: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { weight: vb.get(d, "weight")?, eps })
-    }
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let dtype = xs.dtype();
-        let x = xs.to_dtype(DType::F32)?;
-        let var = x.sqr()?.mean_keepdim(D::Minus1)?;
-        let x = x.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        x.to_dtype(dtype)?.broadcast_mul(&self.weight)
-    }
-}
+use super::norm::RmsNorm as LlamaRmsNorm;
 
 /// Rotary embedding tables computed from position ids (rotate-half convention).
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@ pub mod cformer;
 pub mod config;
 pub mod linear;
 pub mod llm;
+mod norm;
 pub mod load;
 pub mod pickle;
 pub mod pixels;

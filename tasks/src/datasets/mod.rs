@@ -157,30 +157,7 @@ pub fn require(dir: &Path, rel: &str) -> Result<PathBuf, InputError> {
     }
 }
 
-/// Deterministic subsample of `k` of `n` indices (all of them, in order, when `k >= n`), seeded:
-/// a SplitMix64-driven partial Fisher–Yates shuffle, returned sorted. Used for the 5,000-sample
-/// RICES pool and the 30,000 COCO t2i captions.
-pub fn subsample(n: usize, k: usize, seed: u64) -> Vec<usize> {
-    if k >= n {
-        return (0..n).collect();
-    }
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut idx: Vec<usize> = (0..n).collect();
-    for i in 0..k {
-        let j = i + (next() % (n - i) as u64) as usize;
-        idx.swap(i, j);
-    }
-    let mut out = idx[..k].to_vec();
-    out.sort_unstable();
-    out
-}
+pub use crate::rng::subsample;
 
 /// COCO file name `COCO_{subset}_{id:012}.jpg` inside `<subset>/`; the file name is the cache key.
 pub fn coco_image(dir: &Path, subset: &str, image_id: u64) -> Media {
