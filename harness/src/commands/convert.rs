@@ -1,7 +1,13 @@
 //! `emu-eval convert`: an official PyTorch checkpoint (zip pickle, checked for foreign globals)
 //! to safetensors with the same keys, in the stored dtype unless `--dtype` says otherwise.
-use std::collections::HashMap;
+//! Tensors are streamed one at a time into the output, so a 27 GB checkpoint needs memory for
+//! its largest tensor only.
+use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::Mutex;
+
+use candle_core::{DType, Tensor};
+use safetensors::View;
 
 use crate::emu::{self, load::Checkpoint};
 
@@ -18,19 +24,81 @@ pub struct Args {
     pub dtype: Option<String>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let dtype = args.dtype.as_deref().map(emu::parse_dtype).transpose()?;
-    let ck = Checkpoint::open(&args.weights, None)?;
-    let mut out = HashMap::new();
-    for key in ck.file_keys() {
-        let t = ck.read_file_key(&key)?;
-        let t = match dtype {
-            Some(d) if t.dtype().is_float() => t.to_dtype(d)?,
-            _ => t,
-        };
-        out.insert(key, t);
+/// One output tensor, read from the checkpoint only when the writer asks for its bytes.
+struct LazyTensor<'a> {
+    ck: &'a Checkpoint,
+    key: String,
+    shape: Vec<usize>,
+    dtype: DType,
+    error: &'a Mutex<Option<String>>,
+}
+
+impl LazyTensor<'_> {
+    fn load(&self) -> candle_core::Result<Tensor> {
+        let t = self.ck.read_file_key(&self.key)?;
+        if t.dims() != self.shape.as_slice() {
+            candle_core::bail!("{}: shape changed while reading", self.key);
+        }
+        t.to_dtype(self.dtype)
     }
-    candle_core::safetensors::save(&out, &args.out).map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
-    eprintln!("emu-eval: wrote {} tensors to {}", out.len(), args.out.display());
+}
+
+fn st_dtype(d: DType) -> anyhow::Result<safetensors::Dtype> {
+    Ok(match d {
+        DType::F32 => safetensors::Dtype::F32,
+        DType::F16 => safetensors::Dtype::F16,
+        DType::BF16 => safetensors::Dtype::BF16,
+        DType::F64 => safetensors::Dtype::F64,
+        DType::U8 => safetensors::Dtype::U8,
+        DType::I64 => safetensors::Dtype::I64,
+        other => anyhow::bail!("unsupported dtype {other:?}"),
+    })
+}
+
+impl View for LazyTensor<'_> {
+    fn dtype(&self) -> safetensors::Dtype {
+        st_dtype(self.dtype).unwrap_or(safetensors::Dtype::F32)
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        match self.load() {
+            Ok(t) => Cow::Owned(View::data(&t).into_owned()),
+            Err(e) => {
+                if let Ok(mut slot) = self.error.lock() {
+                    slot.get_or_insert_with(|| format!("{}: {e}", self.key));
+                }
+                Cow::Owned(vec![0u8; self.data_len()])
+            }
+        }
+    }
+    fn data_len(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.dtype.size_in_bytes()
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let cast = args.dtype.as_deref().map(emu::parse_dtype).transpose()?;
+    let ck = Checkpoint::open(&args.weights, None)?;
+    let error = Mutex::new(None);
+    let mut tensors = Vec::new();
+    for key in ck.file_keys() {
+        let (stored, shape) = ck.file_dtype_shape(&key)?;
+        let dtype = match cast {
+            Some(d) if stored.is_float() => d,
+            _ => stored,
+        };
+        st_dtype(dtype).map_err(|e| anyhow::anyhow!("{}: {key}: {e}", args.weights.display()))?;
+        tensors.push((key.clone(), LazyTensor { ck: &ck, key, shape, dtype, error: &error }));
+    }
+    let n = tensors.len();
+    safetensors::serialize_to_file(tensors, None, &args.out)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
+    if let Some(e) = error.lock().ok().and_then(|mut s| s.take()) {
+        let _ = std::fs::remove_file(&args.out);
+        anyhow::bail!("{}: {e}", args.weights.display());
+    }
+    eprintln!("emu-eval: wrote {n} tensors to {}", args.out.display());
     Ok(())
 }

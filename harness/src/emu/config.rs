@@ -220,10 +220,10 @@ impl EmuConfig {
     /// Divisibility and wiring constraints between the parts.
     pub fn validate(&self) -> Result<(), String> {
         let v = &self.vision;
-        if v.head_width == 0 || v.width % v.head_width != 0 {
+        if v.head_width == 0 || !v.width.is_multiple_of(v.head_width) {
             return Err(format!("vision.width: {} is not a multiple of head_width {}", v.width, v.head_width));
         }
-        if v.patch_size == 0 || v.image_size % v.patch_size != 0 {
+        if v.patch_size == 0 || !v.image_size.is_multiple_of(v.patch_size) {
             return Err(format!("vision.image_size: {} is not a multiple of patch_size {}", v.image_size, v.patch_size));
         }
         let c = &self.causal_former;
@@ -234,7 +234,9 @@ impl EmuConfig {
         if c.output_dim != l.hidden_size {
             return Err(format!("causal_former.output_dim: {} differs from llama.hidden_size {}", c.output_dim, l.hidden_size));
         }
-        if l.num_attention_heads == 0 || l.hidden_size % l.num_attention_heads != 0 || l.head_dim() % 2 != 0 {
+        if l.num_attention_heads == 0
+            || !l.hidden_size.is_multiple_of(l.num_attention_heads)
+            || !l.head_dim().is_multiple_of(2) {
             return Err(format!("llama.num_attention_heads: {} does not give an even head_dim of {}", l.num_attention_heads, l.hidden_size));
         }
         if self.n_causal == 0 {

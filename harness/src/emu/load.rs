@@ -164,6 +164,33 @@ impl Checkpoint {
         k
     }
 
+    /// Stored dtype and shape of a file key, without reading its data.
+    pub fn file_dtype_shape(&self, file_key: &str) -> candle_core::Result<(DType, Vec<usize>)> {
+        match &self.store {
+            Store::Safetensors(st) => {
+                let v = st.get(file_key)?;
+                let dtype = match v.dtype() {
+                    safetensors::Dtype::F32 => DType::F32,
+                    safetensors::Dtype::F16 => DType::F16,
+                    safetensors::Dtype::BF16 => DType::BF16,
+                    safetensors::Dtype::F64 => DType::F64,
+                    safetensors::Dtype::U8 => DType::U8,
+                    safetensors::Dtype::I64 => DType::I64,
+                    safetensors::Dtype::U32 => DType::U32,
+                    other => candle_core::bail!("{file_key}: unsupported dtype {other:?}"),
+                };
+                Ok((dtype, v.shape().to_vec()))
+            }
+            Store::Pth(p) => {
+                let info = p
+                    .tensor_infos()
+                    .get(file_key)
+                    .ok_or_else(|| candle_core::Error::Msg(format!("{}: no key {file_key}", self.origin)))?;
+                Ok((info.dtype, info.layout.dims().to_vec()))
+            }
+        }
+    }
+
     /// Reads a tensor by its file key, in its stored dtype, on the CPU.
     pub fn read_file_key(&self, file_key: &str) -> candle_core::Result<Tensor> {
         match &self.store {

@@ -44,7 +44,7 @@ mod tests {
         let t = normalize(&img, crate::emu::config::clip_mean(), crate::emu::config::clip_std(), &Device::Cpu).unwrap();
         let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert!((v[0] - (-1.79226253374815f64) as f32).abs() < 1e-7);
-        assert!((v[1] - 0.07633607351494368_f32).abs() < 1e-7);
-        assert!((v[8] - 2.1458969890575763_f32).abs() < 1e-7);
+        assert!((v[1] - 0.07633607351494368_f64 as f32).abs() < 1e-7);
+        assert!((v[8] - 2.1458969890575763_f64 as f32).abs() < 1e-7);
     }
 }

@@ -56,7 +56,7 @@ impl EmuTokenizer {
         let mut specials: Vec<(String, u32)> =
             [("<unk>", UNK), ("<s>", BOS), ("</s>", EOS)].iter().map(|(s, i)| (s.to_string(), *i)).collect();
         specials.extend(ADDED[..n_added].iter().map(|(s, i)| (s.to_string(), *i)));
-        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        specials.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
         Ok(Self { bpe, specials, vocab_size: base + n_added })
     }
 
