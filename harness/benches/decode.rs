@@ -60,12 +60,11 @@ fn mid_model(dir: &Path) -> anyhow::Result<()> {
     };
     let mut out: HashMap<String, Tensor> = HashMap::new();
     let mut seed = 1u64;
-    let mut put = |name: String, shape: Vec<usize>, norm: bool| -> anyhow::Result<()> {
+    let mut make = |shape: Vec<usize>, norm: bool| -> anyhow::Result<Tensor> {
         seed += 1;
         let n: usize = shape.iter().product();
         let data = if norm { vec![1.0f32; n] } else { random(n, seed, 0.05) };
-        out.insert(name, Tensor::from_vec(data, shape, &Device::Cpu)?);
-        Ok(())
+        Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
     };
     for (name, t) in &src {
         if name.contains("rotary_emb.inv_freq") {
@@ -74,17 +73,20 @@ fn mid_model(dir: &Path) -> anyhow::Result<()> {
         if let Some(rest) = name.strip_prefix("decoder.lm.model.layers.0.") {
             let shape: Vec<usize> = t.dims().iter().map(|&d| map_dim(d)).collect();
             for layer in 0..LAYERS {
-                put(format!("decoder.lm.model.layers.{layer}.{rest}"), shape.clone(), rest.contains("layernorm"))?;
+                let t = make(shape.clone(), rest.contains("layernorm"))?;
+                out.insert(format!("decoder.lm.model.layers.{layer}.{rest}"), t);
             }
         } else if name.starts_with("decoder.lm.model.layers.") {
             continue;
         } else if name.starts_with("decoder.lm.") {
             let shape: Vec<usize> = t.dims().iter().map(|&d| map_dim(d)).collect();
-            put(name.clone(), shape, name.ends_with("norm.weight"))?;
+            let t = make(shape, name.ends_with("norm.weight"))?;
+            out.insert(name.clone(), t);
         } else if name.starts_with("cformer.projection.") {
             let mut shape = t.dims().to_vec();
             shape[0] = HIDDEN;
-            put(name.clone(), shape, false)?;
+            let t = make(shape, false)?;
+            out.insert(name.clone(), t);
         } else {
             out.insert(name.clone(), t.clone());
         }
