@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::decode::emu_lm::EmuSession;
 use crate::decode::{self, GenerationConfig, Sampling, TokenTrie};
+use super::model_args::ModelArgs;
 use crate::emu::{self, Emu};
 
 /// One `--prompt` with the `--image`s that follow it on the command line.
@@ -66,31 +67,6 @@ impl clap::Args for PromptInputs {
     }
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
         Self::augment_args(cmd)
-    }
-}
-
-/// Model location and runtime options shared by generate / rank / regress.
-#[derive(clap::Args, Debug, Clone)]
-pub struct ModelArgs {
-    /// Model directory (config.json, tokenizer.json, weights).
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Weights file overriding the directory's checkpoint.
-    #[arg(long)]
-    pub weights: Option<PathBuf>,
-    /// f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
-    /// cpu or cuda[:N].
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-}
-
-impl ModelArgs {
-    pub fn load(&self) -> Result<Emu> {
-        let dtype = emu::parse_dtype(&self.dtype)?;
-        let device = emu::parse_device(&self.device)?;
-        Emu::load(&self.model, self.weights.as_deref(), dtype, &device)
     }
 }
 

@@ -5,16 +5,13 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Tensor};
 
-use crate::emu::{self, Emu};
+use super::model_args::ModelArgs;
+use crate::emu;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Model directory (config.json, tokenizer.json, weights).
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Checkpoint file overriding the directory's weights.
-    #[arg(long)]
-    pub weights: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Prompt text; each image needs its `[IMG]<image>…[/IMG]` placeholder.
     #[arg(long)]
     pub prompt: String,
@@ -28,18 +25,11 @@ pub struct Args {
     /// Output safetensors file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Compute dtype: f32, bf16, f16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
-    /// cpu or cuda[:N].
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let dtype = emu::parse_dtype(&args.dtype)?;
-    let device = emu::parse_device(&args.device)?;
-    let emu = Emu::load(&args.model, args.weights.as_deref(), dtype, &device)?;
+    let device = emu::parse_device(&args.model.device)?;
+    let emu = args.model.load()?;
     if !emu.load_report.ignored.is_empty() {
         eprintln!("emu-eval: {}: ignored {} unused keys", emu.load_report.path.display(), emu.load_report.ignored.len());
     }

@@ -4,6 +4,7 @@ pub mod data;
 pub mod generate;
 pub mod inspect;
 pub mod metric;
+pub mod model_args;
 pub mod prompt;
 pub mod rank;
 pub mod regress;

@@ -5,7 +5,8 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::generate::{load_images, ModelArgs};
+use super::generate::load_images;
+use super::model_args::ModelArgs;
 use crate::decode::emu_lm::expand_image_marker;
 use crate::decode::rank::visdial_ranks;
 use crate::decode::rank_emu::{encode_candidates, rank_naive, rank_shared, single_prompt_embeds};
