@@ -169,7 +169,7 @@ fn frame_indices_of_every_fixture_clip() {
     assert!(videos.len() >= 24);
     for (rel, v) in videos {
         let path = root().join(rel);
-        let idx = |k: &str| v[k].as_array().unwrap().iter().map(|x| n(x)).collect::<Vec<_>>();
+        let idx = |k: &str| v[k].as_array().unwrap().iter().map(n).collect::<Vec<_>>();
         let f8 = video::read_frames(&path, video::QUERY_FRAMES).unwrap();
         assert_eq!(f8.info.decoded_frames, n(&v["decoded_frames"]), "{rel}");
         assert_eq!(f8.indices, idx("emu_index_k8"), "{rel}");

@@ -165,6 +165,12 @@ pub fn coco_image(dir: &Path, subset: &str, image_id: u64) -> Media {
     Media::Image { path: dir.join(subset).join(&name), key: name }
 }
 
+/// Adds context (e.g. the record's id) to an error's message.
+pub fn context(mut e: InputError, ctx: impl fmt::Display) -> InputError {
+    e.message = format!("{} ({ctx})", e.message);
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,10 +190,4 @@ mod tests {
         assert_eq!(SampleId::Round { image_id: 185565, round_id: 6 }.to_string(), "185565#6");
         assert_eq!(SampleId::VideoQid { video: "13496244575".into(), qid: 2 }.to_string(), "13496244575#2");
     }
-}
-
-/// Adds context (e.g. the record's id) to an error's message.
-pub fn context(mut e: InputError, ctx: impl fmt::Display) -> InputError {
-    e.message = format!("{} ({ctx})", e.message);
-    e
 }

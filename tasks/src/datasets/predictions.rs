@@ -106,21 +106,21 @@ fn worst_ranks(options: usize, gt: Option<usize>, rel: Option<&Vec<f64>>) -> Vec
 
 /// Joins predictions with samples. Missing samples get `None` unless `allow_partial`, in which
 /// case they are dropped.
-pub fn join<'a>(
-    samples: &'a [Sample],
+pub fn join(
+    samples: &[Sample],
     preds: Vec<(SampleId, Prediction)>,
     allow_partial: bool,
-) -> (Vec<(&'a Sample, Option<Prediction>)>, Matching) {
+) -> (Vec<(&Sample, Option<Prediction>)>, Matching) {
     let mut m = Matching::default();
     let known: std::collections::HashSet<&SampleId> = samples.iter().map(|s| &s.id).collect();
     let mut by_id: HashMap<SampleId, Prediction> = HashMap::with_capacity(preds.len());
     for (id, p) in preds {
         if !known.contains(&id) {
             m.unknown.push(id.to_string());
-        } else if by_id.contains_key(&id) {
-            m.duplicates.push(id.to_string());
+        } else if let std::collections::hash_map::Entry::Vacant(e) = by_id.entry(id.clone()) {
+            e.insert(p);
         } else {
-            by_id.insert(id, p);
+            m.duplicates.push(id.to_string());
         }
     }
     let mut out = Vec::with_capacity(samples.len());

@@ -1,8 +1,12 @@
 //! Still images as Emu's `process_img` prepares them (emu-model.md §1.2): decode to RGB like
 //! Pillow's `Image.open(..).convert("RGB")`, Pillow's bicubic `resize((224, 224))` (Appendix A),
 //! `/255`, CLIP mean/std in float64, cast to float32, CHW.
+use std::cell::RefCell;
+use std::io::Read;
 use std::path::Path;
 
+use super::resample::Resampler;
+use super::turbojpeg::Decoder;
 use super::{MediaError, Pixels};
 
 /// Emu's input resolution.
@@ -27,21 +31,61 @@ impl RgbImage {
     }
 }
 
-/// Reads and decodes an image file (JPEG or PNG) to RGB. Follows symlinks.
-pub fn decode_file(path: &Path) -> Result<RgbImage, MediaError> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+/// Buffers one thread reuses from image to image (large fresh allocations cost page faults):
+/// file bytes, decoded RGB, the resampler's scratch and the JPEG decompressor.
+#[derive(Default)]
+struct Scratch {
+    file: Vec<u8>,
+    rgb: Vec<u8>,
+    resampler: Resampler,
+    jpeg: Option<Decoder>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Reads a whole file into `buf` (replacing its contents). Follows symlinks.
+fn read_into(path: &Path, buf: &mut Vec<u8>) -> Result<(), MediaError> {
+    let err = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => MediaError::NotFound(path.to_owned()),
         _ => MediaError::Io(path.to_owned(), e.to_string()),
-    })?;
+    };
+    buf.clear();
+    std::fs::File::open(path).and_then(|mut f| f.read_to_end(buf)).map_err(err)?;
+    Ok(())
+}
+
+/// Reads and decodes an image file (JPEG or PNG) to RGB. Follows symlinks.
+pub fn decode_file(path: &Path) -> Result<RgbImage, MediaError> {
+    let mut bytes = Vec::new();
+    read_into(path, &mut bytes)?;
     decode_bytes(&bytes).map_err(|m| MediaError::Decode(path.to_owned(), m))
 }
 
 /// Decodes JPEG or PNG bytes to RGB, as Pillow's `open(..).convert("RGB")`.
 pub fn decode_bytes(bytes: &[u8]) -> Result<RgbImage, String> {
+    let mut data = Vec::new();
+    let (w, h) = SCRATCH.with_borrow_mut(|s| decode_into(bytes, &mut s.jpeg, &mut data))?;
+    Ok(RgbImage::new(w, h, data))
+}
+
+/// Decodes JPEG or PNG bytes into `rgb` (replacing its contents); returns `(width, height)`.
+fn decode_into(bytes: &[u8], jpeg: &mut Option<Decoder>, rgb: &mut Vec<u8>) -> Result<(usize, usize), String> {
     if bytes.starts_with(&[0xFF, 0xD8]) {
-        decode_jpeg(bytes)
+        let decoder = match jpeg {
+            Some(d) => d,
+            None => jpeg.insert(Decoder::new()?),
+        };
+        let r = decode_jpeg(decoder, bytes, rgb);
+        if r.is_err() {
+            *jpeg = None; // a fresh decompressor after a failure
+        }
+        r
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        decode_png(bytes)
+        let img = decode_png(bytes)?;
+        *rgb = img.data;
+        Ok((img.width, img.height))
     } else if bytes.is_empty() {
         Err("empty file".to_owned())
     } else {
@@ -51,18 +95,18 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<RgbImage, String> {
 
 /// JPEG through libjpeg-turbo (Pillow's decoder). Grayscale is replicated to RGB by libjpeg, as
 /// Pillow's L→RGB; CMYK goes through [`cmyk_to_rgb`].
-fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, String> {
-    let d = super::turbojpeg::decode(bytes)?;
-    if d.channels == 3 {
-        return Ok(RgbImage::new(d.width, d.height, d.data));
+fn decode_jpeg(decoder: &mut Decoder, bytes: &[u8], rgb: &mut Vec<u8>) -> Result<(usize, usize), String> {
+    let d = decoder.decode_into(bytes, rgb)?;
+    if d.channels == 4 {
+        let cmyk = std::mem::take(rgb);
+        rgb.reserve(d.width * d.height * 3);
+        for px in cmyk.chunks_exact(4) {
+            // Adobe CMYK JPEGs store inverted values; Pillow reads them with rawmode "CMYK;I".
+            let inv = [255 - px[0], 255 - px[1], 255 - px[2], 255 - px[3]];
+            rgb.extend_from_slice(&cmyk_to_rgb(inv));
+        }
     }
-    let mut rgb = Vec::with_capacity(d.width * d.height * 3);
-    for px in d.data.chunks_exact(4) {
-        // Adobe CMYK JPEGs store inverted values; Pillow reads them with rawmode "CMYK;I".
-        let inv = [255 - px[0], 255 - px[1], 255 - px[2], 255 - px[3]];
-        rgb.extend_from_slice(&cmyk_to_rgb(inv));
-    }
-    Ok(RgbImage::new(d.width, d.height, rgb))
+    Ok((d.width, d.height))
 }
 
 /// Pillow's `cmyk2rgb` (Convert.c): `nk = 255 - k; out = clip(nk - MULDIV255(c, nk))`.
@@ -99,136 +143,17 @@ fn decode_png(bytes: &[u8]) -> Result<RgbImage, String> {
     Ok(RgbImage::new(w, h, data))
 }
 
-/// Pillow's `bicubic_filter` (Resample.c), a = -0.5; the expression order is kept for bit parity.
-fn bicubic_filter(x: f64) -> f64 {
-    const A: f64 = -0.5;
-    let x = x.abs();
-    if x < 1.0 {
-        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
-    } else if x < 2.0 {
-        (((x - 5.0) * x + 8.0) * x - 4.0) * A
-    } else {
-        0.0
-    }
-}
-
-const PRECISION_BITS: u32 = 32 - 8 - 2;
-
-/// Fixed-point coefficients of one axis: Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`.
-struct Coeffs {
-    ksize: usize,
-    /// `(first input index, number of taps)` per output index.
-    bounds: Vec<(usize, usize)>,
-    /// `ksize` int32 weights per output index.
-    weights: Vec<i32>,
-}
-
-fn precompute_coeffs(in_size: usize, out_size: usize) -> Coeffs {
-    let scale = in_size as f64 / out_size as f64;
-    let filterscale = scale.max(1.0);
-    let support = 2.0 * filterscale;
-    let ksize = support.ceil() as usize * 2 + 1;
-    let mut bounds = Vec::with_capacity(out_size);
-    let mut weights = vec![0i32; out_size * ksize];
-    let mut w = vec![0f64; ksize];
-    for o in 0..out_size {
-        let center = (o as f64 + 0.5) * scale;
-        let ss = 1.0 / filterscale;
-        let xmin = ((center - support + 0.5) as i64).max(0) as usize;
-        let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
-        let n = xmax.saturating_sub(xmin);
-        let mut ww = 0.0;
-        for (t, wt) in w.iter_mut().enumerate().take(n) {
-            *wt = bicubic_filter((t as f64 + xmin as f64 - center + 0.5) * ss);
-            ww += *wt;
-        }
-        for t in 0..n {
-            let v = if ww != 0.0 { w[t] / ww } else { w[t] };
-            let f = v * (1u32 << PRECISION_BITS) as f64;
-            weights[o * ksize + t] = if v < 0.0 { (-0.5 + f) as i32 } else { (0.5 + f) as i32 };
-        }
-        bounds.push((xmin, n));
-    }
-    Coeffs { ksize, bounds, weights }
-}
-
-/// Pillow's `clip8`: `acc >> 22` clamped to 0..=255.
-#[inline]
-fn clip8(acc: i32) -> u8 {
-    if acc >= (1 << PRECISION_BITS << 8) {
-        255
-    } else if acc <= 0 {
-        0
-    } else {
-        (acc >> PRECISION_BITS) as u8
-    }
-}
-
-/// Pillow 7–12 `Image.resize(size)` with the default BICUBIC filter, 8-bit RGB: horizontal pass
-/// first (only over the rows the vertical pass reads), then vertical. Same size: unchanged copy.
+/// Pillow 7–13 `Image.resize((out_w, out_h))` with the default BICUBIC filter, 8-bit RGB
+/// ([`resample`](super::resample)). Same size: unchanged copy.
 pub fn resize_bicubic(img: &RgbImage, out_w: usize, out_h: usize) -> RgbImage {
-    let (in_w, in_h) = (img.width, img.height);
-    let need_h = out_w != in_w;
-    let need_v = out_h != in_h;
-    let vert = need_v.then(|| precompute_coeffs(in_h, out_h));
-    let mut cur: std::borrow::Cow<'_, [u8]> = std::borrow::Cow::Borrowed(&img.data);
-    let mut cur_h = in_h;
-    let mut row0 = 0;
-    if need_h {
-        // Rows ybox_first..ybox_last of the vertical coefficients (all rows if no vertical pass).
-        let (first, last) = match &vert {
-            Some(v) => (v.bounds[0].0, v.bounds[out_h - 1].0 + v.bounds[out_h - 1].1),
-            None => (0, in_h),
-        };
-        let hc = precompute_coeffs(in_w, out_w);
-        let rows = last - first;
-        let mut out = vec![0u8; out_w * rows * 3];
-        for (r, dst) in out.chunks_exact_mut(out_w * 3).enumerate() {
-            let src = &img.data[(first + r) * in_w * 3..(first + r + 1) * in_w * 3];
-            for (o, px) in dst.chunks_exact_mut(3).enumerate() {
-                let (xmin, n) = hc.bounds[o];
-                let k = &hc.weights[o * hc.ksize..o * hc.ksize + n];
-                let s = &src[xmin * 3..(xmin + n) * 3];
-                let half = 1i32 << (PRECISION_BITS - 1);
-                let (mut a0, mut a1, mut a2) = (half, half, half);
-                for (p, &w) in s.chunks_exact(3).zip(k) {
-                    a0 += p[0] as i32 * w;
-                    a1 += p[1] as i32 * w;
-                    a2 += p[2] as i32 * w;
-                }
-                px[0] = clip8(a0);
-                px[1] = clip8(a1);
-                px[2] = clip8(a2);
-            }
-        }
-        cur = std::borrow::Cow::Owned(out);
-        cur_h = rows;
-        row0 = first;
-    }
-    let cur_w = if need_h { out_w } else { in_w };
-    let Some(vc) = vert else {
-        return RgbImage::new(cur_w, cur_h, cur.into_owned());
-    };
-    let stride = cur_w * 3;
-    let mut out = vec![0u8; out_h * stride];
-    let half = 1i32 << (PRECISION_BITS - 1);
-    let mut acc = vec![0i32; stride];
-    for (o, dst) in out.chunks_exact_mut(stride).enumerate() {
-        let (ymin, n) = vc.bounds[o];
-        let k = &vc.weights[o * vc.ksize..o * vc.ksize + n];
-        acc.iter_mut().for_each(|a| *a = half);
-        for (t, &w) in k.iter().enumerate() {
-            let y = ymin + t - row0;
-            let src = &cur[y * stride..(y + 1) * stride];
-            for (a, &p) in acc.iter_mut().zip(src) {
-                *a += p as i32 * w;
-            }
-        }
-        for (d, &a) in dst.iter_mut().zip(&acc) {
-            *d = clip8(a);
-        }
-    }
-    RgbImage::new(cur_w, out_h, out)
+    let mut data = vec![0u8; out_w * out_h * 3];
+    let stride = out_w * 3;
+    SCRATCH.with_borrow_mut(|s| {
+        s.resampler.resize_rows(&img.data, img.width, img.height, out_w, out_h, |y, row| {
+            data[y * stride..(y + 1) * stride].copy_from_slice(row)
+        })
+    });
+    RgbImage::new(out_w, out_h, data)
 }
 
 /// Per-channel table `v → float32((v/255 - mean)/std)` computed in float64 (official `process_img`).
@@ -242,30 +167,57 @@ pub fn normalisation_table() -> [[f32; 256]; 3] {
     t
 }
 
+fn table() -> &'static [[f32; 256]; 3] {
+    static TABLE: std::sync::OnceLock<[[f32; 256]; 3]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(normalisation_table)
+}
+
+/// Writes row `y` of an 8-bit RGB image, normalised, into the planes of a CHW buffer.
+fn normalise_row(t: &[[f32; 256]; 3], rgb: &[u8], y: usize, width: usize, chw: &mut [f32]) {
+    let plane = chw.len() / 3;
+    let (r, rest) = chw.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    let span = y * width..(y + 1) * width;
+    for (((p, r), g), b) in rgb.chunks_exact(3).zip(&mut r[span.clone()]).zip(&mut g[span.clone()]).zip(&mut b[span]) {
+        *r = t[0][p[0] as usize];
+        *g = t[1][p[1] as usize];
+        *b = t[2][p[2] as usize];
+    }
+}
+
 /// `/255`, CLIP mean/std, HWC→CHW: the official normalisation of an 8-bit RGB image.
 pub fn normalise(img: &RgbImage) -> Pixels {
-    static TABLE: std::sync::OnceLock<[[f32; 256]; 3]> = std::sync::OnceLock::new();
-    let t = TABLE.get_or_init(normalisation_table);
-    let plane = img.width * img.height;
-    let mut data = vec![0f32; 3 * plane];
-    let (r, rest) = data.split_at_mut(plane);
-    let (g, b) = rest.split_at_mut(plane);
-    for (i, p) in img.data.chunks_exact(3).enumerate() {
-        r[i] = t[0][p[0] as usize];
-        g[i] = t[1][p[1] as usize];
-        b[i] = t[2][p[2] as usize];
+    let t = table();
+    let mut data = vec![0f32; 3 * img.width * img.height];
+    for (y, row) in img.data.chunks_exact(img.width * 3).enumerate() {
+        normalise_row(t, row, y, img.width, &mut data);
     }
     Pixels { data, shape: [3, img.height, img.width] }
 }
 
 /// Resize to 224×224 and normalise an already decoded image.
 pub fn preprocess(img: &RgbImage) -> Pixels {
-    normalise(&resize_bicubic(img, EMU_SIZE, EMU_SIZE))
+    SCRATCH.with_borrow_mut(|s| preprocess_rgb(&img.data, img.width, img.height, &mut s.resampler))
+}
+
+/// Each resized row is normalised as it comes out of the resampler.
+fn preprocess_rgb(rgb: &[u8], width: usize, height: usize, resampler: &mut Resampler) -> Pixels {
+    let t = table();
+    let mut data = vec![0f32; 3 * EMU_SIZE * EMU_SIZE];
+    resampler.resize_rows(rgb, width, height, EMU_SIZE, EMU_SIZE, |y, row| {
+        normalise_row(t, row, y, EMU_SIZE, &mut data)
+    });
+    Pixels { data, shape: [3, EMU_SIZE, EMU_SIZE] }
 }
 
 /// Decode + resize + normalise one image file: Emu's `process_img`.
 pub fn preprocess_file(path: &Path) -> Result<Pixels, MediaError> {
-    Ok(preprocess(&decode_file(path)?))
+    SCRATCH.with_borrow_mut(|s| {
+        read_into(path, &mut s.file)?;
+        let (w, h) =
+            decode_into(&s.file, &mut s.jpeg, &mut s.rgb).map_err(|m| MediaError::Decode(path.to_owned(), m))?;
+        Ok(preprocess_rgb(&s.rgb, w, h, &mut s.resampler))
+    })
 }
 
 #[cfg(test)]

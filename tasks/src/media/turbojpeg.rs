@@ -37,13 +37,13 @@ const TJPF_CMYK: c_int = 11;
 const TJCS_CMYK: c_int = 3;
 const TJCS_YCCK: c_int = 4;
 
-/// Pixels as libjpeg-turbo decodes them.
-pub struct Decoded {
+/// The size and layout of a decoded JPEG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
     pub width: usize,
     pub height: usize,
     /// 3 (RGB; grayscale is replicated by libjpeg) or 4 (raw CMYK as stored).
     pub channels: usize,
-    pub data: Vec<u8>,
 }
 
 struct Handle(TjHandle);
@@ -55,37 +55,52 @@ impl Drop for Handle {
     }
 }
 
-impl Handle {
-    fn error(&self) -> String {
-        // SAFETY: tjGetErrorStr2 returns a NUL-terminated static or per-handle string.
-        unsafe { CStr::from_ptr(tjGetErrorStr2(self.0)).to_string_lossy().trim().to_owned() }
-    }
-}
+/// A TurboJPEG decompressor, kept between images (one per thread).
+pub struct Decoder(Handle);
 
-/// Decodes a JPEG to RGB (or raw CMYK for CMYK/YCCK files). Warnings (e.g. a truncated file)
-/// are errors, as Pillow raises "image file is truncated".
-pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
-    // SAFETY: plain C calls; buffers are sized from the header before decompressing.
-    unsafe {
-        let ptr = tjInitDecompress();
+impl Decoder {
+    pub fn new() -> Result<Self, String> {
+        // SAFETY: plain C call; a null handle is checked.
+        let ptr = unsafe { tjInitDecompress() };
         if ptr.is_null() {
             return Err("cannot initialise libturbojpeg".to_owned());
         }
-        let h = Handle(ptr);
+        Ok(Decoder(Handle(ptr)))
+    }
+
+    fn error(&self) -> String {
+        // SAFETY: tjGetErrorStr2 returns a NUL-terminated static or per-handle string.
+        unsafe { CStr::from_ptr(tjGetErrorStr2(self.0 .0)).to_string_lossy().trim().to_owned() }
+    }
+
+    /// Decodes a JPEG into `out` (replacing its contents) as RGB, or raw CMYK for CMYK/YCCK
+    /// files. Warnings (e.g. a truncated file) are errors, as Pillow raises "image file is
+    /// truncated".
+    pub fn decode_into(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<Header, String> {
+        let h = self.0 .0;
         let (mut w, mut hgt, mut sub, mut cs) = (0, 0, 0, 0);
-        if tjDecompressHeader3(h.0, bytes.as_ptr(), bytes.len() as c_ulong, &mut w, &mut hgt, &mut sub, &mut cs) != 0 {
-            return Err(h.error());
+        // SAFETY: the handle is live; the header outputs are plain ints.
+        if unsafe { tjDecompressHeader3(h, bytes.as_ptr(), bytes.len() as c_ulong, &mut w, &mut hgt, &mut sub, &mut cs) }
+            != 0
+        {
+            return Err(self.error());
         }
         if w <= 0 || hgt <= 0 {
             return Err(format!("invalid size {w}x{hgt}"));
         }
         let (format, channels) = if cs == TJCS_CMYK || cs == TJCS_YCCK { (TJPF_CMYK, 4) } else { (TJPF_RGB, 3) };
         let (width, height) = (w as usize, hgt as usize);
-        let mut data = vec![0u8; width * height * channels];
-        let pitch = (width * channels) as c_int;
-        if tjDecompress2(h.0, bytes.as_ptr(), bytes.len() as c_ulong, data.as_mut_ptr(), w, pitch, hgt, format, 0) != 0 {
-            return Err(h.error());
+        let pitch = width.checked_mul(channels).filter(|&p| p <= c_int::MAX as usize).ok_or("image too wide")?;
+        let size = pitch.checked_mul(height).ok_or("image too large")?;
+        out.clear();
+        out.resize(size, 0);
+        // SAFETY: `out` holds exactly pitch × height bytes, the layout libjpeg-turbo writes.
+        let rc = unsafe {
+            tjDecompress2(h, bytes.as_ptr(), bytes.len() as c_ulong, out.as_mut_ptr(), w, pitch as c_int, hgt, format, 0)
+        };
+        if rc != 0 {
+            return Err(self.error());
         }
-        Ok(Decoded { width, height, channels, data })
+        Ok(Header { width, height, channels })
     }
 }
