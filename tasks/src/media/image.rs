@@ -41,6 +41,22 @@ struct Scratch {
     jpeg: Option<Decoder>,
 }
 
+impl Scratch {
+    /// Buffers above this size are freed after use, so one huge image does not pin its memory
+    /// in every worker thread.
+    const KEEP_BYTES: usize = 16 << 20;
+
+    fn trim(&mut self) {
+        if self.file.capacity() > Self::KEEP_BYTES {
+            self.file = Vec::new();
+        }
+        if self.rgb.capacity() > Self::KEEP_BYTES {
+            self.rgb = Vec::new();
+        }
+        self.resampler.trim(Self::KEEP_BYTES);
+    }
+}
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
@@ -213,10 +229,13 @@ fn preprocess_rgb(rgb: &[u8], width: usize, height: usize, resampler: &mut Resam
 /// Decode + resize + normalise one image file: Emu's `process_img`.
 pub fn preprocess_file(path: &Path) -> Result<Pixels, MediaError> {
     SCRATCH.with_borrow_mut(|s| {
-        read_into(path, &mut s.file)?;
-        let (w, h) =
-            decode_into(&s.file, &mut s.jpeg, &mut s.rgb).map_err(|m| MediaError::Decode(path.to_owned(), m))?;
-        Ok(preprocess_rgb(&s.rgb, w, h, &mut s.resampler))
+        let px = read_into(path, &mut s.file).and_then(|()| {
+            let (w, h) =
+                decode_into(&s.file, &mut s.jpeg, &mut s.rgb).map_err(|m| MediaError::Decode(path.to_owned(), m))?;
+            Ok(preprocess_rgb(&s.rgb, w, h, &mut s.resampler))
+        });
+        s.trim();
+        px
     })
 }
 
@@ -341,6 +360,14 @@ mod tests {
         assert_eq!(cmyk_to_rgb([0, 0, 0, 0]), [255, 255, 255]);
         assert_eq!(cmyk_to_rgb([255, 0, 0, 0]), [0, 255, 255]);
         assert_eq!(cmyk_to_rgb([0, 0, 0, 255]), [0, 0, 0]);
+    }
+
+    #[test]
+    fn scratch_keeps_ordinary_buffers_and_frees_huge_ones() {
+        let mut s = Scratch { file: Vec::with_capacity(1 << 20), rgb: Vec::with_capacity(Scratch::KEEP_BYTES + 1), ..Default::default() };
+        s.trim();
+        assert!(s.file.capacity() >= 1 << 20);
+        assert_eq!(s.rgb.capacity(), 0);
     }
 
     #[test]

@@ -253,6 +253,13 @@ pub struct Resampler {
 }
 
 impl Resampler {
+    /// Frees the row buffer if it grew beyond `bytes` (a very large image).
+    pub fn trim(&mut self, bytes: usize) {
+        if self.horiz.capacity() > bytes {
+            self.horiz = Vec::new();
+        }
+    }
+
     fn plan(&mut self, horizontal: bool, in_size: usize, out_size: usize) -> usize {
         let found = self.plans.iter().position(|(h, p)| {
             *h == horizontal && p.in_size == in_size && p.axis.bounds.len() == out_size
