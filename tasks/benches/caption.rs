@@ -10,27 +10,12 @@ use std::time::Instant;
 
 use serde_json::json;
 use tasks::metrics::{cider, ptb};
+use tasks::rng::SplitMix64;
 
 const IMAGES: usize = 5_000;
 const REFS: usize = 5;
 const RUNS: usize = 7;
 
-/// xorshift64* — deterministic, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
-        v[(self.next() % v.len() as u64) as usize]
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() % 10_000) as f64 / 10_000.0 < p
-    }
-}
 
 const SUBJ: &[&str] = &[
     "a man", "a woman", "two dogs", "a cat", "a group of people", "a young boy", "a little girl", "an elderly man",
@@ -55,22 +40,22 @@ const PLACE: &[&str] = &[
     "under a tree", "at the zoo", "on the ocean", "in a room", "by the road", "during the day", "with trees behind",
 ];
 
-fn caption(rng: &mut Rng) -> String {
+fn caption(rng: &mut SplitMix64) -> String {
     let mut s = format!("{} {} {}", rng.pick(SUBJ), rng.pick(VERB), rng.pick(OBJ));
-    if rng.chance(0.7) {
+    if rng.uniform() < 0.7 {
         s.push(' ');
-        s.push_str(rng.pick(PLACE));
+        s.push_str(*rng.pick(PLACE));
     }
-    if rng.chance(0.1) {
+    if rng.uniform() < 0.1 {
         s = s.replacen("man ", "man's ", 1);
     }
-    if rng.chance(0.1) {
+    if rng.uniform() < 0.1 {
         s = s.replacen(' ', ", ", 1);
     }
-    if rng.chance(0.5) {
+    if rng.uniform() < 0.5 {
         s.push('.');
     }
-    if rng.chance(0.6) {
+    if rng.uniform() < 0.6 {
         let mut c = s.chars();
         s = c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default();
     }
@@ -95,7 +80,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = SplitMix64::new(0x9E37_79B9_7F4A_7C15);
     let refs_raw: Vec<Vec<String>> = (0..IMAGES).map(|_| (0..REFS).map(|_| caption(&mut rng)).collect()).collect();
     let cands_raw: Vec<String> = (0..IMAGES).map(|_| caption(&mut rng)).collect();
     let words: usize = refs_raw.iter().flatten().chain(&cands_raw).map(|s| s.split(' ').count()).sum();

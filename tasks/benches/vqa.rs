@@ -9,23 +9,8 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use tasks::metrics::vqa::{score, score_file, tables::CONTRACTIONS, Variant, VqaItem};
+use tasks::rng::SplitMix64;
 
-/// xorshift64*: deterministic synthetic data without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-}
 
 const BASES: [&str; 40] = [
     "yes", "no", "2", "two", "3", "red", "white", "black and white", "dog", "the dog", "cat", "t-shirt",
@@ -37,7 +22,7 @@ const QTYPES: [&str; 8] = ["is the", "what color is the", "how many", "what is t
 const ATYPES: [&str; 3] = ["yes/no", "number", "other"];
 
 /// A variant of an answer as annotators or a model might write it.
-fn variant(rng: &mut Rng, base: &str) -> String {
+fn variant(rng: &mut SplitMix64, base: &str) -> String {
     match rng.below(10) {
         0 => base.to_uppercase(),
         1 => format!("{base}."),
@@ -51,10 +36,10 @@ fn variant(rng: &mut Rng, base: &str) -> String {
 }
 
 fn synthetic(n: usize) -> Vec<VqaItem> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = SplitMix64::new(0x9E37_79B9_7F4A_7C15);
     (0..n)
         .map(|i| {
-            let base = rng.pick(&BASES);
+            let base = *rng.pick(&BASES);
             let answers: Vec<String> = if rng.below(100) < 35 {
                 vec![base.to_owned(); 10]
             } else {
@@ -62,22 +47,22 @@ fn synthetic(n: usize) -> Vec<VqaItem> {
                     .map(|_| match rng.below(10) {
                         0..=5 => base.to_owned(),
                         6 | 7 => variant(&mut rng, base),
-                        _ => rng.pick(&BASES).to_owned(),
+                        _ => rng.pick(&BASES).to_string(),
                     })
                     .collect()
             };
             let prediction = match rng.below(10) {
                 0..=4 => base.to_owned(),
                 5..=7 => variant(&mut rng, base),
-                _ => rng.pick(&BASES).to_owned(),
+                _ => rng.pick(&BASES).to_string(),
             };
             VqaItem {
                 id_key: "question_id".into(),
                 id: json!(i),
                 answers,
                 prediction,
-                question_type: Some(rng.pick(&QTYPES).to_owned()),
-                answer_type: Some(rng.pick(&ATYPES).to_owned()),
+                question_type: Some(rng.pick(&QTYPES).to_string()),
+                answer_type: Some(rng.pick(&ATYPES).to_string()),
                 answerable: None,
                 answerable_pred: None,
             }

@@ -18,6 +18,16 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// `next_u64() % n` (modulo bias below 2^-40 for any real `n`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// One element of a non-empty slice, by [`below`](Self::below).
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+
     /// Uniform in [0, 1) from the top 53 bits.
     pub fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
@@ -31,7 +41,7 @@ pub fn sample_indices(n: usize, k: usize, seed: u64) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
     let mut rng = SplitMix64::new(seed);
     for i in 0..k {
-        let j = i + (rng.next_u64() % (n - i) as u64) as usize;
+        let j = i + rng.below(n - i);
         idx.swap(i, j);
     }
     idx.truncate(k);

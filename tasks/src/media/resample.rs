@@ -366,20 +366,14 @@ pub fn resize_reference(rgb: &[u8], width: usize, height: usize, out_w: usize, o
 mod tests {
     use super::*;
 
+    /// Smooth gradients plus noise and saturated runs: exercises the clip at both ends.
     fn noise(w: usize, h: usize, seed: u64) -> Vec<u8> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut rng = crate::rng::SplitMix64::new(seed);
         (0..w * h * 3)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                // Smooth gradients plus noise and saturated runs: exercises the clip at both ends.
-                let g = ((i / 3) % w * 255 / w.max(1)) as u64;
-                match s % 5 {
-                    0 => 0,
-                    1 => 255,
-                    _ => ((g + s % 64) % 256) as u8,
-                }
+            .map(|i| match rng.below(5) {
+                0 => 0,
+                1 => 255,
+                _ => ((i / 3 % w * 255 / w + rng.below(64)) % 256) as u8,
             })
             .collect()
     }
