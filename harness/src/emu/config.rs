@@ -266,11 +266,11 @@ fn default_max_pos() -> usize {
 }
 /// OpenAI CLIP normalisation mean (RGB).
 pub fn clip_mean() -> [f64; 3] {
-    [0.48145466, 0.4578275, 0.40821073]
+    tasks::media::image::CLIP_MEAN
 }
 /// OpenAI CLIP normalisation std (RGB).
 pub fn clip_std() -> [f64; 3] {
-    [0.26862954, 0.26130258, 0.27577711]
+    tasks::media::image::CLIP_STD
 }
 
 #[cfg(test)]

@@ -172,20 +172,33 @@ pub fn resize_bicubic(img: &RgbImage, out_w: usize, out_h: usize) -> RgbImage {
     RgbImage::new(out_w, out_h, data)
 }
 
-/// Per-channel table `v → float32((v/255 - mean)/std)` computed in float64 (official `process_img`).
-pub fn normalisation_table() -> [[f32; 256]; 3] {
-    let mut t = [[0f32; 256]; 3];
-    for (c, row) in t.iter_mut().enumerate() {
-        for (v, x) in row.iter_mut().enumerate() {
-            *x = ((v as f64 / 255.0 - CLIP_MEAN[c]) / CLIP_STD[c]) as f32;
-        }
-    }
-    t
+/// `process_img`'s parameters: output side and per-channel mean/std (RGB).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Normalisation {
+    pub size: usize,
+    pub mean: [f64; 3],
+    pub std: [f64; 3],
 }
 
-fn table() -> &'static [[f32; 256]; 3] {
-    static TABLE: std::sync::OnceLock<[[f32; 256]; 3]> = std::sync::OnceLock::new();
-    TABLE.get_or_init(normalisation_table)
+impl Normalisation {
+    /// Emu: 224×224, OpenAI CLIP mean/std.
+    pub const EMU: Self = Normalisation { size: EMU_SIZE, mean: CLIP_MEAN, std: CLIP_STD };
+
+    /// Per-channel table `v → float32((v/255 - mean)/std)` computed in float64.
+    pub fn table(&self) -> [[f32; 256]; 3] {
+        let mut t = [[0f32; 256]; 3];
+        for (c, row) in t.iter_mut().enumerate() {
+            for (v, x) in row.iter_mut().enumerate() {
+                *x = ((v as f64 / 255.0 - self.mean[c]) / self.std[c]) as f32;
+            }
+        }
+        t
+    }
+}
+
+/// [`Normalisation::EMU`]'s table (emu-model.md §7.3).
+pub fn normalisation_table() -> [[f32; 256]; 3] {
+    Normalisation::EMU.table()
 }
 
 /// Writes row `y` of an 8-bit RGB image, normalised, into the planes of a CHW buffer.
@@ -201,38 +214,43 @@ fn normalise_row(t: &[[f32; 256]; 3], rgb: &[u8], y: usize, width: usize, chw: &
     }
 }
 
-/// `/255`, CLIP mean/std, HWC→CHW: the official normalisation of an 8-bit RGB image.
-pub fn normalise(img: &RgbImage) -> Pixels {
-    let t = table();
-    let mut data = vec![0f32; 3 * img.width * img.height];
-    for (y, row) in img.data.chunks_exact(img.width * 3).enumerate() {
-        normalise_row(t, row, y, img.width, &mut data);
-    }
-    Pixels { data, shape: [3, img.height, img.width] }
+/// Resize to 224×224 and normalise an already decoded image (Emu's `process_img`).
+pub fn preprocess(img: &RgbImage) -> Pixels {
+    preprocess_with(img, &Normalisation::EMU)
 }
 
-/// Resize to 224×224 and normalise an already decoded image.
-pub fn preprocess(img: &RgbImage) -> Pixels {
-    SCRATCH.with_borrow_mut(|s| preprocess_rgb(&img.data, img.width, img.height, &mut s.resampler))
+/// Resize to `n.size`² and normalise with `n`'s mean/std.
+pub fn preprocess_with(img: &RgbImage, n: &Normalisation) -> Pixels {
+    SCRATCH.with_borrow_mut(|s| preprocess_rgb(&img.data, img.width, img.height, n, &mut s.resampler))
 }
 
 /// Each resized row is normalised as it comes out of the resampler.
-fn preprocess_rgb(rgb: &[u8], width: usize, height: usize, resampler: &mut Resampler) -> Pixels {
-    let t = table();
-    let mut data = vec![0f32; 3 * EMU_SIZE * EMU_SIZE];
-    resampler.resize_rows(rgb, width, height, EMU_SIZE, EMU_SIZE, |y, row| {
-        normalise_row(t, row, y, EMU_SIZE, &mut data)
-    });
-    Pixels { data, shape: [3, EMU_SIZE, EMU_SIZE] }
+fn preprocess_rgb(rgb: &[u8], width: usize, height: usize, n: &Normalisation, resampler: &mut Resampler) -> Pixels {
+    static EMU_TABLE: std::sync::OnceLock<[[f32; 256]; 3]> = std::sync::OnceLock::new();
+    let other;
+    let t = if *n == Normalisation::EMU {
+        EMU_TABLE.get_or_init(normalisation_table)
+    } else {
+        other = n.table();
+        &other
+    };
+    let mut data = vec![0f32; 3 * n.size * n.size];
+    resampler.resize_rows(rgb, width, height, n.size, n.size, |y, row| normalise_row(t, row, y, n.size, &mut data));
+    Pixels { data, shape: [3, n.size, n.size] }
 }
 
 /// Decode + resize + normalise one image file: Emu's `process_img`.
 pub fn preprocess_file(path: &Path) -> Result<Pixels, MediaError> {
+    preprocess_file_with(path, &Normalisation::EMU)
+}
+
+/// [`preprocess_file`] with another size or mean/std (a model config's own values).
+pub fn preprocess_file_with(path: &Path, n: &Normalisation) -> Result<Pixels, MediaError> {
     SCRATCH.with_borrow_mut(|s| {
         let px = read_into(path, &mut s.file).and_then(|()| {
             let (w, h) =
                 decode_into(&s.file, &mut s.jpeg, &mut s.rgb).map_err(|m| MediaError::Decode(path.to_owned(), m))?;
-            Ok(preprocess_rgb(&s.rgb, w, h, &mut s.resampler))
+            Ok(preprocess_rgb(&s.rgb, w, h, n, &mut s.resampler))
         });
         s.trim();
         px
