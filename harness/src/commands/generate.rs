@@ -1,16 +1,14 @@
 //! `emu-eval generate`: one left-padded batch of prompts (each with its images), greedy / beam /
 //! sampling / constrained decoding; prints `{"results":[{"ids","text","score"}]}`.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use anyhow::Result;
 use clap::{Arg, ArgAction, ArgMatches, FromArgMatches};
 use serde_json::json;
 
+use super::model_args::ModelArgs;
 use crate::decode::emu_lm::EmuSession;
 use crate::decode::{self, GenerationConfig, Sampling, TokenTrie};
-use super::model_args::ModelArgs;
-use crate::emu::{self, Emu};
 
 /// One `--prompt` with the `--image`s that follow it on the command line.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -100,41 +98,6 @@ pub struct Args {
     pub seed: u64,
 }
 
-/// Loads images for one prompt as a (n, 3, 224, 224) f32 tensor: a `.safetensors` file holds a
-/// pixel tensor (its only tensor, or `pixel_values`), anything else is decoded and preprocessed
-/// (Pillow bicubic resize, CLIP normalisation).
-pub fn load_images(emu: &Emu, paths: &[PathBuf]) -> Result<Option<Tensor>> {
-    if paths.is_empty() {
-        return Ok(None);
-    }
-    let mut all = Vec::new();
-    for p in paths {
-        all.push(load_image(emu, p).with_context(|| format!("{}: image", p.display()))?);
-    }
-    Ok(Some(Tensor::cat(&all, 0)?))
-}
-
-fn load_image(emu: &Emu, path: &Path) -> Result<Tensor> {
-    let size = emu.cfg.vision.image_size;
-    let t = if path.extension().is_some_and(|e| e == "safetensors") {
-        let mut tensors = candle_core::safetensors::load(path, &Device::Cpu)?;
-        let t = match tensors.remove("pixel_values") {
-            Some(t) => t,
-            None if tensors.len() == 1 => tensors.into_values().next().context("empty file")?,
-            None => bail!("expected one tensor or `pixel_values`"),
-        };
-        t.to_dtype(DType::F32)?
-    } else {
-        emu::pixels::load_pixels(path, size, emu.cfg.vision.image_mean, emu.cfg.vision.image_std, &Device::Cpu)?
-    };
-    let t = if t.rank() == 3 { t.unsqueeze(0)? } else { t };
-    let dims = t.dims().to_vec();
-    if dims.len() != 4 || dims[1] != 3 || dims[2] != size || dims[3] != size {
-        bail!("pixel tensor has shape {dims:?}, expected [n, 3, {size}, {size}]");
-    }
-    Ok(t)
-}
-
 /// Validated generation settings from the flags.
 pub fn generation_config(a: &Args) -> Result<GenerationConfig> {
     let cfg = GenerationConfig {
@@ -155,7 +118,7 @@ pub fn run(args: Args) -> Result<()> {
     let prompts: Vec<String> =
         args.inputs.items.iter().map(|i| decode::emu_lm::expand_image_marker(&i.prompt, emu.cfg.n_causal)).collect();
     let images: Vec<PathBuf> = args.inputs.items.iter().flat_map(|i| i.images.clone()).collect();
-    let pixels = load_images(&emu, &images)?;
+    let pixels = super::pixels::load_images(&emu, &images)?;
     let trie = args.allowed.as_ref().map(|answers| {
         let enc: Vec<Vec<u32>> = answers.iter().map(|a| emu.tokenizer().encode_with(a, false)).collect();
         TokenTrie::answers(&enc, cfg.eos_token_id)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use candle_core::{DType, Tensor};
 
 use super::model_args::ModelArgs;
-use crate::emu;
+use super::pixels::{load_images, read_pixels};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -28,22 +28,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let device = emu::parse_device(&args.model.device)?;
     let emu = args.model.load()?;
     if !emu.load_report.ignored.is_empty() {
         eprintln!("emu-eval: {}: ignored {} unused keys", emu.load_report.path.display(), emu.load_report.ignored.len());
     }
-    let v = &emu.cfg.vision;
-    let pixels = args
-        .image
-        .iter()
-        .map(|p| emu::pixels::load_pixels(p, v.image_size, v.image_mean, v.image_std, &device))
-        .collect::<Result<Vec<_>, _>>()?;
+    let device = emu.device().clone();
     let pixels = match &args.pixels {
-        Some(spec) => Some(read_pixels(spec, &device)?),
-        None if pixels.is_empty() => None,
-        None => Some(Tensor::cat(&pixels, 0)?),
+        Some(spec) => Some(read_pixels(&emu, spec)?),
+        None => load_images(&emu, &args.image)?,
     };
+    let pixels = pixels.map(|t| t.to_device(&device)).transpose()?;
     let ids = emu.tokenizer().encode(&args.prompt);
     let input_ids = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?; // (1, L)
     let tr = emu.forward_all(pixels.as_ref(), &input_ids, None)?;
@@ -70,15 +64,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     out.insert("input_ids".into(), input_ids.to_dtype(DType::I64)?.to_device(&candle_core::Device::Cpu)?);
     candle_core::safetensors::save(&out, &args.out).map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
     Ok(())
-}
-
-/// `FILE[:KEY]` → the tensor `KEY` (default `pixel_values`) of a safetensors file.
-fn read_pixels(spec: &str, device: &candle_core::Device) -> anyhow::Result<Tensor> {
-    let (file, key) = match spec.rsplit_once(':') {
-        Some((f, k)) if f.ends_with(".safetensors") => (f, k),
-        _ => (spec, "pixel_values"),
-    };
-    let tensors = candle_core::safetensors::load(file, device).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-    let t = tensors.get(key).ok_or_else(|| anyhow::anyhow!("{file}: {key}: no such tensor"))?;
-    Ok(t.to_dtype(DType::F32)?)
 }

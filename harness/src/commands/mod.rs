@@ -5,6 +5,7 @@ pub mod generate;
 pub mod inspect;
 pub mod metric;
 pub mod model_args;
+pub mod pixels;
 pub mod prompt;
 pub mod rank;
 pub mod regress;
