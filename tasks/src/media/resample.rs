@@ -3,7 +3,7 @@
 //! reads), then vertical. Integer sums do not depend on their order, so the kernels below are
 //! free to vectorise: on x86-64 with AVX2 each output pixel reads a fixed, 4-aligned number of
 //! taps (zero weights outside its window) with 32-bit vector multiplies.
-//! [`resize_reference`] keeps Pillow's loop shape and is what the fast path is tested against.
+//! The test oracle `resize_reference` keeps Pillow's loop shape.
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 const HALF: i32 = 1 << (PRECISION_BITS - 1);
@@ -335,7 +335,8 @@ fn horizontal_reference(src: &[u8], width: usize, axis: &Axis, dst: &mut [u8]) {
 }
 
 /// Pillow's resize in Pillow's own loop order, without vector layouts: the test oracle.
-pub fn resize_reference(rgb: &[u8], width: usize, height: usize, out_w: usize, out_h: usize) -> Vec<u8> {
+#[cfg(test)]
+fn resize_reference(rgb: &[u8], width: usize, height: usize, out_w: usize, out_h: usize) -> Vec<u8> {
     let vert = (out_h != height).then(|| Axis::new(height, out_h));
     let (first, last) = vert.as_ref().map_or((0, height), Axis::span);
     let (rows, row0) = if out_w != width {
