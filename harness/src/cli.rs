@@ -32,6 +32,10 @@ pub enum Command {
     Regress(commands::regress::Args),
     /// Print the exact prompt(s) for a sample.
     Prompt(commands::prompt::Args),
+    /// Evaluate tasks end to end: predictions.jsonl, metrics.json, the official result file.
+    Run(commands::run::Args),
+    /// Merge shard run folders into the folder a single run writes.
+    Merge(commands::merge::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -46,5 +50,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Rank(a) => commands::rank::run(a),
         Command::Regress(a) => commands::regress::run(a),
         Command::Prompt(a) => commands::prompt::run(a),
+        Command::Run(a) => commands::run::run(a),
+        Command::Merge(a) => commands::merge::run(a),
     }
 }
