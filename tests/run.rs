@@ -87,7 +87,7 @@ fn every_understanding_task_both_families_zero_and_two_shots_and_cot() {
     for (family, cot) in [("emu", false), ("emu-i", false)] {
         let out = root.join(format!("{family}-{cot}"));
         let mut args = tasks.clone();
-        args.extend(["--shots", "0", "--shots", "2", "--model-family", family]);
+        args.extend(["--shots", "0", "--shots", "2", "--model-family", family, "--limit", "3"]);
         if cot {
             args.push("--cot");
         }
@@ -113,7 +113,7 @@ fn every_understanding_task_both_families_zero_and_two_shots_and_cot() {
     let out = root.join("cot");
     let qa: Vec<&str> = UNDERSTANDING[1..].iter().flat_map(|t| ["--task", t]).collect();
     let mut args = qa;
-    args.extend(["--shots", "0", "--shots", "2", "--cot"]);
+    args.extend(["--shots", "0", "--shots", "2", "--cot", "--limit", "3"]);
     ok(&run(&out, &args));
     for t in &UNDERSTANDING[1..] {
         for shots in [0, 2] {
@@ -276,6 +276,10 @@ fn sigkill_and_torn_line_resume_to_identical_files() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("shots") && err.lines().count() == 1, "{err}");
     ok(&run(&torn, &["--task", "okvqa", "--shots", "0", "--overwrite"]));
+    // Options the prompts cannot honour are refused before any model time is spent.
+    let o = run(&root.join("cot-caption"), &["--task", "coco_caption", "--cot"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("chain-of-thought"));
 }
 
 #[test]

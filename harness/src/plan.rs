@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-use prompts::{build, Family, MediaRef, PromptOptions, PromptPlan, PromptSample, Stage, Task, Turn};
+use prompts::{build, Family, PromptOptions, PromptPlan, PromptSample, Stage, Task};
 use serde_json::{json, Value};
-use tasks::datasets::{Content, Media, Sample, Split};
+use tasks::datasets::{Content, Sample, Split};
 use tasks::registry;
 
 /// Size of the random training subset support examples are drawn from (datasets.md §1).
@@ -29,6 +29,11 @@ pub fn load(task: &'static registry::Task, data_root: &Path, split: &str, with_p
     let prompt_task = task.prompt.ok_or_else(|| anyhow!("--task {}: has no text prompt", task.id))?;
     let dir = task.dir(data_root);
     let split = task.load(&dir, split)?;
+    let problems = tasks::datasets::validate::validate(&dir, &split.split, &split.samples);
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        return Err(anyhow!("{} problem(s): {}", list.len(), list.join("; ")));
+    }
     let pool = if with_pool {
         let all = task.load_pool(&dir)?;
         retrieval::subsample_pool(all.len(), POOL_SUBSET, pool_seed).into_iter().map(|i| support(&all[i])).collect()
@@ -102,20 +107,9 @@ pub fn stage_json(st: &Stage, text: &str) -> Value {
     })
 }
 
-fn media(m: &Media) -> MediaRef {
-    match m {
-        Media::Image { path, .. } => MediaRef::Image(path.display().to_string()),
-        Media::Video { path, .. } => MediaRef::Video(path.display().to_string()),
-    }
-}
-
-fn turns(h: &[tasks::datasets::Turn]) -> Vec<Turn> {
-    h.iter().map(|t| Turn { question: t.question.clone(), answer: t.answer.clone() }).collect()
-}
-
 /// An evaluation sample: question and dialog history; no answer is shown.
 pub fn query(s: &Sample) -> PromptSample {
-    let mut p = PromptSample { id: s.id.to_string(), media: vec![media(&s.media)], ..Default::default() };
+    let mut p = PromptSample { id: s.id.to_string(), media: vec![s.media.clone()], ..Default::default() };
     match &s.content {
         Content::Caption { .. } | Content::TextToImage { .. } => {}
         Content::Vqa { question, answerable, .. } => {
@@ -124,7 +118,7 @@ pub fn query(s: &Sample) -> PromptSample {
         }
         Content::Dialog { history, question, .. } => {
             p.question = Some(question.clone());
-            p.history = turns(history);
+            p.history = history.clone();
         }
         Content::VideoQa { question, .. } => p.question = Some(question.clone()),
     }
@@ -146,7 +140,7 @@ pub fn support(s: &Sample) -> PromptSample {
                 if let Some((last, earlier)) = history.split_last() {
                     p.question = Some(last.question.clone());
                     p.answer = Some(last.answer.clone());
-                    p.history = turns(earlier);
+                    p.history = earlier.to_vec();
                 }
             } else {
                 p.answer = gt_index.and_then(|i| options.get(i).cloned());

@@ -31,27 +31,8 @@ impl Family {
 /// The prompted benchmarks and their template groups are defined once, in the task registry.
 pub use tasks::registry::{PromptTask as Task, TaskKind};
 
-/// One image file, or one video file whose frames the runner samples.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MediaRef {
-    Image(String),
-    Video(String),
-}
-
-impl MediaRef {
-    pub fn path(&self) -> &str {
-        match self {
-            MediaRef::Image(p) | MediaRef::Video(p) => p,
-        }
-    }
-}
-
-/// One previous dialog round: question and ground-truth answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Turn {
-    pub question: String,
-    pub answer: String,
-}
+/// The media and dialog-turn types are the datasets' own (one definition for loaders and prompts).
+pub use tasks::datasets::{Media as MediaRef, Turn};
 
 /// What a prompt needs from a sample (query or support example).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use prompts::{build, Family, MediaRef, PromptOptions, PromptPlan, PromptSample, 
 
 fn sample(task: Task, i: usize, query: bool) -> PromptSample {
     let split = if query { "val" } else { "train" };
-    let image = |n: usize| MediaRef::Image(format!("{split}/img{n}.jpg"));
-    let video = |n: usize| MediaRef::Video(format!("videos/{split}{n}.mp4"));
+    let image = |n: usize| MediaRef::image(format!("{split}/img{n}.jpg"));
+    let video = |n: usize| MediaRef::video(format!("videos/{split}{n}.mp4"));
     let shapes = ["red circle", "blue square", "green triangle", "yellow diamond", "purple cross", "orange star"];
     let shape = shapes[i % shapes.len()];
     let mut s = PromptSample { id: format!("{split}-{i}"), ..Default::default() };

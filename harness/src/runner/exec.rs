@@ -69,6 +69,6 @@ impl<'m> Executor<'m> {
         let cands = encode_candidates(self.emu, candidates)?;
         let r = rank_shared(self.emu, &embeds, &cands, n_segments, RANK_CHUNK)?;
         self.model_seconds += start.elapsed().as_secs_f64();
-        Ok(visdial_ranks(&r.order).into_iter().map(|r| r as u32).collect())
+        Ok(visdial_ranks(&r.order))
     }
 }

@@ -147,6 +147,11 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     let wanted = plan::wanted_support(&popts);
     let data = plan::load(task, &opts.data_root, &opts.split, wanted > 0, opts.seed)
         .with_context(|| format!("refusing to start {}", task.id))?;
+    if let Some(q) = data.queries.first() {
+        // Options the templates cannot honour (CoT for captioning or Emu-I, …) stop here.
+        let support = plan::fallback_support(&data, &q.id, wanted, opts.seed)?;
+        plan::plan(&data, opts.family, q, &support, &popts).with_context(|| format!("refusing to start {}", task.id))?;
+    }
     let wordnet = load_wordnet(task, opts.wordnet.as_deref())?;
     let positions = positions(data.split.samples.len(), opts.limit, opts.shard);
     if wanted > 0 {

@@ -111,11 +111,7 @@ fn worst_ranks(options: usize, gt: Option<usize>, rel: Option<&Vec<f64>>) -> Vec
         let (ka, kb) = (key(a), key(b));
         ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(a.cmp(&b))
     });
-    let mut ranks = vec![0u32; options];
-    for (pos, &o) in order.iter().enumerate() {
-        ranks[o] = pos as u32 + 1;
-    }
-    ranks
+    visdial::order_to_ranks(&order)
 }
 
 /// Joins predictions with samples. Missing samples get `None` unless `allow_partial`, in which
