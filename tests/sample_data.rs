@@ -121,15 +121,21 @@ fn sample_data_is_in_the_scored_shapes_of_each_task() {
     assert!(nextqa.iter().all(|s| s.media.key().parse::<u64>().is_ok_and(|v| v > u32::MAX as u64)));
 }
 
+/// Two generators racing on an interrupted copy (no marker, a partial file) both succeed and leave
+/// one complete copy, byte-identical to an independent generation.
 #[test]
 fn sample_data_regenerates_an_incomplete_copy_identically() {
     let a = generated();
     let b = scratch("b");
     let _ = std::fs::remove_dir_all(&b);
-    // An interrupted copy: a partial file, no marker.
     std::fs::create_dir_all(b.join("vqav2")).unwrap();
     std::fs::write(b.join("vqav2/v2_mscoco_val2014_annotations.json"), "{\"annotations\": [").unwrap();
-    sample_data::ensure(&b).unwrap();
+    std::thread::scope(|s| {
+        let racers: Vec<_> = (0..2).map(|_| s.spawn(|| sample_data::ensure(&b))).collect();
+        for r in racers {
+            r.join().unwrap().unwrap();
+        }
+    });
     let (fa, fb) = (files(a), files(&b));
     assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>(), "file lists differ");
     for (path, bytes) in &fa {
@@ -137,6 +143,7 @@ fn sample_data_regenerates_an_incomplete_copy_identically() {
     }
     assert!(fa.contains_key(sample_data::MARKER));
     assert!(fa.keys().any(|p| p.ends_with(".avi")) && fa.keys().any(|p| p.ends_with(".mp4")) && fa.keys().any(|p| p.ends_with(".jpg")));
+    assert_eq!(leftovers("b"), Vec::<String>::new(), "temporary folders left behind");
     let _ = std::fs::remove_dir_all(&b);
 }
 
@@ -148,11 +155,16 @@ fn sample_data_ensure_leaves_a_complete_copy_alone() {
     sample_data::ensure(a).unwrap();
     let after = (std::fs::metadata(a).unwrap().ino(), std::fs::metadata(a.join(sample_data::MARKER)).unwrap().modified().unwrap());
     assert_eq!(before, after, "a complete copy was regenerated");
-    let leftovers: Vec<_> = std::fs::read_dir(a.parent().unwrap())
+    assert_eq!(leftovers("a"), Vec::<String>::new(), "temporary folders left behind");
+}
+
+/// Temporary or moved-aside siblings of `scratch(name)`.
+fn leftovers(name: &str) -> Vec<String> {
+    let prefix = format!(".sample-data-{name}.");
+    std::fs::read_dir(env!("CARGO_TARGET_TMPDIR"))
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".sample-data-a."))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary folders left behind: {leftovers:?}");
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
 }
