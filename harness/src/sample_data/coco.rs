@@ -43,11 +43,7 @@ pub fn captions(s: &Scene, n: usize, seed: u64) -> Vec<String> {
 
 /// Karpathy `tokens`: lower-cased words without punctuation.
 fn tokens(raw: &str) -> Vec<String> {
-    raw.to_lowercase()
-        .split(|ch: char| !ch.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
+    raw.to_lowercase().split(|ch: char| !ch.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_owned).collect()
 }
 
 /// Image sizes: mostly landscape, some portrait and square (COCO sizes vary).
@@ -65,7 +61,8 @@ pub fn scene(rng: &mut SplitMix64, class: usize) -> Scene {
 pub const MAX_COCO_ID: u64 = 581_929;
 
 /// Karpathy split sizes: (split, image folder, images).
-const KARPATHY: [(&str, &str, usize); 4] = [("test", "val2014", 10), ("val", "val2014", 2), ("train", "train2014", 12), ("restval", "val2014", 4)];
+const KARPATHY: [(&str, &str, usize); 4] =
+    [("test", "val2014", 10), ("val", "val2014", 2), ("train", "train2014", 12), ("restval", "val2014", 4)];
 
 /// `coco_caption/`: test 10 images, val 2, RICES pool 16 (train 12 in `train2014/` + restval 4
 /// in `val2014/`).

@@ -45,9 +45,7 @@ fn dir_from(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
     if let Some(d) = var("EMU_EVAL_CACHE") {
         return d.join(NAME);
     }
-    let cache = var("XDG_CACHE_HOME")
-        .or_else(|| var("HOME").map(|h| h.join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
+    let cache = var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache"))).unwrap_or_else(std::env::temp_dir);
     cache.join("emu-eval").join(NAME)
 }
 
@@ -186,7 +184,8 @@ mod tests {
 
     #[test]
     fn default_dir_follows_cache_conventions() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| OsString::from(p.1));
+        let env =
+            |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| OsString::from(p.1));
         assert_eq!(dir_from(env(&[("EMU_EVAL_CACHE", "/c"), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])), Path::new("/c/sample-data-v1"));
         assert_eq!(dir_from(env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])), Path::new("/x/emu-eval/sample-data-v1"));
         assert_eq!(dir_from(env(&[("XDG_CACHE_HOME", ""), ("HOME", "/h")])), Path::new("/h/.cache/emu-eval/sample-data-v1"));

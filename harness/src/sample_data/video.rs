@@ -48,39 +48,56 @@ fn short_question(kind: usize, clip: &Clip, msrvtt: bool) -> (String, String) {
     }
 }
 
-/// `msvd_qa/`: QA lists (ids run over train, val, then test), `youtube_mapping.txt` and AVI
-/// clips named like YouTube ids (some start with `-`).
-fn msvd(plan: &mut Plan, all: &[(&str, Vec<Clip>)]) {
-    let mut rng = SplitMix64::new(0x3573_0007);
+/// `msvd_qa/` (`msrvtt` false): QA lists (ids run over train, val, then test),
+/// `youtube_mapping.txt` and AVI clips named like YouTube ids (some start with `-`).
+/// `msrvtt_qa/` (`msrvtt` true): QA lists with `category_id`, MP4 clips `videos/video{id}.mp4`.
+fn short_qa(plan: &mut Plan, all: &[(&str, Vec<Clip>)], msrvtt: bool) {
+    let (task, seed) = if msrvtt { ("msrvtt_qa", 0x3575_0008) } else { ("msvd_qa", 0x3573_0007) };
+    let mut rng = SplitMix64::new(seed);
     let mut ids = Ids::new(rng.next_u64());
-    let (mut id, mut kind, mut mapping) = (0, 0, Vec::new());
+    let (mut id, mut kind, mut mapping) = (0, usize::from(msrvtt), Vec::new());
     for (split, clips) in all {
-        let range = match *split {
-            "train" => (1, 1201),
-            "val" => (1201, 1301),
-            _ => (1301, 1971),
+        // The official video id ranges of each split.
+        let range = match (*split, msrvtt) {
+            ("train", false) => (1, 1201),
+            ("val", false) => (1201, 1301),
+            (_, false) => (1301, 1971),
+            ("train", true) => (0, 6513),
+            ("val", true) => (6513, 7010),
+            _ => (7010, 10000),
         };
         let mut qa = Vec::new();
         for (i, clip) in clips.iter().enumerate() {
-            let vid = ids.draw(range.0, range.1);
-            let name = clip_name(&mut rng, i == 0);
-            plan.video(format!("msvd_qa/YouTubeClips/{name}.avi"), *clip, Container::Avi);
-            mapping.push((vid, name));
+            let video_id = ids.draw(range.0, range.1);
+            let category_id = rng.below(20);
+            if msrvtt {
+                plan.video(format!("{task}/videos/video{video_id}.mp4"), *clip, Container::Mp4);
+            } else {
+                let name = clip_name(&mut rng, i == 0);
+                plan.video(format!("{task}/YouTubeClips/{name}.avi"), *clip, Container::Avi);
+                mapping.push((video_id, name));
+            }
             for _ in 0..QUESTIONS_PER_CLIP {
-                let (question, answer) = short_question(kind, clip, false);
+                let (question, answer) = short_question(kind, clip, msrvtt);
                 kind += 1;
-                qa.push(json!({"answer": answer, "id": id, "question": question, "video_id": vid}));
+                qa.push(if msrvtt {
+                    json!({"answer": answer, "category_id": category_id, "id": id, "question": question, "video_id": video_id})
+                } else {
+                    json!({"answer": answer, "id": id, "question": question, "video_id": video_id})
+                });
                 id += 1;
             }
         }
-        plan.json(format!("msvd_qa/{split}_qa.json"), &Value::Array(qa));
+        plan.json(format!("{task}/{split}_qa.json"), &Value::Array(qa));
     }
-    mapping.sort();
-    let text = mapping.iter().fold(String::new(), |mut t, (vid, name)| {
-        let _ = writeln!(t, "{name} vid{vid}");
-        t
-    });
-    plan.bytes("msvd_qa/youtube_mapping.txt", text.into_bytes());
+    if !msrvtt {
+        mapping.sort();
+        let text = mapping.iter().fold(String::new(), |mut t, (vid, name)| {
+            let _ = writeln!(t, "{name} vid{vid}");
+            t
+        });
+        plan.bytes(format!("{task}/youtube_mapping.txt"), text.into_bytes());
+    }
 }
 
 /// `<11-char YouTube id>_<start>_<end>`; `dash` forces a leading `-`.
@@ -92,33 +109,6 @@ fn clip_name(rng: &mut SplitMix64, dash: bool) -> String {
     }
     let start = rng.below(200);
     format!("{id}_{start}_{}", start + 4 + rng.below(12))
-}
-
-/// `msrvtt_qa/`: QA lists with `category_id`, MP4 clips `videos/video{id}.mp4`.
-fn msrvtt(plan: &mut Plan, all: &[(&str, Vec<Clip>)]) {
-    let mut rng = SplitMix64::new(0x3575_0008);
-    let mut ids = Ids::new(rng.next_u64());
-    let (mut id, mut kind) = (0, 1);
-    for (split, clips) in all {
-        let range = match *split {
-            "train" => (0, 6513),
-            "val" => (6513, 7010),
-            _ => (7010, 10000),
-        };
-        let mut qa = Vec::new();
-        for clip in clips {
-            let video_id = ids.draw(range.0, range.1);
-            plan.video(format!("msrvtt_qa/videos/video{video_id}.mp4"), *clip, Container::Mp4);
-            let category_id = rng.below(20);
-            for _ in 0..QUESTIONS_PER_CLIP {
-                let (question, answer) = short_question(kind, clip, true);
-                kind += 1;
-                qa.push(json!({"answer": answer, "category_id": category_id, "id": id, "question": question, "video_id": video_id}));
-                id += 1;
-            }
-        }
-        plan.json(format!("msrvtt_qa/{split}_qa.json"), &Value::Array(qa));
-    }
 }
 
 /// NExT-OE question of a type: (question without "?", answer, an extra reference answer).
@@ -173,7 +163,16 @@ fn nextqa(plan: &mut Plan, all: &[(&str, Vec<Clip>)]) {
                 let (question, answer, more) = nextqa_question(qtype, clip, kind);
                 kind += 1;
                 let s = clip.scene;
-                let row = [video.clone(), clip.frames.to_string(), s.width.to_string(), s.height.to_string(), question, answer, qid.to_string(), qtype.to_owned()];
+                let row = [
+                    video.clone(),
+                    clip.frames.to_string(),
+                    s.width.to_string(),
+                    s.height.to_string(),
+                    question,
+                    answer,
+                    qid.to_string(),
+                    qtype.to_owned(),
+                ];
                 let _ = writeln!(csv, "{}", row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
                 if let (true, Some(more)) = (*split == "test", more) {
                     let per = extra.entry(video.clone()).or_insert_with(|| json!({}));
@@ -191,7 +190,7 @@ fn nextqa(plan: &mut Plan, all: &[(&str, Vec<Clip>)]) {
 /// The three video tasks.
 pub fn all(plan: &mut Plan) {
     let clips = clips();
-    msvd(plan, &clips);
-    msrvtt(plan, &clips);
+    short_qa(plan, &clips, false);
+    short_qa(plan, &clips, true);
     nextqa(plan, &clips);
 }

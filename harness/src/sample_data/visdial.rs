@@ -65,6 +65,7 @@ fn facts(s: &Scene) -> Vec<Fact> {
 }
 
 /// Answers no fact gives: plausible distractors.
+#[rustfmt::skip]
 const FILLERS: [&str; 40] = [
     "i can't tell", "maybe", "not sure", "hard to say", "i don't know", "possibly", "a few", "many", "it's blurry",
     "too dark to tell", "outdoors", "indoors", "daytime", "at night", "a dog", "a cat", "a car", "a tree", "the sky",
@@ -85,8 +86,9 @@ impl Pools {
         let mut key = BTreeMap::new();
         let mut questions = BTreeSet::new();
         for class in 0..CLASSES {
-            for (side, top, large) in [("on the left", 10, 10), ("in the middle", 10, 30), ("on the right", 50, 30)] {
-                let s = Scene { class, width: 60, height: 60, cx: side_x(side), cy: top, radius: large / 2, background: [230; 3], dark: false, seed: 0 };
+            // Left/top/small, middle/top/large, right/bottom/large: every answer a fact can give.
+            for (cx, cy, radius) in [(5, 10, 5), (30, 10, 15), (55, 50, 15)] {
+                let s = Scene { class, width: 60, height: 60, cx, cy, radius, background: [230; 3], dark: false, seed: 0 };
                 for f in facts(&s) {
                     questions.insert(f.question);
                     for ans in f.answers {
@@ -140,20 +142,16 @@ impl Pools {
                     1.0
                 } else if self.key[ans] == self.key[gt] {
                     partial += 1;
-                    if partial % 2 == 1 { 0.8 } else { 0.6 }
+                    if partial % 2 == 1 {
+                        0.8
+                    } else {
+                        0.6
+                    }
                 } else {
                     0.0
                 }
             })
             .collect()
-    }
-}
-
-fn side_x(side: &str) -> i32 {
-    match side {
-        "on the left" => 5,
-        "in the middle" => 30,
-        _ => 55,
     }
 }
 

@@ -40,7 +40,12 @@ fn vqav2_question(kind: usize, s: &Scene, rng: &mut SplitMix64) -> Qa {
             let (yes, no) = if asked == s.class { ("yes", "no") } else { ("no", "yes") };
             (format!("Is the object {}?", colour(asked)), "is the", "yes/no", [times(9, yes, "yes"), times(1, no, "maybe")].concat())
         }
-        2 => ("Which shape is shown?".to_owned(), "which", "other", [times(8, sh, "yes"), times(2, SHAPE_VARIANT[s.class], "maybe")].concat()),
+        2 => (
+            "Which shape is shown?".to_owned(),
+            "which",
+            "other",
+            [times(8, sh, "yes"), times(2, SHAPE_VARIANT[s.class], "maybe")].concat(),
+        ),
         3 => (
             "How many objects are in the image?".to_owned(),
             "how many",
@@ -64,12 +69,15 @@ fn vqav2_question(kind: usize, s: &Scene, rng: &mut SplitMix64) -> Qa {
 /// The most frequent answer (first on ties), VQA's `multiple_choice_answer`.
 fn most_frequent(answers: &[(String, &str)]) -> String {
     let count = |a: &String| answers.iter().filter(|(b, _)| b == a).count();
-    answers.iter().map(|(a, _)| a).fold(None::<&String>, |best, a| match best {
-        Some(b) if count(b) >= count(a) => Some(b),
-        _ => Some(a),
-    })
-    .cloned()
-    .unwrap_or_default()
+    answers
+        .iter()
+        .map(|(a, _)| a)
+        .fold(None::<&String>, |best, a| match best {
+            Some(b) if count(b) >= count(a) => Some(b),
+            _ => Some(a),
+        })
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn vqa_info(name: &str, version: &str) -> Value {
@@ -213,7 +221,11 @@ pub fn okvqa(plan: &mut Plan) {
 fn vizwiz_question(kind: usize, s: &Scene, rng: &mut SplitMix64) -> (String, &'static str, Vec<(String, &'static str)>) {
     if s.dark {
         let q = ["What color is this?", "What does this say?"][kind % 2].to_owned();
-        return (q, "unanswerable", [times(7, "unanswerable", "yes"), times(2, "unsuitable", "yes"), times(1, "too dark", "maybe")].concat());
+        return (
+            q,
+            "unanswerable",
+            [times(7, "unanswerable", "yes"), times(2, "unsuitable", "yes"), times(1, "too dark", "maybe")].concat(),
+        );
     }
     let qa = vqav2_question(kind, s, rng);
     let question = match kind % 5 {
