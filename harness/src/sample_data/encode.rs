@@ -12,7 +12,7 @@ use super::scene::{Clip, Scene};
 
 /// Output options every encode uses; part of the content hash.
 pub const COMMON: &[&str] = &["-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1", "-threads", "1"];
-const JPEG: &[&str] = &["-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p", "-fps_mode", "passthrough"];
+const JPEG: &[&str] = &["-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p"];
 const AVI: &[&str] = &["-c:v", "mpeg4", "-vtag", "XVID", "-q:v", "4", "-pix_fmt", "yuv420p", "-f", "avi"];
 const MP4: &[&str] = &["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-f", "mp4"];
 
