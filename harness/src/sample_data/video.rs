@@ -39,10 +39,10 @@ fn clips() -> Vec<(&'static str, Vec<Clip>)> {
 fn short_question(kind: usize, clip: &Clip, msrvtt: bool) -> (String, String) {
     let (c, sh) = (colour(clip.scene.class), shape(clip.scene.class));
     match (kind % 4, msrvtt) {
-        (0, false) => ("what is moving across the screen?".into(), sh.into()),
+        (0, false) => ("what slides across the screen?".into(), sh.into()),
         (0, true) => ("what is shown in the video?".into(), sh.into()),
         (1, false) => ("what color is the moving object?".into(), c.into()),
-        (1, true) => (format!("what color is the {sh}?"), c.into()),
+        (1, true) => (format!("what is the color of the {sh}?"), c.into()),
         (2, _) => (format!("which way does the {sh} move?"), clip.direction().into()),
         _ => (format!("what does the {c} object do?"), "slide".into()),
     }

@@ -49,15 +49,19 @@ fn facts(s: &Scene) -> Vec<Fact> {
     let (c, sh) = (colour(s.class), shape(s.class));
     let shapes = [format!("{} {sh}", a(sh)), format!("it's {} {sh}", a(sh)), sh.to_owned(), format!("looks like {} {sh}", a(sh))];
     vec![
-        fact("what color is the shape", format!("colour {c}"), &[c, &format!("it is {c}"), &format!("it's {c}"), &format!("looks {c}")]),
-        Fact { question: "what shape is it", key: format!("shape {sh}"), answers: shapes.to_vec() },
+        fact(
+            "which color does the shape have",
+            format!("colour {c}"),
+            &[c, &format!("it is {c}"), &format!("it's {c}"), &format!("looks {c}")],
+        ),
+        Fact { question: "what kind of shape is it", key: format!("shape {sh}"), answers: shapes.to_vec() },
         yes_no("is it big", s.size_word() == "large"),
         fact("where is it in the picture", format!("side {}", s.side()), &side_answers(s.side())),
-        fact("how many shapes are there", "count 1", &["1", "one", "just one", "only one"]),
+        fact("how many things are in the image", "count 1", &["1", "one", "just one", "only one"]),
         yes_no("is there any text", false),
         yes_no("are there any people", false),
         fact("what color is the background", "background", &["white", "light gray", "off white", "very pale"]),
-        yes_no("is the shape filled in", true),
+        yes_no("is the shape solid", true),
         yes_no("is the image bright", !s.dark),
         yes_no("is the shape near the top", s.height_word() == "near the top"),
         yes_no("is it a photograph", false),

@@ -220,7 +220,7 @@ pub fn okvqa(plan: &mut Plan) {
 /// VizWiz questions (phone-photo style); dark photos are unanswerable.
 fn vizwiz_question(kind: usize, s: &Scene, rng: &mut SplitMix64) -> (String, &'static str, Vec<(String, &'static str)>) {
     if s.dark {
-        let q = ["What color is this?", "What does this say?"][kind % 2].to_owned();
+        let q = ["What color is this thing?", "What does this say?"][kind % 2].to_owned();
         return (
             q,
             "unanswerable",
@@ -229,7 +229,7 @@ fn vizwiz_question(kind: usize, s: &Scene, rng: &mut SplitMix64) -> (String, &'s
     }
     let qa = vqav2_question(kind, s, rng);
     let question = match kind % 5 {
-        0 => "What color is this?".to_owned(),
+        0 => "What color is this thing?".to_owned(),
         2 => "What shape is on this card?".to_owned(),
         3 => "How many shapes are on this paper?".to_owned(),
         _ => qa.question,
