@@ -6,3 +6,4 @@ mod decode;
 mod prompts;
 mod datasets;
 mod run;
+mod sample_data;
