@@ -121,7 +121,7 @@ pub fn run(args: Args) -> Result<()> {
     let prompts: Vec<String> =
         args.inputs.items.iter().map(|i| decode::emu_lm::expand_image_marker(&i.prompt, emu.cfg.n_causal)).collect();
     let images: Vec<PathBuf> = args.inputs.items.iter().flat_map(|i| i.images.clone()).collect();
-    let pixels = super::pixels::load_images(&emu, &images)?;
+    let pixels = crate::emu::pixels::load_images(&emu, &images)?;
     let trie = args.allowed.as_ref().map(|answers| {
         let enc: Vec<Vec<u32>> = answers.iter().map(|a| emu.tokenizer().encode_with(a, false)).collect();
         TokenTrie::answers(&enc, cfg.eos_token_id)

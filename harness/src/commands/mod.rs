@@ -7,7 +7,6 @@ pub mod inspect;
 pub mod merge;
 pub mod metric;
 pub mod model_args;
-pub mod pixels;
 pub mod prompt;
 pub mod rank;
 pub mod regress;

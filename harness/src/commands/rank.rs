@@ -5,7 +5,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::pixels::load_images;
+use crate::emu::pixels::load_images;
 use super::model_args::ModelArgs;
 use crate::decode::emu_lm::expand_image_marker;
 use crate::decode::rank::visdial_ranks;

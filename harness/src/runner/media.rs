@@ -1,11 +1,13 @@
-//! Media of the prompt stages → pixel buffers, decoded on worker threads ahead of the model.
+//! Media of the prompt stages → pixel buffers (`emu::pixels`), decoded on worker threads ahead of
+//! the model.
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use prompts::MediaSlot;
 use rayon::prelude::*;
-use tasks::media::image::{preprocess_file_with, preprocess_with, Normalisation};
-use tasks::media::video::read_frames;
+use tasks::media::image::Normalisation;
+
+use crate::emu::pixels::media_pixels;
 
 /// One decoded image or video frame: CHW float32, normalised.
 pub type PixelBuf = Arc<Vec<f32>>;
@@ -38,14 +40,7 @@ pub fn decode_all(keys: Vec<MediaKey>, norm: &Normalisation) -> Decoded {
 }
 
 fn decode(k: &MediaKey, norm: &Normalisation) -> Result<Vec<PixelBuf>, String> {
-    let path = std::path::Path::new(&k.path);
-    match k.frames {
-        None => preprocess_file_with(path, norm).map(|p| vec![Arc::new(p.data)]).map_err(|e| e.to_string()),
-        Some(n) => {
-            let frames = read_frames(path, n).map_err(|e| e.to_string())?;
-            Ok(frames.frames.iter().map(|f| Arc::new(preprocess_with(f, norm).data)).collect())
-        }
-    }
+    Ok(media_pixels(std::path::Path::new(&k.path), k.frames, norm)?.into_iter().map(Arc::new).collect())
 }
 
 /// The pixels feeding one media slot.

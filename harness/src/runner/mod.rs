@@ -184,11 +184,7 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     let mut exec = exec::Executor::new(emu);
     let mut bar = progress::Progress::new(task.id, positions.len(), positions.len() - todo.len(), failed);
     let scorer = stages::SampleScorer { task, variant: opts.vqa_variant, wordnet: wordnet.as_ref() };
-    let norm = tasks::media::image::Normalisation {
-        size: emu.cfg.vision.image_size,
-        mean: emu.cfg.vision.image_mean,
-        std: emu.cfg.vision.image_std,
-    };
+    let norm = crate::emu::pixels::normalisation(emu);
     let batch = opts.batch_size.max(1);
     let outcome: Result<()> = std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<stages::PreparedChunk>(1);
