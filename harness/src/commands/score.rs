@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use serde_json::json;
 use tasks::datasets::predictions;
+use tasks::metrics::result::Detail;
 use tasks::metrics::{vqa, wordnet};
 
 use super::data::Location;
@@ -58,7 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         VqaVariant::Official => vqa::Variant::Official,
         VqaVariant::Emu => vqa::Variant::Emu,
     };
-    let metric = predictions::score(task.id, &joined, variant, wn.as_ref()).map_err(|e| anyhow::anyhow!("{}: {e}", args.predictions.display()))?;
+    let metric = predictions::score(task.id, &joined, variant, wn.as_ref(), Detail::PerSample).map_err(|e| anyhow::anyhow!("{}: {e}", args.predictions.display()))?;
     for (what, ids) in [("unknown id", &m.unknown), ("duplicate id", &m.duplicates), ("missing id", &m.missing)] {
         if !ids.is_empty() {
             let shown: Vec<&str> = ids.iter().take(LIST).map(String::as_str).collect();
