@@ -34,7 +34,11 @@ fn num(v: &Value, what: &str) -> f64 {
 fn caption_two_images_and_duplicates() {
     for file in ["cider/two_images.json", "cider/duplicates_and_empty.json"] {
         let g = load(file);
-        let out = json_out(&emu_eval(&["metric", "caption", "--input", golden(file).to_str().unwrap()], None));
+        let out = json_out(&emu_eval(&["metric", "caption", "--input", golden(file).to_str().unwrap(), "--per-image"], None));
+        // Per-image detail is opt-in: without the flag, the same corpus scores and no images.
+        let corpus_only = json_out(&emu_eval(&["metric", "caption", "--input", golden(file).to_str().unwrap()], None));
+        assert!(corpus_only.get("images").is_none(), "{file}: images printed without --per-image");
+        assert_eq!(corpus_only["corpus"], out["corpus"], "{file}");
         for key in ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"] {
             close(num(&out["corpus"][key], key), num(&g["corpus"][key], key), 1e-9, &format!("{file} corpus {key}"));
         }

@@ -1,14 +1,19 @@
-//! CIDEr-D with PTB tokenization on 5,000 images x 5 references (synthetic COCO-like captions).
+//! Caption metrics with PTB tokenization on 5,000 images x 5 references (synthetic COCO-like
+//! captions).
 //!
 //! Run: `cargo bench -p tasks --bench caption`. Times the Rust pipeline (tokenize candidates and
-//! references, then CIDEr-D), then, when `python3` with `pycocoevalcap` is available, runs
-//! `benches/caption_reference.py` on the same data to time the reference (CoreNLP PTBTokenizer
-//! via Java if present, and the Python `Cider` scorer on the pre-tokenized strings) and to
-//! check that both give the same tokens and scores.
+//! references, then CIDEr-D; and `caption::score`: tokenize + BLEU + ROUGE-L + CIDEr-D), then,
+//! when `python3` with `pycocoevalcap` is available, runs `benches/caption_reference.py` on the
+//! same data to time the reference (CoreNLP PTBTokenizer via Java if present, and the Python
+//! `Bleu`, `Rouge`, `Cider` scorers on the pre-tokenized strings) and to check that both give the
+//! same tokens and scores. It also writes the data as an `emu-eval metric caption` input,
+//! `target/caption-bench/input.json`, for `benches/caption_command.py` (command-level timing).
 use std::process::Command;
 use std::time::Instant;
 
 use serde_json::json;
+use tasks::metrics::caption::{self, CaptionItem};
+use tasks::metrics::result::Detail;
 use tasks::metrics::{cider, ptb};
 use tasks::rng::SplitMix64;
 
@@ -118,6 +123,26 @@ fn main() {
         println!("rust: total {:.1} ms CPU per run (all threads, mean of {RUNS})", c * 1e3);
     }
 
+    // The whole library call behind `emu-eval metric caption` (aggregate only).
+    let items: Vec<CaptionItem> = (0..IMAGES)
+        .map(|i| CaptionItem { image_id: json!(i), candidate: cands_raw[i].clone(), references: refs_raw[i].clone() })
+        .collect();
+    let mut t_full = Vec::new();
+    let mut full = None;
+    for _ in 0..RUNS {
+        let t0 = Instant::now();
+        full = Some(caption::score(&items, Detail::Aggregate));
+        t_full.push(t0.elapsed().as_secs_f64());
+    }
+    let Some(full) = full else { return };
+    let all = median(t_full);
+    let c = &full.corpus;
+    println!(
+        "rust: caption::score (tokenize + BLEU-1..4 + ROUGE-L + CIDEr-D) {:.1} ms wall (median of {RUNS}); \
+         Bleu_4 = {:.6}, ROUGE_L = {:.6}, CIDEr = {:.6}",
+        all * 1e3, c.bleu_4, c.rouge_l, c.cider
+    );
+
     // Same data for the reference.
     let dump = json!({
         "images": (0..IMAGES).map(|i| json!({
@@ -125,13 +150,24 @@ fn main() {
             "candidate_tokenized": cands[i], "references_tokenized": refs[i], "cider": per[i],
         })).collect::<Vec<_>>(),
         "cider": score,
+        "corpus": c,
+    });
+    let input = json!({
+        "images": items.iter().map(|it| json!({
+            "image_id": it.image_id, "candidate": it.candidate, "references": it.references,
+        })).collect::<Vec<_>>(),
     });
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/caption-bench");
     let path = dir.join("data.json");
-    if std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, dump.to_string())).is_err() {
-        println!("reference: could not write {}", path.display());
+    let input_path = dir.join("input.json");
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::write(&path, dump.to_string()))
+        .and_then(|_| std::fs::write(&input_path, input.to_string()));
+    if written.is_err() {
+        println!("reference: could not write {}", dir.display());
         return;
     }
+    println!("wrote {} (`emu-eval metric caption` input)", input_path.display());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/caption_reference.py");
     match Command::new("python3").arg(script).arg(&path).output() {
         Ok(out) if out.status.success() => {
@@ -145,6 +181,12 @@ fn main() {
                 println!(
                     "speed-up (wall): cider-d {:.0}x, tokenize {:.0}x (java {tok_note}), total {:.0}x",
                     c / cid, tok_s / tok, (c + tok_s) / tot
+                );
+            }
+            if let (Some(c), Some(b), Some(r)) = (cider_s, v["bleu_s"].as_f64(), v["rouge_s"].as_f64()) {
+                println!(
+                    "speed-up (wall), tokenize + BLEU + ROUGE-L + CIDEr-D: {:.0}x ({:.2} s vs {:.1} ms)",
+                    (tok_s + b + r + c) / all, tok_s + b + r + c, all * 1e3
                 );
             }
             let ref_cpu = v["cider_cpu_s"].as_f64().zip(v["tokenizer_cpu_s"].as_f64()).map(|(a, b)| a + b);

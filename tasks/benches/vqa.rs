@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use tasks::metrics::vqa::{score, score_file, tables::CONTRACTIONS, Variant, VqaItem};
+use tasks::metrics::result::Detail;
+use tasks::metrics::vqa::{score, score_file, tables::CONTRACTIONS, QuestionId, Variant, VqaItem};
 use tasks::rng::SplitMix64;
 
 
@@ -57,8 +58,7 @@ fn synthetic(n: usize) -> Vec<VqaItem> {
                 _ => rng.pick(&BASES).to_string(),
             };
             VqaItem {
-                id_key: "question_id".into(),
-                id: json!(i),
+                id: QuestionId::QuestionId(json!(i)),
                 answers,
                 prediction,
                 question_type: Some(rng.pick(&QTYPES).to_string()),
@@ -90,8 +90,8 @@ fn main() {
 
     let mut ours = serde_json::Map::new();
     for v in [Variant::Official, Variant::Emu, Variant::Okvqa, Variant::Vizwiz] {
-        let (secs, out) = time(3, || score(&items, v));
-        let overall = out["overall"].as_f64().unwrap_or(f64::NAN);
+        let (secs, out) = time(3, || score(&items, v, Detail::PerSample));
+        let overall = out.aggregate.overall;
         println!("  rust score({:<8}) best of 3: {secs:>7.3} s   overall {overall:.6}", v.name());
         ours.insert(v.name().into(), json!(overall));
     }
@@ -108,7 +108,7 @@ fn main() {
         })
         .collect();
     std::fs::write(&qpath, serde_json::to_vec(&json!({ "questions": questions })).expect("json")).expect("write");
-    let (secs, _) = time(3, || score_file(&qpath, Variant::Official).expect("score_file"));
+    let (secs, _) = time(3, || score_file(&qpath, Variant::Official, Detail::PerSample).expect("score_file"));
     println!("  rust score_file(official) incl. read+parse, best of 3: {secs:.3} s");
 
     if std::env::var("VQA_BENCH_REFERENCE").as_deref() != Ok("0") {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tasks::metrics::wordnet::WordNet;
+use tasks::metrics::result::{Detail, MetricResult};
 use tasks::metrics::wups::{self, WupsItem};
 
 fn golden(name: &str) -> Value {
@@ -73,9 +74,9 @@ fn main() {
     let mut all = 0.0;
     for _ in 0..3 {
         let t = Instant::now();
-        let out = wups::score(&items, true, &wn);
+        let out = wups::score(&items, true, &wn, Detail::PerSample);
         runs.push(t.elapsed());
-        all = out["aggregate"]["WUPS_all_0.0"].as_f64().unwrap();
+        all = out.headline().value.unwrap_or(f64::NAN);
     }
     println!(
         "score(nextqa) 5000 questions, rayon ({} threads): median {:?} (WUPS_all_0.0 {all:.4})",

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use tasks::datasets::predictions;
+use tasks::metrics::result::Detail;
 use tasks::metrics::wordnet;
 
 use super::data::Location;
@@ -47,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let metric = predictions::score(task, &joined, args.vqa_variant.into(), wn.as_ref()).map_err(|e| anyhow::anyhow!("{}: {e}", args.predictions.display()))?;
+    let metric = predictions::score(task, &joined, args.vqa_variant.into(), wn.as_ref(), Detail::PerSample).map_err(|e| anyhow::anyhow!("{}: {e}", args.predictions.display()))?;
     for (what, ids) in [("unknown id", &m.unknown), ("duplicate id", &m.duplicates), ("missing id", &m.missing)] {
         if !ids.is_empty() {
             let shown: Vec<&str> = ids.iter().take(LIST).map(String::as_str).collect();

@@ -6,30 +6,13 @@ use std::path::Path;
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
 use tasks::datasets::predictions::{self, Prediction};
+use tasks::metrics::result::{Detail, MetricResult};
 use tasks::metrics::{vqa, wordnet::WordNet};
-use tasks::registry::{Scorer, Task};
 
 use super::files::{self, Fingerprint};
 use super::stages::prediction_from_json;
 use super::ModelInfo;
 use crate::plan::TaskData;
-
-/// Top-level keys of a metric object that hold per-sample detail (left out of `metrics.json`;
-/// `predictions.jsonl` has the per-sample scores).
-const PER_SAMPLE_KEYS: [&str; 2] = ["images", "questions"];
-
-/// The headline value of a metric object on the paper's scale, with its name.
-pub fn headline(task: &Task, metric: &Value) -> Option<(&'static str, f64)> {
-    let (name, v) = match task.scorer {
-        Scorer::Caption => ("CIDEr", metric["corpus"]["CIDEr"].as_f64()? * 100.0),
-        Scorer::Vqa(_) => ("VQA accuracy", metric["overall"].as_f64()?),
-        Scorer::Visdial => ("NDCG", metric["ndcg"].as_f64()? * 100.0),
-        Scorer::VideoQa => ("top-1 accuracy", metric["accuracy"].as_f64()?),
-        Scorer::Wups => ("WUPS", metric["aggregate"]["WUPS_all_0.0"].as_f64()?),
-        Scorer::Fid => ("FID", metric["fid"].as_f64()?),
-    };
-    Some((name, v))
-}
 
 /// The run's lines in canonical order (the split's), checked against the positions it evaluates.
 pub fn ordered_lines(out: &Path, data: &TaskData, positions: &[usize]) -> Result<Vec<Value>> {
@@ -88,18 +71,11 @@ pub fn finish(
     }
     files::write_json(&out.join(task.result_file), &Value::Array(records))?;
 
-    let metric = match predictions::score(task, &joined, variant, wordnet) {
-        Ok(mut m) => {
-            if let Some(o) = m.as_object_mut() {
-                for k in PER_SAMPLE_KEYS {
-                    o.remove(k);
-                }
-            }
-            m
-        }
-        Err(e) => json!({"unscored": e}),
+    // Aggregate only: the per-sample scores are in predictions.jsonl.
+    let (metric, head) = match predictions::score(task, &joined, variant, wordnet, Detail::Aggregate) {
+        Ok(m) => (serde_json::to_value(&m)?, serde_json::to_value(m.headline())?),
+        Err(e) => (json!({"unscored": e}), Value::Null),
     };
-    let head = headline(task, &metric).map(|(name, value)| json!({"name": name, "value": value}));
     let mut config = serde_json::to_value(fp)?;
     if let Some(o) = config.as_object_mut() {
         o.remove("schema");

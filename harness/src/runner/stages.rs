@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tasks::datasets::predictions::{self, Prediction};
 use tasks::datasets::{Content, Sample};
 use tasks::media::image::Normalisation;
+use tasks::metrics::result::{Detail, MetricResult};
 use tasks::metrics::{vqa, wordnet::WordNet};
 use tasks::registry::{self, Generation, Inference, Scorer, Task};
 
@@ -137,8 +138,8 @@ impl SampleScorer<'_> {
             return None;
         }
         let joined = [(sample, Some(p.clone()))];
-        let m = predictions::score(self.task, &joined, self.variant, self.wordnet).ok()?;
-        super::finish::headline(self.task, &m).map(|(_, v)| v)
+        let m = predictions::score(self.task, &joined, self.variant, self.wordnet, Detail::PerSample).ok()?;
+        m.per_sample()?.first().copied().flatten()
     }
 }
 

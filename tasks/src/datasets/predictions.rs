@@ -3,10 +3,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Content, Sample, SampleId};
 use crate::input::{index, read_json, InputError, Json};
+use crate::metrics::result::{Detail, Headline, MetricResult};
 use crate::metrics::{caption, videoqa, visdial, vqa, wordnet::WordNet, wups};
 use crate::registry::{ResultFormat, Scorer, Task};
 
@@ -163,13 +165,59 @@ fn id_value(id: &SampleId) -> Value {
     }
 }
 
+/// A task's metric result; its JSON is the scorer's own (no tag).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TaskMetric {
+    Caption(caption::CaptionResult),
+    Vqa(vqa::VqaResult),
+    VideoQa(videoqa::VideoQaResult),
+    Wups(wups::WupsResult),
+    /// Last: every field is optional, so it would read any object.
+    Visdial(visdial::VisdialResult),
+}
+
+impl TaskMetric {
+    fn result(&self) -> &dyn MetricResult {
+        match self {
+            TaskMetric::Caption(r) => r,
+            TaskMetric::Vqa(r) => r,
+            TaskMetric::VideoQa(r) => r,
+            TaskMetric::Wups(r) => r,
+            TaskMetric::Visdial(r) => r,
+        }
+    }
+}
+
+/// Per-sample scores follow the order of the joined samples.
+impl MetricResult for TaskMetric {
+    fn headline(&self) -> Headline {
+        self.result().headline()
+    }
+
+    fn per_sample(&self) -> Option<Vec<Option<f64>>> {
+        self.result().per_sample()
+    }
+
+    fn clear_per_sample(&mut self) {
+        match self {
+            TaskMetric::Caption(r) => r.clear_per_sample(),
+            TaskMetric::Vqa(r) => r.clear_per_sample(),
+            TaskMetric::VideoQa(r) => r.clear_per_sample(),
+            TaskMetric::Wups(r) => r.clear_per_sample(),
+            TaskMetric::Visdial(r) => r.clear_per_sample(),
+        }
+    }
+}
+
 /// Scores joined predictions with the task's metric; `Err` when the split has no answers.
 pub fn score(
     task: &Task,
     joined: &[(&Sample, Option<Prediction>)],
     vqa_variant: vqa::Variant,
     wordnet: Option<&WordNet>,
-) -> Result<Value, String> {
+    detail: Detail,
+) -> Result<TaskMetric, String> {
     let no_gt = || format!("this split of {} has no ground-truth answers (submission only)", task.id);
     match task.scorer {
         Scorer::Caption => {
@@ -180,7 +228,7 @@ pub fn score(
                     _ => Err(no_gt()),
                 })
                 .collect::<Result<_, _>>()?;
-            Ok(caption::score(&items))
+            Ok(TaskMetric::Caption(caption::score(&items, detail)))
         }
         Scorer::Vqa(fixed) => {
             // VQAv2's variant is the caller's choice (official server code or Emu's LAVIS code).
@@ -190,8 +238,7 @@ pub fn score(
                 .iter()
                 .map(|(s, p)| match &s.content {
                     Content::Vqa { answers, question_type, answer_type, answerable, .. } if !answers.is_empty() => Ok(vqa::VqaItem {
-                        id_key: id_key.to_owned(),
-                        id: id_value(&s.id),
+                        id: if id_key == "image" { vqa::QuestionId::Image(id_value(&s.id)) } else { vqa::QuestionId::QuestionId(id_value(&s.id)) },
                         answers: answers.clone(),
                         prediction: text(p),
                         question_type: question_type.clone(),
@@ -202,7 +249,7 @@ pub fn score(
                     _ => Err(no_gt()),
                 })
                 .collect::<Result<_, _>>()?;
-            Ok(vqa::score(&items, variant))
+            Ok(TaskMetric::Vqa(vqa::score(&items, variant, detail)))
         }
         Scorer::Visdial => {
             let rounds: Vec<_> = joined
@@ -221,7 +268,7 @@ pub fn score(
                     _ => Err(no_gt()),
                 })
                 .collect::<Result<_, _>>()?;
-            Ok(visdial::score(&rounds))
+            Ok(TaskMetric::Visdial(visdial::score(&rounds, detail)))
         }
         Scorer::VideoQa => {
             let items: Vec<(String, String)> = joined
@@ -231,7 +278,7 @@ pub fn score(
                     _ => Err(no_gt()),
                 })
                 .collect::<Result<_, _>>()?;
-            Ok(videoqa::score(&items))
+            Ok(TaskMetric::VideoQa(videoqa::score(&items, detail)))
         }
         Scorer::Wups => {
             let wn = wordnet.ok_or("nextqa needs WordNet 3.0 (--wordnet or /usr/share/wordnet)")?;
@@ -247,7 +294,7 @@ pub fn score(
                     _ => Err(no_gt()),
                 })
                 .collect::<Result<_, _>>()?;
-            Ok(wups::score(&items, true, wn))
+            Ok(TaskMetric::Wups(wups::score(&items, true, wn, detail)))
         }
         Scorer::Fid => Err(format!("task {} is not scored from a predictions file (FID of generated images)", task.id)),
     }
@@ -262,5 +309,45 @@ mod tests {
         let r = worst_ranks(4, Some(1), Some(&vec![0.5, 1.0, 0.0, 0.2]));
         assert_eq!(r, [3, 4, 1, 2]);
         assert_eq!(worst_ranks(3, Some(0), None), [3, 1, 2]);
+    }
+
+    /// Every result kind prints as its scorer's JSON (no tag) and reads back as the same variant,
+    /// with and without per-sample lists.
+    #[test]
+    fn task_metric_json_reads_back_as_the_same_variant() {
+        let wn = crate::metrics::wordnet::tests::wordnet();
+        let d = Detail::PerSample;
+        let caption_item = caption::CaptionItem { image_id: json!(1), candidate: "a dog".into(), references: vec!["a dog .".into()] };
+        let vqa_item = vqa::VqaItem {
+            id: vqa::QuestionId::QuestionId(json!(3)),
+            answers: vec!["yes".into(); 10],
+            prediction: "yes".into(),
+            question_type: Some("is the".into()),
+            answer_type: Some("yes/no".into()),
+            answerable: None,
+            answerable_pred: None,
+        };
+        let wups_item = wups::WupsItem { prediction: "dog".into(), answer: "cat".into(), answer_add: None, qtype: Some("CW".into()) };
+        let round = visdial::VisdialRound { ranks: vec![2, 1, 3], gt_index: 0, gt_relevance: Some(vec![1.0, 0.5, 0.0]) };
+        let metrics = [
+            TaskMetric::Caption(caption::score(&[caption_item], d)),
+            TaskMetric::Vqa(vqa::score(&[vqa_item], vqa::Variant::Official, d)),
+            TaskMetric::VideoQa(videoqa::score(&[("A cat.".into(), "cat".into())], d)),
+            TaskMetric::Wups(wups::score(&[wups_item], true, wn, d)),
+            TaskMetric::Visdial(visdial::score(&[round], d)),
+        ];
+        for m in metrics {
+            let mut agg = m.clone();
+            agg.clear_per_sample();
+            assert_eq!(agg.per_sample(), None);
+            assert_eq!(m.per_sample().map(|p| p.len()), Some(1));
+            assert_eq!(agg.headline(), m.headline());
+            for m in [m, agg] {
+                let text = serde_json::to_string(&m).expect("serialize");
+                assert!(text.starts_with('{'), "{text}");
+                let back: TaskMetric = serde_json::from_str(&text).expect("deserialize");
+                assert_eq!(back, m, "{text}");
+            }
+        }
     }
 }

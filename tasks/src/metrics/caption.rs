@@ -3,19 +3,21 @@
 //! tokenized separately, then every scorer sees the tokenized strings, images in input order.
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::result::{finite_or_none, null_as_nan, Detail, Headline, MetricResult};
 use super::{bleu, cider, ptb, rouge};
 use crate::input::{index, join, read_json, InputError, Json};
 
 /// Explains the metrics that pycocoevalcap prints but this harness does not compute.
 pub const NOTE: &str = "METEOR and SPICE are not computed (out of scope: they need external Java tools)";
 
-/// Scores `{"images":[{"image_id","candidate","references"}]}`; returns the contract JSON.
-pub fn score_file(path: &Path) -> Result<Value, InputError> {
+/// Scores `{"images":[{"image_id","candidate","references"}]}`.
+pub fn score_file(path: &Path, detail: Detail) -> Result<CaptionResult, InputError> {
     let root = read_json(path)?;
     let items = parse_items(path, &root)?;
-    Ok(score(&items))
+    Ok(score(&items, detail))
 }
 
 /// Reads and validates the `images` list; errors name the field path (`images[3].references`).
@@ -68,58 +70,108 @@ pub fn tokenize(items: &[CaptionItem]) -> Tokenized {
     Tokenized { candidates, references }
 }
 
-/// Metric values for a corpus and per image, keyed as pycocoevalcap names them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scores {
-    pub corpus: Vec<(&'static str, f64)>,
-    pub images: Vec<Vec<(&'static str, f64)>>,
+/// BLEU-1..4, ROUGE-L and CIDEr-D, keyed as pycocoevalcap names them (values on its 0–1 scale).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CaptionScores {
+    #[serde(rename = "Bleu_1", deserialize_with = "null_as_nan")]
+    pub bleu_1: f64,
+    #[serde(rename = "Bleu_2", deserialize_with = "null_as_nan")]
+    pub bleu_2: f64,
+    #[serde(rename = "Bleu_3", deserialize_with = "null_as_nan")]
+    pub bleu_3: f64,
+    #[serde(rename = "Bleu_4", deserialize_with = "null_as_nan")]
+    pub bleu_4: f64,
+    #[serde(rename = "ROUGE_L", deserialize_with = "null_as_nan")]
+    pub rouge_l: f64,
+    #[serde(rename = "CIDEr", deserialize_with = "null_as_nan")]
+    pub cider: f64,
 }
 
-const BLEU_KEYS: [&str; 4] = ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4"];
+impl CaptionScores {
+    fn new(bleu: &[f64; 4], rouge_l: f64, cider: f64) -> Self {
+        let [bleu_1, bleu_2, bleu_3, bleu_4] = *bleu;
+        CaptionScores { bleu_1, bleu_2, bleu_3, bleu_4, rouge_l, cider }
+    }
+}
+
+/// Metric values for a corpus and per image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores {
+    pub corpus: CaptionScores,
+    pub images: Vec<CaptionScores>,
+}
 
 /// BLEU-1..4, ROUGE-L and CIDEr-D of already tokenized captions.
 pub fn score_tokenized(tok: &Tokenized) -> Scores {
     let (c_bleu, i_bleu) = bleu::bleu(&tok.candidates, &tok.references);
     let (c_rouge, i_rouge) = rouge::rouge_l(&tok.candidates, &tok.references);
     let (c_cider, i_cider) = cider::cider_d(&tok.candidates, &tok.references);
-    let pack = |b: &[f64; 4], r: f64, c: f64| {
-        let mut v: Vec<(&'static str, f64)> = BLEU_KEYS.iter().copied().zip(b.iter().copied()).collect();
-        v.push(("ROUGE_L", r));
-        v.push(("CIDEr", c));
-        v
-    };
-    let images = (0..tok.candidates.len()).map(|i| pack(&i_bleu[i], i_rouge[i], i_cider[i])).collect();
-    Scores { corpus: pack(&c_bleu, c_rouge, c_cider), images }
+    let images = (0..tok.candidates.len()).map(|i| CaptionScores::new(&i_bleu[i], i_rouge[i], i_cider[i])).collect();
+    Scores { corpus: CaptionScores::new(&c_bleu, c_rouge, c_cider), images }
 }
 
-fn scores_json(s: &[(&'static str, f64)]) -> Value {
-    Value::Object(s.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>())
+/// One image of a [`CaptionResult`]: its tokenized captions and scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptionImage {
+    pub image_id: Value,
+    pub candidate_tokenized: String,
+    pub references_tokenized: Vec<String>,
+    pub scores: CaptionScores,
 }
 
-/// Scores raw captions (tokenizes both sides); returns the same JSON as `score_file`.
+/// `emu-eval metric caption`'s output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptionResult {
+    pub corpus: CaptionScores,
+    /// Per image, in input order (with [`Detail::PerSample`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<CaptionImage>>,
+    pub note: String,
+}
+
+impl MetricResult for CaptionResult {
+    /// CIDEr-D x 100 (the paper prints 112.4 for 1.124).
+    fn headline(&self) -> Headline {
+        Headline { name: "CIDEr", value: finite_or_none(100.0 * self.corpus.cider) }
+    }
+
+    /// `None` per image: CIDEr-D's document frequencies come from the whole corpus.
+    fn per_sample(&self) -> Option<Vec<Option<f64>>> {
+        self.images.as_ref().map(|imgs| vec![None; imgs.len()])
+    }
+
+    fn clear_per_sample(&mut self) {
+        self.images = None;
+    }
+}
+
+/// Scores raw captions (tokenizes both sides); `score_file` returns the same.
 /// Every item needs at least one reference (`score_file` rejects files without); an item
-/// without references gets `null` (NaN) scores instead of the reference's crash.
-pub fn score(items: &[CaptionItem]) -> Value {
+/// without references gets NaN (`null`) scores instead of the reference's crash.
+pub fn score(items: &[CaptionItem], detail: Detail) -> CaptionResult {
     let tok = tokenize(items);
     let scores = score_tokenized(&tok);
-    let images: Vec<Value> = items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| {
-            json!({
-                "image_id": it.image_id,
-                "candidate_tokenized": tok.candidates[i],
-                "references_tokenized": tok.references[i],
-                "scores": scores_json(&scores.images[i]),
+    let images = detail.per_sample().then(|| {
+        items
+            .iter()
+            .zip(tok.candidates)
+            .zip(tok.references)
+            .zip(scores.images)
+            .map(|(((it, candidate_tokenized), references_tokenized), scores)| CaptionImage {
+                image_id: it.image_id.clone(),
+                candidate_tokenized,
+                references_tokenized,
+                scores,
             })
-        })
-        .collect();
-    json!({ "corpus": scores_json(&scores.corpus), "images": images, "note": NOTE })
+            .collect()
+    });
+    CaptionResult { corpus: scores.corpus, images, note: NOTE.to_owned() }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn write(name: &str, text: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("caption-test-{}", std::process::id()));
@@ -133,16 +185,16 @@ mod tests {
     fn errors_name_file_and_field() {
         let p = write("empty_refs.json", r#"{"images":[{"image_id":1,"candidate":"a","references":["a"]},
             {"image_id":2,"candidate":"b","references":[]}]}"#);
-        let e = score_file(&p).unwrap_err().to_string();
+        let e = score_file(&p, Detail::Aggregate).unwrap_err().to_string();
         assert!(e.contains("empty_refs.json: images[1].references: empty list"), "{e}");
         let p = write("bad_ref.json", r#"{"images":[{"image_id":1,"candidate":"a","references":["a", 3]}]}"#);
-        let e = score_file(&p).unwrap_err().to_string();
+        let e = score_file(&p, Detail::Aggregate).unwrap_err().to_string();
         assert!(e.ends_with("images[0].references[1]: expected a string, found a number"), "{e}");
         let p = write("no_cand.json", r#"{"images":[{"image_id":1,"references":["a"]}]}"#);
-        let e = score_file(&p).unwrap_err().to_string();
+        let e = score_file(&p, Detail::Aggregate).unwrap_err().to_string();
         assert!(e.ends_with("images[0].candidate: missing field"), "{e}");
         let p = write("no_images.json", r#"{"imgs":[]}"#);
-        assert!(score_file(&p).unwrap_err().to_string().ends_with("images: missing field"));
+        assert!(score_file(&p, Detail::Aggregate).unwrap_err().to_string().ends_with("images: missing field"));
     }
 
     #[test]
@@ -151,13 +203,37 @@ mod tests {
             CaptionItem { image_id: json!(7), candidate: "A dog.".into(), references: vec!["a dog".into()] },
             CaptionItem { image_id: json!("x"), candidate: "a cat".into(), references: vec!["A cat!".into()] },
         ];
-        let v = score(&items);
+        let full = score(&items, Detail::PerSample);
+        let v = serde_json::to_value(&full).expect("serialize");
         assert_eq!(v["images"][0]["image_id"], json!(7));
         assert_eq!(v["images"][0]["candidate_tokenized"], json!("a dog"));
         assert_eq!(v["images"][1]["references_tokenized"], json!(["a cat"]));
         let keys: Vec<&String> = v["corpus"].as_object().expect("corpus").keys().collect();
         assert_eq!(keys, ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"]);
         assert!(v["note"].as_str().expect("note").contains("METEOR and SPICE"));
+        assert_eq!(serde_json::from_value::<CaptionResult>(v).expect("deserialize"), full);
+
+        let agg = score(&items, Detail::Aggregate);
+        assert_eq!(agg.corpus, full.corpus);
+        let v = serde_json::to_value(&agg).expect("serialize");
+        let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
+        assert_eq!(keys, ["corpus", "note"]);
+        assert_eq!(agg.per_sample(), None);
+        assert_eq!(full.per_sample(), Some(vec![None, None]));
+        let h = full.headline();
+        assert_eq!((h.name, h.value), ("CIDEr", Some(100.0 * full.corpus.cider)));
+    }
+
+    #[test]
+    fn nan_scores_print_null_and_read_back() {
+        let items = vec![CaptionItem { image_id: json!(1), candidate: "a dog".into(), references: vec![] }];
+        let r = score(&items, Detail::PerSample);
+        assert!(r.corpus.cider.is_nan());
+        let text = serde_json::to_string(&r).expect("serialize");
+        assert!(text.contains(r#""CIDEr":null"#), "{text}");
+        let back: CaptionResult = serde_json::from_str(&text).expect("deserialize");
+        assert!(back.corpus.cider.is_nan());
+        assert_eq!(r.headline().value, None);
     }
 }
 
@@ -208,12 +284,13 @@ mod golden {
                 references: imgs.iter().map(|i| strings(&i["references_tokenized"])).collect(),
             };
             let s = score_tokenized(&tok);
-            for (k, v) in &s.corpus {
-                close(&format!("{name} corpus {k}"), *v, &g["corpus"][*k]);
+            let values = |c: &CaptionScores| serde_json::to_value(c).expect("serialize");
+            for (k, v) in values(&s.corpus).as_object().expect("corpus") {
+                close(&format!("{name} corpus {k}"), v.as_f64().expect("number"), &g["corpus"][k]);
             }
             for (i, img) in imgs.iter().enumerate() {
-                for (k, v) in &s.images[i] {
-                    close(&format!("{name} images[{i}] {k}"), *v, &img["scores"][*k]);
+                for (k, v) in values(&s.images[i]).as_object().expect("scores") {
+                    close(&format!("{name} images[{i}] {k}"), v.as_f64().expect("number"), &img["scores"][k]);
                 }
             }
         }
@@ -233,7 +310,7 @@ mod golden {
                     references: strings(&i["references"]),
                 })
                 .collect();
-            let out = score(&items);
+            let out = serde_json::to_value(score(&items, Detail::PerSample)).expect("serialize");
             for (i, img) in imgs.iter().enumerate() {
                 let o = &out["images"][i];
                 assert_eq!(o["image_id"], img["image_id"]);

@@ -7,6 +7,7 @@ pub mod npy;
 pub mod porter;
 pub mod postprocess;
 pub mod ptb;
+pub mod result;
 pub mod rouge;
 pub mod videoqa;
 pub mod visdial;

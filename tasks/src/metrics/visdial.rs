@@ -2,19 +2,21 @@
 //! visdial-challenge-starter-pytorch `visdialch/metrics.py`).
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::input::{index, read_json, InputError, Json};
+use crate::metrics::result::{Detail, Headline, MetricResult};
 
 /// Scores `{"rounds":[{"ranks","gt_index","gt_relevance"?}]}`.
 ///
 /// Validates every round: `ranks` a permutation of 1..N, `gt_index < N`, `gt_relevance` (when
 /// present) N finite non-negative numbers with at least one non-zero (otherwise the reference
 /// NDCG is 0/0 = NaN). Other fields of a round are ignored.
-pub fn score_file(path: &Path) -> Result<Value, InputError> {
+pub fn score_file(path: &Path, detail: Detail) -> Result<VisdialResult, InputError> {
     let root = read_json(path)?;
     let rounds = parse_rounds(path, &root)?;
-    Ok(score(&rounds))
+    Ok(score(&rounds, detail))
 }
 
 /// Reads and validates the `rounds` array of a VisDial ranks file.
@@ -90,29 +92,74 @@ pub struct VisdialRound {
     pub gt_relevance: Option<Vec<f64>>,
 }
 
-/// Returns `{"r@1","r@5","r@10","mean","mrr","ndcg"}`.
+/// One round of a [`VisdialResult`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisdialRoundScore {
+    /// Rank given to the ground-truth option (1 = best).
+    pub gt_rank: u32,
+    /// The round's float32 NDCG (0–1), `null` without dense relevance.
+    pub ndcg: Option<f64>,
+}
+
+/// `emu-eval metric visdial`'s output: the reference's metrics (0–1, mean rank in ranks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisdialResult {
+    #[serde(rename = "r@1")]
+    pub r1: Option<f64>,
+    #[serde(rename = "r@5")]
+    pub r5: Option<f64>,
+    #[serde(rename = "r@10")]
+    pub r10: Option<f64>,
+    pub mean: Option<f64>,
+    pub mrr: Option<f64>,
+    pub ndcg: Option<f64>,
+    /// Per round, in input order (with [`Detail::PerSample`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<Vec<VisdialRoundScore>>,
+}
+
+impl MetricResult for VisdialResult {
+    /// NDCG x 100 (the paper prints 47.4); `None` without dense relevance.
+    fn headline(&self) -> Headline {
+        Headline { name: "NDCG", value: self.ndcg.map(|x| 100.0 * x) }
+    }
+
+    /// Per-round NDCG x 100 where the round has dense relevance.
+    fn per_sample(&self) -> Option<Vec<Option<f64>>> {
+        self.rounds.as_ref().map(|rs| rs.iter().map(|r| r.ndcg.map(|x| 100.0 * x)).collect())
+    }
+
+    fn clear_per_sample(&mut self) {
+        self.rounds = None;
+    }
+}
+
+/// The reference's metrics over all rounds.
 ///
 /// Sparse metrics over all rounds (float32 values, as the reference's `.item()` of a float32
 /// mean); `ndcg` is the mean of the float32 per-round NDCG over the rounds that carry
-/// relevance, `null` when none do. An empty `rounds` gives nulls everywhere (the reference
+/// relevance, `None` when none do. An empty `rounds` gives `None` everywhere (the reference
 /// returns an empty dict). Inputs are assumed valid (see [`score_file`]); an out-of-range
 /// `gt_index` counts as rank N + 1 rather than panicking.
-pub fn score(rounds: &[VisdialRound]) -> Value {
+pub fn score(rounds: &[VisdialRound], detail: Detail) -> VisdialResult {
     let gt_ranks: Vec<u32> =
         rounds.iter().map(|r| r.ranks.get(r.gt_index).copied().unwrap_or(r.ranks.len() as u32 + 1)).collect();
     let sparse = sparse_metrics(&gt_ranks);
-    let dense: Vec<f32> =
-        rounds.iter().filter_map(|r| r.gt_relevance.as_ref().map(|rel| ndcg_round(&r.ranks, rel))).collect();
-    let ndcg = mean_f64(dense.iter().map(|&x| x as f64), dense.len());
-    let num = |x: Option<f64>| x.map_or(Value::Null, |v| json!(v));
-    json!({
-        "r@1": num(sparse.map(|s| s.r1 as f64)),
-        "r@5": num(sparse.map(|s| s.r5 as f64)),
-        "r@10": num(sparse.map(|s| s.r10 as f64)),
-        "mean": num(sparse.map(|s| s.mean as f64)),
-        "mrr": num(sparse.map(|s| s.mrr as f64)),
-        "ndcg": num(ndcg),
-    })
+    let per_round: Vec<Option<f64>> =
+        rounds.iter().map(|r| r.gt_relevance.as_ref().map(|rel| ndcg_round(&r.ranks, rel) as f64)).collect();
+    let dense: Vec<f64> = per_round.iter().flatten().copied().collect();
+    let sparse_value = |f: fn(&Sparse) -> f32| sparse.as_ref().map(|s| f(s) as f64);
+    VisdialResult {
+        r1: sparse_value(|s| s.r1),
+        r5: sparse_value(|s| s.r5),
+        r10: sparse_value(|s| s.r10),
+        mean: sparse_value(|s| s.mean),
+        mrr: sparse_value(|s| s.mrr),
+        ndcg: mean_f64(dense.iter().copied(), dense.len()),
+        rounds: detail.per_sample().then(|| {
+            gt_ranks.iter().zip(per_round).map(|(&gt_rank, ndcg)| VisdialRoundScore { gt_rank, ndcg }).collect()
+        }),
+    }
 }
 
 /// `SparseGTMetrics.retrieve`: means over rounds of the ground-truth rank, in float32.
@@ -233,13 +280,16 @@ mod tests {
 
     #[test]
     fn score_reports_null_ndcg_without_relevance() {
-        let v = score(&[round(vec![2, 1, 3], 0, None)]);
+        let r = score(&[round(vec![2, 1, 3], 0, None)], Detail::PerSample);
+        let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["r@1"], 0.0);
         assert_eq!(v["r@5"], 1.0);
         assert_eq!(v["mean"], 2.0);
         assert_eq!(v["mrr"], 0.5);
         assert!(v["ndcg"].is_null());
-        assert!(score(&[])["mean"].is_null());
+        assert_eq!(r.headline().value, None);
+        assert_eq!(r.per_sample(), Some(vec![None]));
+        assert!(serde_json::to_value(score(&[], Detail::Aggregate)).unwrap()["mean"].is_null());
     }
 
     #[test]
@@ -261,7 +311,8 @@ mod tests {
                 assert!((got - want).abs() <= 1e-6, "round {i} {key}: {got} vs {want}");
             }
         }
-        let got = score_file(path).unwrap();
+        let result = score_file(path, Detail::PerSample).unwrap();
+        let got = serde_json::to_value(&result).unwrap();
         let want = &root["metrics"];
         for key in ["r@1", "r@5", "r@10", "mean", "mrr", "ndcg"] {
             let (g, w) = (got[key].as_f64().unwrap(), want[key].as_f64().unwrap());
@@ -269,12 +320,20 @@ mod tests {
         }
         let g = got["ndcg"].as_f64().unwrap();
         assert!((g - want["ndcg_float64"].as_f64().unwrap()).abs() <= 1e-6);
+        // Per-round values are the golden per-round NDCG x 100; their mean is the headline.
+        let per = result.per_sample().unwrap();
+        for (i, (p, r)) in per.iter().zip(rounds).enumerate() {
+            let want = 100.0 * r["ndcg_float32"].as_f64().unwrap();
+            assert!((p.unwrap() - want).abs() <= 1e-4, "round {i}: {p:?} vs {want}");
+        }
+        let mean = per.iter().map(|p| p.unwrap()).sum::<f64>() / per.len() as f64;
+        assert!((result.headline().value.unwrap() - mean).abs() <= 1e-9);
     }
 
     fn file_error(body: &str) -> String {
         let path = std::env::temp_dir().join(format!("visdial_{}_{}.json", std::process::id(), body.len()));
         std::fs::write(&path, body).unwrap();
-        let e = score_file(&path).unwrap_err().to_string();
+        let e = score_file(&path, Detail::Aggregate).unwrap_err().to_string();
         std::fs::remove_file(&path).unwrap();
         e
     }
@@ -303,7 +362,7 @@ mod tests {
             r#"{"rounds":[{"ranks":[3,1,2],"gt_index":2},{"ranks":[1,2,3],"gt_index":0,"gt_relevance":[1,0,0]}]}"#,
         )
         .unwrap();
-        let v = score_file(&path).unwrap();
+        let v = serde_json::to_value(score_file(&path, Detail::Aggregate).unwrap()).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(v["r@1"], 0.5);
         assert_eq!(v["mean"], 1.5);

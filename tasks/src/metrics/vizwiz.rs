@@ -2,6 +2,8 @@
 //! apostrophes, and the answerability scores (scikit-learn `average_precision_score`, `f1_score`).
 use std::sync::OnceLock;
 
+use serde::{Deserialize, Serialize};
+
 use crate::metrics::vqa::normalize::Contractions;
 use crate::metrics::vqa::tables::CONTRACTIONS;
 
@@ -23,8 +25,9 @@ pub fn vizwiz_contractions() -> &'static Contractions {
     })
 }
 
-/// Unanswerability scores as the VizWiz script computes them, on the 0–1 scale.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Unanswerability scores as the VizWiz script computes them, on the 0–1 scale (x 100 inside a
+/// `VqaResult`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Unanswerability {
     pub average_precision: f64,
     pub f1_score: f64,

@@ -9,8 +9,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use rayon::prelude::*;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use super::result::{Detail, Headline, MetricResult};
 use super::wordnet::{Synset, WordNet};
 use crate::input::{index, read_json, InputError, Json};
 
@@ -182,11 +184,58 @@ fn all_scores(items: &[WupsItem], nextqa: bool, wn: &WordNet) -> Vec<[f64; 2]> {
         .collect()
 }
 
+/// One value per NExT-QA question type, in [`QTYPES`] order (TP counted as TN).
+#[allow(non_snake_case)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PerType<T> {
+    pub CW: T,
+    pub CH: T,
+    pub TN: T,
+    pub TC: T,
+    pub DL: T,
+    pub DB: T,
+    pub DC: T,
+    pub DO: T,
+}
+
+impl<T> PerType<T> {
+    /// `f(t)` for each index `t` into [`QTYPES`].
+    fn from_fn(f: impl Fn(usize) -> T) -> Self {
+        PerType { CW: f(0), CH: f(1), TN: f(2), TC: f(3), DL: f(4), DB: f(5), DC: f(6), DO: f(7) }
+    }
+}
+
+/// `eval_oe.py`'s numbers (x 100) at both thresholds; `None` for a group without questions
+/// (the reference divides by zero).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextQaAggregate {
+    #[serde(rename = "per_type_wups_0.0")]
+    pub per_type_wups_0_0: PerType<Option<f64>>,
+    #[serde(rename = "per_type_wups_0.9")]
+    pub per_type_wups_0_9: PerType<Option<f64>>,
+    #[serde(rename = "WUPS_C_0.0")]
+    pub wups_c_0_0: Option<f64>,
+    #[serde(rename = "WUPS_T_0.0")]
+    pub wups_t_0_0: Option<f64>,
+    #[serde(rename = "WUPS_D_0.0")]
+    pub wups_d_0_0: Option<f64>,
+    #[serde(rename = "WUPS_all_0.0")]
+    pub wups_all_0_0: Option<f64>,
+    #[serde(rename = "WUPS_all_0.9")]
+    pub wups_all_0_9: Option<f64>,
+    #[serde(rename = "WUPS_C_0.9")]
+    pub wups_c_0_9: Option<f64>,
+    #[serde(rename = "WUPS_T_0.9")]
+    pub wups_t_0_9: Option<f64>,
+    #[serde(rename = "WUPS_D_0.9")]
+    pub wups_d_0_9: Option<f64>,
+    pub num_questions: PerType<usize>,
+}
+
 /// `eval_oe.py` aggregation (spec 5.4), summing in its order: per type (group_dict order,
 /// questions in input order) mean x 100; WUPS_C/T/D = sum over types with that first letter /
-/// their count x 100; overall = sum of type sums / count x 100. Types without questions give
-/// null (the reference divides by zero). Items must have a valid `qtype`.
-pub fn aggregate(items: &[WupsItem], scores: &[[f64; 2]]) -> Value {
+/// their count x 100; overall = sum of type sums / count x 100. Items must have a valid `qtype`.
+pub fn aggregate(items: &[WupsItem], scores: &[[f64; 2]]) -> NextQaAggregate {
     let mut sums = [[0.0f64; 2]; 8];
     let mut counts = [0usize; 8];
     for (t, qt) in QTYPES.iter().enumerate() {
@@ -198,13 +247,9 @@ pub fn aggregate(items: &[WupsItem], scores: &[[f64; 2]]) -> Value {
             }
         }
     }
-    let pct = |sum: f64, n: usize| if n == 0 { Value::Null } else { json!(sum / n as f64 * 100.0) };
-    let per_type = |a: usize| -> Value {
-        let m: Map<String, Value> =
-            QTYPES.iter().enumerate().map(|(t, q)| (q.to_string(), pct(sums[t][a], counts[t]))).collect();
-        Value::Object(m)
-    };
-    let letter = |c: char, a: usize| -> Value {
+    let pct = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64 * 100.0);
+    let per_type = |a: usize| PerType::from_fn(|t| pct(sums[t][a], counts[t]));
+    let letter = |c: char, a: usize| {
         let (mut sum, mut n) = (0.0, 0);
         for (t, q) in QTYPES.iter().enumerate() {
             if q.starts_with(c) {
@@ -214,77 +259,139 @@ pub fn aggregate(items: &[WupsItem], scores: &[[f64; 2]]) -> Value {
         }
         pct(sum, n)
     };
-    let all = |a: usize| -> Value {
+    let all = |a: usize| {
         let mut sum = 0.0;
         for s in &sums {
             sum += s[a];
         }
         pct(sum, counts.iter().sum())
     };
-    let num: Map<String, Value> = QTYPES.iter().enumerate().map(|(t, q)| (q.to_string(), json!(counts[t]))).collect();
-    json!({
-        "per_type_wups_0.0": per_type(0),
-        "per_type_wups_0.9": per_type(1),
-        "WUPS_C_0.0": letter('C', 0),
-        "WUPS_T_0.0": letter('T', 0),
-        "WUPS_D_0.0": letter('D', 0),
-        "WUPS_all_0.0": all(0),
-        "WUPS_all_0.9": all(1),
-        "WUPS_C_0.9": letter('C', 1),
-        "WUPS_T_0.9": letter('T', 1),
-        "WUPS_D_0.9": letter('D', 1),
-        "num_questions": Value::Object(num),
-    })
+    NextQaAggregate {
+        per_type_wups_0_0: per_type(0),
+        per_type_wups_0_9: per_type(1),
+        wups_c_0_0: letter('C', 0),
+        wups_t_0_0: letter('T', 0),
+        wups_d_0_0: letter('D', 0),
+        wups_all_0_0: all(0),
+        wups_all_0_9: all(1),
+        wups_c_0_9: letter('C', 1),
+        wups_t_0_9: letter('T', 1),
+        wups_d_0_9: letter('D', 1),
+        num_questions: PerType::from_fn(|t| counts[t]),
+    }
 }
 
-/// Adds the two score keys to a question object.
-fn with_scores(mut obj: Map<String, Value>, s: [f64; 2]) -> Value {
-    obj.insert(KEYS[0].into(), json!(s[0]));
-    obj.insert(KEYS[1].into(), json!(s[1]));
-    Value::Object(obj)
+/// One scored question: the input's fields, then its two scores (0–1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WupsQuestion {
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+    #[serde(rename = "wups_0.0")]
+    pub wups_0_0: f64,
+    #[serde(rename = "wups_0.9")]
+    pub wups_0_9: f64,
+}
+
+/// The NExT-QA form of a [`WupsResult`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextQaResult {
+    /// Per question, in input order (with [`Detail::PerSample`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub questions: Option<Vec<WupsQuestion>>,
+    pub aggregate: NextQaAggregate,
+    /// [`PREPROCESSING_NOTE`].
+    pub note: String,
+}
+
+/// `emu-eval metric wups`'s output: the scored list, or with `--nextqa` the NExT-QA aggregation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WupsResult {
+    /// Plain WUPS has no aggregate in the reference: its list is the result, whatever the
+    /// [`Detail`].
+    Questions(Vec<WupsQuestion>),
+    NextQa(NextQaResult),
+}
+
+impl MetricResult for WupsResult {
+    /// WUPS@0.0 x 100: NExT-QA's `WUPS_all_0.0` (the paper's NExT-QA column), or the mean over
+    /// the list.
+    fn headline(&self) -> Headline {
+        let value = match self {
+            WupsResult::Questions(qs) => {
+                (!qs.is_empty()).then(|| 100.0 * qs.iter().map(|q| q.wups_0_0).sum::<f64>() / qs.len() as f64)
+            }
+            WupsResult::NextQa(r) => r.aggregate.wups_all_0_0,
+        };
+        Headline { name: "WUPS", value }
+    }
+
+    /// WUPS@0.0 x 100 per question (for NExT-QA DB/DC: exact match, 100 or 0).
+    fn per_sample(&self) -> Option<Vec<Option<f64>>> {
+        let qs = match self {
+            WupsResult::Questions(qs) => qs,
+            WupsResult::NextQa(r) => r.questions.as_ref()?,
+        };
+        Some(qs.iter().map(|q| Some(100.0 * q.wups_0_0)).collect())
+    }
+
+    /// Plain WUPS keeps its list: it is the whole result.
+    fn clear_per_sample(&mut self) {
+        if let WupsResult::NextQa(r) = self {
+            r.questions = None;
+        }
+    }
 }
 
 fn item_object(item: &WupsItem) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("prediction".into(), json!(item.prediction));
-    m.insert("answer".into(), json!(item.answer));
+    m.insert("prediction".into(), item.prediction.clone().into());
+    m.insert("answer".into(), item.answer.clone().into());
     if let Some(a) = &item.answer_add {
-        m.insert("answer_add".into(), json!(a));
+        m.insert("answer_add".into(), a.clone().into());
     }
     if let Some(t) = &item.qtype {
-        m.insert("type".into(), json!(t));
+        m.insert("type".into(), t.clone().into());
     }
     m
 }
 
-fn assemble(objects: Vec<Map<String, Value>>, items: &[WupsItem], nextqa: bool, wn: &WordNet) -> Value {
+/// Scores `items`; `fields(i)` gives question i's fields for the output.
+fn assemble(
+    items: &[WupsItem],
+    fields: impl Fn(usize) -> Map<String, Value>,
+    nextqa: bool,
+    wn: &WordNet,
+    detail: Detail,
+) -> WupsResult {
     let scores = all_scores(items, nextqa, wn);
-    let questions: Vec<Value> = objects.into_iter().zip(&scores).map(|(o, &s)| with_scores(o, s)).collect();
+    let questions = || -> Vec<WupsQuestion> {
+        scores.iter().enumerate().map(|(i, s)| WupsQuestion { fields: fields(i), wups_0_0: s[0], wups_0_9: s[1] }).collect()
+    };
     if !nextqa {
-        return Value::Array(questions);
+        return WupsResult::Questions(questions());
     }
-    json!({
-        "questions": questions,
-        "aggregate": aggregate(items, &scores),
-        "note": PREPROCESSING_NOTE,
+    WupsResult::NextQa(NextQaResult {
+        questions: detail.per_sample().then(questions),
+        aggregate: aggregate(items, &scores),
+        note: PREPROCESSING_NOTE.to_owned(),
     })
 }
 
-/// Scores items; with `nextqa` returns `{"questions","aggregate","note"}`, else the list with
-/// `wups_0.0`/`wups_0.9` added. With `nextqa`, items without a known type count in no group.
-pub fn score(items: &[WupsItem], nextqa: bool, wordnet: &WordNet) -> Value {
-    let objects = items.iter().map(item_object).collect();
-    assemble(objects, items, nextqa, wordnet)
+/// Scores items (output fields: `prediction`, `answer`, `answer_add`, `type`). With `nextqa`,
+/// items without a known type count in no group.
+pub fn score(items: &[WupsItem], nextqa: bool, wordnet: &WordNet, detail: Detail) -> WupsResult {
+    assemble(items, |i| item_object(&items[i]), nextqa, wordnet, detail)
 }
 
 /// Scores `[{"prediction","answer","answer_add"?,"type"?}]` (other fields are kept in the
-/// output). With `nextqa` every item needs a `type` among CW CH TN TP TC DL DB DC DO.
-pub fn score_file(path: &Path, nextqa: bool, wordnet: &WordNet) -> Result<Value, InputError> {
+/// output, in their order; `wups_0.0`/`wups_0.9` already in the input are replaced by new ones
+/// at the end). With `nextqa` every item needs a `type` among CW CH TN TP TC DL DB DC DO.
+pub fn score_file(path: &Path, nextqa: bool, wordnet: &WordNet, detail: Detail) -> Result<WupsResult, InputError> {
     let root = read_json(path)?;
     let j = Json::new(path);
     let list = j.array(&root, "(root)")?;
     let mut items = Vec::with_capacity(list.len());
-    let mut objects = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         let field = index("", i);
         let prediction = j.str(j.get(v, &field, "prediction")?, &format!("{field}.prediction"))?.to_owned();
@@ -307,10 +414,16 @@ pub fn score_file(path: &Path, nextqa: bool, wordnet: &WordNet) -> Result<Value,
                 Some(_) => {}
             }
         }
-        objects.push(v.as_object().cloned().unwrap_or_default());
         items.push(WupsItem { prediction, answer, answer_add, qtype });
     }
-    Ok(assemble(objects, &items, nextqa, wordnet))
+    let fields = |i: usize| {
+        let mut m = list[i].as_object().cloned().unwrap_or_default();
+        for k in KEYS {
+            m.shift_remove(k);
+        }
+        m
+    };
+    Ok(assemble(&items, fields, nextqa, wordnet, detail))
 }
 
 #[cfg(test)]

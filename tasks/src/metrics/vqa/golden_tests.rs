@@ -17,6 +17,11 @@ fn load(name: &str) -> Value {
     serde_json::from_str(&text).expect("golden json")
 }
 
+/// `score_file` with per-question detail, as the JSON the command prints.
+fn score_json(path: &Path, variant: Variant) -> Result<Value, InputError> {
+    score_file(path, variant, Detail::PerSample).map(|r| serde_json::to_value(r).expect("serialize"))
+}
+
 fn num(v: &Value, what: &str) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("{what}: not a number: {v}"))
 }
@@ -73,7 +78,7 @@ fn check_rounded(got: &Value, want: &Value, what: &str) {
 #[test]
 fn vqa_official_every_case() {
     let gold = load("vqa_accuracy.json");
-    let out = score_file(&golden("vqa_accuracy.json"), Variant::Official).expect("score");
+    let out = score_json(&golden("vqa_accuracy.json"), Variant::Official).expect("score");
     check_questions(&out, &gold, "question_id", "acc_official");
     let g = &gold["official"];
     check_unrounded(&out["overall"], &g["unrounded_overall"], "overall");
@@ -85,7 +90,7 @@ fn vqa_official_every_case() {
 #[test]
 fn vqa_emu_every_case() {
     let gold = load("vqa_accuracy.json");
-    let out = score_file(&golden("vqa_accuracy.json"), Variant::Emu).expect("score");
+    let out = score_json(&golden("vqa_accuracy.json"), Variant::Emu).expect("score");
     check_questions(&out, &gold, "question_id", "acc_emu");
     let g = &gold["emu"];
     check_unrounded(&out["overall"], &g["unrounded_overall"], "overall");
@@ -97,21 +102,21 @@ fn vqa_emu_every_case() {
 #[test]
 fn okvqa_every_case() {
     let gold = load("okvqa_accuracy.json");
-    let out = score_file(&golden("okvqa_accuracy.json"), Variant::Okvqa).expect("score");
+    let out = score_json(&golden("okvqa_accuracy.json"), Variant::Okvqa).expect("score");
     check_questions(&out, &gold, "question_id", "acc_okvqa_emu");
     let g = &gold["okvqa_emu"];
     check_unrounded(&out["overall"], &g["unrounded_overall"], "overall");
     check_unrounded_map(&out["perQuestionType"], &g["unrounded_perQuestionType"], "perQuestionType");
     check_rounded(&out["rounded"], &g["rounded"], "rounded");
     // Same data with Emu's plain VQAEval.
-    let plain = score_file(&golden("okvqa_accuracy.json"), Variant::Emu).expect("score");
+    let plain = score_json(&golden("okvqa_accuracy.json"), Variant::Emu).expect("score");
     check_questions(&plain, &gold, "question_id", "acc_without_stemming");
 }
 
 #[test]
 fn vizwiz_every_case() {
     let gold = load("vizwiz_accuracy.json");
-    let out = score_file(&golden("vizwiz_accuracy.json"), Variant::Vizwiz).expect("score");
+    let out = score_json(&golden("vizwiz_accuracy.json"), Variant::Vizwiz).expect("score");
     check_questions(&out, &gold, "image", "acc");
     for q in gold["questions"].as_array().expect("questions") {
         let pred = q["prediction"].as_str().expect("prediction");
@@ -148,17 +153,17 @@ fn malformed_input_names_file_and_field() {
     for (i, (text, want)) in cases.iter().enumerate() {
         let path = dir.join(format!("case{i}.json"));
         std::fs::write(&path, text).expect("write");
-        let err = score_file(&path, Variant::Official).expect_err(want).to_string();
+        let err = score_json(&path, Variant::Official).expect_err(want).to_string();
         assert!(err.starts_with(&format!("{}: {want}", path.display())), "{err}");
     }
     let path = dir.join("partial.json");
     std::fs::write(&path, r#"{"questions":[{"image":"a","answers":["a"],"prediction":"a","answerable":1,"answerable_pred":0.9},{"image":"b","answers":["a"],"prediction":"a","answerable":0}]}"#).expect("write");
-    let err = score_file(&path, Variant::Vizwiz).expect_err("partial answerability").to_string();
+    let err = score_json(&path, Variant::Vizwiz).expect_err("partial answerability").to_string();
     assert!(err.starts_with(&format!("{}: questions[1].answerable_pred: missing field", path.display())), "{err}");
     // Duplicate keys: the last one wins (like Python's json), not an error.
     let path = dir.join("dup.json");
     std::fs::write(&path, r#"{"questions":[{"question_id":1,"answers":["b"],"answers":["a","a","a","a"],"prediction":"a"}]}"#).expect("write");
-    let out = score_file(&path, Variant::Official).expect("duplicate keys");
+    let out = score_json(&path, Variant::Official).expect("duplicate keys");
     assert_eq!(out["overall"], serde_json::json!(100.0));
     std::fs::remove_dir_all(&dir).ok();
 }

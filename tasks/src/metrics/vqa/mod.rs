@@ -4,10 +4,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use rayon::prelude::*;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::input::{index, parse_json, read_text, Json};
 use crate::input::InputError;
+use crate::metrics::result::{finite_or_none, null_as_nan, Detail, Headline, Keyed, MetricResult};
 use crate::metrics::{porter, vizwiz};
 
 pub mod normalize;
@@ -17,7 +19,8 @@ mod golden_tests;
 
 use normalize::{clean_whitespace, official_contractions, process_digit_article, process_punctuation, Contractions};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Variant { Official, Emu, Okvqa, Vizwiz }
 
 impl Variant {
@@ -31,8 +34,8 @@ impl Variant {
     }
 }
 
-/// Scores `{"questions":[…]}` with the given variant; returns the contract JSON.
-pub fn score_file(path: &Path, variant: Variant) -> Result<Value, InputError> {
+/// Scores `{"questions":[…]}` with the given variant.
+pub fn score_file(path: &Path, variant: Variant, detail: Detail) -> Result<VqaResult, InputError> {
     let text = read_text(path)?;
     let items = match parse_items_fast(&text) {
         Some(items) => items,
@@ -42,7 +45,7 @@ pub fn score_file(path: &Path, variant: Variant) -> Result<Value, InputError> {
     if variant == Variant::Vizwiz {
         check_answerability_complete(path, &items)?;
     }
-    Ok(score(&items, variant))
+    Ok(score(&items, variant, detail))
 }
 
 /// VizWiz answerability needs `answerable` and `answerable_pred` on every question once any
@@ -90,16 +93,15 @@ fn parse_items_fast(text: &str) -> Option<Vec<VqaItem>> {
     file.questions
         .into_iter()
         .map(|q| {
-            let (id_key, id) = match (q.question_id, q.image) {
-                (Some(id), _) => ("question_id", id),
-                (None, Some(id)) => ("image", id),
+            let id = match (q.question_id, q.image) {
+                (Some(id), _) => QuestionId::QuestionId(id),
+                (None, Some(id)) => QuestionId::Image(id),
                 (None, None) => return None,
             };
             if q.answers.is_empty() || q.answerable.is_some_and(|a| a != 0 && a != 1) {
                 return None;
             }
             Some(VqaItem {
-                id_key: id_key.to_owned(),
                 id,
                 answers: q.answers,
                 prediction: q.prediction,
@@ -112,11 +114,19 @@ fn parse_items_fast(text: &str) -> Option<Vec<VqaItem>> {
         .collect()
 }
 
-/// One question to score. `id` is `question_id` or `image` (VizWiz), echoed in the output.
+/// The id a question is echoed with: `question_id`, or `image` for VizWiz.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum QuestionId {
+    #[serde(rename = "question_id")]
+    QuestionId(Value),
+    #[serde(rename = "image")]
+    Image(Value),
+}
+
+/// One question to score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VqaItem {
-    pub id_key: String,
-    pub id: Value,
+    pub id: QuestionId,
     pub answers: Vec<String>,
     pub prediction: String,
     pub question_type: Option<String>,
@@ -135,9 +145,9 @@ pub fn parse_items(path: &Path, root: &Value) -> Result<Vec<VqaItem>, InputError
     let mut items = Vec::with_capacity(list.len());
     for (i, q) in list.iter().enumerate() {
         let f = index("questions", i);
-        let (id_key, id) = match (j.opt(q, &f, "question_id")?, j.opt(q, &f, "image")?) {
-            (Some(id), _) => ("question_id", id.clone()),
-            (None, Some(id)) => ("image", id.clone()),
+        let id = match (j.opt(q, &f, "question_id")?, j.opt(q, &f, "image")?) {
+            (Some(id), _) => QuestionId::QuestionId(id.clone()),
+            (None, Some(id)) => QuestionId::Image(id.clone()),
             (None, None) => return Err(j.err(&f, "missing field question_id (or image)")),
         };
         let answers = j.strings(j.get(q, &f, "answers")?, &format!("{f}.answers"))?;
@@ -156,7 +166,6 @@ pub fn parse_items(path: &Path, root: &Value) -> Result<Vec<VqaItem>, InputError
         let answerable_pred =
             j.opt(q, &f, "answerable_pred")?.map(|v| j.f64(v, &format!("{f}.answerable_pred"))).transpose()?;
         items.push(VqaItem {
-            id_key: id_key.to_owned(),
             id,
             answers,
             prediction: j.str(j.get(q, &f, "prediction")?, &format!("{f}.prediction"))?.to_owned(),
@@ -169,51 +178,98 @@ pub fn parse_items(path: &Path, root: &Value) -> Result<Vec<VqaItem>, InputError
     Ok(items)
 }
 
-/// Scores questions; returns the same JSON as `score_file`.
+/// Aggregate VQA accuracies (0–100); the same shape holds the unrounded and the rounded values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VqaAggregate {
+    #[serde(deserialize_with = "null_as_nan")]
+    pub overall: f64,
+    /// Mean per answer type, types in order of first appearance.
+    #[serde(rename = "perAnswerType")]
+    pub per_answer_type: Keyed<f64>,
+    /// Mean per question type (not for VizWiz, whose script has none).
+    #[serde(rename = "perQuestionType", default, skip_serializing_if = "Option::is_none")]
+    pub per_question_type: Option<Keyed<f64>>,
+    /// VizWiz answerability, x 100, when every question carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unanswerability: Option<vizwiz::Unanswerability>,
+}
+
+impl VqaAggregate {
+    /// Every value through `f` (Python's `round(…, 2)` for `rounded`).
+    fn map(&self, f: impl Fn(f64) -> f64) -> Self {
+        VqaAggregate {
+            overall: f(self.overall),
+            per_answer_type: self.per_answer_type.map(|&x| f(x)),
+            per_question_type: self.per_question_type.as_ref().map(|m| m.map(|&x| f(x))),
+            unanswerability: self.unanswerability.map(|u| vizwiz::Unanswerability {
+                average_precision: f(u.average_precision),
+                f1_score: f(u.f1_score),
+            }),
+        }
+    }
+}
+
+/// One question of a [`VqaResult`]: its id and accuracy (0–100).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VqaQuestion {
+    #[serde(flatten)]
+    pub id: QuestionId,
+    pub accuracy: f64,
+}
+
+/// `emu-eval metric vqa`'s output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VqaResult {
+    pub variant: Variant,
+    #[serde(flatten)]
+    pub aggregate: VqaAggregate,
+    /// The reference's `round(…, 2)` of every aggregate value.
+    pub rounded: VqaAggregate,
+    /// Per question, in input order (with [`Detail::PerSample`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub questions: Option<Vec<VqaQuestion>>,
+}
+
+impl MetricResult for VqaResult {
+    /// Overall accuracy in %, named as the task registry names the variant's metric.
+    fn headline(&self) -> Headline {
+        let name = match self.variant {
+            Variant::Official | Variant::Emu => "VQA accuracy",
+            Variant::Okvqa => "VQA accuracy (OK-VQA, stemmed)",
+            Variant::Vizwiz => "VQA accuracy (VizWiz)",
+        };
+        Headline { name, value: finite_or_none(self.aggregate.overall) }
+    }
+
+    fn per_sample(&self) -> Option<Vec<Option<f64>>> {
+        self.questions.as_ref().map(|qs| qs.iter().map(|q| Some(q.accuracy)).collect())
+    }
+
+    fn clear_per_sample(&mut self) {
+        self.questions = None;
+    }
+}
+
+/// Scores questions; `score_file` returns the same.
 ///
 /// Values are on the 0–100 scale and unrounded (`100 * sum / count`, as the references compute
 /// them before `round(…, 2)`); `rounded` holds the reference's `round(…, 2)`.
-pub fn score(items: &[VqaItem], variant: Variant) -> Value {
+pub fn score(items: &[VqaItem], variant: Variant, detail: Detail) -> VqaResult {
     let accs = question_accuracies(items, variant);
-    let overall = percent(accs.iter().copied());
-    let per_answer = group_means(items, &accs, |it| it.answer_type.as_deref());
-    let per_question = group_means(items, &accs, |it| it.question_type.as_deref());
-
-    let questions: Vec<Value> = items
-        .iter()
-        .zip(&accs)
-        .map(|(it, &acc)| {
-            let mut m = Map::new();
-            m.insert(it.id_key.clone(), it.id.clone());
-            m.insert("accuracy".into(), json!(100.0 * acc));
-            Value::Object(m)
-        })
-        .collect();
-
-    let mut out = Map::new();
-    let mut rounded = Map::new();
-    out.insert("variant".into(), json!(variant.name()));
-    out.insert("overall".into(), json!(overall));
-    rounded.insert("overall".into(), json!(py_round(overall, 2)));
-    out.insert("perAnswerType".into(), means_json(&per_answer, |x| x));
-    rounded.insert("perAnswerType".into(), means_json(&per_answer, |x| py_round(x, 2)));
-    if variant != Variant::Vizwiz {
-        out.insert("perQuestionType".into(), means_json(&per_question, |x| x));
-        rounded.insert("perQuestionType".into(), means_json(&per_question, |x| py_round(x, 2)));
-    }
-    if variant == Variant::Vizwiz {
-        if let Some(u) = answerability(items) {
-            let (ap, f1) = (100.0 * u.average_precision, 100.0 * u.f1_score);
-            out.insert("unanswerability".into(), json!({"average_precision": ap, "f1_score": f1}));
-            rounded.insert(
-                "unanswerability".into(),
-                json!({"average_precision": py_round(ap, 2), "f1_score": py_round(f1, 2)}),
-            );
-        }
-    }
-    out.insert("rounded".into(), Value::Object(rounded));
-    out.insert("questions".into(), Value::Array(questions));
-    Value::Object(out)
+    let keyed = |means: Vec<(&str, f64)>| Keyed(means.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    let aggregate = VqaAggregate {
+        overall: percent(accs.iter().copied()),
+        per_answer_type: keyed(group_means(items, &accs, |it| it.answer_type.as_deref())),
+        per_question_type: (variant != Variant::Vizwiz)
+            .then(|| keyed(group_means(items, &accs, |it| it.question_type.as_deref()))),
+        unanswerability: if variant == Variant::Vizwiz { answerability(items) } else { None }.map(|u| {
+            vizwiz::Unanswerability { average_precision: 100.0 * u.average_precision, f1_score: 100.0 * u.f1_score }
+        }),
+    };
+    let questions = detail.per_sample().then(|| {
+        items.iter().zip(&accs).map(|(it, &acc)| VqaQuestion { id: it.id.clone(), accuracy: 100.0 * acc }).collect()
+    });
+    VqaResult { variant, rounded: aggregate.map(|x| py_round(x, 2)), aggregate, questions }
 }
 
 /// Answerability scores when every item carries `answerable` and `answerable_pred` (otherwise
@@ -347,10 +403,6 @@ fn group_means<'a>(items: &'a [VqaItem], accs: &[f64], key: impl Fn(&'a VqaItem)
         }
     }
     order.into_iter().map(|k| (k, percent(groups[k].iter().copied()))).collect()
-}
-
-fn means_json(means: &[(&str, f64)], f: impl Fn(f64) -> f64) -> Value {
-    Value::Object(means.iter().map(|&(k, v)| (k.to_owned(), json!(f(v)))).collect())
 }
 
 /// Python `round(x, ndigits)`: round half to even on the exact binary value (Rust's fixed

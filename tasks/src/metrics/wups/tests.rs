@@ -14,6 +14,10 @@ fn golden(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+fn to_json<T: serde::Serialize>(r: &T) -> Value {
+    serde_json::to_value(r).expect("serialize")
+}
+
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("expected a number, found {v}"))
 }
@@ -67,8 +71,10 @@ fn golden_wups_pairs() {
         }
         items.push(WupsItem { prediction: p.into(), answer: a.into(), answer_add: None, qtype: None });
     }
-    // The batch path (both thresholds at once, parallel) gives the same numbers.
-    let out = score(&items, false, wn);
+    // The batch path (both thresholds at once, parallel) gives the same numbers; plain WUPS keeps
+    // its list whatever the detail asked for.
+    let result = score(&items, false, wn, Detail::Aggregate);
+    let out = to_json(&result);
     let out = out.as_array().expect("array");
     assert_eq!(out.len(), cases.len());
     for (i, (o, c)) in out.iter().zip(cases).enumerate() {
@@ -77,6 +83,11 @@ fn golden_wups_pairs() {
             close(num(&o[key]), num(&c[key]), &format!("score [{i}] {key}"));
         }
     }
+    let per = result.per_sample().expect("per-question scores");
+    let mean = per.iter().map(|p| p.expect("score")).sum::<f64>() / per.len() as f64;
+    let want = 100.0 * cases.iter().map(|c| num(&c["wups_0.0"])).sum::<f64>() / cases.len() as f64;
+    close(mean, want, "per-sample mean");
+    close(result.headline().value.expect("headline"), want, "headline");
 }
 
 #[test]
@@ -151,7 +162,8 @@ fn golden_nextqa_eval() {
     let wn = wordnet();
     let g = golden("nextqa_eval.json");
     let items = golden_items(&g);
-    let out = score(&items, true, wn);
+    let result = score(&items, true, wn, Detail::PerSample);
+    let out = to_json(&result);
     let qs = g["questions"].as_array().expect("questions");
     let got = out["questions"].as_array().expect("questions");
     assert_eq!(got.len(), qs.len());
@@ -163,6 +175,19 @@ fn golden_nextqa_eval() {
     }
     compare_aggregate(&out["aggregate"], &g["aggregate"]);
     assert_eq!(out["note"], PREPROCESSING_NOTE);
+    // Headline: WUPS_all_0.0, the mean of the per-question values x 100.
+    let h = result.headline();
+    assert_eq!(h.name, "WUPS");
+    close(h.value.expect("headline"), num(&g["aggregate"]["WUPS_all_0.0"]), "headline");
+    let per = result.per_sample().expect("per-question scores");
+    assert_eq!(per.len(), qs.len());
+    for (i, (p, q)) in per.iter().zip(qs).enumerate() {
+        close(p.expect("score"), 100.0 * num(&q["wups_0.0"]), &format!("per-sample [{i}]"));
+    }
+    assert_eq!(serde_json::from_value::<WupsResult>(out).expect("deserialize"), result);
+    let agg = score(&items, true, wn, Detail::Aggregate);
+    assert_eq!(agg.per_sample(), None);
+    assert!(to_json(&agg).get("questions").is_none());
 }
 
 struct TempFile(PathBuf);
@@ -201,7 +226,7 @@ fn score_file_nextqa_matches_golden_and_keeps_fields() {
         })
         .collect();
     let f = TempFile::new("nextqa.json", &serde_json::to_string(&input).expect("json"));
-    let out = score_file(f.path(), true, wn).expect("scores");
+    let out = to_json(&score_file(f.path(), true, wn, Detail::PerSample).expect("scores"));
     assert_eq!(out["questions"][0]["qid"], g["questions"][0]["qid"]);
     compare_aggregate(&out["aggregate"], &g["aggregate"]);
 }
@@ -210,7 +235,7 @@ fn score_file_nextqa_matches_golden_and_keeps_fields() {
 fn score_file_plain_list() {
     let wn = wordnet();
     let f = TempFile::new("plain.json", r#"[{"prediction":"dog","answer":"dog","id":7},{"prediction":"cat","answer":"plugh","answer_add":"cat"}]"#);
-    let out = score_file(f.path(), false, wn).expect("scores");
+    let out = to_json(&score_file(f.path(), false, wn, Detail::PerSample).expect("scores"));
     assert_eq!(out[0]["id"], 7);
     assert_eq!(out[0]["wups_0.0"], 1.0);
     assert_eq!(out[1]["wups_0.9"], 1.0, "max over answer_add");
@@ -231,7 +256,7 @@ fn score_file_errors_name_file_and_field() {
     ];
     for (i, (text, nextqa, want)) in cases.iter().enumerate() {
         let f = TempFile::new(&format!("bad{i}.json"), text);
-        let e = score_file(f.path(), *nextqa, wn).expect_err(text);
+        let e = score_file(f.path(), *nextqa, wn, Detail::PerSample).expect_err(text);
         let msg = e.to_string();
         assert!(msg.starts_with(&f.path().display().to_string()), "{msg}");
         assert!(msg.contains(want), "{msg} should contain {want}");
@@ -241,7 +266,7 @@ fn score_file_errors_name_file_and_field() {
 #[test]
 fn aggregate_empty_type_is_null() {
     let items = vec![WupsItem { prediction: "a".into(), answer: "a".into(), answer_add: None, qtype: Some("TP".into()) }];
-    let agg = aggregate(&items, &[[1.0, 1.0]]);
+    let agg = to_json(&aggregate(&items, &[[1.0, 1.0]]));
     assert_eq!(agg["per_type_wups_0.0"]["TN"], 100.0);
     assert!(agg["per_type_wups_0.0"]["CW"].is_null());
     assert!(agg["WUPS_C_0.0"].is_null());
