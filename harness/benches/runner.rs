@@ -25,10 +25,10 @@ fn main() -> anyhow::Result<()> {
     for (name, cfg) in [("tiny", builtin::tiny_config(false)), ("mid (512×8)", mid)] {
         let emu = builtin::random(cfg, 0, DType::F32, &Device::Cpu)?;
         let model = ModelInfo { name: name.into(), weights_hash: name.into(), dtype: "f32".into(), device: "cpu".into() };
-        for task in ["vqav2", "coco_caption", "msvd_qa"] {
+        for id in ["vqav2", "coco_caption", "msvd_qa"] {
             for batch in [1usize, 8] {
-                let t = tasks::registry::get(task).expect("task");
-                let out = tmp.join(format!("{name}-{task}-{batch}"));
+                let task = tasks::registry::get(id).expect("task");
+                let out = tmp.join(format!("{name}-{id}-{batch}"));
                 let opts = RunOptions {
                     task,
                     family: Family::Emu,
@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
                     cot: false,
                     text_examples: false,
                     data_root: data.clone(),
-                    split: t.eval_split.into(),
+                    split: task.eval_split.into(),
                     limit: None,
                     batch_size: batch,
                     seed: 0,
@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
                 let n = s.metrics["counts"]["samples"].as_f64().unwrap_or(0.0);
                 let model_s = s.metrics["timing"]["model_seconds"].as_f64().unwrap_or(0.0);
                 println!(
-                    "| {name} | {task} | {batch} | {n} | {wall:.3} | {:.2} | {model_s:.3} | {:.1}% |",
+                    "| {name} | {id} | {batch} | {n} | {wall:.3} | {:.2} | {model_s:.3} | {:.1}% |",
                     n / wall,
                     100.0 * (wall - model_s) / wall
                 );
