@@ -9,5 +9,7 @@ pub mod pixels;
 pub mod prompt;
 pub mod rank;
 pub mod regress;
+pub mod report;
+pub mod compare;
 pub mod score;
 pub mod tasks_list;
