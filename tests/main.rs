@@ -5,4 +5,5 @@ mod model;
 mod decode;
 mod prompts;
 mod datasets;
+mod run;
 mod reporting;

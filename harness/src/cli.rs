@@ -32,6 +32,10 @@ pub enum Command {
     Regress(commands::regress::Args),
     /// Print the exact prompt(s) for a sample.
     Prompt(commands::prompt::Args),
+    /// Evaluate tasks end to end: predictions.jsonl, metrics.json, the official result file.
+    Run(commands::run::Args),
+    /// Merge shard run folders into the folder a single run writes.
+    Merge(commands::merge::Args),
     /// Tables beside the paper's numbers, plots and an HTML page from run folders.
     Report(commands::report::Args),
     /// Compare a candidate with a baseline; non-zero exit on regression (CI gate).
@@ -50,6 +54,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Rank(a) => commands::rank::run(a),
         Command::Regress(a) => commands::regress::run(a),
         Command::Prompt(a) => commands::prompt::run(a),
+        Command::Run(a) => commands::run::run(a),
+        Command::Merge(a) => commands::merge::run(a),
         Command::Report(a) => commands::report::run(a),
         Command::Compare(a) => commands::compare::run(a),
     }

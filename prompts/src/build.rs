@@ -190,7 +190,7 @@ pub fn build(
         CaptionSource::None
     };
 
-    if task == Task::Vizwiz {
+    if task.gated() {
         let t = fam.task("vizwiz_answerability")?;
         let parts = b.prompt(t, examples, &support_captions, with_media, query, &query_caption, &answerability_label)?;
         stages.push(b.stage(ANSWERABILITY, StageKind::Answerability, parts));

@@ -111,7 +111,7 @@ fn snapshot_path(task: Task, family: Family, mode: &str) -> PathBuf {
 fn every_task_family_mode_matches_its_snapshot() {
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut failures = Vec::new();
-    for task in Task::ALL {
+    for task in Task::all() {
         let query = sample(task, 0, true);
         let support = support(task);
         for family in [Family::Emu, Family::EmuI] {

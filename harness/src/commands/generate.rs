@@ -96,6 +96,9 @@ pub struct Args {
     /// Seed for sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Print compact JSON (one line).
+    #[arg(long)]
+    pub compact: bool,
 }
 
 /// Validated generation settings from the flags.
@@ -129,6 +132,5 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|g| json!({"ids": g.ids, "text": emu.tokenizer().decode(&g.ids), "score": g.score}))
         .collect();
-    println!("{}", json!({ "results": results }));
-    Ok(())
+    super::metric::print_json(&json!({ "results": results }), args.compact)
 }
