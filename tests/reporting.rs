@@ -197,3 +197,53 @@ fn compare_bad_input_is_one_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(se.contains("--tolerance: `vqav2=lots`"), "{se}");
 }
+
+/// `emu-eval run` on the dataset fixtures with the tiny model (both families, zero and two
+/// shots, an image, a captioning and a video task), then `report` and `compare` on its folders.
+#[test]
+fn report_and_compare_on_fixture_runs() {
+    let dir = scratch("fixture-runs");
+    let (data, model) = (shared().join("fixtures/datasets"), shared().join("fixtures/emu-tiny"));
+    let runs = dir.join("runs");
+    for family in ["emu", "emu-i"] {
+        let mut args = vec!["run", "--data-root", s(&data), "--model", s(&model), "--output", s(&runs), "--model-family", family];
+        args.extend(["--task", "vqav2", "--task", "coco_caption", "--task", "msvd_qa", "--shots", "0", "--shots", "2"]);
+        let (out, so, se) = run(&args);
+        assert!(out.status.success(), "run: {so}{se}");
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&runs).unwrap().map(|e| e.unwrap().path()).collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), 12, "{dirs:?}");
+    let out_dir = dir.join("report");
+    let mut args = vec!["report", "--out", s(&out_dir)];
+    args.extend(dirs.iter().map(|d| s(d)));
+    let (out, so, se) = run(&args);
+    assert!(out.status.success(), "report: {se}");
+    assert!(so.contains("12 run(s)"), "{so}");
+    for f in ["results.md", "results.csv", "results.json", "index.html", "plots/shots_vqav2.svg", "plots/shots_vqav2.png", "plots/bars_msvd_qa.png"] {
+        assert!(out_dir.join(f).is_file(), "{f}");
+    }
+    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["runs"].as_array().unwrap().len(), 12);
+    for r in results["runs"].as_array().unwrap() {
+        let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(runs.join(r["name"].as_str().unwrap()).join("metrics.json")).unwrap()).unwrap();
+        assert_eq!(r["headline"], metrics["headline"], "the report carries the run's headline unchanged");
+        // Per-sample scores except for the corpus-level CIDEr.
+        assert_eq!(r["sample_scores"].is_null(), r["task"] == "coco_caption", "{}", r["name"]);
+    }
+    let md = std::fs::read_to_string(out_dir.join("results.md")).unwrap();
+    // Zero-shot rows of both families sit in Table 1, the 2-shot pretrained rows in Table 3, and
+    // the random support examples are noted against the paper's RICES.
+    assert!(md.contains("**ours: Emu [emu-tiny, f32, seed 0]**") && md.contains("**ours: Emu-I [emu-tiny, f32, seed 0]**"), "{md}");
+    assert!(md.contains("paper row used RICES support examples"), "{md}");
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    for d in &dirs {
+        let name = d.file_name().unwrap().to_str().unwrap();
+        assert!(html.contains(&format!("<tr data-run=\"{name}\">")), "{name}");
+    }
+    assert!(html.matches("<img class=\"thumb\"").count() >= 12, "thumbnails of the fixture images and video frames");
+    // The same runs compared with themselves (as folder and as report) pass the gate.
+    let (out, so, se) = run(&["compare", "--baseline", s(&out_dir.join("results.json")), "--candidate", s(&runs), "--paired"]);
+    assert!(out.status.success(), "{so}{se}");
+    assert_eq!(so.lines().filter(|l| l.ends_with(" ok")).count(), 12, "{so}");
+}
