@@ -202,7 +202,11 @@ impl Run {
             if run.schema != RUN_SCHEMA {
                 return Err(InputError::field(&run_path, "schema", format!("{} is not supported (expected {RUN_SCHEMA})", run.schema)));
             }
-            if run.config != metrics.config {
+            // A rebuilt binary may resume a run, so version and commit may differ.
+            let (a, b) = (&run.config, &metrics.config);
+            let same = (&a.task, a.model_family, a.shots, a.cot, a.text_examples) == (&b.task, b.model_family, b.shots, b.cot, b.text_examples)
+                && a.fingerprint() == b.fingerprint();
+            if !same {
                 return Err(InputError::field(&metrics_path, "config", format!("differs from {}", run_path.display())));
             }
         }

@@ -198,8 +198,10 @@ fn chromium() -> Option<PathBuf> {
     None
 }
 
+/// Chromium under coreutils `timeout`, so a hung browser fails the test instead of stalling CI.
 fn headless(chromium: &Path, profile: &Path) -> Command {
-    let mut c = Command::new(chromium);
+    let mut c = Command::new("timeout");
+    c.arg("120").arg(chromium);
     c.args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"])
         .arg(format!("--user-data-dir={}", profile.display()));
     c

@@ -18,6 +18,8 @@ use crate::Error;
 /// Default font file.
 pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 const SIZE: (u32, u32) = (960, 540);
+/// Width of the legend column of line charts.
+const LEGEND_WIDTH: u32 = 300;
 
 /// A line of points (shots, value).
 #[derive(Debug, Clone, PartialEq)]
@@ -134,44 +136,40 @@ where
     root.fill(&WHITE).map_err(e)?;
     match &plot.kind {
         PlotKind::Lines(series) => {
+            // Paper lines grey-brown and dashed with hollow markers; ours coloured, solid, filled.
+            let colors: Vec<RGBColor> = {
+                let (mut o, mut p) = (OURS.iter().cycle(), PAPER.iter().cycle());
+                series.iter().map(|s| *if s.paper { p.next() } else { o.next() }.expect("cycle")).collect()
+            };
+            let area = root.titled(&plot.title, ("sans-serif", 20)).map_err(e)?;
+            // The legend gets its own column so it never hides a line.
+            let (left, right) = area.split_horizontally(SIZE.0 - LEGEND_WIDTH);
             let ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect();
             let (lo, hi) = padded(&ys);
-            let mut chart = ChartBuilder::on(&root)
-                .caption(&plot.title, ("sans-serif", 20))
+            let mut chart = ChartBuilder::on(&left)
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(56)
                 .build_cartesian_2d(-0.5f64..8.5f64, lo..hi)
                 .map_err(e)?;
             chart.configure_mesh().x_desc("shots (k)").y_desc(&plot.y_desc).x_labels(9).draw().map_err(e)?;
-            let (mut i_ours, mut i_paper) = (0, 0);
-            for s in series {
-                let color = if s.paper {
-                    i_paper += 1;
-                    PAPER[(i_paper - 1) % PAPER.len()]
-                } else {
-                    i_ours += 1;
-                    OURS[(i_ours - 1) % OURS.len()]
-                };
+            for (s, &color) in series.iter().zip(&colors) {
                 let style = color.stroke_width(2);
                 if s.paper {
                     chart.draw_series(DashedLineSeries::new(s.points.clone(), 6, 4, style)).map_err(e)?;
-                    chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.stroke_width(2)))).map_err(e)?
+                    chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, style))).map_err(e)?;
                 } else {
                     chart.draw_series(LineSeries::new(s.points.clone(), style)).map_err(e)?;
-                    chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 5, color.filled()))).map_err(e)?
+                    chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 5, color.filled()))).map_err(e)?;
                 }
-                .label(&s.label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 12))
-                .draw()
-                .map_err(e)?;
+            for (i, (s, &color)) in series.iter().zip(&colors).enumerate() {
+                let y = 24 + 20 * i as i32;
+                right.draw(&PathElement::new(vec![(4, y), (28, y)], color.stroke_width(2))).map_err(e)?;
+                let marker = if s.paper { Circle::new((16, y), 4, color.stroke_width(2)) } else { Circle::new((16, y), 5, color.filled()) };
+                right.draw(&marker).map_err(e)?;
+                right.draw(&Text::new(short(&s.label, 44), (34, y - 7), ("sans-serif", 12))).map_err(e)?;
+            }
         }
         PlotKind::Bars(bars) => {
             let max = bars.iter().map(|b| b.value).fold(0.0f64, f64::max);
