@@ -109,13 +109,13 @@ fn vqa4(specs: &mut [Spec]) -> &mut Spec {
 
 #[test]
 fn compare_flags_a_regression_beyond_tolerance() {
-    let (b, c) = pair("regression", |c| {
+    let (_, c) = pair("regression", |c| {
         let v = vqa4(c);
         v.skill = 0.1;
         v.samples = 40;
     });
     // Make the baseline the same size so all samples pair.
-    let base_dir = b.parent().unwrap().join("baseline40");
+    let base_dir = c.parent().unwrap().join("baseline40");
     let mut base: Vec<Spec> = synthetic::default_specs().into_iter().filter(|s| s.task != "okvqa").collect();
     vqa4(&mut base).samples = 40;
     write(&base_dir, &base);
@@ -135,7 +135,6 @@ fn compare_flags_a_regression_beyond_tolerance() {
     let v: serde_json::Value = serde_json::from_str(&a).unwrap();
     let l = v["lines"].as_array().unwrap().iter().find(|l| l["key"] == "vqav2 emu 4-shot").unwrap();
     assert!(l["bootstrap"]["p_worse"].as_f64().unwrap() < 0.05 && l["bootstrap"]["ci_high"].as_f64().unwrap() < 0.0, "{l}");
-    let _ = b;
 }
 
 /// Copies a run folder, lowering the score of its first sample scored 100 to 0 (and the headline
