@@ -6,4 +6,5 @@ mod decode;
 mod prompts;
 mod datasets;
 mod run;
+mod reporting;
 mod sample_data;

@@ -36,6 +36,10 @@ pub enum Command {
     Run(commands::run::Args),
     /// Merge shard run folders into the folder a single run writes.
     Merge(commands::merge::Args),
+    /// Tables beside the paper's numbers, plots and an HTML page from run folders.
+    Report(commands::report::Args),
+    /// Compare a candidate with a baseline; non-zero exit on regression (CI gate).
+    Compare(commands::compare::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -52,5 +56,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Prompt(a) => commands::prompt::run(a),
         Command::Run(a) => commands::run::run(a),
         Command::Merge(a) => commands::merge::run(a),
+        Command::Report(a) => commands::report::run(a),
+        Command::Compare(a) => commands::compare::run(a),
     }
 }

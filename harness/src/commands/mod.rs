@@ -11,5 +11,7 @@ pub mod prompt;
 pub mod rank;
 pub mod regress;
 pub mod run;
+pub mod report;
+pub mod compare;
 pub mod score;
 pub mod tasks_list;

@@ -1,0 +1,260 @@
+//! Plots with plotters, as SVG and PNG: per task, the metric against the number of shots (ours
+//! and the paper's), and a bar chart of our runs beside the paper values they are compared with.
+//!
+//! Text layout needs a TrueType font for both backends (plotters' `ab_glyph` feature): DejaVu
+//! Sans from Debian's `fonts-dejavu-core` (installed by `scripts/setup.sh`), or the file named by
+//! `EMU_EVAL_FONT`.
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{Exporter, OutFile};
+use crate::model::{row_label, ReportModel};
+use crate::samples::encode_png;
+use crate::Error;
+
+/// Default font file.
+pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+const SIZE: (u32, u32) = (960, 540);
+/// Width of the legend column of line charts.
+const LEGEND_WIDTH: u32 = 300;
+
+/// A line of points (shots, value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub label: String,
+    pub paper: bool,
+    pub points: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub label: String,
+    pub paper: bool,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlotKind {
+    Lines(Vec<Series>),
+    Bars(Vec<Bar>),
+}
+
+/// One chart; `name` is its file stem under `plots/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plot {
+    pub name: String,
+    pub title: String,
+    pub y_desc: String,
+    pub kind: PlotKind,
+}
+
+/// The charts of a report: for every task with runs, `shots_<task>` and `bars_<task>`.
+pub fn plots(model: &ReportModel) -> Vec<Plot> {
+    let mut tasks: Vec<&str> = model.runs.iter().map(|r| r.task.as_str()).collect();
+    tasks.sort_unstable();
+    tasks.dedup();
+    let mut out = Vec::new();
+    for task in tasks {
+        let runs: Vec<_> = model.runs.iter().filter(|r| r.task == task).collect();
+        let y_desc = runs[0].headline.name.clone();
+        // Ours: one line per configuration (shots vary along it).
+        let mut lines: Vec<Series> = Vec::new();
+        for r in &runs {
+            let Some(v) = r.headline.value else { continue };
+            let label = row_label(&r.config, "1");
+            match lines.iter_mut().find(|s| s.label == label) {
+                Some(s) => s.points.push((r.config.shots as f64, v)),
+                None => lines.push(Series { label, paper: false, points: vec![(r.config.shots as f64, v)] }),
+            }
+        }
+        // The paper's: one line per row label across Tables 1 and 3.
+        for t in &model.tables {
+            for row in t.rows.iter().filter(|r| !r.ours) {
+                for (c, cell) in t.columns.iter().zip(&row.cells) {
+                    let (true, Some(v)) = (c.task == task, cell.value) else { continue };
+                    let label = format!("paper: {}", row.label);
+                    match lines.iter_mut().find(|s| s.label == label) {
+                        Some(s) => s.points.push((c.shots as f64, v)),
+                        None => lines.push(Series { label, paper: true, points: vec![(c.shots as f64, v)] }),
+                    }
+                }
+            }
+        }
+        for s in &mut lines {
+            s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        let mut bars = Vec::new();
+        for r in &runs {
+            if let Some(p) = &r.paper {
+                let (table, row) = p.source.split_once(", row ").unwrap_or((&p.source, ""));
+                let label = format!("paper: {row} ({table}) k={}", r.config.shots);
+                if let (Some(v), false) = (p.value, bars.iter().any(|b: &Bar| b.label == label)) {
+                    bars.push(Bar { label, paper: true, value: v });
+                }
+            }
+            if let Some(v) = r.headline.value {
+                bars.push(Bar { label: format!("{} k={}", row_label(&r.config, "1"), r.config.shots), paper: false, value: v });
+            }
+        }
+        let title = tasks::registry::get(task).map_or(task.to_owned(), |t| t.title.to_owned());
+        out.push(Plot { name: format!("shots_{task}"), title: format!("{title}: {y_desc} vs shots"), y_desc: y_desc.clone(), kind: PlotKind::Lines(lines) });
+        out.push(Plot { name: format!("bars_{task}"), title: format!("{title}: ours vs the paper"), y_desc, kind: PlotKind::Bars(bars) });
+    }
+    out
+}
+
+/// Registers the font once; a missing or unreadable font is a clear error.
+pub fn ensure_font() -> Result<(), Error> {
+    static FONT: OnceLock<Result<(), String>> = OnceLock::new();
+    FONT.get_or_init(|| {
+        let path = std::env::var_os("EMU_EVAL_FONT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_FONT));
+        let bytes = std::fs::read(&path).map_err(|e| {
+            format!("font {}: {e} (plots need a TrueType font: install fonts-dejavu-core with scripts/setup.sh, or set EMU_EVAL_FONT)", path.display())
+        })?;
+        // plotters keeps registered fonts for the life of the program.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+            .map_err(|_| format!("font {}: not a valid TrueType/OpenType font", path.display()))
+    })
+    .clone()
+    .map_err(Error::Font)
+}
+
+const OURS: [RGBColor; 6] =
+    [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189), RGBColor(255, 127, 14), RGBColor(23, 190, 207)];
+const PAPER: [RGBColor; 6] =
+    [RGBColor(90, 90, 90), RGBColor(140, 86, 75), RGBColor(188, 189, 34), RGBColor(127, 127, 127), RGBColor(227, 119, 194), RGBColor(60, 60, 140)];
+
+fn draw<DB: DrawingBackend>(plot: &Plot, root: DrawingArea<DB, Shift>) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    match &plot.kind {
+        PlotKind::Lines(series) => {
+            // Paper lines grey-brown and dashed with hollow markers; ours coloured, solid, filled.
+            let colors: Vec<RGBColor> = {
+                let (mut o, mut p) = (OURS.iter().cycle(), PAPER.iter().cycle());
+                series.iter().map(|s| *if s.paper { p.next() } else { o.next() }.expect("cycle")).collect()
+            };
+            let area = root.titled(&plot.title, ("sans-serif", 20)).map_err(e)?;
+            // The legend gets its own column so it never hides a line.
+            let (left, right) = area.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+            let ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect();
+            let (lo, hi) = padded(&ys);
+            let mut chart = ChartBuilder::on(&left)
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(56)
+                .build_cartesian_2d(-0.5f64..8.5f64, lo..hi)
+                .map_err(e)?;
+            chart.configure_mesh().x_desc("shots (k)").y_desc(&plot.y_desc).x_labels(9).draw().map_err(e)?;
+            for (s, &color) in series.iter().zip(&colors) {
+                let style = color.stroke_width(2);
+                if s.paper {
+                    chart.draw_series(DashedLineSeries::new(s.points.clone(), 6, 4, style)).map_err(e)?;
+                    chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, style))).map_err(e)?;
+                } else {
+                    chart.draw_series(LineSeries::new(s.points.clone(), style)).map_err(e)?;
+                    chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 5, color.filled()))).map_err(e)?;
+                }
+            }
+            for (i, (s, &color)) in series.iter().zip(&colors).enumerate() {
+                let y = 24 + 20 * i as i32;
+                right.draw(&PathElement::new(vec![(4, y), (28, y)], color.stroke_width(2))).map_err(e)?;
+                let marker = if s.paper { Circle::new((16, y), 4, color.stroke_width(2)) } else { Circle::new((16, y), 5, color.filled()) };
+                right.draw(&marker).map_err(e)?;
+                right.draw(&Text::new(short(&s.label, 44), (34, y - 7), ("sans-serif", 12))).map_err(e)?;
+            }
+        }
+        PlotKind::Bars(bars) => {
+            let max = bars.iter().map(|b| b.value).fold(0.0f64, f64::max);
+            let hi = if max > 0.0 { max * 1.1 } else { 1.0 };
+            let n = bars.len().max(1) as i32;
+            let labels: Vec<String> = bars.iter().map(|b| short(&b.label, 46)).collect();
+            let mut chart = ChartBuilder::on(&root)
+                .caption(&plot.title, ("sans-serif", 20))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(330)
+                .build_cartesian_2d(0f64..hi, (0..n).into_segmented())
+                .map_err(e)?;
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .x_desc(&plot.y_desc)
+                .y_labels(bars.len().max(1))
+                // The first bar on top: bar i sits in segment n-1-i.
+                .y_label_formatter(&|v: &SegmentValue<i32>| match v {
+                    SegmentValue::CenterOf(i) => labels.get((n - 1 - *i) as usize).cloned().unwrap_or_default(),
+                    _ => String::new(),
+                })
+                .draw()
+                .map_err(e)?;
+            chart
+                .draw_series(bars.iter().enumerate().map(|(i, b)| {
+                    let color = if b.paper { PAPER[0] } else { OURS[0] };
+                    let mut r = Rectangle::new(
+                        [(0.0, SegmentValue::Exact(n - 1 - i as i32)), (b.value, SegmentValue::Exact(n - i as i32))],
+                        color.filled(),
+                    );
+                    r.set_margin(4, 4, 0, 0);
+                    r
+                }))
+                .map_err(e)?;
+        }
+    }
+    root.present().map_err(e)
+}
+
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// A y range around the values with 10% padding (at least ±1).
+fn padded(ys: &[f64]) -> (f64, f64) {
+    let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.1).max(1.0);
+    ((lo - pad).max(0.0).min(lo), hi + pad)
+}
+
+impl Plot {
+    pub fn svg(&self) -> Result<String, Error> {
+        ensure_font()?;
+        let mut s = String::new();
+        draw(self, SVGBackend::with_string(&mut s, SIZE).into_drawing_area()).map_err(|m| Error::Plot(self.name.clone(), m))?;
+        Ok(s)
+    }
+
+    pub fn png(&self) -> Result<Vec<u8>, Error> {
+        ensure_font()?;
+        let mut buf = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+        draw(self, BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area()).map_err(|m| Error::Plot(self.name.clone(), m))?;
+        Ok(encode_png(SIZE.0, SIZE.1, &buf))
+    }
+}
+
+pub struct PlotsExporter;
+
+impl Exporter for PlotsExporter {
+    fn serialize(&self, model: &ReportModel) -> Result<Vec<OutFile>, Error> {
+        let mut files = Vec::new();
+        for p in plots(model) {
+            files.push(OutFile::text(format!("plots/{}.svg", p.name), p.svg()?));
+            files.push(OutFile { path: format!("plots/{}.png", p.name), bytes: p.png()? });
+        }
+        Ok(files)
+    }
+}
