@@ -5,3 +5,5 @@ mod model;
 mod decode;
 mod prompts;
 mod datasets;
+mod hostile;
+mod hostile_fuzz;

@@ -24,6 +24,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.model.preflight(&args.image)?;
     let emu = args.model.load()?;
     let pixels = load_images(&emu, &args.image)?;
     let embeds = regress_embeddings(&emu, &args.prompt, pixels.as_ref())?.to_dtype(DType::F32)?;
