@@ -3,8 +3,8 @@
 //! property feeds mutated seeds (valid files with bytes replaced, inserted, deleted, truncated)
 //! or structured random input, and requires: no panic, and an error that is one line.
 //!
-//! `cargo test --workspace` runs `EMU_EVAL_FUZZ_CASES` cases per property (default 256, a few
-//! seconds in all). To run longer:
+//! `cargo test --workspace` runs 256 fixed cases per property (a few seconds in all). To run
+//! longer, with fresh random cases (a failure prints the minimal failing input):
 //!
 //! ```text
 //! EMU_EVAL_FUZZ_CASES=200000 cargo test -p harness --release --test integration hostile_fuzz
@@ -21,9 +21,18 @@ use crate::hostile::{jpeg_claiming, npy_claiming, pk, png_claiming, safetensors_
 use harness::emu::load::Checkpoint;
 use harness::emu::pickle::{read_state_dict, GuardError, Limits};
 
+/// `EMU_EVAL_FUZZ_CASES` cases per property: a fixed seed for the default 256 (the same cases in
+/// every CI run), a random one when the variable is set (a longer run explores new inputs).
 fn runner() -> TestRunner {
-    let cases = std::env::var("EMU_EVAL_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
-    TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() })
+    let set = std::env::var("EMU_EVAL_FUZZ_CASES").ok().and_then(|v| v.parse().ok());
+    let config = Config { cases: set.unwrap_or(256), failure_persistence: None, ..Config::default() };
+    match set {
+        Some(_) => TestRunner::new(config),
+        None => {
+            let rng = proptest::test_runner::TestRng::deterministic_rng(config.rng_algorithm);
+            TestRunner::new_with_rng(config, rng)
+        }
+    }
 }
 
 /// One edit of a seed: replace, insert or delete the byte at an index.

@@ -15,9 +15,11 @@ pub struct InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One line whatever the input echoed into the message: line breaks are escaped.
+        let esc = |t: &str| t.replace('\n', "\\n").replace('\r', "\\r");
         match &self.field {
-            Some(field) => write!(f, "{}: {}: {}", self.file.display(), field, self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
+            Some(field) => write!(f, "{}: {}: {}", self.file.display(), esc(field), esc(&self.message)),
+            None => write!(f, "{}: {}", self.file.display(), esc(&self.message)),
         }
     }
 }

@@ -267,7 +267,7 @@ impl<'a> Machine<'a> {
         let name = self.line()?;
         match ALLOWED_GLOBALS.iter().find(|(m, c)| *m == module && *c == name) {
             Some((m, c)) => self.push(Val::Class(m, c)),
-            None => Err(GuardError::Refused(module.to_owned(), name.to_owned())),
+            None => Err(GuardError::Refused(module.escape_debug().to_string(), name.escape_debug().to_string())),
         }
     }
 
@@ -303,8 +303,8 @@ impl<'a> Machine<'a> {
             "ByteStorage" => DType::U8,
             other => return self.err(format!("persistent id names `{other}`, not a storage class")),
         };
-        if tag != "storage" || key.is_empty() || key.contains(['/', '\\']) || key.contains("..") {
-            return self.err(format!("persistent id ('{tag}', .., '{key}', ..) is not a storage reference"));
+        if tag != "storage" || key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return self.err(format!("persistent id ({tag:?}, .., {key:?}, ..) is not a storage reference"));
         }
         let numel = usize::try_from(*numel).or_else(|_| self.err(format!("storage size {numel} is negative")))?;
         self.push(Val::Storage(Arc::new(Storage { dtype, key: key.clone(), numel })))
@@ -594,16 +594,17 @@ impl PthFile {
         let dir = pkl.strip_suffix(".pkl").unwrap_or(&pkl).to_owned();
         let mut tensors = HashMap::new();
         for (name, t) in found {
+            let shown = name.escape_debug().to_string();
             let member = format!("{dir}/{}", t.storage.key);
             let stored = zip
                 .by_name(&member)
                 .map(|f| f.size())
-                .map_err(|_| PickleError::Tensor(origin.clone(), name.clone(), format!("storage `{member}` is missing")))?;
+                .map_err(|_| PickleError::Tensor(origin.clone(), shown.clone(), format!("storage `{member}` is missing")))?;
             let need = (t.storage.numel as u64).checked_mul(t.storage.dtype.size_in_bytes() as u64);
             if need != Some(stored) {
                 return Err(PickleError::Tensor(
                     origin.clone(),
-                    name,
+                    shown,
                     format!(
                         "storage `{member}` of {} {:?} elements needs {} bytes, the archive stores {stored}",
                         t.storage.numel,
