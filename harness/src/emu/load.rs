@@ -176,9 +176,8 @@ impl Checkpoint {
                 Ok((dtype, v.shape().to_vec()))
             }
             Store::Pth(p) => p
-                .infos()
-                .find(|(k, _, _)| k.as_str() == file_key)
-                .map(|(_, dtype, shape)| (dtype, shape.to_vec()))
+                .info(file_key)
+                .map(|(dtype, shape)| (dtype, shape.to_vec()))
                 .ok_or_else(|| candle_core::Error::Msg(format!("{}: no key {file_key}", self.origin))),
         }
     }

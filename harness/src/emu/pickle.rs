@@ -623,6 +623,11 @@ impl PthFile {
         self.tensors.iter().map(|(k, (_, t))| (k, t.storage.dtype, t.shape.as_slice()))
     }
 
+    /// Dtype and shape of one tensor.
+    pub fn info(&self, name: &str) -> Option<(DType, &[usize])> {
+        self.tensors.get(name).map(|(_, t)| (t.storage.dtype, t.shape.as_slice()))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tensors.is_empty()
     }
