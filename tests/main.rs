@@ -8,3 +8,5 @@ mod datasets;
 mod run;
 mod reporting;
 mod sample_data;
+mod hostile;
+mod hostile_fuzz;

@@ -8,6 +8,36 @@ use crate::commands;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub limits: GlobalOptions,
+}
+
+/// Resource limits and logging, accepted by every command (README "Limits").
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GlobalOptions {
+    /// Largest image or video frame in pixels, checked from the header before decoding
+    /// (default 89478485, Pillow's; 0 = no limit; env EMU_EVAL_MAX_IMAGE_PIXELS).
+    #[arg(long, global = true, value_name = "N")]
+    pub max_image_pixels: Option<u64>,
+    /// Most feature columns of an FID matrix (default 8192; 0 = no limit; env EMU_EVAL_MAX_FID_FEATURES).
+    #[arg(long, global = true, value_name = "N")]
+    pub max_fid_features: Option<u64>,
+    /// Messages besides results and errors: error, warn (default) or info (env EMU_EVAL_LOG).
+    #[arg(long, global = true, value_enum)]
+    pub log_level: Option<crate::log::Level>,
+}
+
+impl GlobalOptions {
+    /// Installs the limits and the log level for this process.
+    pub fn apply(&self) {
+        if let Some(n) = self.max_image_pixels {
+            tasks::limits::IMAGE_PIXELS.set(n);
+        }
+        if let Some(n) = self.max_fid_features {
+            tasks::limits::FID_FEATURES.set(n);
+        }
+        crate::log::init(self.log_level);
+    }
 }
 
 #[derive(Subcommand, Debug)]

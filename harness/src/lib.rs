@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod emu;
 pub mod decode;
+pub mod log;
 pub mod plan;
 pub mod runner;
 pub mod sample_data;

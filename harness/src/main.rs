@@ -3,11 +3,25 @@ use clap::error::ErrorKind;
 use clap::Parser;
 
 fn main() {
+    // Errors are one line: library backtraces (candle captures one per error when
+    // RUST_BACKTRACE is set) are neither captured nor printed. Panic backtraces are unaffected.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("emu-eval: internal error (a bug, please report it): {}{at}", harness::log::one_line(&msg));
+    }));
     let cli = match harness::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) => e.exit(),
         Err(e) => fail(&usage_line(&e.render().to_string())),
     };
+    cli.limits.apply();
     if let Err(err) = harness::cli::dispatch(cli) {
         // One line, no backtrace: the chain joined with ": ".
         fail(&format!("{err:#}"));
@@ -25,6 +39,6 @@ fn usage_line(rendered: &str) -> String {
 }
 
 fn fail(msg: &str) -> ! {
-    eprintln!("emu-eval: error: {}", msg.replace('\n', " "));
+    eprintln!("emu-eval: error: {}", harness::log::one_line(msg));
     std::process::exit(1);
 }

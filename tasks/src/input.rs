@@ -15,9 +15,11 @@ pub struct InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One line whatever the input echoed into the message: line breaks are escaped.
+        let esc = |t: &str| t.replace('\n', "\\n").replace('\r', "\\r");
         match &self.field {
-            Some(field) => write!(f, "{}: {}: {}", self.file.display(), field, self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
+            Some(field) => write!(f, "{}: {}: {}", self.file.display(), esc(field), esc(&self.message)),
+            None => write!(f, "{}: {}", self.file.display(), esc(&self.message)),
         }
     }
 }
@@ -94,6 +96,12 @@ impl<'a> Json<'a> {
     pub fn u64(&self, v: &Value, field: &str) -> Result<u64, InputError> {
         v.as_u64().ok_or_else(|| self.type_err(field, "a non-negative integer", v))
     }
+    /// A non-negative integer that must fit 32 bits (the type the official format uses); larger
+    /// values are errors, never truncated.
+    pub fn u32(&self, v: &Value, field: &str) -> Result<u32, InputError> {
+        let n = self.u64(v, field)?;
+        u32::try_from(n).map_err(|_| self.err(field, format!("{n} does not fit a 32-bit integer (at most {})", u32::MAX)))
+    }
     pub fn array<'v>(&self, v: &'v Value, field: &str) -> Result<&'v Vec<Value>, InputError> {
         v.as_array().ok_or_else(|| self.type_err(field, "an array", v))
     }
@@ -156,6 +164,14 @@ mod tests {
         assert_eq!(e.to_string(), "f.json: images[0].references: missing field");
         let e = j.str(j.get(img, "images[0]", "candidate").unwrap(), "images[0].candidate").unwrap_err();
         assert_eq!(e.to_string(), "f.json: images[0].candidate: expected a string, found a number");
+    }
+
+    #[test]
+    fn u32_fields_are_never_truncated() {
+        let j = Json::new(Path::new("p.json"));
+        assert_eq!(j.u32(&json!(4294967295u64), "r").unwrap(), u32::MAX);
+        let e = j.u32(&json!(4294967297u64), "[0].ranks[3]").unwrap_err();
+        assert_eq!(e.to_string(), "p.json: [0].ranks[3]: 4294967297 does not fit a 32-bit integer (at most 4294967295)");
     }
 
     #[test]

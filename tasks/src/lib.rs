@@ -1,5 +1,6 @@
 //! Task registry, dataset loaders, media preprocessing and metrics of emu-eval.
 pub mod input;
+pub mod limits;
 pub mod metrics;
 pub mod datasets;
 pub mod media;

@@ -93,12 +93,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tensors.push((key.clone(), LazyTensor { ck: &ck, key, shape, dtype, error: &error }));
     }
     let n = tensors.len();
+    // Tensors are views checked against their stored bytes, but several views may share one
+    // storage: bound the output so a small file cannot write a large one.
+    let input = std::fs::metadata(&args.weights).map(|m| m.len()).unwrap_or(0);
+    let output: u64 = tensors.iter().map(|(_, t)| t.data_len() as u64).sum();
+    let bound = input.saturating_mul(4).saturating_add(1 << 20);
+    if output > bound {
+        anyhow::bail!(
+            "{}: the tensors hold {output} bytes, more than 4 times the file's {input} bytes (views sharing a storage?); refusing to write {}",
+            args.weights.display(),
+            args.out.display()
+        );
+    }
     safetensors::serialize_to_file(tensors, None, &args.out)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
     if let Some(e) = error.lock().ok().and_then(|mut s| s.take()) {
         let _ = std::fs::remove_file(&args.out);
         anyhow::bail!("{}: {e}", args.weights.display());
     }
-    eprintln!("emu-eval: wrote {n} tensors to {}", args.out.display());
+    crate::log::info(format!("wrote {n} tensors to {}", args.out.display()));
     Ok(())
 }

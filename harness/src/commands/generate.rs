@@ -117,17 +117,32 @@ pub fn generation_config(a: &Args) -> Result<GenerationConfig> {
 
 pub fn run(args: Args) -> Result<()> {
     let cfg = generation_config(&args)?;
+    let images: Vec<PathBuf> = args.inputs.items.iter().flat_map(|i| i.images.clone()).collect();
+    let model_cfg = args.model.preflight(&images)?;
+    cfg.check_fits(1, model_cfg.llama.max_position_embeddings)?;
+    // The answer constraint needs only the tokenizer: checked before the weights are loaded.
+    let trie = match &args.allowed {
+        Some(answers) => {
+            let tok = crate::emu::EmuTokenizer::from_file(&args.model.model.join("tokenizer.json"), model_cfg.instruct)?;
+            let enc: Vec<Vec<u32>> = answers.iter().map(|a| tok.encode_with(a, false)).collect();
+            let trie = TokenTrie::answers(&enc, cfg.eos_token_id);
+            cfg.check_trie(&trie)?;
+            Some(trie)
+        }
+        None => None,
+    };
     let emu = args.model.load()?;
     let prompts: Vec<String> =
         args.inputs.items.iter().map(|i| decode::emu_lm::expand_image_marker(&i.prompt, emu.cfg.n_causal)).collect();
     let images: Vec<PathBuf> = args.inputs.items.iter().flat_map(|i| i.images.clone()).collect();
+    let longest = prompts.iter().map(|p| emu.tokenizer().encode(p).len()).max().unwrap_or(0);
+    cfg.check_fits(longest, emu.cfg.llama.max_position_embeddings)?;
     let pixels = crate::emu::pixels::load_images(&emu, &images)?;
-    let trie = args.allowed.as_ref().map(|answers| {
-        let enc: Vec<Vec<u32>> = answers.iter().map(|a| emu.tokenizer().encode_with(a, false)).collect();
-        TokenTrie::answers(&enc, cfg.eos_token_id)
-    });
     let mut session = EmuSession::from_prompts(&emu, &prompts, pixels.as_ref())?;
     let out = decode::generate(&mut session, &cfg, trie.as_ref())?;
+    if let Some((i, s)) = out.iter().enumerate().find_map(|(i, g)| g.score.filter(|s| !s.is_finite()).map(|s| (i, s))) {
+        anyhow::bail!("beam score of result {i} is {s} (from the model's log-probabilities)");
+    }
     let results: Vec<_> = out
         .iter()
         .map(|g| json!({"ids": g.ids, "text": emu.tokenizer().decode(&g.ids), "score": g.score}))

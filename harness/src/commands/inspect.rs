@@ -28,9 +28,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.model.preflight(&args.image)?;
     let emu = args.model.load()?;
     if !emu.load_report.ignored.is_empty() {
-        eprintln!("emu-eval: {}: ignored {} unused keys", emu.load_report.path.display(), emu.load_report.ignored.len());
+        crate::log::info(format!("{}: ignored {} unused keys", emu.load_report.path.display(), emu.load_report.ignored.len()));
     }
     let device = emu.device().clone();
     let pixels = match &args.pixels {

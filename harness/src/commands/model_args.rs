@@ -24,6 +24,15 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// Checks before the (slow, large) model load what can be checked without it: the
+    /// configuration, and the header of every image (size within the pixel limit).
+    pub fn preflight(&self, images: &[PathBuf]) -> Result<emu::EmuConfig> {
+        for p in images.iter().filter(|p| p.extension().is_none_or(|e| e != "safetensors")) {
+            tasks::media::image::check_file_header(p)?;
+        }
+        Ok(emu::EmuConfig::from_file(&self.model.join("config.json"))?)
+    }
+
     pub fn load(&self) -> Result<Emu> {
         let dtype = emu::parse_dtype(&self.dtype)?;
         let device = emu::parse_device(&self.device)?;

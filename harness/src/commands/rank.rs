@@ -38,6 +38,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.model.preflight(&args.image)?;
     let emu = args.model.load()?;
     let pixels = load_images(&emu, &args.image)?;
     let prompt = expand_image_marker(&args.prompt, emu.cfg.n_causal);
@@ -48,6 +49,9 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         rank_shared(&emu, &embeds, &cands, args.segments, args.chunk)?
     };
+    if let Some(i) = r.losses.iter().position(|l| !l.is_finite()) {
+        anyhow::bail!("loss of candidate {i} (`{}`) is {} (from the model's logits)", args.candidates[i], r.losses[i]);
+    }
     let out = json!({"losses": r.losses, "ranks": r.order, "visdial_ranks": visdial_ranks(&r.order)});
     super::metric::print_json(&out, args.compact)
 }

@@ -24,9 +24,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.model.preflight(&args.image)?;
     let emu = args.model.load()?;
     let pixels = load_images(&emu, &args.image)?;
     let embeds = regress_embeddings(&emu, &args.prompt, pixels.as_ref())?.to_dtype(DType::F32)?;
+    if let Some(i) = embeds.flatten_all()?.to_vec1::<f32>()?.iter().position(|x| !x.is_finite()) {
+        anyhow::bail!("regressed embedding element {i} is not finite (from the model's outputs); nothing written");
+    }
     candle_core::safetensors::save(&std::collections::HashMap::from([("embeds".to_string(), embeds)]), &args.out)
         .with_context(|| format!("{}: writing", args.out.display()))?;
     Ok(())

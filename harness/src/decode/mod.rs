@@ -46,9 +46,51 @@ pub fn generate<M: StepModel>(
     allowed: Option<&TokenTrie>,
 ) -> anyhow::Result<Vec<Generated>> {
     cfg.validate()?;
+    if let Some(trie) = allowed {
+        cfg.check_trie(trie)?;
+    }
+    let mut model = FiniteLogits { inner: model, step: 0 };
     if cfg.num_beams > 1 {
-        beam::beam_search(model, cfg, allowed)
+        beam::beam_search(&mut model, cfg, allowed)
     } else {
-        greedy::greedy_or_sample(model, cfg, allowed)
+        greedy::greedy_or_sample(&mut model, cfg, allowed)
+    }
+}
+
+/// Refuses NaN or +∞ logits from the model, naming the step, row and token, before any search
+/// would turn them into a silent arg-max or a NaN score.
+struct FiniteLogits<'a, M> {
+    inner: &'a mut M,
+    step: usize,
+}
+
+impl<M> FiniteLogits<'_, M> {
+    fn check(&mut self, logits: Logits) -> anyhow::Result<Logits> {
+        if let Some(i) = logits.data.iter().position(|x| x.is_nan() || *x == f32::INFINITY) {
+            let vocab = logits.vocab.max(1);
+            anyhow::bail!(
+                "model logits at decoding step {}, row {}, token {} are {} (check the weights and the dtype)",
+                self.step,
+                i / vocab,
+                i % vocab,
+                logits.data[i]
+            );
+        }
+        self.step += 1;
+        Ok(logits)
+    }
+}
+
+impl<M: StepModel> StepModel for FiniteLogits<'_, M> {
+    fn prompt_logits(&mut self) -> anyhow::Result<Logits> {
+        let l = self.inner.prompt_logits()?;
+        self.check(l)
+    }
+    fn step(&mut self, tokens: &[u32]) -> anyhow::Result<Logits> {
+        let l = self.inner.step(tokens)?;
+        self.check(l)
+    }
+    fn reorder(&mut self, rows: &[usize]) -> anyhow::Result<()> {
+        self.inner.reorder(rows)
     }
 }

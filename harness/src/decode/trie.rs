@@ -33,6 +33,20 @@ impl TokenTrie {
         node.children.keys().copied().collect()
     }
 
+    /// Lengths of the shortest and the longest complete sequence (0, 0 for an empty trie).
+    pub fn lengths(&self) -> (usize, usize) {
+        if self.children.is_empty() {
+            return (0, 0);
+        }
+        let (mut lo, mut hi) = (usize::MAX, 0);
+        for c in self.children.values() {
+            let (a, b) = c.lengths();
+            lo = lo.min(a + 1);
+            hi = hi.max(b + 1);
+        }
+        (lo, hi)
+    }
+
     /// The VizWiz answerability constraint: each answer tokenized without BOS, then EOS
     /// (`"yes."` → `[4874, 29889, 2]`, `"no."` → `[694, 29889, 2]`).
     pub fn answers(encoded_without_bos: &[Vec<u32>], eos: u32) -> Self {

@@ -128,6 +128,9 @@ pub enum ConfigError {
     Io(String, std::io::Error),
     #[error("{0}: {1}")]
     Json(String, serde_json::Error),
+    /// A type or missing-field error with the field path (`vision.layers: invalid type: ...`).
+    #[error("{0}: {1}: {2}")]
+    Field(String, String, serde_json::Error),
     #[error("{0}: preset: unknown preset `{1}` (known: emu-14b, emu-i-14b)")]
     UnknownPreset(String, String),
     #[error("{0}: {1}")]
@@ -205,7 +208,10 @@ impl EmuConfig {
         let cfg = match value.get("preset").and_then(|p| p.as_str()) {
             Some(name) => Self::preset(name)
                 .ok_or_else(|| ConfigError::UnknownPreset(origin.to_string(), name.to_string()))?,
-            None => serde_json::from_value(value).map_err(|e| ConfigError::Json(origin.to_string(), e))?,
+            None => serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                ConfigError::Field(origin.to_string(), path, e.into_inner())
+            })?,
         };
         cfg.validate().map_err(|m| ConfigError::Invalid(origin.to_string(), m))?;
         Ok(cfg)
@@ -217,8 +223,9 @@ impl EmuConfig {
         Self::from_json_str(&text, &origin)
     }
 
-    /// Divisibility and wiring constraints between the parts.
+    /// Ranges of single values, then divisibility and wiring constraints between the parts.
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_ranges()?;
         let v = &self.vision;
         if v.head_width == 0 || !v.width.is_multiple_of(v.head_width) {
             return Err(format!("vision.width: {} is not a multiple of head_width {}", v.width, v.head_width));
@@ -241,6 +248,67 @@ impl EmuConfig {
         }
         if self.n_causal == 0 {
             return Err("n_causal: must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+impl EmuConfig {
+    /// Sizes and layer counts positive; eps, std and rope_theta finite and positive; mean finite.
+    fn validate_ranges(&self) -> Result<(), String> {
+        let (v, c, l) = (&self.vision, &self.causal_former, &self.llama);
+        let sizes = [
+            ("vision.image_size", v.image_size),
+            ("vision.patch_size", v.patch_size),
+            ("vision.width", v.width),
+            ("vision.layers", v.layers),
+            ("vision.head_width", v.head_width),
+            ("causal_former.d_model", c.d_model),
+            ("causal_former.d_kv", c.d_kv),
+            ("causal_former.num_heads", c.num_heads),
+            ("causal_former.d_ff", c.d_ff),
+            ("causal_former.num_decoder_layers", c.num_decoder_layers),
+            ("causal_former.relative_attention_num_buckets", c.relative_attention_num_buckets),
+            ("llama.hidden_size", l.hidden_size),
+            ("llama.intermediate_size", l.intermediate_size),
+            ("llama.num_hidden_layers", l.num_hidden_layers),
+            ("llama.max_position_embeddings", l.max_position_embeddings),
+            ("llama.vocab_size", l.vocab_size),
+        ];
+        for (name, x) in sizes {
+            if x == 0 {
+                return Err(format!("{name}: must be positive"));
+            }
+        }
+        let positive = [
+            ("vision.mlp_ratio", v.mlp_ratio),
+            ("vision.layer_norm_eps", v.layer_norm_eps),
+            ("vision.image_std[0]", v.image_std[0]),
+            ("vision.image_std[1]", v.image_std[1]),
+            ("vision.image_std[2]", v.image_std[2]),
+            ("ln_visual_eps", self.ln_visual_eps),
+            ("causal_former.layer_norm_epsilon", c.layer_norm_epsilon),
+            ("llama.rms_norm_eps", l.rms_norm_eps),
+            ("llama.rope_theta", l.rope_theta),
+        ];
+        for (name, x) in positive {
+            if !(x.is_finite() && x > 0.0) {
+                return Err(format!("{name}: {x} is not a finite positive number"));
+            }
+        }
+        if let Some(i) = v.image_mean.iter().position(|m| !m.is_finite()) {
+            return Err(format!("vision.image_mean[{i}]: {} is not finite", v.image_mean[i]));
+        }
+        if let Some(lora) = &self.lora {
+            if lora.r == 0 || !lora.lora_alpha.is_finite() {
+                return Err(format!("lora: r {} must be positive and lora_alpha {} finite", lora.r, lora.lora_alpha));
+            }
+        }
+        if self.n_causal >= l.max_position_embeddings {
+            return Err(format!(
+                "n_causal: {} image slots do not fit llama.max_position_embeddings {}",
+                self.n_causal, l.max_position_embeddings
+            ));
         }
         Ok(())
     }
@@ -301,5 +369,39 @@ mod tests {
         assert_eq!(i.llama.vocab_size, 32006);
         assert_eq!(i.lora.as_ref().unwrap().scaling(), 1.0);
         assert!(EmuConfig::from_json_str(r#"{"preset": "emu-7b"}"#, "x").is_err());
+    }
+
+    /// The fixture's JSON with one field replaced.
+    fn patched(path: &[&str], v: serde_json::Value) -> String {
+        let mut j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap();
+        let mut at = &mut j;
+        for k in &path[..path.len() - 1] {
+            at = &mut at[*k];
+        }
+        at[path[path.len() - 1]] = v;
+        j.to_string()
+    }
+
+    #[test]
+    fn type_errors_name_the_field_path() {
+        let e = EmuConfig::from_json_str(&patched(&["vision", "layers"], "3".into()), "config.json").unwrap_err();
+        assert_eq!(e.to_string(), r#"config.json: vision.layers: invalid type: string "3", expected usize"#);
+        let e = EmuConfig::from_json_str(&patched(&["llama", "vocab_size"], (-1).into()), "c").unwrap_err();
+        assert!(e.to_string().starts_with("c: llama.vocab_size: invalid value: integer `-1`"), "{e}");
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let cases: [(&[&str], serde_json::Value, &str); 5] = [
+            (&["vision", "layers"], 0.into(), "vision.layers: must be positive"),
+            (&["vision", "layer_norm_eps"], (-1e-6).into(), "vision.layer_norm_eps: -0.000001 is not a finite positive"),
+            (&["vision", "image_std"], serde_json::json!([0.2, 0.0, 0.2]), "vision.image_std[1]: 0 is not"),
+            (&["llama", "rms_norm_eps"], 0.0.into(), "llama.rms_norm_eps: 0 is not"),
+            (&["n_causal"], 100000.into(), "n_causal: 100000 image slots do not fit"),
+        ];
+        for (path, v, want) in cases {
+            let e = EmuConfig::from_json_str(&patched(path, v), "c").unwrap_err().to_string();
+            assert!(e.contains(want), "{e} lacks {want}");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! Strict checkpoint loading (emu-model.md §2): safetensors (memory-mapped) or PyTorch zip pickles
-//! (checked by [`super::pickle::check_pth`] first), official key names under either LLaMA prefix,
+//! Strict checkpoint loading (emu-model.md §2): safetensors (memory-mapped; the safetensors crate
+//! checks the header against the file) or PyTorch zip pickles (read by the bounded
+//! [`super::pickle::PthFile`]), official key names under either LLaMA prefix,
 //! Emu-I LoRA factors merged at load, and every missing, unexpected or mis-shaped key reported by
 //! name. The model's constructors ask for weights through a `VarBuilder` backed by [`Checkpoint`].
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -72,7 +73,7 @@ pub fn canonical_key(key: &str) -> KeyKind {
 
 enum Store {
     Safetensors(candle_core::safetensors::MmapedSafetensors),
-    Pth(candle_core::pickle::PthTensors),
+    Pth(pickle::PthFile),
 }
 
 /// What loading found beyond the model's weights.
@@ -108,18 +109,11 @@ impl Checkpoint {
             let raw = st.tensors().into_iter().map(|(k, v)| (k, v.shape().to_vec())).collect();
             (Store::Safetensors(st), raw)
         } else {
-            pickle::check_pth(path)?;
-            let mut pth = None;
-            for wrapper in [None, Some("module"), Some("state_dict"), Some("model")] {
-                let p = candle_core::pickle::PthTensors::new(path, wrapper)
-                    .map_err(|e| LoadError::Format(origin.clone(), e.to_string()))?;
-                if !p.tensor_infos().is_empty() {
-                    pth = Some(p);
-                    break;
-                }
+            let pth = pickle::PthFile::open(path, pickle::Limits::DEFAULT)?;
+            if pth.is_empty() {
+                return Err(LoadError::Format(origin, "no tensors found".into()));
             }
-            let pth = pth.ok_or_else(|| LoadError::Format(origin.clone(), "no tensors found".into()))?;
-            let raw = pth.tensor_infos().iter().map(|(k, v)| (k.clone(), v.layout.dims().to_vec())).collect();
+            let raw = pth.infos().map(|(k, _, shape)| (k.clone(), shape.to_vec())).collect();
             (Store::Pth(pth), raw)
         };
         // DDP `module.` prefix on every key.
@@ -181,13 +175,10 @@ impl Checkpoint {
                 };
                 Ok((dtype, v.shape().to_vec()))
             }
-            Store::Pth(p) => {
-                let info = p
-                    .tensor_infos()
-                    .get(file_key)
-                    .ok_or_else(|| candle_core::Error::Msg(format!("{}: no key {file_key}", self.origin)))?;
-                Ok((info.dtype, info.layout.dims().to_vec()))
-            }
+            Store::Pth(p) => p
+                .info(file_key)
+                .map(|(dtype, shape)| (dtype, shape.to_vec()))
+                .ok_or_else(|| candle_core::Error::Msg(format!("{}: no key {file_key}", self.origin))),
         }
     }
 
@@ -195,9 +186,7 @@ impl Checkpoint {
     pub fn read_file_key(&self, file_key: &str) -> candle_core::Result<Tensor> {
         match &self.store {
             Store::Safetensors(st) => st.load(file_key, &Device::Cpu),
-            Store::Pth(p) => p
-                .get(file_key)?
-                .ok_or_else(|| candle_core::Error::Msg(format!("{}: key {file_key} vanished", self.origin))),
+            Store::Pth(p) => p.get(file_key),
         }
     }
 
@@ -278,6 +267,23 @@ impl SimpleBackend for Checkpoint {
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
+        // Shape and dtype from the header, checked before any data is read.
+        if let Some(file_key) = self.keys.get(name) {
+            let (stored, dims) = self.file_dtype_shape(file_key)?;
+            if dims != s.dims() {
+                return Err(candle_core::Error::Msg(format!(
+                    "{}: key `{file_key}` has shape {dims:?}, the configuration expects {:?}",
+                    self.origin,
+                    s.dims()
+                )));
+            }
+            if !stored.is_float() {
+                return Err(candle_core::Error::Msg(format!(
+                    "{}: key `{file_key}` is stored as {stored:?}, the model expects a floating-point weight",
+                    self.origin
+                )));
+            }
+        }
         let t = self.get_unchecked(name, dtype, dev)?;
         if t.shape() != &s {
             let file_key = self.keys.get(name).map(String::as_str).unwrap_or(name);

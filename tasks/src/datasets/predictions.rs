@@ -48,10 +48,10 @@ pub fn read(task: &Task, path: &Path) -> Result<Vec<(SampleId, Prediction)>, Inp
             ResultFormat::VizwizImage => (SampleId::Image(j.str(j.get(rec, &f, "image")?, &format!("{f}.image"))?.to_owned()), text("answer")?),
             ResultFormat::VisdialRanks => {
                 let image_id = j.u64(j.get(rec, &f, "image_id")?, &format!("{f}.image_id"))?;
-                let round_id = j.u64(j.get(rec, &f, "round_id")?, &format!("{f}.round_id"))? as u32;
+                let round_id = j.u32(j.get(rec, &f, "round_id")?, &format!("{f}.round_id"))?;
                 let rf = format!("{f}.ranks");
                 let ranks = j.array(j.get(rec, &f, "ranks")?, &rf)?;
-                let ranks = ranks.iter().enumerate().map(|(k, r)| j.u64(r, &index(&rf, k)).map(|r| r as u32)).collect::<Result<Vec<_>, _>>()?;
+                let ranks = ranks.iter().enumerate().map(|(k, r)| j.u32(r, &index(&rf, k))).collect::<Result<Vec<_>, _>>()?;
                 let mut sorted = ranks.clone();
                 sorted.sort_unstable();
                 if sorted.iter().enumerate().any(|(k, &r)| r as usize != k + 1) {

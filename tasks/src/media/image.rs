@@ -79,6 +79,24 @@ pub fn decode_file(path: &Path) -> Result<RgbImage, MediaError> {
     decode_bytes(&bytes).map_err(|m| MediaError::Decode(path.to_owned(), m))
 }
 
+/// Reads only the header of a JPEG or PNG file and checks its size against
+/// [`crate::limits::IMAGE_PIXELS`]: a cheap check to run on every input before loading a model.
+pub fn check_file_header(path: &Path) -> Result<(usize, usize), MediaError> {
+    let mut bytes = Vec::new();
+    read_into(path, &mut bytes)?;
+    let err = |m: String| MediaError::Decode(path.to_owned(), m);
+    let (w, h) = if bytes.starts_with(&[0xFF, 0xD8]) {
+        Decoder::new().and_then(|mut d| d.size(&bytes)).map_err(err)?
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        let reader = png::Decoder::new(std::io::Cursor::new(&bytes)).read_info().map_err(|e| err(e.to_string()))?;
+        (reader.info().width as usize, reader.info().height as usize)
+    } else {
+        return Err(err("not a JPEG or PNG file".to_owned()));
+    };
+    crate::limits::check_image_size(w as u64, h as u64).map_err(err)?;
+    Ok((w, h))
+}
+
 /// Decodes JPEG or PNG bytes to RGB, as Pillow's `open(..).convert("RGB")`.
 pub fn decode_bytes(bytes: &[u8]) -> Result<RgbImage, String> {
     let mut data = Vec::new();
@@ -139,9 +157,11 @@ pub fn cmyk_to_rgb(p: [u8; 4]) -> [u8; 3] {
 /// PNG through the `png` crate (lossless, so any correct decoder matches Pillow). 16-bit samples
 /// keep their high byte; alpha is dropped without compositing (Pillow RGBA→RGB).
 fn decode_png(bytes: &[u8]) -> Result<RgbImage, String> {
-    let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
+    // The pixel limit below governs, not the png crate's default 64 MiB limit.
+    let mut dec = png::Decoder::new_with_limits(std::io::Cursor::new(bytes), png::Limits { bytes: usize::MAX });
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = dec.read_info().map_err(|e| e.to_string())?;
+    crate::limits::check_image_size(reader.info().width as u64, reader.info().height as u64)?;
     let mut buf = vec![0u8; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
     let (w, h) = (info.width as usize, info.height as usize);

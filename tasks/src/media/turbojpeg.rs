@@ -73,6 +73,16 @@ impl Decoder {
         unsafe { CStr::from_ptr(tjGetErrorStr2(self.0 .0)).to_string_lossy().trim().to_owned() }
     }
 
+    /// Width and height from the header, without decoding.
+    pub fn size(&mut self, bytes: &[u8]) -> Result<(usize, usize), String> {
+        let (mut w, mut hgt, mut sub, mut cs) = (0, 0, 0, 0);
+        // SAFETY: the handle is live; the header outputs are plain ints.
+        if unsafe { tjDecompressHeader3(self.0 .0, bytes.as_ptr(), bytes.len() as c_ulong, &mut w, &mut hgt, &mut sub, &mut cs) } != 0 {
+            return Err(self.error());
+        }
+        Ok((w.max(0) as usize, hgt.max(0) as usize))
+    }
+
     /// Decodes a JPEG into `out` (replacing its contents) as RGB, or raw CMYK for CMYK/YCCK
     /// files. Warnings (e.g. a truncated file) are errors, as Pillow raises "image file is
     /// truncated".
@@ -88,6 +98,7 @@ impl Decoder {
         if w <= 0 || hgt <= 0 {
             return Err(format!("invalid size {w}x{hgt}"));
         }
+        crate::limits::check_image_size(w as u64, hgt as u64)?;
         let (format, channels) = if cs == TJCS_CMYK || cs == TJCS_YCCK { (TJPF_CMYK, 4) } else { (TJPF_RGB, 3) };
         let (width, height) = (w as usize, hgt as usize);
         let pitch = width.checked_mul(channels).filter(|&p| p <= c_int::MAX as usize).ok_or("image too wide")?;

@@ -73,6 +73,8 @@ fn decode(
     let container_frames = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
     let ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| err(e.to_string()))?;
     let mut decoder = ctx.decoder().video().map_err(|e| err(e.to_string()))?;
+    // The stream's stated size, then every frame's, against the pixel limit before conversion.
+    crate::limits::check_image_size(decoder.width() as u64, decoder.height() as u64).map_err(err)?;
     let mut scaler: Option<ffmpeg::software::scaling::Context> = None;
     let mut count = 0usize;
     let mut frame = ffmpeg::util::frame::Video::empty();
@@ -86,6 +88,7 @@ fn decode(
                 continue;
             }
             let (w, h) = (frame.width(), frame.height());
+            crate::limits::check_image_size(w as u64, h as u64).map_err(err)?;
             size = (w, h);
             let stale = scaler.as_ref().is_none_or(|s| s.input().width != w || s.input().height != h || s.input().format != frame.format());
             if stale {

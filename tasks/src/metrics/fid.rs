@@ -14,6 +14,7 @@ use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, MatRef, Par, Side};
 
 use super::npy;
+use crate::limits;
 use crate::input::InputError;
 
 /// FID between the rows of two `.npy` matrices (rows = samples, columns = features).
@@ -41,9 +42,28 @@ pub fn fid_files(a: &Path, b: &Path) -> Result<f64, InputError> {
     }
 }
 
-/// Reads one feature file and returns `(mu, sigma, width)`.
+/// Reads one feature file and returns `(mu, sigma, width)`. The shape is checked from the
+/// header before the values are decoded or any covariance is allocated.
 fn file_stats(path: &Path) -> Result<(Vec<f64>, Vec<f64>, usize), InputError> {
-    let (rows, cols, data) = npy::read_matrix(path)?;
+    let bytes = std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
+    let header = npy::parse_header(&bytes).map_err(|(field, msg)| InputError::new(path, field, msg))?;
+    if let [rows, cols] = header.shape[..] {
+        check_shape(path, rows, cols)?;
+    }
+    let (rows, cols, data) = npy::parse_matrix(&bytes).map_err(|(field, msg)| InputError::new(path, field, msg))?;
+    check_shape(path, rows, cols)?;
+    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+        return Err(InputError::file(
+            path,
+            format!("non-finite value {} at row {}, column {}", data[i], i / cols, i % cols),
+        ));
+    }
+    let (mu, sigma) = stats(rows, cols, &data);
+    Ok((mu, sigma, cols))
+}
+
+/// At least 2 rows, at least 1 column, and a covariance within [`limits::FID_FEATURES`].
+fn check_shape(path: &Path, rows: usize, cols: usize) -> Result<(), InputError> {
     if rows < 2 {
         return Err(InputError::field(
             path,
@@ -54,14 +74,10 @@ fn file_stats(path: &Path) -> Result<(Vec<f64>, Vec<f64>, usize), InputError> {
     if cols == 0 {
         return Err(InputError::field(path, "header.shape", "0 feature columns"));
     }
-    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
-        return Err(InputError::file(
-            path,
-            format!("non-finite value {} at row {}, column {}", data[i], i / cols, i % cols),
-        ));
-    }
-    let (mu, sigma) = stats(rows, cols, &data);
-    Ok((mu, sigma, cols))
+    let mib = (cols as f64).powi(2) * 8.0 / (1u64 << 20) as f64;
+    limits::FID_FEATURES
+        .check(cols as u64, &format!("{cols} feature columns (each covariance matrix needs {mib:.0} MiB)"))
+        .map_err(|m| InputError::field(path, "header.shape", m))
 }
 
 /// Column mean and sample covariance (`np.mean(axis=0)`, `np.cov(rowvar=False)`, denominator

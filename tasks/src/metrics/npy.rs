@@ -162,7 +162,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
             ("descr", _) => return Err(field_err("descr", "expected a string")),
             ("fortran_order", _) => return Err(field_err("fortran_order", "expected True or False")),
             ("shape", _) => return Err(field_err("shape", "expected a tuple of integers")),
-            (other, _) => return Err(field_err(other, "unexpected key")),
+            (other, _) => return Err(field_err(&other.escape_debug().to_string(), "unexpected key")),
         }
     }
     Ok(Header {
@@ -179,7 +179,7 @@ fn parse_descr(s: &str) -> Result<Dtype, ParseError> {
         "<f4" => Ok(Dtype::F32),
         "<f8" => Ok(Dtype::F64),
         ">f4" | ">f8" => Err(field_err("descr", format!("big-endian dtype '{s}' not supported (need '<f4' or '<f8')"))),
-        _ => Err(field_err("descr", format!("unsupported dtype '{s}' (need '<f4' or '<f8')"))),
+        _ => Err(field_err("descr", format!("unsupported dtype '{}' (need '<f4' or '<f8')", s.escape_debug()))),
     }
 }
 

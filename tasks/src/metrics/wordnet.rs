@@ -108,6 +108,7 @@ impl WordNet {
             let name = pos.file_name();
             let index = Index::parse(read_db_text(dir, &format!("index.{name}"))?);
             let data = read_db_file(dir, &format!("data.{name}"))?;
+            check_wordnet_30(dir, pos, index.lines.len(), &data)?;
             let exceptions = parse_exceptions(&read_db_text(dir, &format!("{name}.exc"))?);
             Ok(PosFiles { index, data, exceptions })
         };
@@ -305,6 +306,46 @@ fn read_db_text(dir: &Path, name: &str) -> Result<String, WordNetError> {
     String::from_utf8(bytes).map_err(|e| install_hint(&path, format!("not UTF-8: {e}")))
 }
 
+/// Lemmas in `index.<pos>` and synsets in `data.<pos>` of WordNet 3.0 (its `wnstats(7WN)`).
+const WN30_COUNTS: [(usize, usize); 4] = [(117_798, 82_115), (11_529, 13_767), (21_479, 18_156), (4_481, 3_621)];
+
+/// A folder that is truncated or not WordNet 3.0 would give different synsets, hence different
+/// scores: the lemma and synset counts must be WordNet 3.0's, and the data file must end with a
+/// complete line whose offset field is its own byte offset.
+fn check_wordnet_30(dir: &Path, pos: Pos, index_lemmas: usize, data: &[u8]) -> Result<(), WordNetError> {
+    let name = pos.file_name();
+    let (want_lemmas, want_synsets) = WN30_COUNTS[pos.slot()];
+    let bad = |file: String, what: String| {
+        WordNetError(format!(
+            "{}: {what}: the folder is truncated or not WordNet 3.0 (install `wordnet-base` or point {DIR_ENV} at a WordNet 3.0 dict/ folder)",
+            dir.join(file).display()
+        ))
+    };
+    if index_lemmas != want_lemmas {
+        return Err(bad(format!("index.{name}"), format!("{index_lemmas} lemmas, WordNet 3.0 has {want_lemmas}")));
+    }
+    let mut synsets = 0;
+    let mut last_start = 0;
+    let mut start = 0;
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        if !line.starts_with(b" ") {
+            synsets += 1;
+            last_start = start;
+        }
+        start += line.len();
+    }
+    if synsets != want_synsets {
+        return Err(bad(format!("data.{name}"), format!("{synsets} synsets, WordNet 3.0 has {want_synsets}")));
+    }
+    let last = &data[last_start..];
+    let offset_ok = last.split(|&b| b == b' ').next().and_then(|f| std::str::from_utf8(f).ok()).and_then(|f| f.parse::<usize>().ok())
+        == Some(last_start);
+    if !data.ends_with(b"\n") || !offset_ok {
+        return Err(bad(format!("data.{name}"), format!("the last synset line (byte {last_start}) is incomplete or misplaced")));
+    }
+    Ok(())
+}
+
 /// NLTK `_load_exception_map`: each line `form base1 base2 ...` (split on whitespace).
 fn parse_exceptions(text: &str) -> HashMap<String, Vec<String>> {
     let mut map = HashMap::new();
@@ -398,6 +439,37 @@ pub(crate) mod tests {
         assert!(msg.contains("apt-get install wordnet-base"), "{msg}");
         assert!(msg.contains("scripts/setup.sh") && msg.contains(DIR_ENV), "{msg}");
         assert!(!msg.contains('\n'));
+    }
+
+    /// A copy of the database folder with `data.noun` replaced by `data`.
+    fn copy_with_noun_data(tag: &str, data: &[u8]) -> PathBuf {
+        let src = default_dir();
+        let dir = std::env::temp_dir().join(format!("wn_{tag}_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for e in std::fs::read_dir(&src).unwrap() {
+            let e = e.unwrap();
+            if e.file_name() != "data.noun" {
+                std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+            }
+        }
+        std::fs::write(dir.join("data.noun"), data).unwrap();
+        dir
+    }
+
+    #[test]
+    fn truncated_or_foreign_database_is_refused() {
+        let full = std::fs::read(default_dir().join("data.noun")).unwrap();
+        // Cut inside the last synset line: the counts still match, the line does not end.
+        let cut = copy_with_noun_data("cut", &full[..full.len() - 10]);
+        let e = WordNet::load(&cut).err().expect("truncated must fail").to_string();
+        assert!(e.contains("data.noun: the last synset line") && e.contains("not WordNet 3.0"), "{e}");
+        // Half the file: fewer synsets.
+        let half = copy_with_noun_data("half", &full[..full.len() / 2]);
+        let e = WordNet::load(&half).err().expect("half must fail").to_string();
+        assert!(e.contains("synsets, WordNet 3.0 has 82115"), "{e}");
+        for d in [cut, half] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
     }
 
     #[test]
