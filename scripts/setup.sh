@@ -3,10 +3,11 @@
 #   wordnet-base  WordNet 3.0 database (/usr/share/wordnet) for NExT-QA WUPS
 #   libturbojpeg0-dev  libjpeg-turbo TurboJPEG API (Pillow-identical JPEG decoding)
 #   ffmpeg + libav*-dev + libclang-dev + pkg-config  video decoding (ffmpeg-next bindings)
+#   cmake + libopenblas-dev  static faiss build for the `faiss` retrieval backend (cargo feature)
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-PKGS="wordnet-base libturbojpeg0-dev ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libclang-dev pkg-config"
+PKGS="wordnet-base libturbojpeg0-dev ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libclang-dev pkg-config cmake libopenblas-dev"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
