@@ -3,3 +3,5 @@ pub mod cli;
 pub mod commands;
 pub mod emu;
 pub mod decode;
+pub mod rices;
+pub mod rices_features;

@@ -2,9 +2,11 @@
 pub mod convert;
 pub mod data;
 pub mod generate;
+pub mod index;
 pub mod inspect;
 pub mod metric;
 pub mod model_args;
+pub mod neighbours;
 pub mod pixels;
 pub mod prompt;
 pub mod rank;
