@@ -5,4 +5,6 @@ mod model;
 mod decode;
 mod prompts;
 mod datasets;
+mod run;
+mod sample_data;
 mod rices;

@@ -4,9 +4,38 @@ use serde_json::Value;
 
 use crate::common::{emu_eval, json_out, shared};
 
+/// A model folder with the real Emu-I configuration (32 `<image>` slots, `[USER]`/`[ASSISTANT]`)
+/// and the fixture's LLaMA tokenizer: `prompt` reads only these two files.
+fn emu_i_14b() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("emu-i-14b-config");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), r#"{"preset": "emu-i-14b"}"#).unwrap();
+        std::fs::copy(shared().join("fixtures/emu-tiny/tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+        dir
+    })
+    .clone()
+}
+
+/// `<image>` slots come from the model's config: 4 for the tiny fixture, whose `generate` then
+/// accepts the printed text.
+#[test]
+fn image_slots_follow_the_model_config() {
+    let data = shared().join("fixtures/datasets");
+    let tiny = shared().join("fixtures/emu-tiny");
+    let (d, m) = (data.to_str().unwrap(), tiny.to_str().unwrap());
+    let out = json_out(&emu_eval(&["prompt", "--task", "vqav2", "--model-family", "emu", "--data-root", d, "--model", m, "--json"], None));
+    let text = out["prompts"][0]["text"].as_str().unwrap();
+    assert!(text.contains("[IMG]<image><image><image><image>[/IMG]") && !text.contains("<image><image><image><image><image>"), "{text}");
+    let image = out["prompts"][0]["images"][0].as_str().unwrap();
+    let g = json_out(&emu_eval(&["generate", "--model", m, "--prompt", text, "--image", image, "--max-new-tokens", "3"], None));
+    assert_eq!(g["results"].as_array().unwrap().len(), 1);
+}
+
 fn prompt_json(extra: &[&str]) -> Value {
     let data = shared().join("fixtures/datasets");
-    let model = shared().join("fixtures/emu-tiny");
+    let model = emu_i_14b();
     let mut args = vec!["prompt", "--data-root", data.to_str().unwrap(), "--model", model.to_str().unwrap(), "--json"];
     args.extend_from_slice(extra);
     json_out(&emu_eval(&args, None))

@@ -247,7 +247,7 @@ fn index_command_reuses_rebuilds_and_repairs_the_cache() {
     assert_eq!(again["queries"]["outcome"]["computed"], 0);
 
     // Another pool seed: the pool (not the queries) is computed again.
-    let seeded = index_cmd(&cache, &[&model[..], &["--pool-seed", "9"]].concat());
+    let seeded = index_cmd(&cache, &[&model[..], &["--seed", "9"]].concat());
     assert_eq!(seeded["pool"]["outcome"]["computed"], 4);
     assert_eq!(seeded["queries"]["outcome"]["status"], "reused");
 

@@ -32,6 +32,10 @@ pub enum Command {
     Regress(commands::regress::Args),
     /// Print the exact prompt(s) for a sample.
     Prompt(commands::prompt::Args),
+    /// Evaluate tasks end to end: predictions.jsonl, metrics.json, the official result file.
+    Run(commands::run::Args),
+    /// Merge shard run folders into the folder a single run writes.
+    Merge(commands::merge::Args),
     /// Build or refresh a task's RICES feature cache (support pool and evaluation split).
     Index(commands::index::Args),
     /// Print the RICES support examples of an evaluation sample, with similarities.
@@ -50,6 +54,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Rank(a) => commands::rank::run(a),
         Command::Regress(a) => commands::regress::run(a),
         Command::Prompt(a) => commands::prompt::run(a),
+        Command::Run(a) => commands::run::run(a),
+        Command::Merge(a) => commands::merge::run(a),
         Command::Index(a) => commands::index::run(a),
         Command::Neighbours(a) => commands::neighbours::run(a),
     }

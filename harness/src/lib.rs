@@ -1,7 +1,11 @@
-//! emu-eval harness: command handlers, the Emu model in candle and decoding.
+//! emu-eval harness: command handlers, the Emu model in candle, decoding, prompt planning and the
+//! run orchestration.
 pub mod cli;
 pub mod commands;
 pub mod emu;
 pub mod decode;
+pub mod plan;
+pub mod runner;
+pub mod sample_data;
 pub mod rices;
 pub mod rices_features;

@@ -12,7 +12,7 @@
 //! use harness::rices::{self, RicesOptions, SupportIndex};
 //! use harness::rices_features::{Pooling, VisionFeatures};
 //! let ex = VisionFeatures { tower: emu, pooling: Pooling::Cls };
-//! let weights = rices::model_weights_hash(emu)?;
+//! let weights = harness::emu::weights_hash(&emu.load_report.path)?;
 //! let cache = retrieval::FeatureCache::new(rices::cache_dir(None)?);
 //! let root = std::path::Path::new("data");
 //! let index = SupportIndex::open_or_build(&ex, &weights, task, root, &cache, &RicesOptions::default(), &mut |_, _, _| {})?;
@@ -21,7 +21,6 @@
 //! # Ok(()) }
 //! ```
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
@@ -29,7 +28,6 @@ use retrieval::{Backend, CacheKey, FeatureCache, FeatureSet, Features, Neighbour
 use tasks::datasets::{Media, Sample};
 use tasks::registry::{MediaKind, Task};
 
-use crate::emu::Emu;
 use crate::rices_features::{media_features, FeatureExtractor};
 
 /// Frames per support video and per query video (datasets.md §12: 2 and 8).
@@ -268,42 +266,4 @@ pub fn cache_dir(arg: Option<&Path>) -> Result<PathBuf> {
         },
     };
     Ok(base.join("rices"))
-}
-
-/// Weights hash of a loaded model: [`weights_hash`] of its checkpoint file.
-pub fn model_weights_hash(emu: &Emu) -> Result<String> {
-    weights_hash(&emu.load_report.path)
-}
-
-/// `fnv64w:<hex>:<bytes>`: FNV-1a over the file's 64-bit little-endian words (a zero-padded
-/// tail), and its length. Reads the whole file once.
-pub fn weights_hash(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("{}: weights", path.display()))?;
-    let mut buf = vec![0u8; 8 << 20];
-    let (mut h, mut len) = (0xCBF2_9CE4_8422_2325u64, 0u64);
-    loop {
-        let n = read_full(&mut f, &mut buf).with_context(|| format!("{}: weights", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        len += n as u64;
-        for w in buf[..n].chunks(8) {
-            let mut b = [0u8; 8];
-            b[..w.len()].copy_from_slice(w);
-            h = (h ^ u64::from_le_bytes(b)).wrapping_mul(0x0100_0000_01B3);
-        }
-    }
-    Ok(format!("fnv64w:{h:016x}:{len}"))
-}
-
-/// Fills `buf` unless the file ends first; returns the bytes read.
-fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            m => n += m,
-        }
-    }
-    Ok(n)
 }

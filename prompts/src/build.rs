@@ -20,6 +20,18 @@ pub fn cot_support_caption(i: usize) -> String {
     format!("cot.caption.support.{i}")
 }
 
+/// One image's block in a prompt: `[IMG]` + n_causal × `<image>` + `[/IMG]` (the one definition).
+pub fn image_block(n_causal: usize) -> String {
+    let c = &templates().constants;
+    let mut s = String::with_capacity(16 + 7 * n_causal);
+    s.push_str(&c.image_begin);
+    for _ in 0..n_causal {
+        s.push_str(&c.image_slot);
+    }
+    s.push_str(&c.image_end);
+    s
+}
+
 /// What a stage's output is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,14 +72,7 @@ pub struct PromptPlan {
 impl Stage {
     /// `[IMG]` + n_causal × `<image>` + `[/IMG]`.
     pub fn image_block(&self) -> String {
-        let c = &templates().constants;
-        let mut s = String::with_capacity(16 + 7 * self.n_causal);
-        s.push_str(&c.image_begin);
-        for _ in 0..self.n_causal {
-            s.push_str(&c.image_slot);
-        }
-        s.push_str(&c.image_end);
-        s
+        image_block(self.n_causal)
     }
 
     /// The exact model input, each earlier stage's output shown as `{<stage name>}` (the query's
@@ -190,7 +195,7 @@ pub fn build(
         CaptionSource::None
     };
 
-    if task == Task::Vizwiz {
+    if task.gated() {
         let t = fam.task("vizwiz_answerability")?;
         let parts = b.prompt(t, examples, &support_captions, with_media, query, &query_caption, &answerability_label)?;
         stages.push(b.stage(ANSWERABILITY, StageKind::Answerability, parts));
@@ -341,8 +346,9 @@ pub fn media_parts(media: &[MediaRef], k: usize) -> Vec<Part> {
     let mut v = Vec::new();
     for m in media {
         match m {
-            MediaRef::Image(p) => v.push(Part::Media(MediaSlot { path: p.clone(), frame: None })),
-            MediaRef::Video(p) => {
+            MediaRef::Image { path, .. } => v.push(Part::Media(MediaSlot { path: path.display().to_string(), frame: None })),
+            MediaRef::Video { path, .. } => {
+                let p = path.display().to_string();
                 v.extend((0..k).map(|i| Part::Media(MediaSlot { path: p.clone(), frame: Some((i, k)) })))
             }
         }

@@ -28,108 +28,11 @@ impl Family {
     }
 }
 
-/// The benchmarks answered with a text prompt (coco_t2i generates images and has none here).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Task {
-    CocoCaption,
-    Vqav2,
-    Okvqa,
-    Vizwiz,
-    Visdial,
-    MsvdQa,
-    MsrvttQa,
-    Nextqa,
-}
+/// The prompted benchmarks and their template groups are defined once, in the task registry.
+pub use tasks::registry::{PromptTask as Task, TaskKind};
 
-/// Template group of a task (the rows of the paper's Table 8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TaskKind {
-    Caption,
-    ImageQa,
-    ImageDialog,
-    VideoEventQa,
-    VideoTemporalQa,
-}
-
-impl Task {
-    pub const ALL: [Task; 8] = [
-        Task::CocoCaption,
-        Task::Vqav2,
-        Task::Okvqa,
-        Task::Vizwiz,
-        Task::Visdial,
-        Task::MsvdQa,
-        Task::MsrvttQa,
-        Task::Nextqa,
-    ];
-
-    /// Task id as used by the registry and the command line.
-    pub fn id(self) -> &'static str {
-        match self {
-            Task::CocoCaption => "coco_caption",
-            Task::Vqav2 => "vqav2",
-            Task::Okvqa => "okvqa",
-            Task::Vizwiz => "vizwiz",
-            Task::Visdial => "visdial",
-            Task::MsvdQa => "msvd_qa",
-            Task::MsrvttQa => "msrvtt_qa",
-            Task::Nextqa => "nextqa",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Task> {
-        Task::ALL.into_iter().find(|t| t.id() == s)
-    }
-
-    pub fn kind(self) -> TaskKind {
-        match self {
-            Task::CocoCaption => TaskKind::Caption,
-            Task::Vqav2 | Task::Okvqa | Task::Vizwiz => TaskKind::ImageQa,
-            Task::Visdial => TaskKind::ImageDialog,
-            Task::MsvdQa | Task::MsrvttQa => TaskKind::VideoEventQa,
-            Task::Nextqa => TaskKind::VideoTemporalQa,
-        }
-    }
-
-    pub fn is_video(self) -> bool {
-        matches!(self.kind(), TaskKind::VideoEventQa | TaskKind::VideoTemporalQa)
-    }
-}
-
-impl TaskKind {
-    /// Key of the template in `templates.json`.
-    pub fn template_key(self) -> &'static str {
-        match self {
-            TaskKind::Caption => "caption",
-            TaskKind::ImageQa => "image_qa",
-            TaskKind::ImageDialog => "image_dialog",
-            TaskKind::VideoEventQa => "video_event_qa",
-            TaskKind::VideoTemporalQa => "video_temporal_qa",
-        }
-    }
-}
-
-/// One image file, or one video file whose frames the runner samples.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MediaRef {
-    Image(String),
-    Video(String),
-}
-
-impl MediaRef {
-    pub fn path(&self) -> &str {
-        match self {
-            MediaRef::Image(p) | MediaRef::Video(p) => p,
-        }
-    }
-}
-
-/// One previous dialog round: question and ground-truth answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Turn {
-    pub question: String,
-    pub answer: String,
-}
+/// The media and dialog-turn types are the datasets' own (one definition for loaders and prompts).
+pub use tasks::datasets::{Media as MediaRef, Turn};
 
 /// What a prompt needs from a sample (query or support example).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,7 +11,7 @@ fn ph() -> String {
 fn q(question: &str) -> PromptSample {
     PromptSample {
         id: "q".into(),
-        media: vec![MediaRef::Image("a.jpg".into())],
+        media: vec![MediaRef::image("a.jpg")],
         question: Some(question.into()),
         ..Default::default()
     }

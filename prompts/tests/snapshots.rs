@@ -7,8 +7,8 @@ use prompts::{build, Family, MediaRef, PromptOptions, PromptPlan, PromptSample, 
 
 fn sample(task: Task, i: usize, query: bool) -> PromptSample {
     let split = if query { "val" } else { "train" };
-    let image = |n: usize| MediaRef::Image(format!("{split}/img{n}.jpg"));
-    let video = |n: usize| MediaRef::Video(format!("videos/{split}{n}.mp4"));
+    let image = |n: usize| MediaRef::image(format!("{split}/img{n}.jpg"));
+    let video = |n: usize| MediaRef::video(format!("videos/{split}{n}.mp4"));
     let shapes = ["red circle", "blue square", "green triangle", "yellow diamond", "purple cross", "orange star"];
     let shape = shapes[i % shapes.len()];
     let mut s = PromptSample { id: format!("{split}-{i}"), ..Default::default() };
@@ -111,7 +111,7 @@ fn snapshot_path(task: Task, family: Family, mode: &str) -> PathBuf {
 fn every_task_family_mode_matches_its_snapshot() {
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut failures = Vec::new();
-    for task in Task::ALL {
+    for task in Task::all() {
         let query = sample(task, 0, true);
         let support = support(task);
         for family in [Family::Emu, Family::EmuI] {

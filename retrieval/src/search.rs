@@ -197,15 +197,30 @@ impl Candidates for ExactEngine {
     }
 }
 
-/// The `kc` best entries of a score column, best first (ties to the smaller row).
+/// The `kc` best entries of a score column, best first (ties to the smaller row). A buffer of
+/// at most 2·kc hits is cut back to kc whenever it fills; scores below the kc-th kept one are
+/// skipped, so no per-query copy of the whole column is made.
 fn best_of(scores: &[f32], kc: usize) -> Vec<Hit> {
-    let mut hits: Vec<Hit> = scores.iter().enumerate().map(|(index, &score)| Hit { index, score }).collect();
-    if kc < hits.len() && kc > 0 {
-        hits.select_nth_unstable_by(kc - 1, best_first);
-        hits.truncate(kc);
+    let kc = kc.max(1);
+    let mut kept: Vec<Hit> = Vec::with_capacity(2 * kc);
+    let mut floor = f32::NEG_INFINITY;
+    for (index, &score) in scores.iter().enumerate() {
+        if score < floor {
+            continue;
+        }
+        kept.push(Hit { index, score });
+        if kept.len() == 2 * kc {
+            kept.select_nth_unstable_by(kc - 1, best_first);
+            kept.truncate(kc);
+            floor = kept[kc - 1].score;
+        }
     }
-    hits.sort_by(best_first);
-    hits
+    if kept.len() > kc {
+        kept.select_nth_unstable_by(kc - 1, best_first);
+        kept.truncate(kc);
+    }
+    kept.sort_by(best_first);
+    kept
 }
 
 #[cfg(feature = "faiss")]

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::datasets::{self, Sample, Split};
 use crate::input::InputError;
+use crate::metrics::vqa;
 
 /// Images or videos.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +49,160 @@ impl Metric {
     }
 }
 
-/// Generation settings (filled by the prompt/decoding work).
+/// Beam-search settings of one generation stage (emu-model.md §3.3–3.4). `min_length` counts the
+/// dummy BOS, as transformers' does.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Generation {
     pub num_beams: usize,
     pub max_new_tokens: usize,
-    pub min_new_tokens: usize,
-    pub length_penalty: f32,
+    pub min_length: usize,
+    pub length_penalty: f64,
+}
+
+/// COCO caption settings of the released evaluation code (§3.4): also used for chain-of-thought
+/// caption stages, which caption the image the same way.
+pub const CAPTION: Generation = Generation { num_beams: 5, max_new_tokens: 20, min_length: 8, length_penalty: -1.0 };
+/// VQAv2 / OK-VQA / VizWiz answer settings (§3.4). The video QA tasks have no released evaluation
+/// code; their short answers are generated and post-processed the same way.
+pub const SHORT_ANSWER: Generation = Generation { num_beams: 5, max_new_tokens: 20, min_length: 1, length_penalty: -1.0 };
+/// VizWiz answerability pass (§3.5): the model defaults, constrained to `yes.`/`no.`.
+pub const ANSWERABILITY: Generation = Generation { num_beams: 5, max_new_tokens: 50, min_length: 1, length_penalty: 0.0 };
+
+/// How a task's samples are answered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Inference {
+    /// Generate the answer (after chain-of-thought caption stages when asked).
+    Generate { answer: Generation },
+    /// VizWiz: a constrained answerability pass, then the answer pass (§3.5).
+    AnswerabilityGate { gate: Generation, answers: [&'static str; 2], unanswerable: &'static str, answer: Generation },
+    /// VisDial: rank the answer options by the classification loss (§3.7).
+    RankOptions { n_segments: usize },
+    /// COCO text-to-image: regress image embeddings and decode them (§5).
+    TextToImage,
+}
+
+/// Template group of a prompted task (the rows of the paper's Table 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskKind {
+    Caption,
+    ImageQa,
+    ImageDialog,
+    VideoEventQa,
+    VideoTemporalQa,
+}
+
+impl TaskKind {
+    /// Key of the template in `templates.json`.
+    pub fn template_key(self) -> &'static str {
+        match self {
+            TaskKind::Caption => "caption",
+            TaskKind::ImageQa => "image_qa",
+            TaskKind::ImageDialog => "image_dialog",
+            TaskKind::VideoEventQa => "video_event_qa",
+            TaskKind::VideoTemporalQa => "video_temporal_qa",
+        }
+    }
+}
+
+/// The benchmarks answered with a text prompt (`prompts::Task`); coco_t2i has none. Ids, settings
+/// and everything else come from the registry entry whose `prompt` is this value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PromptTask {
+    CocoCaption,
+    Vqav2,
+    Okvqa,
+    Vizwiz,
+    Visdial,
+    MsvdQa,
+    MsrvttQa,
+    Nextqa,
+}
+
+impl PromptTask {
+    /// Every prompted task, in registry order.
+    pub fn all() -> Vec<PromptTask> {
+        TASKS.iter().filter_map(|t| t.prompt).collect()
+    }
+    /// The registry entry of this task.
+    pub fn entry(self) -> &'static Task {
+        TASKS.iter().find(|t| t.prompt == Some(self)).expect("every PromptTask has a registry entry")
+    }
+    /// Task id as used by the registry and the command line.
+    pub fn id(self) -> &'static str {
+        self.entry().id
+    }
+    pub fn parse(s: &str) -> Option<PromptTask> {
+        get(s).and_then(|t| t.prompt)
+    }
+    pub fn kind(self) -> TaskKind {
+        match self {
+            PromptTask::CocoCaption => TaskKind::Caption,
+            PromptTask::Vqav2 | PromptTask::Okvqa | PromptTask::Vizwiz => TaskKind::ImageQa,
+            PromptTask::Visdial => TaskKind::ImageDialog,
+            PromptTask::MsvdQa | PromptTask::MsrvttQa => TaskKind::VideoEventQa,
+            PromptTask::Nextqa => TaskKind::VideoTemporalQa,
+        }
+    }
+    pub fn is_video(self) -> bool {
+        self.entry().media == MediaKind::Video
+    }
+    /// VizWiz: an answerability stage precedes the answer.
+    pub fn gated(self) -> bool {
+        matches!(self.entry().inference, Inference::AnswerabilityGate { .. })
+    }
+}
+
+/// Which metric code scores a task's result file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scorer {
+    /// pycocoevalcap BLEU/ROUGE-L/CIDEr-D.
+    Caption,
+    /// VQA accuracy in a fixed variant (VQAv2's can be chosen: official or Emu's).
+    Vqa(vqa::Variant),
+    /// VisDial R@k, MRR, mean rank, NDCG.
+    Visdial,
+    /// Exact-match top-1 accuracy.
+    VideoQa,
+    /// NExT-OE WUPS over WordNet 3.0.
+    Wups,
+    /// FID of generated images (not from a result file).
+    Fid,
+}
+
+impl Scorer {
+    pub fn needs_wordnet(self) -> bool {
+        self == Scorer::Wups
+    }
+}
+
+/// The official result-file layout of a task (emu-model.md §3.8, datasets.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultFormat {
+    /// `[{"image_id", "caption"}]`
+    CocoCaption,
+    /// `[{"question_id", "answer"}]`
+    QuestionAnswer,
+    /// `[{"image", "answer"}]`
+    VizwizImage,
+    /// `[{"image_id", "round_id", "ranks"}]`
+    VisdialRanks,
+    /// `[{"video", "qid", "answer"}]`
+    NextqaVideoQid,
+    /// Generated images (PNG per caption id), no JSON result file.
+    Images,
+}
+
+impl ResultFormat {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ResultFormat::CocoCaption => r#"[{"image_id","caption"}]"#,
+            ResultFormat::QuestionAnswer => r#"[{"question_id","answer"}]"#,
+            ResultFormat::VizwizImage => r#"[{"image","answer"}]"#,
+            ResultFormat::VisdialRanks => r#"[{"image_id","round_id","ranks"}]"#,
+            ResultFormat::NextqaVideoQid => r#"[{"video","qid","answer"}]"#,
+            ResultFormat::Images => "one PNG per caption id",
+        }
+    }
 }
 
 pub type Loader = fn(&Path, &str) -> Result<Vec<Sample>, InputError>;
@@ -74,10 +222,14 @@ pub struct Task {
     pub pool_split: Option<&'static str>,
     /// Official files, relative to `<data-root>/<id>/`.
     pub data_files: &'static [&'static str],
-    /// Prompt templates (filled by the prompt work).
-    pub templates: &'static [&'static str],
-    /// Generation settings (filled by the decoding work).
-    pub generation: Option<Generation>,
+    /// The prompt builder's identity of the task (its template group); None: no text prompt.
+    pub prompt: Option<PromptTask>,
+    /// How samples are answered, with the decoding settings of each stage.
+    pub inference: Inference,
+    /// The official result file: its layout and its name (emu-model.md §3.4).
+    pub result_format: ResultFormat,
+    pub result_file: &'static str,
+    pub scorer: Scorer,
     pub loader: Loader,
 }
 
@@ -110,8 +262,11 @@ pub static TASKS: &[Task] = &[
         splits: datasets::coco_caption::SPLITS,
         pool_split: Some("train"),
         data_files: &["dataset_coco.json", "train2014/", "val2014/"],
-        templates: &[],
-        generation: None,
+        prompt: Some(PromptTask::CocoCaption),
+        inference: Inference::Generate { answer: CAPTION },
+        result_format: ResultFormat::CocoCaption,
+        result_file: "coco_answer.json",
+        scorer: Scorer::Caption,
         loader: datasets::coco_caption::load,
     },
     Task {
@@ -123,8 +278,11 @@ pub static TASKS: &[Task] = &[
         splits: datasets::coco_t2i::SPLITS,
         pool_split: None,
         data_files: &["annotations/captions_val2014.json", "val2014/", "annotations/captions_train2014.json (optional)"],
-        templates: &[],
-        generation: None,
+        prompt: None,
+        inference: Inference::TextToImage,
+        result_format: ResultFormat::Images,
+        result_file: "coco_t2i_images",
+        scorer: Scorer::Fid,
         loader: datasets::coco_t2i::load,
     },
     Task {
@@ -145,8 +303,11 @@ pub static TASKS: &[Task] = &[
             "val2014/",
             "test2015/",
         ],
-        templates: &[],
-        generation: None,
+        prompt: Some(PromptTask::Vqav2),
+        inference: Inference::Generate { answer: SHORT_ANSWER },
+        result_format: ResultFormat::QuestionAnswer,
+        result_file: "vqav2_answer.json",
+        scorer: Scorer::Vqa(vqa::Variant::Official),
         loader: datasets::vqav2::load,
     },
     Task {
@@ -165,8 +326,11 @@ pub static TASKS: &[Task] = &[
             "train2014/",
             "val2014/",
         ],
-        templates: &[],
-        generation: None,
+        prompt: Some(PromptTask::Okvqa),
+        inference: Inference::Generate { answer: SHORT_ANSWER },
+        result_format: ResultFormat::QuestionAnswer,
+        result_file: "okvqa_answer.json",
+        scorer: Scorer::Vqa(vqa::Variant::Okvqa),
         loader: datasets::okvqa::load,
     },
     Task {
@@ -178,8 +342,11 @@ pub static TASKS: &[Task] = &[
         splits: datasets::vizwiz::SPLITS,
         pool_split: Some("train"),
         data_files: &["annotations/val.json", "annotations/train.json", "annotations/test.json (submission)", "train/", "val/", "test/"],
-        templates: &[],
-        generation: None,
+        prompt: Some(PromptTask::Vizwiz),
+        inference: Inference::AnswerabilityGate { gate: ANSWERABILITY, answers: ["yes.", "no."], unanswerable: "no.", answer: SHORT_ANSWER },
+        result_format: ResultFormat::VizwizImage,
+        result_file: "vizwiz_answer.json",
+        scorer: Scorer::Vqa(vqa::Variant::Vizwiz),
         loader: datasets::vizwiz::load,
     },
     Task {
@@ -200,8 +367,11 @@ pub static TASKS: &[Task] = &[
             "train2014/",
             "val2014/",
         ],
-        templates: &[],
-        generation: None,
+        prompt: Some(PromptTask::Visdial),
+        inference: Inference::RankOptions { n_segments: 100 },
+        result_format: ResultFormat::VisdialRanks,
+        result_file: "visdial_answer.json",
+        scorer: Scorer::Visdial,
         loader: datasets::visdial::load,
     },
     Task {
@@ -213,8 +383,11 @@ pub static TASKS: &[Task] = &[
         splits: datasets::msvd_qa::SPLITS,
         pool_split: Some("train"),
         data_files: &["test_qa.json", "val_qa.json", "train_qa.json", "youtube_mapping.txt", "YouTubeClips/"],
-        templates: &[],
-        generation: None,
+        prompt: Some(PromptTask::MsvdQa),
+        inference: Inference::Generate { answer: SHORT_ANSWER },
+        result_format: ResultFormat::QuestionAnswer,
+        result_file: "msvd_qa_answer.json",
+        scorer: Scorer::VideoQa,
         loader: datasets::msvd_qa::load,
     },
     Task {
@@ -226,8 +399,11 @@ pub static TASKS: &[Task] = &[
         splits: datasets::msrvtt_qa::SPLITS,
         pool_split: Some("train"),
         data_files: &["test_qa.json", "val_qa.json", "train_qa.json", "videos/"],
-        templates: &[],
-        generation: None,
+        prompt: Some(PromptTask::MsrvttQa),
+        inference: Inference::Generate { answer: SHORT_ANSWER },
+        result_format: ResultFormat::QuestionAnswer,
+        result_file: "msrvtt_qa_answer.json",
+        scorer: Scorer::VideoQa,
         loader: datasets::msrvtt_qa::load,
     },
     Task {
@@ -239,8 +415,11 @@ pub static TASKS: &[Task] = &[
         splits: datasets::nextqa::SPLITS,
         pool_split: Some("train"),
         data_files: &["test.csv", "val.csv", "train.csv", "map_vid_vidorID.json", "add_reference_answer_test.json (optional)", "NExTVideo/"],
-        templates: &[],
-        generation: None,
+        prompt: Some(PromptTask::Nextqa),
+        inference: Inference::Generate { answer: SHORT_ANSWER },
+        result_format: ResultFormat::NextqaVideoQid,
+        result_file: "nextqa_answer.json",
+        scorer: Scorer::Wups,
         loader: datasets::nextqa::load,
     },
 ];
@@ -273,5 +452,18 @@ mod tests {
         }
         assert!(get("vqav2").unwrap().splits.contains(&"test-dev"));
         assert!(get("nope").is_none());
+    }
+
+    #[test]
+    fn prompt_tasks_map_one_to_one() {
+        let all = PromptTask::all();
+        assert_eq!(all.len(), 8);
+        for p in all {
+            assert_eq!(PromptTask::parse(p.id()), Some(p));
+            assert_eq!(p.entry().prompt, Some(p));
+        }
+        assert!(PromptTask::Vizwiz.gated() && !PromptTask::Vqav2.gated());
+        assert!(PromptTask::Nextqa.is_video() && !PromptTask::Okvqa.is_video());
+        assert_eq!(get("coco_t2i").unwrap().prompt, None);
     }
 }

@@ -53,6 +53,9 @@ pub struct CheckArgs {
     /// Print `{"task","split","samples","media","pool","problems":[{"file","field"?,"message"}]}`.
     #[arg(long)]
     pub json: bool,
+    /// With --json: one line.
+    #[arg(long)]
+    pub compact: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -80,7 +83,7 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
             "task": r.task, "split": r.split, "samples": r.samples, "media": r.media, "pool": r.pool,
             "problems": problems,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        super::metric::print_json(&out, args.compact)?;
     } else {
         let media = match task.media {
             registry::MediaKind::Image => "images",

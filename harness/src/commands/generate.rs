@@ -96,6 +96,9 @@ pub struct Args {
     /// Seed for sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Print compact JSON (one line).
+    #[arg(long)]
+    pub compact: bool,
 }
 
 /// Validated generation settings from the flags.
@@ -118,7 +121,7 @@ pub fn run(args: Args) -> Result<()> {
     let prompts: Vec<String> =
         args.inputs.items.iter().map(|i| decode::emu_lm::expand_image_marker(&i.prompt, emu.cfg.n_causal)).collect();
     let images: Vec<PathBuf> = args.inputs.items.iter().flat_map(|i| i.images.clone()).collect();
-    let pixels = super::pixels::load_images(&emu, &images)?;
+    let pixels = crate::emu::pixels::load_images(&emu, &images)?;
     let trie = args.allowed.as_ref().map(|answers| {
         let enc: Vec<Vec<u32>> = answers.iter().map(|a| emu.tokenizer().encode_with(a, false)).collect();
         TokenTrie::answers(&enc, cfg.eos_token_id)
@@ -129,6 +132,5 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|g| json!({"ids": g.ids, "text": emu.tokenizer().decode(&g.ids), "score": g.score}))
         .collect();
-    println!("{}", json!({ "results": results }));
-    Ok(())
+    super::metric::print_json(&json!({ "results": results }), args.compact)
 }

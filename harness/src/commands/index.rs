@@ -2,29 +2,29 @@
 //! evaluation split), with a progress bar on stderr and a JSON summary on stdout.
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{DType, Device};
 use retrieval::{Backend, FeatureCache, Outcome};
 use serde_json::{json, Value};
 
-use crate::emu::{self, Emu};
+use crate::emu::{self, builtin, Emu};
 use crate::rices::{self, RicesOptions, Stage, SupportIndex};
 use crate::rices_features::{FeatureExtractor, Pooling, VisionFeatures};
 
 /// Task, data, model, cache and feature recipe shared by `index` and `neighbours`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RicesArgs {
-    /// Task id (see `emu-eval tasks`).
-    #[arg(long)]
+    /// Task id (from the task registry; see `emu-eval tasks`).
+    #[arg(long, value_parser = super::args::task_parser())]
     pub task: String,
-    /// Data root (default: $EMU_EVAL_DATA).
+    /// Data root (default: $EMU_EVAL_DATA, else the built-in sample data).
     #[arg(long)]
     pub data_root: Option<PathBuf>,
-    /// Model directory (config.json, tokenizer.json, weights).
+    /// Model directory (config.json, tokenizer.json, weights); default: the built-in tiny model.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Weights file overriding the model directory's checkpoint.
-    #[arg(long)]
+    #[arg(long, requires = "model")]
     pub weights: Option<PathBuf>,
     /// f32, bf16 or f16.
     #[arg(long, default_value = "f32")]
@@ -35,9 +35,9 @@ pub struct RicesArgs {
     /// Cache directory (default: $EMU_EVAL_CACHE, else the platform cache directory).
     #[arg(long)]
     pub cache: Option<PathBuf>,
-    /// Seed of the 5,000-sample support pool.
+    /// Seed of the 5,000-sample support pool (and of the built-in model's weights), as `run --seed`.
     #[arg(long, default_value_t = retrieval::POOL_SEED)]
-    pub pool_seed: u64,
+    pub seed: u64,
     /// Pooled vector of the vision tower's `ln_visual` output.
     #[arg(long, value_enum, default_value_t = Pooling::Cls)]
     pub pooling: Pooling,
@@ -65,7 +65,7 @@ impl RicesArgs {
         }
         let backend = Backend::from_args(self.backend.as_deref(), self.index_factory.as_deref()).map_err(|e| anyhow!("{e}"))?;
         Ok(RicesOptions {
-            pool_seed: self.pool_seed,
+            pool_seed: self.seed,
             support_frames: self.support_frames,
             query_frames: self.query_frames,
             batch: self.batch,
@@ -75,28 +75,30 @@ impl RicesArgs {
     }
 
     pub fn task(&self) -> Result<&'static tasks::registry::Task> {
-        tasks::registry::get(&self.task)
-            .ok_or_else(|| anyhow!("--task: unknown task {:?} (one of {})", self.task, tasks::registry::ids().join(", ")))
+        Ok(super::args::lookup(&self.task))
     }
 
+    /// `--data-root`, else `$EMU_EVAL_DATA`, else the built-in sample data (as `run`).
     pub fn data_root(&self) -> Result<PathBuf> {
-        match (&self.data_root, std::env::var_os("EMU_EVAL_DATA")) {
-            (Some(d), _) => Ok(d.clone()),
-            (None, Some(d)) => Ok(PathBuf::from(d)),
-            (None, None) => bail!("--data-root: not given and $EMU_EVAL_DATA is not set"),
-        }
+        super::run::data_root(self.data_root.as_deref())
     }
 
-    /// The model and its weights hash.
+    /// The model and its weights hash: `--model`, else the built-in tiny model (as `run`).
     pub fn model(&self) -> Result<(Emu, String)> {
         let dtype: DType = emu::parse_dtype(&self.dtype)?;
         let device: Device = emu::parse_device(&self.device)?;
-        let Some(dir) = &self.model else {
-            bail!("--model: required (the built-in tiny model is not available in this build yet)");
-        };
-        let emu = Emu::load(dir, self.weights.as_deref(), dtype, &device)?;
-        let hash = rices::model_weights_hash(&emu)?;
-        Ok((emu, hash))
+        match &self.model {
+            None => {
+                eprintln!("emu-eval: NOTE: no --model: using the built-in tiny RANDOM model (seed {})", self.seed);
+                Ok((builtin::tiny(self.seed, false, dtype, &device)?, builtin::weights_hash(self.seed, false)))
+            }
+            Some(dir) => {
+                let emu = Emu::load(dir, self.weights.as_deref(), dtype, &device)?;
+                let path = emu.load_report.path.clone();
+                let hash = emu::weights_hash(&path).with_context(|| format!("{}: hashing weights", path.display()))?;
+                Ok((emu, hash))
+            }
+        }
     }
 
     pub fn cache(&self) -> Result<FeatureCache> {

@@ -64,12 +64,24 @@ pub enum Metric {
     },
 }
 
+/// `--variant` / `--vqa-variant`: the command-line face of `tasks::metrics::vqa::Variant`.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum VqaVariant {
     Official,
     Emu,
     Okvqa,
     Vizwiz,
+}
+
+impl From<VqaVariant> for vqa::Variant {
+    fn from(v: VqaVariant) -> Self {
+        match v {
+            VqaVariant::Official => vqa::Variant::Official,
+            VqaVariant::Emu => vqa::Variant::Emu,
+            VqaVariant::Okvqa => vqa::Variant::Okvqa,
+            VqaVariant::Vizwiz => vqa::Variant::Vizwiz,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -86,15 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let lines = stdin_lines()?;
             return print_lines(&ptb::tokenize_captions(&lines));
         }
-        Metric::Vqa { variant, input } => {
-            let v = match variant {
-                VqaVariant::Official => vqa::Variant::Official,
-                VqaVariant::Emu => vqa::Variant::Emu,
-                VqaVariant::Okvqa => vqa::Variant::Okvqa,
-                VqaVariant::Vizwiz => vqa::Variant::Vizwiz,
-            };
-            vqa::score_file(&input, v)?
-        }
+        Metric::Vqa { variant, input } => vqa::score_file(&input, variant.into())?,
         Metric::Stem => {
             let words = stdin_lines()?;
             let stems: Vec<String> = words.iter().map(|w| porter::stem(w)).collect();

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::pixels::load_images;
+use crate::emu::pixels::load_images;
 use super::model_args::ModelArgs;
 use crate::decode::emu_lm::expand_image_marker;
 use crate::decode::rank::visdial_ranks;
@@ -32,6 +32,9 @@ pub struct Args {
     /// Score like the reference: one full forward per segment, no shared cache.
     #[arg(long)]
     pub naive: bool,
+    /// Print compact JSON (one line).
+    #[arg(long)]
+    pub compact: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -45,6 +48,6 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         rank_shared(&emu, &embeds, &cands, args.segments, args.chunk)?
     };
-    println!("{}", json!({"losses": r.losses, "ranks": r.order, "visdial_ranks": visdial_ranks(&r.order)}));
-    Ok(())
+    let out = json!({"losses": r.losses, "ranks": r.order, "visdial_ranks": visdial_ranks(&r.order)});
+    super::metric::print_json(&out, args.compact)
 }

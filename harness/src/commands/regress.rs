@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use candle_core::DType;
 
-use super::pixels::load_images;
+use crate::emu::pixels::load_images;
 use super::model_args::ModelArgs;
 use crate::decode::regress::regress_embeddings;
 

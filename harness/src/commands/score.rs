@@ -1,10 +1,9 @@
 //! `emu-eval score`: score a predictions file in the task's official result format.
 use std::path::PathBuf;
 
-use clap::ValueEnum;
 use serde_json::json;
 use tasks::datasets::predictions;
-use tasks::metrics::{vqa, wordnet};
+use tasks::metrics::wordnet;
 
 use super::data::Location;
 
@@ -22,19 +21,13 @@ pub struct Args {
     pub allow_partial: bool,
     /// VQAv2 accuracy variant (official server code or Emu's LAVIS code).
     #[arg(long, value_enum, default_value = "official")]
-    pub vqa_variant: VqaVariant,
+    pub vqa_variant: super::metric::VqaVariant,
     /// WordNet 3.0 folder for NExT-QA (default: /usr/share/wordnet).
     #[arg(long)]
     pub wordnet: Option<PathBuf>,
     /// Print compact JSON.
     #[arg(long)]
     pub compact: bool,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum VqaVariant {
-    Official,
-    Emu,
 }
 
 /// How many ids to list in the report before summarising.
@@ -44,9 +37,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (task, dir) = args.loc.resolve()?;
     let split = args.loc.split.clone().unwrap_or_else(|| task.eval_split.to_owned());
     let data = task.load(&dir, &split)?;
-    let preds = predictions::read(task.id, &args.predictions)?;
+    let preds = predictions::read(task, &args.predictions)?;
     let (joined, m) = predictions::join(&data.samples, preds, args.allow_partial);
-    let wn = if task.id == "nextqa" {
+    let wn = if task.scorer.needs_wordnet() {
         Some(match &args.wordnet {
             Some(d) => wordnet::WordNet::load(d)?,
             None => wordnet::WordNet::load_default()?,
@@ -54,11 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let variant = match args.vqa_variant {
-        VqaVariant::Official => vqa::Variant::Official,
-        VqaVariant::Emu => vqa::Variant::Emu,
-    };
-    let metric = predictions::score(task.id, &joined, variant, wn.as_ref()).map_err(|e| anyhow::anyhow!("{}: {e}", args.predictions.display()))?;
+    let metric = predictions::score(task, &joined, args.vqa_variant.into(), wn.as_ref()).map_err(|e| anyhow::anyhow!("{}: {e}", args.predictions.display()))?;
     for (what, ids) in [("unknown id", &m.unknown), ("duplicate id", &m.duplicates), ("missing id", &m.missing)] {
         if !ids.is_empty() {
             let shown: Vec<&str> = ids.iter().take(LIST).map(String::as_str).collect();

@@ -9,9 +9,12 @@ pub struct Args {
     /// Data root (`<root>/<task>/…`): also print the size of every split found there.
     #[arg(long)]
     pub data_root: Option<PathBuf>,
-    /// Print JSON instead of a table.
+    /// Print pretty JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// With --json: one line.
+    #[arg(long)]
+    pub compact: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -36,12 +39,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "eval_split": t.eval_split,
             "splits": t.splits,
             "pool_split": t.pool_split,
+            "result_file": t.result_file,
             "sizes": sizes,
         }));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&Value::from(rows))?);
-        return Ok(());
+        return super::metric::print_json(&Value::from(rows), args.compact);
     }
     println!("{:<13} {:<6} {:<31} {:<9} {:<6} {}", "task", "media", "metric", "eval", "pool", "splits");
     for (t, r) in TASKS.iter().zip(&rows) {

@@ -1,12 +1,14 @@
 //! Generation settings (spec §3.3) with the reference defaults.
 use anyhow::{bail, Result};
 
+use crate::emu::tokenizer;
+
 /// BOS id of the LLaMA tokenizer: the dummy first column of every generated sequence.
-pub const BOS_ID: u32 = 1;
+pub const BOS_ID: u32 = tokenizer::BOS;
 /// EOS id (`</s>`).
-pub const EOS_ID: u32 = 2;
+pub const EOS_ID: u32 = tokenizer::EOS;
 /// PAD id (`[PAD]`), used to fill finished rows.
-pub const PAD_ID: u32 = 32000;
+pub const PAD_ID: u32 = tokenizer::PAD;
 
 /// transformers' `early_stopping` (`BeamHypotheses.is_done`). The reference uses `False`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

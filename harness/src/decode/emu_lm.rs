@@ -45,7 +45,7 @@ pub fn generation_positions(mask: &[u32]) -> Vec<i64> {
 
 /// The `[IMG]<image>×n[/IMG]` placeholder of one image.
 pub fn image_placeholder(n_causal: usize) -> String {
-    format!("[IMG]{}[/IMG]", "<image>".repeat(n_causal))
+    prompts::image_block(n_causal)
 }
 
 /// `[<IMG_PLH>]` (the `generate_image` input marker) replaced by the image placeholder.

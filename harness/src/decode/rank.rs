@@ -49,13 +49,7 @@ pub fn argsort_ascending(losses: &[f32]) -> Vec<usize> {
 }
 
 /// VisDial result-file ranks: `ranks[c]` = 1-based position of candidate `c` in `order`.
-pub fn visdial_ranks(order: &[usize]) -> Vec<usize> {
-    let mut ranks = vec![0; order.len()];
-    for (pos, &c) in order.iter().enumerate() {
-        ranks[c] = pos + 1;
-    }
-    ranks
-}
+pub use tasks::metrics::visdial::order_to_ranks as visdial_ranks;
 
 /// Negative log-likelihood of `label` under one row of logits (f32 log-softmax).
 pub fn token_nll(logits_row: &[f32], label: u32) -> f32 {

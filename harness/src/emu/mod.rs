@@ -8,6 +8,7 @@
 //! pixels (n,3,224,224) ─ visual ─ ln_visual ─ cformer ─ (n, n_causal, hidden)
 //! input_ids (b,L) ─ embed_tokens, <image> rows replaced in order ─ LLaMA ─ norm ─ lm_head / stu_regress_head
 //! ```
+pub mod builtin;
 pub mod cformer;
 pub mod config;
 pub mod linear;
@@ -138,8 +139,22 @@ impl Emu {
     ) -> anyhow::Result<Emu> {
         let ckpt = std::sync::Arc::new(load::Checkpoint::open(weights, cfg.lora.clone())?);
         let backend = SharedCheckpoint(ckpt.clone());
-        let vb = VarBuilder::from_backend(Box::new(backend), dtype, device.clone());
         let origin = ckpt.origin().to_string();
+        let mut emu = Self::from_backend(cfg, Box::new(backend), tokenizer, dtype, device)
+            .with_context(|| format!("loading {origin}"))?;
+        emu.load_report = ckpt.finish()?;
+        Ok(emu)
+    }
+
+    /// Builds the model from any weight source whose names follow the checkpoint keys.
+    pub fn from_backend(
+        cfg: EmuConfig,
+        backend: Box<dyn SimpleBackend>,
+        tokenizer: EmuTokenizer,
+        dtype: DType,
+        device: &Device,
+    ) -> anyhow::Result<Emu> {
+        let vb = VarBuilder::from_backend(backend, dtype, device.clone());
         let build = || -> Result<_> {
             let visual = EvaVisionTransformer::new(&cfg.vision, vb.pp("visual"))?;
             let ln_visual = vision::ln_visual(cfg.vision.width, cfg.ln_visual_eps, vb.pp("ln_visual"))?;
@@ -147,8 +162,8 @@ impl Emu {
             let lm = Llama::new(&cfg.llama, vb.pp("decoder").pp("lm"))?;
             Ok((visual, ln_visual, cformer, lm))
         };
-        let (visual, ln_visual, cformer, lm) = build().map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("loading {origin}"))?;
-        let load_report = ckpt.finish()?;
+        let (visual, ln_visual, cformer, lm) = build().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let load_report = LoadReport::default();
         Ok(Emu { cfg, visual, ln_visual, cformer, lm, tokenizer, dtype, device: device.clone(), load_report })
     }
 
@@ -310,6 +325,23 @@ impl SimpleBackend for SharedCheckpoint {
     fn contains_tensor(&self, name: &str) -> bool {
         self.0.contains_tensor(name)
     }
+}
+
+/// `sha256:<hex>` of a weights file, streamed (the key that run folders and caches record).
+pub fn weights_hash(path: &Path) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).with_context(|| format!("{}: cannot read", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()))
 }
 
 /// Parses a `--dtype` value: `f32`, `bf16` or `f16`.

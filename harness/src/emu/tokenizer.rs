@@ -45,12 +45,14 @@ impl EmuTokenizer {
     pub fn from_file(path: &Path, instruct: bool) -> Result<Self, TokenizerError> {
         let bpe = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| TokenizerError::Load(path.display().to_string(), e.to_string()))?;
+        Self::from_tokenizer(bpe, instruct, &path.display().to_string())
+    }
+
+    /// Wraps an already loaded 32000-piece BPE (`origin` names it in errors).
+    pub fn from_tokenizer(bpe: tokenizers::Tokenizer, instruct: bool, origin: &str) -> Result<Self, TokenizerError> {
         let base = bpe.get_vocab_size(false);
         if base != 32000 {
-            return Err(TokenizerError::Load(
-                path.display().to_string(),
-                format!("expected the 32000-piece LLaMA vocabulary, found {base}"),
-            ));
+            return Err(TokenizerError::Load(origin.to_owned(), format!("expected the 32000-piece LLaMA vocabulary, found {base}")));
         }
         let n_added = if instruct { 6 } else { 4 };
         let mut specials: Vec<(String, u32)> =

@@ -55,6 +55,7 @@ pub fn check(task: &'static Task, dir: &Path, split: Option<&str>) -> Report {
     }
     let (samples, media) = match task.load(dir, &split) {
         Ok(s) => {
+            problems.extend(super::validate::validate(dir, &split, &s.samples));
             let media: Vec<Media> = s.media().into_iter().cloned().collect();
             let mut errs: Vec<InputError> = media.par_iter().filter_map(check_media).collect();
             problems.append(&mut errs);

@@ -8,6 +8,7 @@ pub mod msvd_qa;
 pub mod nextqa;
 pub mod okvqa;
 pub mod predictions;
+pub mod validate;
 pub mod visdial;
 pub mod vizwiz;
 pub mod vqa_common;
@@ -55,6 +56,16 @@ pub enum Media {
 }
 
 impl Media {
+    /// An image file; its file name is the cache key.
+    pub fn image(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        Media::Image { key: file_key(&path), path }
+    }
+    /// A video file; its file name is the cache key.
+    pub fn video(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        Media::Video { key: file_key(&path), path }
+    }
     pub fn path(&self) -> &Path {
         match self {
             Media::Image { path, .. } | Media::Video { path, .. } => path,
@@ -71,8 +82,12 @@ impl Media {
     }
 }
 
+fn file_key(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 /// One question/answer turn of a dialog history.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Turn {
     pub question: String,
     pub answer: String,

@@ -8,24 +8,13 @@ use serde_json::{json, Value};
 use super::{Content, Sample, SampleId};
 use crate::input::{index, read_json, InputError, Json};
 use crate::metrics::{caption, videoqa, visdial, vqa, wordnet::WordNet, wups};
+use crate::registry::{ResultFormat, Scorer, Task};
 
 /// One prediction: text, or VisDial per-option ranks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prediction {
     Text(String),
     Ranks(Vec<u32>),
-}
-
-/// Result-file format of a task (datasets.md; emu-model.md §3.8).
-pub fn format(task: &str) -> Option<&'static str> {
-    Some(match task {
-        "coco_caption" => r#"[{"image_id","caption"}]"#,
-        "vqav2" | "okvqa" | "msvd_qa" | "msrvtt_qa" => r#"[{"question_id","answer"}]"#,
-        "vizwiz" => r#"[{"image","answer"}]"#,
-        "visdial" => r#"[{"image_id","round_id","ranks"}]"#,
-        "nextqa" => r#"[{"video","qid","answer"}]"#,
-        _ => return None,
-    })
 }
 
 /// An integer given as a JSON number or a decimal string (NExT-QA ids are often strings).
@@ -36,9 +25,13 @@ fn int_or_text(j: &Json, v: &Value, field: &str) -> Result<u64, InputError> {
     }
 }
 
-/// Reads a predictions file into `(id, prediction)` pairs, in file order.
-pub fn read(task: &str, path: &Path) -> Result<Vec<(SampleId, Prediction)>, InputError> {
-    let fmt = format(task).ok_or_else(|| InputError::file(path, format!("task {task} has no predictions format for `score`")))?;
+/// Reads a predictions file in the task's result format into `(id, prediction)` pairs, in file order.
+pub fn read(task: &Task, path: &Path) -> Result<Vec<(SampleId, Prediction)>, InputError> {
+    let format = task.result_format;
+    if format == ResultFormat::Images {
+        return Err(InputError::file(path, format!("task {} has no predictions format for `score`", task.id)));
+    }
+    let fmt = format.describe();
     let root = read_json(path)?;
     let j = Json::new(path);
     let list = j.array(&root, "(root)").map_err(|e| super::context(e, format!("expected {fmt}")))?;
@@ -48,10 +41,10 @@ pub fn read(task: &str, path: &Path) -> Result<Vec<(SampleId, Prediction)>, Inpu
         let text = |key: &str| -> Result<Prediction, InputError> {
             Ok(Prediction::Text(j.str(j.get(rec, &f, key)?, &format!("{f}.{key}"))?.to_owned()))
         };
-        let item = match task {
-            "coco_caption" => (SampleId::Int(j.u64(j.get(rec, &f, "image_id")?, &format!("{f}.image_id"))?), text("caption")?),
-            "vizwiz" => (SampleId::Image(j.str(j.get(rec, &f, "image")?, &format!("{f}.image"))?.to_owned()), text("answer")?),
-            "visdial" => {
+        let item = match format {
+            ResultFormat::CocoCaption => (SampleId::Int(j.u64(j.get(rec, &f, "image_id")?, &format!("{f}.image_id"))?), text("caption")?),
+            ResultFormat::VizwizImage => (SampleId::Image(j.str(j.get(rec, &f, "image")?, &format!("{f}.image"))?.to_owned()), text("answer")?),
+            ResultFormat::VisdialRanks => {
                 let image_id = j.u64(j.get(rec, &f, "image_id")?, &format!("{f}.image_id"))?;
                 let round_id = j.u64(j.get(rec, &f, "round_id")?, &format!("{f}.round_id"))? as u32;
                 let rf = format!("{f}.ranks");
@@ -64,7 +57,7 @@ pub fn read(task: &str, path: &Path) -> Result<Vec<(SampleId, Prediction)>, Inpu
                 }
                 (SampleId::Round { image_id, round_id }, Prediction::Ranks(ranks))
             }
-            "nextqa" => {
+            ResultFormat::NextqaVideoQid => {
                 let video = match j.get(rec, &f, "video")? {
                     Value::String(s) => s.trim().to_owned(),
                     v => j.u64(v, &format!("{f}.video"))?.to_string(),
@@ -72,11 +65,32 @@ pub fn read(task: &str, path: &Path) -> Result<Vec<(SampleId, Prediction)>, Inpu
                 let qid = int_or_text(&j, j.get(rec, &f, "qid")?, &format!("{f}.qid"))?;
                 (SampleId::VideoQid { video, qid }, text("answer")?)
             }
-            _ => (SampleId::Int(j.u64(j.get(rec, &f, "question_id")?, &format!("{f}.question_id"))?), text("answer")?),
+            ResultFormat::QuestionAnswer | ResultFormat::Images => {
+                (SampleId::Int(j.u64(j.get(rec, &f, "question_id")?, &format!("{f}.question_id"))?), text("answer")?)
+            }
         };
         out.push(item);
     }
     Ok(out)
+}
+
+/// The official result-file record of one prediction (the inverse of [`read`]).
+pub fn record(task: &Task, sample: &Sample, prediction: &Prediction) -> Result<Value, String> {
+    let answer = || match prediction {
+        Prediction::Text(t) => Ok(t.clone()),
+        Prediction::Ranks(_) => Err(format!("{}: sample {}: ranks where text is expected", task.id, sample.id)),
+    };
+    Ok(match (task.result_format, &sample.id) {
+        (ResultFormat::CocoCaption, SampleId::Int(i)) => json!({"image_id": i, "caption": answer()?}),
+        (ResultFormat::QuestionAnswer, SampleId::Int(i)) => json!({"question_id": i, "answer": answer()?}),
+        (ResultFormat::VizwizImage, SampleId::Image(name)) => json!({"image": name, "answer": answer()?}),
+        (ResultFormat::NextqaVideoQid, SampleId::VideoQid { video, qid }) => json!({"video": video, "qid": qid, "answer": answer()?}),
+        (ResultFormat::VisdialRanks, SampleId::Round { image_id, round_id }) => match prediction {
+            Prediction::Ranks(r) => json!({"image_id": image_id, "round_id": round_id, "ranks": r}),
+            Prediction::Text(_) => return Err(format!("{}: sample {}: text where ranks are expected", task.id, sample.id)),
+        },
+        (format, id) => return Err(format!("{}: sample id {id} does not fit the result format {}", task.id, format.describe())),
+    })
 }
 
 /// How the predictions matched the split.
@@ -97,11 +111,7 @@ fn worst_ranks(options: usize, gt: Option<usize>, rel: Option<&Vec<f64>>) -> Vec
         let (ka, kb) = (key(a), key(b));
         ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(a.cmp(&b))
     });
-    let mut ranks = vec![0u32; options];
-    for (pos, &o) in order.iter().enumerate() {
-        ranks[o] = pos as u32 + 1;
-    }
-    ranks
+    visdial::order_to_ranks(&order)
 }
 
 /// Joins predictions with samples. Missing samples get `None` unless `allow_partial`, in which
@@ -155,14 +165,14 @@ fn id_value(id: &SampleId) -> Value {
 
 /// Scores joined predictions with the task's metric; `Err` when the split has no answers.
 pub fn score(
-    task: &str,
+    task: &Task,
     joined: &[(&Sample, Option<Prediction>)],
     vqa_variant: vqa::Variant,
     wordnet: Option<&WordNet>,
 ) -> Result<Value, String> {
-    let no_gt = || format!("this split of {task} has no ground-truth answers (submission only)");
-    match task {
-        "coco_caption" => {
+    let no_gt = || format!("this split of {} has no ground-truth answers (submission only)", task.id);
+    match task.scorer {
+        Scorer::Caption => {
             let items: Vec<_> = joined
                 .iter()
                 .map(|(s, p)| match &s.content {
@@ -172,17 +182,15 @@ pub fn score(
                 .collect::<Result<_, _>>()?;
             Ok(caption::score(&items))
         }
-        "vqav2" | "okvqa" | "vizwiz" => {
-            let variant = match task {
-                "okvqa" => vqa::Variant::Okvqa,
-                "vizwiz" => vqa::Variant::Vizwiz,
-                _ => vqa_variant,
-            };
+        Scorer::Vqa(fixed) => {
+            // VQAv2's variant is the caller's choice (official server code or Emu's LAVIS code).
+            let variant = if fixed == vqa::Variant::Official { vqa_variant } else { fixed };
+            let id_key = if task.result_format == ResultFormat::VizwizImage { "image" } else { "question_id" };
             let items: Vec<_> = joined
                 .iter()
                 .map(|(s, p)| match &s.content {
                     Content::Vqa { answers, question_type, answer_type, answerable, .. } if !answers.is_empty() => Ok(vqa::VqaItem {
-                        id_key: if task == "vizwiz" { "image" } else { "question_id" }.to_owned(),
+                        id_key: id_key.to_owned(),
                         id: id_value(&s.id),
                         answers: answers.clone(),
                         prediction: text(p),
@@ -196,7 +204,7 @@ pub fn score(
                 .collect::<Result<_, _>>()?;
             Ok(vqa::score(&items, variant))
         }
-        "visdial" => {
+        Scorer::Visdial => {
             let rounds: Vec<_> = joined
                 .iter()
                 .map(|(s, p)| match &s.content {
@@ -215,7 +223,7 @@ pub fn score(
                 .collect::<Result<_, _>>()?;
             Ok(visdial::score(&rounds))
         }
-        "msvd_qa" | "msrvtt_qa" => {
+        Scorer::VideoQa => {
             let items: Vec<(String, String)> = joined
                 .iter()
                 .map(|(s, p)| match &s.content {
@@ -225,7 +233,7 @@ pub fn score(
                 .collect::<Result<_, _>>()?;
             Ok(videoqa::score(&items))
         }
-        "nextqa" => {
+        Scorer::Wups => {
             let wn = wordnet.ok_or("nextqa needs WordNet 3.0 (--wordnet or /usr/share/wordnet)")?;
             let items: Vec<_> = joined
                 .iter()
@@ -241,7 +249,7 @@ pub fn score(
                 .collect::<Result<_, _>>()?;
             Ok(wups::score(&items, true, wn))
         }
-        _ => Err(format!("task {task} is not scored from a predictions file (coco_t2i: use `emu-eval metric fid`)")),
+        Scorer::Fid => Err(format!("task {} is not scored from a predictions file (FID of generated images)", task.id)),
     }
 }
 

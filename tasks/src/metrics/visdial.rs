@@ -172,7 +172,12 @@ fn dcg(gains: impl Iterator<Item = f32>) -> f32 {
 pub fn scores_to_ranks(scores: &[f32]) -> Vec<u32> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| desc_nan_last(scores[a], scores[b]).then(a.cmp(&b)));
-    let mut ranks = vec![0u32; scores.len()];
+    order_to_ranks(&order)
+}
+
+/// The result-file rule: `order` lists options best first; `ranks[o]` = 1-based position of `o`.
+pub fn order_to_ranks(order: &[usize]) -> Vec<u32> {
+    let mut ranks = vec![0u32; order.len()];
     for (pos, &opt) in order.iter().enumerate() {
         ranks[opt] = pos as u32 + 1;
     }

@@ -1,0 +1,163 @@
+//! `emu-eval run`: evaluate tasks end to end (see `runner`). Loads the model once, then runs every
+//! (task, shots) combination into its own run folder and prints a table of the metrics.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use prompts::Family;
+
+use super::args::{lookup, task_parser, FamilyArg};
+use crate::emu::{self, builtin, Emu};
+use crate::runner::{self, files::Shard, ModelInfo, RunOptions};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Task id(s) (repeat for several; see `emu-eval tasks`).
+    #[arg(long = "task", required = true, value_parser = task_parser())]
+    pub tasks: Vec<String>,
+    /// Few-shot support examples (repeat for several: 0 2 4 8).
+    #[arg(long = "shots", default_value = "0")]
+    pub shots: Vec<usize>,
+    /// Template family: pretrained Emu or instruction-tuned Emu-I.
+    #[arg(long, value_enum, default_value = "emu")]
+    pub model_family: FamilyArg,
+    /// Multimodal chain-of-thought (family emu): caption first, then answer.
+    #[arg(long)]
+    pub cot: bool,
+    /// Two text-only support examples (the paper's `*` rows).
+    #[arg(long)]
+    pub text_examples: bool,
+    /// Model folder (config.json, tokenizer.json, weights); default: the built-in tiny random model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Weights file overriding the folder's checkpoint.
+    #[arg(long, requires = "model")]
+    pub weights: Option<PathBuf>,
+    /// Data root holding `<task>/…` (default: $EMU_EVAL_DATA, else the built-in sample data).
+    #[arg(long)]
+    pub data_root: Option<PathBuf>,
+    /// Split (default: each task's evaluation split).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Evaluate only the first N samples of the split (canonical order).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Prompts per left-padded generation batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// cpu or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Seed of the support pool subset, the support choice and the built-in model's weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Run folder (several tasks/shots: the parent of one folder per combination).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Evaluate shard I of N (samples at positions ≡ I−1 mod N); combine with `emu-eval merge`.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Samples that may fail (undecodable media, decoding errors) before the run stops non-zero.
+    #[arg(long, default_value_t = 0)]
+    pub max_failures: usize,
+    /// Replace a run folder that holds a different configuration.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Run again the samples that failed in an earlier invocation.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// VQAv2 accuracy variant.
+    #[arg(long, value_enum, default_value = "official")]
+    pub vqa_variant: super::metric::VqaVariant,
+    /// WordNet 3.0 folder for NExT-QA (default: $EMU_EVAL_WORDNET or /usr/share/wordnet).
+    #[arg(long)]
+    pub wordnet: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let family = Family::from(args.model_family);
+    let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
+    let data_root = data_root(args.data_root.as_deref())?;
+    let (emu, model) = load_model(&args, family)?;
+    let combos: Vec<(&str, usize)> = args.tasks.iter().flat_map(|t| args.shots.iter().map(move |&k| (t.as_str(), k))).collect();
+    let mut rows = Vec::new();
+    for &(id, shots) in &combos {
+        let task = lookup(id);
+        let name = folder_name(id, family, shots, args.cot, args.text_examples);
+        let output = match &args.output {
+            Some(o) if combos.len() == 1 => o.clone(),
+            Some(o) => o.join(&name),
+            None => PathBuf::from("runs").join(&name),
+        };
+        let opts = RunOptions {
+            task,
+            family,
+            shots,
+            cot: args.cot,
+            text_examples: args.text_examples,
+            data_root: data_root.clone(),
+            split: args.split.clone().unwrap_or_else(|| task.eval_split.to_owned()),
+            limit: args.limit,
+            batch_size: args.batch_size,
+            seed: args.seed,
+            output,
+            shard,
+            max_failures: args.max_failures,
+            overwrite: args.overwrite,
+            retry_failed: args.retry_failed,
+            vqa_variant: args.vqa_variant.into(),
+            wordnet: args.wordnet.clone(),
+        };
+        let summary = runner::run_task(&emu, &model, &opts)?;
+        runner::files::log::info(&format!("{id}: wrote {}", summary.output.display()));
+        rows.push(summary.metrics);
+    }
+    print!("{}", runner::finish::table(&rows));
+    Ok(())
+}
+
+/// `<task>-<family>-<shots>shot[-cot][-text]`.
+pub fn folder_name(task: &str, family: Family, shots: usize, cot: bool, text: bool) -> String {
+    format!("{task}-{}-{shots}shot{}{}", family.key(), if cot { "-cot" } else { "" }, if text { "-text" } else { "" })
+}
+
+/// `--data-root`, else `$EMU_EVAL_DATA`, else the built-in sample data (generated on first use).
+pub(crate) fn data_root(given: Option<&std::path::Path>) -> Result<PathBuf> {
+    if let Some(d) = given {
+        return Ok(d.to_path_buf());
+    }
+    if let Some(d) = std::env::var_os("EMU_EVAL_DATA") {
+        return Ok(PathBuf::from(d));
+    }
+    let dir = crate::sample_data::default_dir();
+    crate::sample_data::ensure(&dir)?;
+    runner::files::log::info(&format!("no --data-root: using the built-in sample data in {}", dir.display()));
+    Ok(dir)
+}
+
+fn load_model(args: &Args, family: Family) -> Result<(Emu, ModelInfo)> {
+    let dtype = emu::parse_dtype(&args.dtype)?;
+    let device = emu::parse_device(&args.device)?;
+    let instruct = family == Family::EmuI;
+    match &args.model {
+        None => {
+            eprintln!(
+                "emu-eval: NOTE: no --model: using the built-in tiny RANDOM model (seed {}); its scores are meaningless",
+                args.seed
+            );
+            let emu = builtin::tiny(args.seed, instruct, dtype, &device)?;
+            Ok((emu, ModelInfo { name: builtin::NAME.into(), weights_hash: builtin::weights_hash(args.seed, instruct), dtype: args.dtype.clone(), device: args.device.clone() }))
+        }
+        Some(dir) => {
+            let emu = Emu::load(dir, args.weights.as_deref(), dtype, &device)?;
+            if instruct && !emu.cfg.instruct {
+                runner::files::log::info("model config is not instruction-tuned: Emu-I templates' [USER]/[ASSISTANT] are tokenised as text");
+            }
+            let weights = emu.load_report.path.clone();
+            let hash = emu::weights_hash(&weights).with_context(|| format!("{}: hashing weights", weights.display()))?;
+            Ok((emu, ModelInfo { name: dir.display().to_string(), weights_hash: hash, dtype: args.dtype.clone(), device: args.device.clone() }))
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The stage executor: runs model stages (batched generation, option ranking) on the Emu model.
+//! It knows nothing about tasks: it receives texts, pixels and settings, and returns outputs.
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::Tensor;
+use tasks::registry::Generation;
+
+use crate::decode::emu_lm::EmuSession;
+use crate::decode::rank::visdial_ranks;
+use crate::decode::rank_emu::{encode_candidates, rank_shared, single_prompt_embeds};
+use crate::decode::{self, GenerationConfig, TokenTrie};
+use crate::emu::Emu;
+
+/// Candidates scored per forward over the shared prompt cache (does not change the losses).
+const RANK_CHUNK: usize = 100;
+
+/// The model and the time spent in its forwards.
+pub struct Executor<'m> {
+    emu: &'m Emu,
+    model_seconds: f64,
+}
+
+/// The decoding settings of a registry stage as the decoder's configuration.
+pub fn generation_config(g: &Generation) -> GenerationConfig {
+    GenerationConfig {
+        num_beams: g.num_beams,
+        max_new_tokens: g.max_new_tokens,
+        min_length: g.min_length,
+        length_penalty: g.length_penalty,
+        ..GenerationConfig::default()
+    }
+}
+
+impl<'m> Executor<'m> {
+    pub fn new(emu: &'m Emu) -> Self {
+        Executor { emu, model_seconds: 0.0 }
+    }
+
+    pub fn emu(&self) -> &Emu {
+        self.emu
+    }
+
+    /// Seconds spent in model calls so far.
+    pub fn model_seconds(&self) -> f64 {
+        self.model_seconds
+    }
+
+    /// One left-padded batch: `prompts[i]` with its images (rows of `pixels` in prompt order);
+    /// `allowed` constrains outputs to these strings followed by EOS. Returns the decoded texts.
+    pub fn generate(&mut self, prompts: &[String], pixels: Option<&Tensor>, settings: &Generation, allowed: Option<&[&str]>) -> Result<Vec<String>> {
+        let start = Instant::now();
+        let cfg = generation_config(settings);
+        let tok = self.emu.tokenizer();
+        let trie = allowed.map(|answers| {
+            let enc: Vec<Vec<u32>> = answers.iter().map(|a| tok.encode_with(a, false)).collect();
+            TokenTrie::answers(&enc, cfg.eos_token_id)
+        });
+        let mut session = EmuSession::from_prompts(self.emu, prompts, pixels)?;
+        let out = decode::generate(&mut session, &cfg, trie.as_ref())?;
+        self.model_seconds += start.elapsed().as_secs_f64();
+        Ok(out.iter().map(|g| tok.decode(&g.ids)).collect())
+    }
+
+    /// VisDial ranking (§3.7): 1-based rank of each candidate by the classification loss.
+    pub fn rank(&mut self, prompt: &str, pixels: Option<&Tensor>, candidates: &[String], n_segments: usize) -> Result<Vec<u32>> {
+        let start = Instant::now();
+        let embeds = single_prompt_embeds(self.emu, prompt, pixels)?;
+        let cands = encode_candidates(self.emu, candidates)?;
+        let r = rank_shared(self.emu, &embeds, &cands, n_segments, RANK_CHUNK)?;
+        self.model_seconds += start.elapsed().as_secs_f64();
+        Ok(visdial_ranks(&r.order))
+    }
+}

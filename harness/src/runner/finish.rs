@@ -1,0 +1,147 @@
+//! The end of a run: predictions sorted into canonical order, scored once with the code of
+//! `emu-eval score`, the official result file and `metrics.json`, all written atomically.
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::{json, Value};
+use tasks::datasets::predictions::{self, Prediction};
+use tasks::metrics::{vqa, wordnet::WordNet};
+use tasks::registry::{Scorer, Task};
+
+use super::files::{self, Fingerprint};
+use super::stages::prediction_from_json;
+use super::ModelInfo;
+use crate::plan::TaskData;
+
+/// Top-level keys of a metric object that hold per-sample detail (left out of `metrics.json`;
+/// `predictions.jsonl` has the per-sample scores).
+const PER_SAMPLE_KEYS: [&str; 2] = ["images", "questions"];
+
+/// The headline value of a metric object on the paper's scale, with its name.
+pub fn headline(task: &Task, metric: &Value) -> Option<(&'static str, f64)> {
+    let (name, v) = match task.scorer {
+        Scorer::Caption => ("CIDEr", metric["corpus"]["CIDEr"].as_f64()? * 100.0),
+        Scorer::Vqa(_) => ("VQA accuracy", metric["overall"].as_f64()?),
+        Scorer::Visdial => ("NDCG", metric["ndcg"].as_f64()? * 100.0),
+        Scorer::VideoQa => ("top-1 accuracy", metric["accuracy"].as_f64()?),
+        Scorer::Wups => ("WUPS", metric["aggregate"]["WUPS_all_0.0"].as_f64()?),
+        Scorer::Fid => ("FID", metric["fid"].as_f64()?),
+    };
+    Some((name, v))
+}
+
+/// The run's lines in canonical order (the split's), checked against the positions it evaluates.
+pub fn ordered_lines(out: &Path, data: &TaskData, positions: &[usize]) -> Result<Vec<Value>> {
+    let path = out.join(files::PREDICTIONS);
+    let lines = files::read_predictions(&path, false)?;
+    let mut by_id: HashMap<String, Value> = HashMap::new();
+    for l in lines {
+        let id = l["id"].as_str().ok_or_else(|| anyhow!("{}: a line without \"id\"", path.display()))?.to_owned();
+        if by_id.insert(id.clone(), l).is_some() {
+            return Err(anyhow!("{}: sample {id} appears twice", path.display()));
+        }
+    }
+    let mut ordered = Vec::with_capacity(positions.len());
+    for &p in positions {
+        let id = &data.queries[p].id;
+        ordered.push(by_id.remove(id).ok_or_else(|| anyhow!("{}: sample {id} has no line", path.display()))?);
+    }
+    if let Some(extra) = by_id.keys().next() {
+        return Err(anyhow!("{}: sample {extra} is not part of this run", path.display()));
+    }
+    Ok(ordered)
+}
+
+/// Sorts the predictions file, scores it, writes the result file and `metrics.json`.
+#[allow(clippy::too_many_arguments)]
+pub fn finish(
+    out: &Path,
+    data: &TaskData,
+    positions: &[usize],
+    fp: &Fingerprint,
+    model: &ModelInfo,
+    variant: vqa::Variant,
+    wordnet: Option<&WordNet>,
+    timing: Value,
+) -> Result<Value> {
+    let task = data.task;
+    let lines = ordered_lines(out, data, positions)?;
+    let mut text = String::new();
+    for l in &lines {
+        text.push_str(&serde_json::to_string(l)?);
+        text.push('\n');
+    }
+    files::write_atomic(&out.join(files::PREDICTIONS), text.as_bytes())?;
+
+    let mut records = Vec::new();
+    let mut joined = Vec::with_capacity(lines.len());
+    let mut failed = 0;
+    for (l, &p) in lines.iter().zip(positions) {
+        let sample = &data.split.samples[p];
+        let pred: Option<Prediction> = if l["error"].is_null() { prediction_from_json(&l["prediction"]) } else { None };
+        match &pred {
+            Some(pr) => records.push(predictions::record(task, sample, pr).map_err(|e| anyhow!(e))?),
+            None => failed += 1,
+        }
+        joined.push((sample, pred));
+    }
+    files::write_json(&out.join(task.result_file), &Value::Array(records))?;
+
+    let metric = match predictions::score(task, &joined, variant, wordnet) {
+        Ok(mut m) => {
+            if let Some(o) = m.as_object_mut() {
+                for k in PER_SAMPLE_KEYS {
+                    o.remove(k);
+                }
+            }
+            m
+        }
+        Err(e) => json!({"unscored": e}),
+    };
+    let head = headline(task, &metric).map(|(name, value)| json!({"name": name, "value": value}));
+    let mut config = serde_json::to_value(fp)?;
+    if let Some(o) = config.as_object_mut() {
+        o.remove("schema");
+        o.insert("device".into(), json!(model.device));
+    }
+    let metrics = json!({
+        "task": task.id,
+        "split": fp.split,
+        "counts": {"samples": lines.len(), "scored": lines.len() - failed, "failed": failed},
+        "failed_counted_as_wrong": failed > 0,
+        "headline": head,
+        "metric": metric,
+        "result_file": task.result_file,
+        "config": config,
+        "timing": timing,
+    });
+    files::write_json(&out.join(files::METRICS), &metrics).context("metrics.json")?;
+    Ok(metrics)
+}
+
+/// The small table printed at the end of `run` and `merge`.
+pub fn table(rows: &[Value]) -> String {
+    let mut s = String::from("| task | split | family | shots | samples | failed | metric | value |\n|---|---|---|---|---|---|---|---|\n");
+    for m in rows {
+        let (name, value) = match m["headline"].as_object() {
+            Some(h) => (h["name"].as_str().unwrap_or("").to_owned(), h["value"].as_f64().map_or("–".into(), |v| format!("{v:.2}"))),
+            None => ("(unscored)".into(), "–".into()),
+        };
+        let c = &m["config"];
+        s.push_str(&format!(
+            "| {} | {} | {} | {}{}{} | {} | {} | {} | {} |\n",
+            m["task"].as_str().unwrap_or(""),
+            m["split"].as_str().unwrap_or(""),
+            c["model_family"].as_str().unwrap_or(""),
+            c["shots"],
+            if c["cot"] == json!(true) { " cot" } else { "" },
+            if c["text_examples"] == json!(true) { " text" } else { "" },
+            m["counts"]["samples"],
+            m["counts"]["failed"],
+            name,
+            value
+        ));
+    }
+    s
+}

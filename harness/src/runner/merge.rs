@@ -1,0 +1,82 @@
+//! `emu-eval merge`: shard folders → exactly the folder a single run writes. The shards must be
+//! 1..N of one N with one configuration (the shard aside), and no sample may appear twice.
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use super::files::{self, Fingerprint};
+use super::{finish, positions, ModelInfo};
+use crate::plan;
+
+/// Merges `dirs` into `out`; the samples are read again from `data_root` for scoring.
+pub fn merge(dirs: &[PathBuf], out: &Path, data_root: &Path, wordnet: Option<&Path>, variant: tasks::metrics::vqa::Variant) -> Result<Value> {
+    let mut shards: Vec<(Fingerprint, &PathBuf)> = Vec::new();
+    for d in dirs {
+        let fp = files::read_fingerprint(d)?.with_context(|| format!("{}: no {} (not a run folder)", d.display(), files::RUN_JSON))?;
+        shards.push((fp, d));
+    }
+    let (first, first_dir) = shards.first().cloned().context("merge: no run folders given")?;
+    let count = first.shard.map_or(1, |s| s.count);
+    let mut seen = vec![false; count];
+    for (fp, d) in &shards {
+        if let Some((field, a, b)) = first.first_difference(fp, &["shard"]) {
+            bail!("{}: {field} is {b}, but {} has {a}: shards of different runs", d.join(files::RUN_JSON).display(), first_dir.display());
+        }
+        let s = fp.shard.with_context(|| format!("{}: not a shard (no --shard)", d.display()))?;
+        if s.count != count {
+            bail!("{}: shard {}/{} does not belong with {count} shards", d.display(), s.index, s.count);
+        }
+        if std::mem::replace(&mut seen[s.index - 1], true) {
+            bail!("{}: shard {}/{count} given twice", d.display(), s.index);
+        }
+    }
+    let missing: Vec<String> = seen.iter().enumerate().filter(|(_, &s)| !s).map(|(i, _)| format!("{}/{count}", i + 1)).collect();
+    if !missing.is_empty() {
+        bail!("merge: missing shard(s) {}", missing.join(", "));
+    }
+    let task = tasks::registry::get(&first.task).with_context(|| format!("{}: unknown task {}", first_dir.display(), first.task))?;
+    let data = plan::load(task, data_root, &first.split, false, first.seed)?;
+    let mut ids = HashSet::new();
+    let mut text = String::new();
+    for (_, d) in &shards {
+        let m = d.join(files::METRICS);
+        if !m.exists() {
+            bail!("{}: shard did not finish (no {})", d.display(), files::METRICS);
+        }
+        for l in files::read_predictions(&d.join(files::PREDICTIONS), false)? {
+            let id = l["id"].as_str().with_context(|| format!("{}: a line without \"id\"", d.display()))?.to_owned();
+            if !ids.insert(id.clone()) {
+                bail!("{}: sample {id} appears in two shards", d.display());
+            }
+            text.push_str(&serde_json::to_string(&l)?);
+            text.push('\n');
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let mut fp = first.clone();
+    fp.shard = None;
+    files::write_json(&out.join(files::RUN_JSON), &fp)?;
+    files::write_atomic(&out.join(files::PREDICTIONS), text.as_bytes())?;
+    let wn = super::load_wordnet(task, wordnet)?;
+    let device = merged_device(&shards);
+    let model = ModelInfo { name: fp.model.clone(), weights_hash: fp.weights_hash.clone(), dtype: fp.dtype.clone(), device };
+    let pos = positions(data.split.samples.len(), fp.limit, None);
+    let timing = serde_json::json!({"merged_shards": count});
+    finish::finish(out, &data, &pos, &fp, &model, variant, wn.as_ref(), timing)
+}
+
+/// The shards' device, when they agree (as a single run records it).
+fn merged_device(shards: &[(Fingerprint, &PathBuf)]) -> String {
+    let devs: HashSet<String> = shards
+        .iter()
+        .filter_map(|(_, d)| std::fs::read_to_string(d.join(files::METRICS)).ok())
+        .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+        .filter_map(|m| m["config"]["device"].as_str().map(str::to_owned))
+        .collect();
+    match devs.len() {
+        1 => devs.into_iter().next().unwrap_or_default(),
+        _ => "mixed".into(),
+    }
+}

@@ -1,0 +1,284 @@
+//! `emu-eval run`: one task end to end. Samples (split, `--limit`, `--shard`) → prompt plans →
+//! media prefetched on worker threads → stages executed in batches on the model → post-processing
+//! → `predictions.jsonl` (one flushed line per sample, the unit of resume) → at the end, scoring
+//! with the same code as `emu-eval score`, the official result file and `metrics.json`.
+//! Design: `shared/spec/runner.md`.
+pub mod exec;
+pub mod files;
+pub mod finish;
+pub mod media;
+pub mod merge;
+mod progress;
+mod stages;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use prompts::{Family, PromptOptions};
+use serde_json::{json, Value};
+use tasks::metrics::{vqa, wordnet::WordNet};
+use tasks::registry::{Inference, Task};
+
+use crate::emu::Emu;
+use crate::plan::{self, TaskData};
+use files::{Fingerprint, Shard};
+
+/// Version of the output schema of run folders.
+pub const SCHEMA: u32 = 1;
+
+/// What the model is, as recorded in `run.json`.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// Model folder, or `builtin-tiny`.
+    pub name: String,
+    pub weights_hash: String,
+    pub dtype: String,
+    pub device: String,
+}
+
+/// Validated options of one task run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub task: &'static Task,
+    pub family: Family,
+    pub shots: usize,
+    pub cot: bool,
+    pub text_examples: bool,
+    pub data_root: PathBuf,
+    pub split: String,
+    pub limit: Option<usize>,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub output: PathBuf,
+    pub shard: Option<Shard>,
+    pub max_failures: usize,
+    pub overwrite: bool,
+    pub retry_failed: bool,
+    pub vqa_variant: vqa::Variant,
+    pub wordnet: Option<PathBuf>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub output: PathBuf,
+    pub metrics: Value,
+}
+
+/// sha256 of `TEMPLATES_JSON`: which prompt templates produced a number.
+pub fn template_version() -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(prompts::TEMPLATES_JSON.as_bytes());
+    format!("sha256:{}", hex(&d[..8]))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The git commit the binary was built from (`unknown` outside a checkout).
+pub fn git_commit() -> &'static str {
+    option_env!("EMU_EVAL_GIT_COMMIT").unwrap_or("unknown")
+}
+
+/// The support method a run uses (RICES is not available yet: the seeded fallback is labelled).
+pub fn support_method(opts: &RunOptions) -> String {
+    if plan::wanted_support(&prompt_options(opts, 1)) == 0 {
+        "none".into()
+    } else {
+        retrieval::Method::RandomFallback { seed: opts.seed }.label()
+    }
+}
+
+fn prompt_options(opts: &RunOptions, n_causal: usize) -> PromptOptions {
+    PromptOptions { shots: opts.shots, cot: opts.cot, text_examples: opts.text_examples, n_causal, ..Default::default() }
+}
+
+/// The fingerprint `run.json` records.
+pub fn fingerprint(opts: &RunOptions, model: &ModelInfo) -> Fingerprint {
+    Fingerprint {
+        schema: SCHEMA,
+        task: opts.task.id.into(),
+        split: opts.split.clone(),
+        model: model.name.clone(),
+        weights_hash: model.weights_hash.clone(),
+        model_family: opts.family.key().into(),
+        dtype: model.dtype.clone(),
+        shots: opts.shots,
+        cot: opts.cot,
+        text_examples: opts.text_examples,
+        support_method: support_method(opts),
+        seed: opts.seed,
+        limit: opts.limit,
+        template_version: template_version(),
+        shard: opts.shard,
+        emu_eval_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: git_commit().into(),
+    }
+}
+
+/// Positions (in the split's canonical order) this run evaluates: the first `limit`, then every
+/// N-th for a shard.
+pub fn positions(n: usize, limit: Option<usize>, shard: Option<Shard>) -> Vec<usize> {
+    (0..limit.map_or(n, |l| l.min(n))).filter(|&p| shard.is_none_or(|s| s.takes(p))).collect()
+}
+
+/// Loads WordNet when the task's scorer needs it (before any model time is spent).
+pub fn load_wordnet(task: &Task, dir: Option<&Path>) -> Result<Option<WordNet>> {
+    if !task.scorer.needs_wordnet() {
+        return Ok(None);
+    }
+    Ok(Some(match dir {
+        Some(d) => WordNet::load(d)?,
+        None => WordNet::load_default()?,
+    }))
+}
+
+/// Runs one task into `opts.output`, resuming what is there.
+pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary> {
+    let task = opts.task;
+    if matches!(task.inference, Inference::TextToImage) {
+        bail!("--task {}: text-to-image generation and FID are not implemented yet (the text-to-image issue); use the understanding tasks", task.id);
+    }
+    let popts = prompt_options(opts, emu.cfg.n_causal);
+    let wanted = plan::wanted_support(&popts);
+    let data = plan::load(task, &opts.data_root, &opts.split, wanted > 0, opts.seed)
+        .with_context(|| format!("refusing to start {}", task.id))?;
+    if let Some(q) = data.queries.first() {
+        // Options the templates cannot honour (CoT for captioning or Emu-I, …) stop here.
+        let support = plan::fallback_support(&data, &q.id, wanted, opts.seed)?;
+        plan::plan(&data, opts.family, q, &support, &popts).with_context(|| format!("refusing to start {}", task.id))?;
+    }
+    let wordnet = load_wordnet(task, opts.wordnet.as_deref())?;
+    let positions = positions(data.split.samples.len(), opts.limit, opts.shard);
+    if wanted > 0 {
+        files::log::info(&format!(
+            "{}: few-shot support examples use the seeded random fallback (RICES features are not available yet): {}",
+            task.id,
+            support_method(opts)
+        ));
+    }
+
+    let out = &opts.output;
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let fp = fingerprint(opts, model);
+    prepare_folder(out, &fp, opts)?;
+    let pred_path = out.join(files::PREDICTIONS);
+    let mut lines = files::read_predictions(&pred_path, true)?;
+    if opts.retry_failed && lines.iter().any(|l| !l["error"].is_null()) {
+        lines.retain(|l| l["error"].is_null());
+        rewrite_lines(&pred_path, &lines)?;
+    }
+    let done: HashSet<String> = lines.iter().filter_map(|l| l["id"].as_str().map(str::to_owned)).collect();
+    let mut failed = lines.iter().filter(|l| !l["error"].is_null()).count();
+    let todo: Vec<usize> = positions.iter().copied().filter(|&p| !done.contains(&data.queries[p].id)).collect();
+    if !done.is_empty() {
+        files::log::info(&format!("{}: resuming: {} of {} samples already done", out.display(), positions.len() - todo.len(), positions.len()));
+    }
+
+    let start = Instant::now();
+    let mut writer = files::PredictionWriter::open(&pred_path)?;
+    let mut exec = exec::Executor::new(emu);
+    let mut bar = progress::Progress::new(task.id, positions.len(), positions.len() - todo.len(), failed);
+    let scorer = stages::SampleScorer { task, variant: opts.vqa_variant, wordnet: wordnet.as_ref() };
+    let norm = crate::emu::pixels::normalisation(emu);
+    let batch = opts.batch_size.max(1);
+    let outcome: Result<()> = std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel::<stages::PreparedChunk>(1);
+        let data_ref: &TaskData = &data;
+        let todo_ref = &todo;
+        let popts_ref = &popts;
+        scope.spawn(move || {
+            for chunk in todo_ref.chunks(batch) {
+                let prepared = stages::prepare(data_ref, opts, popts_ref, chunk, &norm);
+                if tx.send(prepared).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut result = Ok(());
+        for prepared in rx.iter() {
+            let records = stages::execute(&mut exec, &data, prepared, &scorer);
+            for rec in records {
+                if !rec["error"].is_null() {
+                    failed += 1;
+                    files::log::info(&format!("{}: sample {} failed: {}", task.id, rec["id"].as_str().unwrap_or(""), rec["error"].as_str().unwrap_or("")));
+                }
+                writer.append(&rec)?;
+                bar.inc(failed);
+            }
+            if failed > opts.max_failures {
+                result = Err(anyhow::anyhow!(
+                    "{}: {failed} samples failed, more than --max-failures {}; stopped (failures are recorded in {}; rerun with a higher --max-failures to continue)",
+                    task.id,
+                    opts.max_failures,
+                    pred_path.display()
+                ));
+                break;
+            }
+        }
+        drop(rx);
+        result
+    });
+    bar.finish();
+    outcome?;
+    let timing = json!({
+        "wall_seconds": start.elapsed().as_secs_f64(),
+        "model_seconds": exec.model_seconds(),
+        "samples_per_second": todo.len() as f64 / start.elapsed().as_secs_f64().max(1e-9),
+        "samples_this_invocation": todo.len(),
+    });
+    let metrics = finish::finish(out, &data, &positions, &fp, model, opts.vqa_variant, wordnet.as_ref(), timing)?;
+    if failed > opts.max_failures {
+        bail!("{}: {failed} samples failed, more than --max-failures {}", task.id, opts.max_failures);
+    }
+    Ok(RunSummary { output: out.clone(), metrics })
+}
+
+/// Fields that name the binary: a rebuilt binary may resume a run (noted, not refused).
+const BUILD_FIELDS: &[&str] = &["emu_eval_version", "git_commit"];
+
+/// Checks or writes `run.json`; `--overwrite` clears the folder's run files first.
+fn prepare_folder(out: &Path, fp: &Fingerprint, opts: &RunOptions) -> Result<()> {
+    let existing = files::read_fingerprint(out)?;
+    let has_predictions = out.join(files::PREDICTIONS).exists();
+    match existing {
+        Some(old) if old.first_difference(fp, BUILD_FIELDS).is_some() && !opts.overwrite => {
+            let (field, was, now) = old.first_difference(fp, BUILD_FIELDS).unwrap_or_else(|| ("?".into(), Value::Null, Value::Null));
+            bail!(
+                "{}: holds a run with a different configuration ({field}: {was} there, {now} now); use another --output or --overwrite",
+                out.join(files::RUN_JSON).display()
+            );
+        }
+        None if has_predictions && !opts.overwrite => {
+            bail!("{}: predictions without run.json; use another --output or --overwrite", out.display());
+        }
+        _ => {}
+    }
+    if opts.overwrite {
+        for f in [files::PREDICTIONS, files::METRICS, opts.task.result_file] {
+            let p = out.join(f);
+            if p.exists() {
+                std::fs::remove_file(&p).with_context(|| format!("{}: cannot remove", p.display()))?;
+            }
+        }
+    }
+    files::write_json(&out.join(files::RUN_JSON), fp)
+}
+
+fn rewrite_lines(path: &Path, lines: &[Value]) -> Result<()> {
+    let mut s = String::new();
+    for l in lines {
+        s.push_str(&serde_json::to_string(l)?);
+        s.push('\n');
+    }
+    files::write_atomic(path, s.as_bytes())
+}
+
+/// Sample id → position in the split's canonical order.
+pub fn id_positions(data: &TaskData) -> HashMap<&str, usize> {
+    data.queries.iter().enumerate().map(|(i, q)| (q.id.as_str(), i)).collect()
+}

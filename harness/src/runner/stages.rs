@@ -1,0 +1,334 @@
+//! Per-sample work: plans and media prepared ahead (worker threads), then stage rounds executed in
+//! batches (every sample's next stage, same settings batched together), post-processing, and the
+//! `predictions.jsonl` record of each sample.
+use std::collections::HashMap;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use prompts::{PromptOptions, PromptPlan, StageKind};
+use serde_json::{json, Value};
+use tasks::datasets::predictions::{self, Prediction};
+use tasks::datasets::{Content, Sample};
+use tasks::media::image::Normalisation;
+use tasks::metrics::{vqa, wordnet::WordNet};
+use tasks::registry::{self, Generation, Inference, Scorer, Task};
+
+use super::exec::Executor;
+use super::media::{self, Decoded, MediaKey};
+use super::RunOptions;
+use crate::plan::{self, Support, TaskData};
+
+/// One sample ready for the model: its plan (or why it has none) and support.
+pub struct PreparedSample {
+    pub pos: usize,
+    pub plan: Result<(PromptPlan, Support), String>,
+}
+
+/// A batch of samples with their media decoded.
+pub struct PreparedChunk {
+    pub samples: Vec<PreparedSample>,
+    pub decoded: Decoded,
+}
+
+/// Builds the plans of `chunk` (positions in the split) and decodes their media in parallel.
+pub fn prepare(data: &TaskData, opts: &RunOptions, popts: &PromptOptions, chunk: &[usize], norm: &Normalisation) -> PreparedChunk {
+    let k = plan::wanted_support(popts);
+    let samples: Vec<PreparedSample> = chunk
+        .iter()
+        .map(|&pos| {
+            let q = &data.queries[pos];
+            let planned = plan::fallback_support(data, &q.id, k, opts.seed)
+                .and_then(|support| Ok((plan::plan(data, opts.family, q, &support, popts)?, support)))
+                .map_err(|e| format!("{e:#}"));
+            PreparedSample { pos, plan: planned }
+        })
+        .collect();
+    let mut keys: Vec<MediaKey> = Vec::new();
+    for s in &samples {
+        if let Ok((p, _)) = &s.plan {
+            for st in &p.stages {
+                for slot in st.media() {
+                    let key = MediaKey::of(slot);
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+    }
+    PreparedChunk { samples, decoded: media::decode_all(keys, norm) }
+}
+
+/// What a stage runs on the model.
+enum StageExec {
+    Generate { settings: Generation, allowed: Option<[&'static str; 2]> },
+    Rank { n_segments: usize },
+}
+
+/// The registry's settings for a stage kind of `task`.
+fn stage_exec(task: &Task, kind: StageKind) -> StageExec {
+    match (kind, task.inference) {
+        (StageKind::Caption, _) => StageExec::Generate { settings: registry::CAPTION, allowed: None },
+        (StageKind::Answerability, Inference::AnswerabilityGate { gate, answers, .. }) => {
+            StageExec::Generate { settings: gate, allowed: Some(answers) }
+        }
+        (_, Inference::RankOptions { n_segments }) => StageExec::Rank { n_segments },
+        (_, Inference::Generate { answer } | Inference::AnswerabilityGate { answer, .. }) => StageExec::Generate { settings: answer, allowed: None },
+        (_, Inference::TextToImage) => unreachable!("text-to-image has no text stages"),
+    }
+}
+
+/// A sample in flight.
+struct Live<'a> {
+    pos: usize,
+    plan: PromptPlan,
+    support: Support,
+    /// Post-processed outputs by stage name (fill later stages' `{stage}` slots).
+    filled: HashMap<String, String>,
+    /// Raw outputs by stage name.
+    raw: HashMap<String, Value>,
+    records: Vec<Value>,
+    error: Option<String>,
+    seconds: f64,
+    decoded: &'a Decoded,
+}
+
+impl Live<'_> {
+    /// The stage's text with earlier outputs filled in, and its pixels (n, 3, s, s) if any.
+    fn stage_input(&self, i: usize, size: usize) -> Result<(String, Option<Tensor>), String> {
+        let st = &self.plan.stages[i];
+        let text = st.render(&self.filled).map_err(|e| e.to_string())?;
+        let slots = st.media();
+        if slots.is_empty() {
+            return Ok((text, None));
+        }
+        let mut data = Vec::with_capacity(slots.len() * 3 * size * size);
+        for slot in &slots {
+            data.extend_from_slice(&media::slot_pixels(self.decoded, slot)?);
+        }
+        let t = Tensor::from_vec(data, (slots.len(), 3, size, size), &Device::Cpu).map_err(|e| e.to_string())?;
+        Ok((text, Some(t)))
+    }
+
+    fn record_stage(&mut self, task: &Task, i: usize, text: String, output: Value) {
+        let st = &self.plan.stages[i];
+        let mut v = plan::stage_json(st, &text);
+        v["output"] = output.clone();
+        if let Value::String(s) = &output {
+            self.filled.insert(st.name.clone(), prompts::postprocess(task.prompt.expect("prompted task"), st.kind, s));
+        }
+        self.raw.insert(st.name.clone(), output);
+        self.records.push(v);
+    }
+}
+
+/// Scores one sample with the task's scorer (the same code as the final score).
+pub struct SampleScorer<'w> {
+    pub task: &'static Task,
+    pub variant: vqa::Variant,
+    pub wordnet: Option<&'w WordNet>,
+}
+
+impl SampleScorer<'_> {
+    /// This sample's score on the headline scale; None for corpus-level metrics (CIDEr) and for
+    /// splits without answers.
+    pub fn score(&self, sample: &Sample, p: &Prediction) -> Option<f64> {
+        if self.task.scorer == Scorer::Caption {
+            return None;
+        }
+        let joined = [(sample, Some(p.clone()))];
+        let m = predictions::score(self.task, &joined, self.variant, self.wordnet).ok()?;
+        super::finish::headline(self.task, &m).map(|(_, v)| v)
+    }
+}
+
+/// Executes every stage of the chunk's samples, round by round; returns one record per sample,
+/// in chunk order.
+pub fn execute(exec: &mut Executor, data: &TaskData, chunk: PreparedChunk, scorer: &SampleScorer) -> Vec<Value> {
+    let task = data.task;
+    let size = exec.emu().cfg.vision.image_size;
+    let decoded = &chunk.decoded;
+    let mut live: Vec<Live> = Vec::new();
+    let mut failed_early: Vec<(usize, Support, String)> = Vec::new();
+    for s in chunk.samples {
+        match s.plan {
+            Ok((plan, support)) => live.push(Live {
+                pos: s.pos,
+                plan,
+                support,
+                filled: HashMap::new(),
+                raw: HashMap::new(),
+                records: Vec::new(),
+                error: None,
+                seconds: 0.0,
+                decoded,
+            }),
+            Err(e) => failed_early.push((s.pos, Support::none(), e)),
+        }
+    }
+    let rounds = live.iter().map(|l| l.plan.stages.len()).max().unwrap_or(0);
+    for i in 0..rounds {
+        let ready: Vec<usize> = (0..live.len()).filter(|&j| live[j].error.is_none() && live[j].plan.stages.len() > i).collect();
+        // Group by stage kind so a batch never mixes settings.
+        let mut groups: Vec<(StageKind, Vec<usize>)> = Vec::new();
+        for j in ready {
+            let kind = live[j].plan.stages[i].kind;
+            match groups.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, g)) => g.push(j),
+                None => groups.push((kind, vec![j])),
+            }
+        }
+        for (kind, members) in groups {
+            match stage_exec(task, kind) {
+                StageExec::Rank { n_segments } => {
+                    for j in members {
+                        run_rank(exec, data, &mut live[j], i, size, n_segments);
+                    }
+                }
+                StageExec::Generate { settings, allowed } => run_generate(exec, task, &mut live, &members, i, size, &settings, allowed),
+            }
+        }
+    }
+    let mut out: Vec<(usize, Value)> = live.into_iter().map(|l| (l.pos, finish_sample(task, data, l, scorer))).collect();
+    for (pos, support, e) in failed_early {
+        out.push((pos, record(&data.queries[pos].id, &support, Vec::new(), Value::Null, None, Some(e), 0.0)));
+    }
+    out.sort_by_key(|(p, _)| *p);
+    out.into_iter().map(|(_, v)| v).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_generate(
+    exec: &mut Executor,
+    task: &Task,
+    live: &mut [Live],
+    members: &[usize],
+    i: usize,
+    size: usize,
+    settings: &Generation,
+    allowed: Option<[&'static str; 2]>,
+) {
+    let mut rows: Vec<(usize, String, Option<Tensor>)> = Vec::new();
+    for &j in members {
+        match live[j].stage_input(i, size) {
+            Ok((text, px)) => rows.push((j, text, px)),
+            Err(e) => live[j].error = Some(e),
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let start = Instant::now();
+    let result = generate_rows(exec, &rows, settings, allowed.as_ref().map(|a| &a[..]));
+    let per_row = start.elapsed().as_secs_f64() / rows.len() as f64;
+    match result {
+        Ok(texts) => {
+            for ((j, text, _), out) in rows.into_iter().zip(texts) {
+                live[j].seconds += per_row;
+                live[j].record_stage(task, i, text, Value::String(out));
+            }
+        }
+        // Isolate the failing sample: each row alone.
+        Err(_) if rows.len() > 1 => {
+            for (j, text, px) in rows {
+                let one = [(j, text.clone(), px)];
+                let t0 = Instant::now();
+                match generate_rows(exec, &one, settings, allowed.as_ref().map(|a| &a[..])) {
+                    Ok(mut texts) => {
+                        live[j].seconds += t0.elapsed().as_secs_f64();
+                        live[j].record_stage(task, i, text, Value::String(texts.remove(0)));
+                    }
+                    Err(e) => live[j].error = Some(format!("stage {}: {e:#}", live[j].plan.stages[i].name)),
+                }
+            }
+        }
+        Err(e) => live[rows[0].0].error = Some(format!("stage {}: {e:#}", live[rows[0].0].plan.stages[i].name)),
+    }
+}
+
+fn generate_rows(exec: &mut Executor, rows: &[(usize, String, Option<Tensor>)], settings: &Generation, allowed: Option<&[&str]>) -> anyhow::Result<Vec<String>> {
+    let prompts: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+    let px: Vec<&Tensor> = rows.iter().filter_map(|r| r.2.as_ref()).collect();
+    let pixels = if px.is_empty() { None } else { Some(Tensor::cat(&px, 0)?) };
+    exec.generate(&prompts, pixels.as_ref(), settings, allowed)
+}
+
+fn run_rank(exec: &mut Executor, data: &TaskData, l: &mut Live, i: usize, size: usize, n_segments: usize) {
+    let options = match &data.split.samples[l.pos].content {
+        Content::Dialog { options, .. } => options.clone(),
+        _ => Vec::new(),
+    };
+    let (text, px) = match l.stage_input(i, size) {
+        Ok(x) => x,
+        Err(e) => {
+            l.error = Some(e);
+            return;
+        }
+    };
+    let start = Instant::now();
+    match exec.rank(&text, px.as_ref(), &options, n_segments) {
+        Ok(ranks) => {
+            l.seconds += start.elapsed().as_secs_f64();
+            l.record_stage(data.task, i, text, json!(ranks));
+        }
+        Err(e) => l.error = Some(format!("stage {}: {e:#}", l.plan.stages[i].name)),
+    }
+}
+
+/// The prediction from the stage outputs (§3.5–3.7 post-processing).
+fn prediction(task: &Task, l: &Live) -> Option<Prediction> {
+    let answer = l.raw.get(prompts::ANSWER)?;
+    let ptask = task.prompt?;
+    Some(match task.inference {
+        Inference::RankOptions { .. } => Prediction::Ranks(answer.as_array()?.iter().filter_map(|r| r.as_u64().and_then(|r| u32::try_from(r).ok())).collect()),
+        Inference::AnswerabilityGate { .. } => {
+            let gate = l.raw.get(prompts::ANSWERABILITY)?.as_str()?;
+            Prediction::Text(prompts::vizwiz_answer(gate, answer.as_str()?))
+        }
+        _ => Prediction::Text(prompts::postprocess(ptask, StageKind::Answer, answer.as_str()?)),
+    })
+}
+
+fn finish_sample(task: &Task, data: &TaskData, l: Live, scorer: &SampleScorer) -> Value {
+    let id = &data.queries[l.pos].id;
+    if let Some(e) = &l.error {
+        return record(id, &l.support, l.records, Value::Null, None, Some(e.clone()), l.seconds);
+    }
+    match prediction(task, &l) {
+        Some(p) => {
+            let score = scorer.score(&data.split.samples[l.pos], &p);
+            let pv = prediction_json(&p);
+            record(id, &l.support, l.records, pv, score, None, l.seconds)
+        }
+        None => record(id, &l.support, l.records, Value::Null, None, Some("no answer stage output".into()), l.seconds),
+    }
+}
+
+/// A prediction as `predictions.jsonl` stores it: the answer text or the ranks.
+pub fn prediction_json(p: &Prediction) -> Value {
+    match p {
+        Prediction::Text(t) => json!(t),
+        Prediction::Ranks(r) => json!(r),
+    }
+}
+
+/// A prediction read back from `predictions.jsonl`.
+pub fn prediction_from_json(v: &Value) -> Option<Prediction> {
+    match v {
+        Value::String(s) => Some(Prediction::Text(s.clone())),
+        Value::Array(a) => Some(Prediction::Ranks(a.iter().map(|r| r.as_u64().and_then(|r| u32::try_from(r).ok())).collect::<Option<Vec<_>>>()?)),
+        _ => None,
+    }
+}
+
+fn record(id: &str, support: &Support, stages: Vec<Value>, prediction: Value, score: Option<f64>, error: Option<String>, seconds: f64) -> Value {
+    json!({
+        "id": id,
+        "support": support.to_json(),
+        "stages": stages,
+        "prediction": prediction,
+        "score": score,
+        "error": error,
+        "time_seconds": seconds,
+    })
+}
