@@ -10,3 +10,4 @@ mod reporting;
 mod sample_data;
 mod hostile;
 mod hostile_fuzz;
+mod rices;

@@ -70,6 +70,10 @@ pub enum Command {
     Report(commands::report::Args),
     /// Compare a candidate with a baseline; non-zero exit on regression (CI gate).
     Compare(commands::compare::Args),
+    /// Build or refresh a task's RICES feature cache (support pool and evaluation split).
+    Index(commands::index::Args),
+    /// Print the RICES support examples of an evaluation sample, with similarities.
+    Neighbours(commands::neighbours::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -88,5 +92,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Merge(a) => commands::merge::run(a),
         Command::Report(a) => commands::report::run(a),
         Command::Compare(a) => commands::compare::run(a),
+        Command::Index(a) => commands::index::run(a),
+        Command::Neighbours(a) => commands::neighbours::run(a),
     }
 }

@@ -8,3 +8,5 @@ pub mod log;
 pub mod plan;
 pub mod runner;
 pub mod sample_data;
+pub mod rices;
+pub mod rices_features;

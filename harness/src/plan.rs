@@ -89,6 +89,22 @@ pub fn fallback_support(data: &TaskData, query_id: &str, k: usize, seed: u64) ->
     Ok(Support { method: sel.method.label(), ids: samples.iter().map(|s| s.id.clone()).collect(), similarities: None, samples })
 }
 
+/// RICES support examples of `query_id` from `index` (prompt order: most similar last), with
+/// their similarities.
+pub fn rices_support(index: &crate::rices::SupportIndex, query_id: &str, k: usize) -> Result<Support> {
+    if k == 0 {
+        return Ok(Support::none());
+    }
+    let sel = index.select(query_id, k)?;
+    let samples: Vec<PromptSample> = sel.indices.iter().map(|&i| support(&index.pool_samples()[i])).collect();
+    Ok(Support {
+        method: sel.method.label(),
+        ids: samples.iter().map(|s| s.id.clone()).collect(),
+        similarities: Some(sel.similarities),
+        samples,
+    })
+}
+
 /// The prompt plan of one query.
 pub fn plan(data: &TaskData, family: Family, query: &PromptSample, support: &Support, opts: &PromptOptions) -> Result<PromptPlan> {
     build(data.prompt_task, family, query, &support.samples, opts).map_err(|e| anyhow!("{}: sample {}: {e}", data.task.id, query.id))

@@ -2,14 +2,22 @@
 //!
 //! RICES (Retrieval-based In-Context Example Selection, as in Flamingo/OpenFlamingo and the Emu
 //! paper): support examples are the pool items whose image features have the largest cosine
-//! similarity with the query's ([`topk`], exact search over an in-memory matrix). Without features
-//! a deterministic seeded random choice is used instead ([`fallback`]); every selection carries
-//! its [`Method`] so reports never present the fallback as RICES.
+//! similarity with the query's. [`support`] draws the audited support pool and selects from it
+//! (deduplication, prompt order), [`cache`] stores features on disk, [`search`] ranks a pool
+//! exactly (matmul) or through faiss. Without features a deterministic seeded
+//! random choice is used instead ([`fallback`]); every selection carries its [`Method`] so reports
+//! never present the fallback as RICES.
+pub mod cache;
 pub mod fallback;
+pub mod search;
+pub mod support;
 pub mod topk;
 
+pub use cache::{CacheKey, FeatureCache, FeatureSet, Outcome, Plan};
 pub use fallback::{fallback_select, subsample_pool};
-pub use topk::{in_prompt_order, top_k, top_k_batch, Features, Hit};
+pub use search::{Backend, SearchIndex};
+pub use support::{selection, support_pool, Neighbour, SupportPool, POOL_SEED, POOL_SIZE};
+pub use topk::{in_prompt_order, normalize_row, top_k, top_k_batch, Features, Hit};
 
 /// How support examples were chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +38,14 @@ impl Method {
     }
 }
 
-/// Pool indices of the support examples, in prompt order, and how they were chosen.
+/// Pool indices of the support examples, in prompt order (most similar last, as OpenFlamingo),
+/// and how they were chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selection {
     pub indices: Vec<usize>,
     pub method: Method,
+    /// Cosine similarity of each support example to the query, same order (empty: not RICES).
+    pub similarities: Vec<f32>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -45,6 +56,8 @@ pub enum RetrievalError {
     DimMismatch { got: usize, want: usize },
     #[error("asked for {k} support examples, pool has {pool}")]
     PoolTooSmall { k: usize, pool: usize },
+    #[error("{0}")]
+    Backend(String),
 }
 
 /// Selects `k` support examples for one query: RICES when both the pool's and the query's features
@@ -66,9 +79,14 @@ pub fn select(
                 return Err(RetrievalError::BadFeatures(format!("{} rows for a pool of {pool_len}", p.rows())));
             }
             let hits = top_k(p, q, k)?;
-            Ok(Selection { indices: in_prompt_order(&hits), method: Method::Rices })
+            let similarities = hits.iter().rev().map(|h| h.score).collect();
+            Ok(Selection { indices: in_prompt_order(&hits), method: Method::Rices, similarities })
         }
-        _ => Ok(Selection { indices: fallback_select(query_key, pool_len, k, seed), method: Method::RandomFallback { seed } }),
+        _ => Ok(Selection {
+            indices: fallback_select(query_key, pool_len, k, seed),
+            method: Method::RandomFallback { seed },
+            similarities: Vec::new(),
+        }),
     }
 }
 
@@ -82,6 +100,7 @@ mod tests {
         let s = select(Some(&pool), Some(&[0.0, 1.0]), "q", 3, 2, 7).unwrap();
         assert_eq!(s.method, Method::Rices);
         assert_eq!(s.indices, vec![2, 1]); // most similar (1) last
+        assert_eq!(s.similarities, vec![0.8, 1.0]);
         let f = select(None, Some(&[0.0, 1.0]), "q", 3, 2, 7).unwrap();
         assert_eq!(f.method, Method::RandomFallback { seed: 7 });
         assert!(f.method.label().contains("not RICES"));

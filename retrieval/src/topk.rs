@@ -40,6 +40,11 @@ impl Features {
         self.data.len() / self.dim
     }
 
+    /// All rows, row-major.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
@@ -47,12 +52,7 @@ impl Features {
     /// Scales every row to unit L2 norm (all-zero rows stay zero).
     pub fn normalize(&mut self) {
         let dim = self.dim;
-        self.data.par_chunks_mut(dim).for_each(|r| {
-            let n = r.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>().sqrt();
-            if n > 0.0 {
-                r.iter_mut().for_each(|v| *v = (*v as f64 / n) as f32);
-            }
-        });
+        self.data.par_chunks_mut(dim).for_each(normalize_row);
     }
 
     /// Mean of rows (a video's feature = mean of its frame features, datasets.md 1).
@@ -69,8 +69,16 @@ impl Features {
     }
 }
 
+/// Scales `r` to unit L2 norm (norm in f64; an all-zero row stays zero).
+pub fn normalize_row(r: &mut [f32]) {
+    let n = r.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>().sqrt();
+    if n > 0.0 {
+        r.iter_mut().for_each(|v| *v = (*v as f64 / n) as f32);
+    }
+}
+
 /// Best first: larger score, then smaller index (deterministic tie-break).
-fn best_first(a: &Hit, b: &Hit) -> Ordering {
+pub(crate) fn best_first(a: &Hit, b: &Hit) -> Ordering {
     b.score.total_cmp(&a.score).then(a.index.cmp(&b.index))
 }
 

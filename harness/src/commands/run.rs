@@ -124,7 +124,7 @@ pub fn folder_name(task: &str, family: Family, shots: usize, cot: bool, text: bo
 }
 
 /// `--data-root`, else `$EMU_EVAL_DATA`, else the built-in sample data (generated on first use).
-fn data_root(given: Option<&std::path::Path>) -> Result<PathBuf> {
+pub(crate) fn data_root(given: Option<&std::path::Path>) -> Result<PathBuf> {
     if let Some(d) = given {
         return Ok(d.to_path_buf());
     }

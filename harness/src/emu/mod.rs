@@ -184,6 +184,12 @@ impl Emu {
         self.cformer.forward(&feats)
     }
 
+    /// pixels (n, 3, 224, 224) -> `ln_visual` output (n, 257, width): the tokens the causal former
+    /// reads (RICES pools its feature from them).
+    pub fn visual_tokens(&self, pixels: &Tensor) -> Result<Tensor> {
+        self.ln_visual.forward(&self.visual.forward_features(pixels)?)
+    }
+
     /// input_ids (b, L) -> (b, L, hidden); `<image>` rows replaced in row-major order by the rows
     /// of image_embeds (n, n_causal, hidden) flattened to (n·n_causal, hidden).
     pub fn embed(&self, input_ids: &Tensor, image_embeds: Option<&Tensor>) -> Result<Tensor> {

@@ -1,0 +1,191 @@
+//! `emu-eval index`: build or refresh the RICES feature cache of a task (support pool and
+//! evaluation split), with a progress bar on stderr and a JSON summary on stdout.
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::{DType, Device};
+use retrieval::{Backend, FeatureCache, Outcome};
+use serde_json::{json, Value};
+
+use crate::emu::{self, builtin, Emu};
+use crate::rices::{self, RicesOptions, Stage, SupportIndex};
+use crate::rices_features::{FeatureExtractor, Pooling, VisionFeatures};
+
+/// Task, data, model, cache and feature recipe shared by `index` and `neighbours`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RicesArgs {
+    /// Task id (from the task registry; see `emu-eval tasks`).
+    #[arg(long, value_parser = super::args::task_parser())]
+    pub task: String,
+    /// Data root (default: $EMU_EVAL_DATA, else the built-in sample data).
+    #[arg(long)]
+    pub data_root: Option<PathBuf>,
+    /// Model directory (config.json, tokenizer.json, weights); default: the built-in tiny model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Weights file overriding the model directory's checkpoint.
+    #[arg(long, requires = "model")]
+    pub weights: Option<PathBuf>,
+    /// f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// cpu or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Cache directory (default: $EMU_EVAL_CACHE, else the platform cache directory).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Seed of the 5,000-sample support pool (and of the built-in model's weights), as `run --seed`.
+    #[arg(long, default_value_t = retrieval::POOL_SEED)]
+    pub seed: u64,
+    /// Pooled vector of the vision tower's `ln_visual` output.
+    #[arg(long, value_enum, default_value_t = Pooling::Cls)]
+    pub pooling: Pooling,
+    /// Frames per support video.
+    #[arg(long, default_value_t = rices::SUPPORT_FRAMES)]
+    pub support_frames: usize,
+    /// Frames per query video.
+    #[arg(long, default_value_t = rices::QUERY_FRAMES)]
+    pub query_frames: usize,
+    /// Images per vision-tower batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Search backend: exact (matmul) or faiss (needs the `faiss` build feature).
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// faiss index-factory string (implies --backend faiss), e.g. `Flat`, `IVF256,Flat`, `HNSW32`.
+    #[arg(long)]
+    pub index_factory: Option<String>,
+}
+
+impl RicesArgs {
+    pub fn options(&self) -> Result<RicesOptions> {
+        if self.support_frames == 0 || self.query_frames == 0 || self.batch == 0 {
+            bail!("--support-frames, --query-frames and --batch must be at least 1");
+        }
+        let backend = Backend::from_args(self.backend.as_deref(), self.index_factory.as_deref()).map_err(|e| anyhow!("{e}"))?;
+        Ok(RicesOptions {
+            pool_seed: self.seed,
+            support_frames: self.support_frames,
+            query_frames: self.query_frames,
+            batch: self.batch,
+            backend,
+            ..Default::default()
+        })
+    }
+
+    pub fn task(&self) -> Result<&'static tasks::registry::Task> {
+        Ok(super::args::lookup(&self.task))
+    }
+
+    /// `--data-root`, else `$EMU_EVAL_DATA`, else the built-in sample data (as `run`).
+    pub fn data_root(&self) -> Result<PathBuf> {
+        super::run::data_root(self.data_root.as_deref())
+    }
+
+    /// The model and its weights hash: `--model`, else the built-in tiny model (as `run`).
+    pub fn model(&self) -> Result<(Emu, String)> {
+        let dtype: DType = emu::parse_dtype(&self.dtype)?;
+        let device: Device = emu::parse_device(&self.device)?;
+        match &self.model {
+            None => {
+                eprintln!("emu-eval: NOTE: no --model: using the built-in tiny RANDOM model (seed {})", self.seed);
+                Ok((builtin::tiny(self.seed, false, dtype, &device)?, builtin::weights_hash(self.seed, false)))
+            }
+            Some(dir) => {
+                let emu = Emu::load(dir, self.weights.as_deref(), dtype, &device)?;
+                let path = emu.load_report.path.clone();
+                let hash = emu::weights_hash(&path).with_context(|| format!("{}: hashing weights", path.display()))?;
+                Ok((emu, hash))
+            }
+        }
+    }
+
+    pub fn cache(&self) -> Result<FeatureCache> {
+        Ok(FeatureCache::new(rices::cache_dir(self.cache.as_deref())?))
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub rices: RicesArgs,
+    /// One-line JSON.
+    #[arg(long)]
+    pub compact: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let a = &args.rices;
+    let (task, root, opts, cache) = (a.task()?, a.data_root()?, a.options()?, a.cache()?);
+    let (emu, weights) = a.model()?;
+    let ex = VisionFeatures { tower: &emu, pooling: a.pooling };
+    let bar = Bar::new();
+    let mut progress = |stage: Stage, done: usize, total: usize| bar.update(stage, done, total);
+    let mut index = SupportIndex::open_or_build(&ex, &weights, task, &root, &cache, &opts, &mut progress)?;
+    let queries = index.build_query_cache(&cache, &mut progress)?;
+    bar.finish();
+    let out = json!({
+        "task": task.id,
+        "cache": cache.dir(),
+        "weights": weights,
+        "recipe": ex.recipe(),
+        "pool": {
+            "split": task.pool_split,
+            "seed": opts.pool_seed,
+            "samples": index.pool_samples().len(),
+            "outcome": outcome(index.pool_outcome()),
+        },
+        "queries": {
+            "split": opts.split.as_deref().unwrap_or(task.eval_split),
+            "samples": index.queries().len(),
+            "outcome": outcome(&queries),
+        },
+    });
+    let text = if args.compact { serde_json::to_string(&out)? } else { serde_json::to_string_pretty(&out)? };
+    println!("{text}");
+    Ok(())
+}
+
+/// `{"status": "reused"}` or `{"status": "built", "computed", "resumed", "reason"}`.
+pub fn outcome(o: &Outcome) -> Value {
+    match o {
+        Outcome::Reused => json!({"status": "reused", "computed": 0, "resumed": 0}),
+        Outcome::Built { computed, resumed, reason } => {
+            json!({"status": "built", "computed": computed, "resumed": resumed, "reason": reason})
+        }
+    }
+}
+
+/// A progress bar per feature set on stderr (drawn only on a terminal).
+struct Bar {
+    bar: indicatif::ProgressBar,
+}
+
+impl Bar {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+        let style = indicatif::ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} media {per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        bar.set_style(style);
+        Self { bar }
+    }
+
+    fn update(&self, stage: Stage, done: usize, total: usize) {
+        let prefix = match stage {
+            Stage::Pool => "pool",
+            Stage::Queries => "queries",
+        };
+        if self.bar.prefix() != prefix {
+            self.bar.reset();
+            self.bar.set_prefix(prefix);
+        }
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
