@@ -9,6 +9,7 @@
 //! ```text
 //! EMU_EVAL_FUZZ_CASES=200000 cargo test -p harness --release --test integration hostile_fuzz
 //! ```
+use tasks::metrics::result::Detail;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
@@ -227,7 +228,7 @@ fn visdial_file() -> impl Strategy<Value = Value> {
 }
 
 /// An error is one line that starts with the file's name.
-fn check_result(path: &Path, r: Result<Value, tasks::input::InputError>) -> Result<(), TestCaseError> {
+fn check_result<T>(path: &Path, r: Result<T, tasks::input::InputError>) -> Result<(), TestCaseError> {
     if let Err(e) = r {
         one_line(&e)?;
         prop_assert!(e.to_string().starts_with(&path.display().to_string()), "{e}");
@@ -241,9 +242,9 @@ fn fuzz_json_result_files() {
     runner()
         .run(&(caption_file(), visdial_file()), |(caption, visdial)| {
             std::fs::write(&path, caption.to_string()).unwrap();
-            check_result(&path, tasks::metrics::caption::score_file(&path))?;
+            check_result(&path, tasks::metrics::caption::score_file(&path, Detail::PerSample))?;
             std::fs::write(&path, visdial.to_string()).unwrap();
-            check_result(&path, tasks::metrics::visdial::score_file(&path))?;
+            check_result(&path, tasks::metrics::visdial::score_file(&path, Detail::PerSample))?;
             Ok(())
         })
         .unwrap();
@@ -252,7 +253,7 @@ fn fuzz_json_result_files() {
     runner()
         .run(&mutated(seeds), |bytes| {
             std::fs::write(&path, &bytes).unwrap();
-            check_result(&path, tasks::metrics::caption::score_file(&path))
+            check_result(&path, tasks::metrics::caption::score_file(&path, Detail::PerSample))
         })
         .unwrap();
 }

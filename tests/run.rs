@@ -29,7 +29,9 @@ fn tmp(name: &str) -> PathBuf {
 fn run(out: &Path, extra: &[&str]) -> std::process::Output {
     let out_s = out.display().to_string();
     let (d, m) = (data(), model());
-    let mut args = vec!["run", "--data-root", &d, "--model", &m, "--output", &out_s];
+    // One RICES feature cache per test folder (tests run in parallel; runs of one test in order).
+    let cache = out.parent().unwrap().join("rices-cache").display().to_string();
+    let mut args = vec!["run", "--data-root", &d, "--model", &m, "--output", &out_s, "--cache", &cache];
     args.extend_from_slice(extra);
     emu_eval(&args, None)
 }
@@ -104,7 +106,8 @@ fn every_understanding_task_both_families_zero_and_two_shots_and_cot() {
                 if shots == 2 {
                     let l = &lines(&dir)[0];
                     assert_eq!(l["support"]["ids"].as_array().unwrap().len(), 2);
-                    assert!(l["support"]["method"].as_str().unwrap().contains("not RICES"));
+                    assert_eq!(l["support"]["method"], "rices");
+                    assert_eq!(l["support"]["similarities"].as_array().unwrap().len(), 2);
                 }
             }
         }
@@ -141,7 +144,7 @@ fn stages_match_prompt_generate_rank_and_score_matches_metrics() {
     // visdial: ranking with 100 segments.
     for task in ["vqav2", "vizwiz", "visdial"] {
         let out = root.join(task);
-        ok(&run(&out, &["--task", task, "--shots", "2", "--limit", "2"]));
+        ok(&run(&out, &["--task", task, "--shots", "2", "--limit", "2", "--support", "random"]));
         let mets = read_json(&out.join("metrics.json"));
         for l in lines(&out) {
             let id = l["id"].as_str().unwrap();
@@ -206,6 +209,24 @@ fn tasks_sample_options(task: &str, id: &str) -> Vec<String> {
     match &s.content {
         tasks::datasets::Content::Dialog { options, .. } => options.clone(),
         _ => panic!("not a dialog"),
+    }
+}
+
+/// `neighbours` retrieves what `run --shots 2` logs (most similar first there, last in the prompt).
+#[test]
+fn rices_support_of_run_equals_neighbours() {
+    let root = tmp("rices");
+    let out = root.join("okvqa");
+    ok(&run(&out, &["--task", "okvqa", "--shots", "2"]));
+    let (d, m) = (data(), model());
+    let cache = root.join("rices-cache").display().to_string();
+    for l in lines(&out) {
+        let id = l["id"].as_str().unwrap();
+        let n = json_out(&emu_eval(&["neighbours", "--task", "okvqa", "--data-root", &d, "--model", &m, "--cache", &cache, "--sample", id, "-k", "2", "--json"], None));
+        let mut ids: Vec<Value> = n["neighbours"].as_array().unwrap().iter().map(|x| x["id"].clone()).collect();
+        ids.reverse();
+        assert_eq!(Value::Array(ids), l["support"]["ids"], "{id}");
+        assert_eq!(l["support"]["method"], "rices");
     }
 }
 

@@ -47,6 +47,8 @@ fn main() -> anyhow::Result<()> {
                     retry_failed: false,
                     vqa_variant: tasks::metrics::vqa::Variant::Official,
                     wordnet: None,
+                    support: runner::SupportKind::Random,
+                    cache: None,
                 };
                 let start = Instant::now();
                 let s = runner::run_task(&emu, &model, &opts)?;

@@ -92,17 +92,30 @@ pub fn fallback_support(data: &TaskData, query_id: &str, k: usize, seed: u64) ->
 /// RICES support examples of `query_id` from `index` (prompt order: most similar last), with
 /// their similarities.
 pub fn rices_support(index: &crate::rices::SupportIndex, query_id: &str, k: usize) -> Result<Support> {
+    Ok(rices_supports(index, &[query_id], k)?.pop().unwrap_or_else(Support::none))
+}
+
+/// RICES support examples of several queries (their features computed in one batch), in prompt
+/// order (most similar last, as OpenFlamingo).
+pub fn rices_supports(index: &crate::rices::SupportIndex, query_ids: &[&str], k: usize) -> Result<Vec<Support>> {
     if k == 0 {
-        return Ok(Support::none());
+        return Ok(query_ids.iter().map(|_| Support::none()).collect());
     }
-    let sel = index.select(query_id, k)?;
-    let samples: Vec<PromptSample> = sel.indices.iter().map(|&i| support(&index.pool_samples()[i])).collect();
-    Ok(Support {
-        method: sel.method.label(),
-        ids: samples.iter().map(|s| s.id.clone()).collect(),
-        similarities: Some(sel.similarities),
-        samples,
-    })
+    let pool = index.pool_samples();
+    index
+        .neighbours(query_ids, k)?
+        .iter()
+        .map(|best| {
+            let sel = retrieval::selection(best, k, pool.len())?;
+            let samples: Vec<PromptSample> = sel.indices.iter().map(|&i| support(&pool[i])).collect();
+            Ok(Support {
+                method: sel.method.label(),
+                ids: samples.iter().map(|s| s.id.clone()).collect(),
+                similarities: Some(sel.similarities),
+                samples,
+            })
+        })
+        .collect()
 }
 
 /// The prompt plan of one query.

@@ -7,7 +7,7 @@ use prompts::Family;
 
 use super::args::{lookup, task_parser, FamilyArg};
 use crate::emu::{self, builtin, Emu};
-use crate::runner::{self, files::Shard, ModelInfo, RunOptions};
+use crate::runner::{self, files::Shard, ModelInfo, RunOptions, SupportKind};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -74,6 +74,19 @@ pub struct Args {
     /// WordNet 3.0 folder for NExT-QA (default: $EMU_EVAL_WORDNET or /usr/share/wordnet).
     #[arg(long)]
     pub wordnet: Option<PathBuf>,
+    /// How few-shot support examples are chosen: RICES (nearest EVA-CLIP features of the
+    /// training pool) or the seeded random choice.
+    #[arg(long, value_enum, default_value = "rices")]
+    pub support: SupportArg,
+    /// RICES feature cache folder (default: $EMU_EVAL_CACHE, else the platform cache folder).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SupportArg {
+    Rices,
+    Random,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -109,6 +122,11 @@ pub fn run(args: Args) -> Result<()> {
             retry_failed: args.retry_failed,
             vqa_variant: args.vqa_variant.into(),
             wordnet: args.wordnet.clone(),
+            support: match args.support {
+                SupportArg::Rices => SupportKind::Rices,
+                SupportArg::Random => SupportKind::Random,
+            },
+            cache: args.cache.clone(),
         };
         let summary = runner::run_task(&emu, &model, &opts)?;
         runner::files::log::info(&format!("{id}: wrote {}", summary.output.display()));

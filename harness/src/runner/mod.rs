@@ -59,6 +59,17 @@ pub struct RunOptions {
     pub retry_failed: bool,
     pub vqa_variant: vqa::Variant,
     pub wordnet: Option<PathBuf>,
+    /// How few-shot support examples are chosen.
+    pub support: SupportKind,
+    /// RICES feature cache folder (default: `$EMU_EVAL_CACHE`, else the platform cache folder).
+    pub cache: Option<PathBuf>,
+}
+
+/// `--support`: RICES (nearest EVA-CLIP features) or the seeded random choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SupportKind {
+    Rices,
+    Random,
 }
 
 /// What a finished run reports.
@@ -84,12 +95,12 @@ pub fn git_commit() -> &'static str {
     option_env!("EMU_EVAL_GIT_COMMIT").unwrap_or("unknown")
 }
 
-/// The support method a run uses (RICES is not available yet: the seeded fallback is labelled).
+/// The support method a run records (the random choice is labelled as not RICES).
 pub fn support_method(opts: &RunOptions) -> String {
-    if plan::wanted_support(&prompt_options(opts, 1)) == 0 {
-        "none".into()
-    } else {
-        retrieval::Method::RandomFallback { seed: opts.seed }.label()
+    match (plan::wanted_support(&prompt_options(opts, 1)), opts.support) {
+        (0, _) => "none".into(),
+        (_, SupportKind::Rices) => retrieval::Method::Rices.label(),
+        (_, SupportKind::Random) => retrieval::Method::RandomFallback { seed: opts.seed }.label(),
     }
 }
 
@@ -154,13 +165,6 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     }
     let wordnet = load_wordnet(task, opts.wordnet.as_deref())?;
     let positions = positions(data.split.samples.len(), opts.limit, opts.shard);
-    if wanted > 0 {
-        files::log::info(&format!(
-            "{}: few-shot support examples use the seeded random fallback (RICES features are not available yet): {}",
-            task.id,
-            support_method(opts)
-        ));
-    }
 
     let out = &opts.output;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
@@ -180,6 +184,14 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     }
 
     let start = Instant::now();
+    let supports = if wanted > 0 && opts.support == SupportKind::Rices {
+        rices_supports(emu, model, opts, &data, &todo, wanted)?
+    } else {
+        if wanted > 0 {
+            files::log::info(&format!("{}: few-shot support examples: {}", task.id, support_method(opts)));
+        }
+        HashMap::new()
+    };
     let mut writer = files::PredictionWriter::open(&pred_path)?;
     let mut exec = exec::Executor::new(emu);
     let mut bar = progress::Progress::new(task.id, positions.len(), positions.len() - todo.len(), failed);
@@ -191,9 +203,10 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
         let data_ref: &TaskData = &data;
         let todo_ref = &todo;
         let popts_ref = &popts;
+        let supports_ref = &supports;
         scope.spawn(move || {
             for chunk in todo_ref.chunks(batch) {
-                let prepared = stages::prepare(data_ref, opts, popts_ref, chunk, &norm);
+                let prepared = stages::prepare(data_ref, opts, popts_ref, chunk, &norm, supports_ref);
                 if tx.send(prepared).is_err() {
                     break;
                 }
@@ -276,6 +289,26 @@ fn rewrite_lines(path: &Path, lines: &[Value]) -> Result<()> {
         s.push('\n');
     }
     files::write_atomic(path, s.as_bytes())
+}
+
+/// RICES support examples of the samples to run (features of the pool cached, keyed by the
+/// weights hash, task, split, seed and recipe), by position.
+fn rices_supports(emu: &Emu, model: &ModelInfo, opts: &RunOptions, data: &TaskData, todo: &[usize], k: usize) -> Result<HashMap<usize, plan::Support>> {
+    use crate::rices::{cache_dir, RicesOptions, SupportIndex};
+    use crate::rices_features::{Pooling, VisionFeatures};
+    let ex = VisionFeatures { tower: emu, pooling: Pooling::default() };
+    let cache = retrieval::cache::FeatureCache::new(cache_dir(opts.cache.as_deref())?);
+    let ropts = RicesOptions { pool_seed: opts.seed, split: Some(opts.split.clone()), ..RicesOptions::default() };
+    files::log::info(&format!("{}: RICES support examples (features cached in {})", opts.task.id, cache.dir().display()));
+    let index = SupportIndex::open_or_build(&ex, &model.weights_hash, opts.task, &opts.data_root, &cache, &ropts, &mut |_, _, _| {})?;
+    let mut out = HashMap::with_capacity(todo.len());
+    for chunk in todo.chunks(256) {
+        let ids: Vec<&str> = chunk.iter().map(|&p| data.queries[p].id.as_str()).collect();
+        for (&p, s) in chunk.iter().zip(plan::rices_supports(&index, &ids, k)?) {
+            out.insert(p, s);
+        }
+    }
+    Ok(out)
 }
 
 /// Sample id → position in the split's canonical order.

@@ -32,13 +32,24 @@ pub struct PreparedChunk {
 }
 
 /// Builds the plans of `chunk` (positions in the split) and decodes their media in parallel.
-pub fn prepare(data: &TaskData, opts: &RunOptions, popts: &PromptOptions, chunk: &[usize], norm: &Normalisation) -> PreparedChunk {
+pub fn prepare(
+    data: &TaskData,
+    opts: &RunOptions,
+    popts: &PromptOptions,
+    chunk: &[usize],
+    norm: &Normalisation,
+    supports: &HashMap<usize, Support>,
+) -> PreparedChunk {
     let k = plan::wanted_support(popts);
     let samples: Vec<PreparedSample> = chunk
         .iter()
         .map(|&pos| {
             let q = &data.queries[pos];
-            let planned = plan::fallback_support(data, &q.id, k, opts.seed)
+            let support = match supports.get(&pos) {
+                Some(s) => Ok(s.clone()),
+                None => plan::fallback_support(data, &q.id, k, opts.seed),
+            };
+            let planned = support
                 .and_then(|support| Ok((plan::plan(data, opts.family, q, &support, popts)?, support)))
                 .map_err(|e| format!("{e:#}"));
             PreparedSample { pos, plan: planned }
