@@ -5,3 +5,4 @@ mod model;
 mod decode;
 mod prompts;
 mod datasets;
+mod t2i;

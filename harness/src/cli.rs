@@ -32,6 +32,10 @@ pub enum Command {
     Regress(commands::regress::Args),
     /// Print the exact prompt(s) for a sample.
     Prompt(commands::prompt::Args),
+    /// Generate an image with Emu's regression and the visual decoder.
+    GenerateImage(commands::generate_image::Args),
+    /// FID statistics (pytorch-fid `.npz`) of a folder of images.
+    FidStats(commands::fid_stats::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -46,5 +50,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Rank(a) => commands::rank::run(a),
         Command::Regress(a) => commands::regress::run(a),
         Command::Prompt(a) => commands::prompt::run(a),
+        Command::GenerateImage(a) => commands::generate_image::run(a),
+        Command::FidStats(a) => commands::fid_stats::run(a),
     }
 }

@@ -3,3 +3,4 @@ pub mod cli;
 pub mod commands;
 pub mod emu;
 pub mod decode;
+pub mod t2i;

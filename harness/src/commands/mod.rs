@@ -1,7 +1,9 @@
 //! One module per subcommand: `Args` (clap) and `run(args)`. Handlers stay thin.
 pub mod convert;
 pub mod data;
+pub mod fid_stats;
 pub mod generate;
+pub mod generate_image;
 pub mod inspect;
 pub mod metric;
 pub mod model_args;

@@ -307,12 +307,14 @@ impl FidInception {
 }
 
 /// Source index and weights of one output coordinate of torch's CPU bilinear resize
-/// (`align_corners=False`, float32 arithmetic as `compute_indices_weights_linear`).
+/// (`align_corners=False`, float32 arithmetic as `compute_indices_weights_linear`). The source
+/// index `scale * (o + 0.5) - 0.5` is a fused multiply-add, as in torch's AVX2 kernel build: with
+/// it every fixture value is within 2.4e-7, without it up to 7.5e-6 off.
 fn bilinear_taps(in_size: usize, out_size: usize) -> Vec<(usize, usize, f32, f32)> {
     let scale = in_size as f32 / out_size as f32;
     (0..out_size)
         .map(|o| {
-            let src = (scale * (o as f32 + 0.5) - 0.5).max(0.0);
+            let src = scale.mul_add(o as f32 + 0.5, -0.5).max(0.0);
             let i0 = src as usize;
             let i1 = if i0 + 1 < in_size { i0 + 1 } else { i0 };
             let l1 = (src - i0 as f32).clamp(0.0, 1.0);
