@@ -46,7 +46,7 @@ fn preprocessing_matches_for_every_size() {
 
 #[test]
 fn block_outputs_of_img64() {
-    let blocks = net().blocks(&preprocessed("img64_u8")).unwrap();
+    let blocks = net().blocks(&v()["img64_preprocessed"]).unwrap();
     let names = ["block0", "block1", "block2", "block3"];
     for (i, b) in blocks.iter().enumerate() {
         let key = v().keys().find(|k| k.starts_with(&format!("img64_{}_", names[i])) && k.ends_with("_chanmean")).unwrap();
@@ -61,6 +61,12 @@ fn block_outputs_of_img64() {
 
 #[test]
 fn pool3_features_for_every_image_size() {
+    // The network alone, on pytorch-fid's own input tensors.
+    for name in ["img64", "img240x150"] {
+        let f = net().pool3(&v()[&format!("{name}_preprocessed")]).unwrap();
+        assert_close(&format!("{name} pool3 (reference input)"), &f, &v()[&format!("{name}_pool3")], 1e-4, 1e-5);
+    }
+    // Our whole path from the uint8 image.
     for name in ["img64", "img256", "img512", "img240x150"] {
         let f = net().pool3(&preprocessed(&format!("{name}_u8"))).unwrap();
         assert_close(&format!("{name} pool3"), &f, &v()[&format!("{name}_pool3")], 1e-4, 1e-5);
