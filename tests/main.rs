@@ -11,3 +11,4 @@ mod sample_data;
 mod hostile;
 mod hostile_fuzz;
 mod rices;
+mod t2i;

@@ -74,6 +74,10 @@ pub enum Command {
     Index(commands::index::Args),
     /// Print the RICES support examples of an evaluation sample, with similarities.
     Neighbours(commands::neighbours::Args),
+    /// Generate an image with Emu's regression and the visual decoder.
+    GenerateImage(commands::generate_image::Args),
+    /// FID statistics (pytorch-fid `.npz`) of a folder of images.
+    FidStats(commands::fid_stats::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -94,5 +98,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(a) => commands::compare::run(a),
         Command::Index(a) => commands::index::run(a),
         Command::Neighbours(a) => commands::neighbours::run(a),
+        Command::GenerateImage(a) => commands::generate_image::run(a),
+        Command::FidStats(a) => commands::fid_stats::run(a),
     }
 }

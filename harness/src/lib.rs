@@ -10,3 +10,4 @@ pub mod runner;
 pub mod sample_data;
 pub mod rices;
 pub mod rices_features;
+pub mod t2i;

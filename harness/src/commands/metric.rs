@@ -60,7 +60,7 @@ pub enum Metric {
         #[arg(long)]
         input: PathBuf,
     },
-    /// Fréchet distance between two feature matrices (.npy).
+    /// Fréchet distance between two feature matrices (.npy) or pytorch-fid statistics (.npz).
     Fid {
         #[arg(long)]
         a: PathBuf,

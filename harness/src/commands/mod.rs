@@ -2,8 +2,10 @@
 pub mod args;
 pub mod convert;
 pub mod data;
+pub mod fid_stats;
 pub mod generate;
 pub mod index;
+pub mod generate_image;
 pub mod inspect;
 pub mod merge;
 pub mod metric;

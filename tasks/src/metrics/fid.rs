@@ -17,13 +17,14 @@ use super::npy;
 use crate::limits;
 use crate::input::InputError;
 
-/// FID between the rows of two `.npy` matrices (rows = samples, columns = features).
+/// FID between two statistics sources: `.npy` feature matrices (rows = samples, columns =
+/// features) or pytorch-fid `.npz` statistics (`mu`, `sigma`).
 ///
 /// Errors: unreadable or malformed files, fewer than 2 rows, non-finite values, different
 /// feature widths, or an eigendecomposition that does not converge.
 pub fn fid_files(a: &Path, b: &Path) -> Result<f64, InputError> {
-    let (mu1, s1, d1) = file_stats(a)?;
-    let (mu2, s2, d2) = file_stats(b)?;
+    let (mu1, s1, d1) = super::npz::load_stats(a)?;
+    let (mu2, s2, d2) = super::npz::load_stats(b)?;
     if d1 != d2 {
         return Err(InputError::field(
             b,
@@ -44,7 +45,7 @@ pub fn fid_files(a: &Path, b: &Path) -> Result<f64, InputError> {
 
 /// Reads one feature file and returns `(mu, sigma, width)`. The shape is checked from the
 /// header before the values are decoded or any covariance is allocated.
-fn file_stats(path: &Path) -> Result<(Vec<f64>, Vec<f64>, usize), InputError> {
+pub(crate) fn file_stats(path: &Path) -> Result<(Vec<f64>, Vec<f64>, usize), InputError> {
     let bytes = std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
     let header = npy::parse_header(&bytes).map_err(|(field, msg)| InputError::new(path, field, msg))?;
     if let [rows, cols] = header.shape[..] {

@@ -4,6 +4,7 @@ pub mod caption;
 pub mod cider;
 pub mod fid;
 pub mod npy;
+pub mod npz;
 pub mod porter;
 pub mod postprocess;
 pub mod ptb;

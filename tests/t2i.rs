@@ -1,0 +1,216 @@
+//! Text-to-image and FID from the command line and through the coco_t2i library entry point:
+//! `generate-image` against the visual-decoder fixture, `fid-stats` and `metric fid` (.npz and
+//! .npy) against the fid-inception fixture, and a resumable coco_t2i run on the fixture dataset.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, IndexOp, Tensor};
+use tasks::metrics::{fid, npy, npz};
+
+use crate::common::{emu_eval, json_out, shared};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("emu-eval-t2i-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&d).ok();
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn decoder_vectors() -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(shared().join("fixtures/visual-decoder-tiny/vectors.safetensors"), &Device::Cpu).unwrap()
+}
+
+fn fid_vectors() -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(shared().join("fixtures/fid-inception/vectors.safetensors"), &Device::Cpu).unwrap()
+}
+
+fn read_png(path: &Path) -> (Vec<u8>, u32, u32) {
+    let img = tasks::media::image::decode_file(path).unwrap();
+    (img.data, img.width as u32, img.height as u32)
+}
+
+fn u8s(t: &Tensor) -> Vec<u8> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+fn f64s(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+}
+
+fn generate_image(extra: &[&str], out: &Path) -> std::process::Output {
+    let model = shared().join("fixtures/emu-tiny");
+    let decoder = shared().join("fixtures/visual-decoder-tiny");
+    let mut args = vec!["generate-image", "--model", s(&model), "--decoder", s(&decoder), "--prompt", "A photo of a tiger in the grass.", "--out", s(out)];
+    args.extend_from_slice(extra);
+    emu_eval(&args, None)
+}
+
+#[test]
+fn generate_image_from_the_fixture_noise_matches_the_official_pipeline() {
+    let dir = tmp("gen");
+    let v = decoder_vectors();
+    let init = shared().join("fixtures/visual-decoder-tiny/vectors.safetensors"); // holds `initial_latents`
+    for (steps, guidance, key) in [("10", "5", "run10_image_u8"), ("10", "7.5", "run10_g7p5_image_u8"), ("50", "5", "run50_image_u8")] {
+        let out = dir.join(format!("{key}.png"));
+        let o = generate_image(&["--steps", steps, "--guidance", guidance, "--init-latents", s(&init)], &out);
+        json_out(&o);
+        let (ours, w, h) = read_png(&out);
+        assert_eq!((w, h), (64, 64));
+        let reference = u8s(&v[key]);
+        // Emu's regression here is unbatched (the fixture's is a right-padded batch, 4e-7 apart):
+        // pixels may differ by one level where a value sits on a rounding boundary.
+        let off: Vec<usize> = (0..ours.len()).filter(|&i| ours[i] != reference[i]).collect();
+        assert!(off.iter().all(|&i| ours[i].abs_diff(reference[i]) == 1), "{key}: a pixel differs by more than 1");
+        assert!(off.len() * 1000 <= ours.len(), "{key}: {} of {} bytes differ", off.len(), ours.len());
+    }
+}
+
+#[test]
+fn seeded_noise_is_reproducible_and_arguments_are_checked() {
+    let dir = tmp("seed");
+    let (a, b, c) = (dir.join("a.png"), dir.join("b.png"), dir.join("c.png"));
+    json_out(&generate_image(&["--steps", "3", "--seed", "7"], &a));
+    json_out(&generate_image(&["--steps", "3", "--seed", "7"], &b));
+    json_out(&generate_image(&["--steps", "3", "--seed", "8"], &c));
+    assert_eq!(read_png(&a).0, read_png(&b).0, "same seed, same image");
+    assert_ne!(read_png(&a).0, read_png(&c).0, "another seed, another image");
+    let o = generate_image(&["--init-latents", s(&shared().join("fixtures/emu-tiny/vectors.safetensors"))], &dir.join("x.png"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("initial_latents: no such tensor") && err.trim().lines().count() == 1, "{err}");
+}
+
+/// Writes images (n, h, w, 3) as PNG files `0000.png`, … in `dir`.
+fn write_pngs(dir: &Path, images: &Tensor) {
+    let (n, h, w, _) = images.dims4().unwrap();
+    for i in 0..n {
+        harness::t2i::write_png(&dir.join(format!("{i:04}.png")), &u8s(&images.i(i).unwrap()), w, h).unwrap();
+    }
+}
+
+#[test]
+fn fid_stats_of_the_fixture_groups_and_fid_from_npz() {
+    let dir = tmp("fidstats");
+    let v = fid_vectors();
+    let weights = shared().join("fixtures/fid-inception/inception_weights.safetensors");
+    for g in ["groupA", "groupB"] {
+        let images = dir.join(g);
+        std::fs::create_dir_all(&images).unwrap();
+        write_pngs(&images, &v[&format!("{g}_u8")]);
+        let out = dir.join(format!("{g}.npz"));
+        let o = json_out(&emu_eval(&["fid-stats", "--images", s(&images), "--out", s(&out), "--inception", s(&weights), "--batch-size", "16"], None));
+        assert_eq!((o["images"].as_u64(), o["dims"].as_u64()), (Some(32), Some(2048)));
+        let (mu, sigma, d) = npz::read_stats(&out).unwrap();
+        assert_eq!(d, 2048);
+        // Our features are within 1e-4 relative of pytorch-fid's; so are their means.
+        for (i, (a, b)) in mu.iter().zip(f64s(&v[&format!("{g}_mu")])).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * b.abs() + 1e-5, "{g} mu[{i}]: {a} vs {b}");
+        }
+        let diag: Vec<f64> = (0..d).map(|i| sigma[i * d + i]).collect();
+        for (i, (a, b)) in diag.iter().zip(f64s(&v[&format!("{g}_sigma_diag")])).enumerate() {
+            assert!((a - b).abs() <= 1e-3 * b.abs() + 1e-6, "{g} sigma[{i},{i}]: {a} vs {b}");
+        }
+    }
+    let o = json_out(&emu_eval(&["metric", "fid", "--a", s(&dir.join("groupA.npz")), "--b", s(&dir.join("groupB.npz"))], None));
+    let fid = o["fid"].as_f64().unwrap();
+    assert!((fid - 1404.1066533124676).abs() <= 1e-3 * 1404.1, "FID {fid}");
+}
+
+#[test]
+fn statistics_and_fid_of_the_reference_activations_in_npz_and_npy() {
+    let dir = tmp("fidnpz");
+    let v = fid_vectors();
+    let mut paths = vec![];
+    for g in ["groupA", "groupB"] {
+        let act = f64s(&v[&format!("{g}_pool3")]);
+        let (mu, sigma) = fid::stats(32, 2048, &act);
+        let rel = |what: &str, ours: &[f64], reference: Vec<f64>| {
+            for (i, (a, b)) in ours.iter().zip(&reference).enumerate() {
+                assert!((a - b).abs() <= 1e-12 * b.abs().max(1e-3), "{g} {what}[{i}]: {a} vs {b}");
+            }
+        };
+        rel("mu", &mu, f64s(&v[&format!("{g}_mu")]));
+        rel("sigma diag", &(0..2048).map(|i| sigma[i * 2048 + i]).collect::<Vec<_>>(), f64s(&v[&format!("{g}_sigma_diag")]));
+        rel("sigma block", &(0..64 * 64).map(|k| sigma[(k / 64) * 2048 + k % 64]).collect::<Vec<_>>(), f64s(&v[&format!("{g}_sigma_block")]));
+        rel("sigma rows", &sigma[2040 * 2048..], f64s(&v[&format!("{g}_sigma_rows_2040_2047")]));
+        let (z, y) = (dir.join(format!("{g}.npz")), dir.join(format!("{g}.npy")));
+        npz::write_stats(&z, &mu, &sigma).unwrap();
+        npy::write_matrix(&y, 32, 2048, &act, npy::Dtype::F32).unwrap();
+        paths.push((z, y));
+    }
+    let expected = 1404.1066533124676; // fid_eigen of vectors.json
+    for (a, b) in [(&paths[0].0, &paths[1].0), (&paths[0].1, &paths[1].1), (&paths[0].0, &paths[1].1)] {
+        let fid = json_out(&emu_eval(&["metric", "fid", "--a", s(a), "--b", s(b)], None))["fid"].as_f64().unwrap();
+        assert!((fid - expected).abs() <= 1e-6 * expected, "{} vs {}: {fid}", a.display(), b.display());
+    }
+    // A broken .npz is one line naming the file and the entry.
+    let bad = dir.join("bad.npz");
+    std::fs::write(&bad, b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").unwrap();
+    let o = emu_eval(&["metric", "fid", "--a", s(&bad), "--b", s(&paths[1].0)], None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("bad.npz") && err.contains("mu.npy") && err.trim().lines().count() == 1, "{err}");
+}
+
+#[test]
+fn fid_stats_without_weights_is_one_line() {
+    let dir = tmp("noweights");
+    write_pngs(&dir, &fid_vectors()["groupA_u8"].i(0..2).unwrap());
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_emu-eval"));
+    let o = cmd.args(["fid-stats", "--images", s(&dir), "--out", s(&dir.join("x.npz"))]).env_remove("EMU_EVAL_INCEPTION").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("--inception") && err.trim().lines().count() == 1, "{err}");
+}
+
+#[test]
+fn coco_t2i_entry_point_generates_resumes_and_reports_fid() {
+    use harness::t2i::task::{run_coco_t2i, T2iLayout, T2iSettings};
+    use harness::t2i::{fid::load_inception, TextToImage};
+    use models::decoder::{GenerateOptions, VisualDecoder};
+
+    let dir = tmp("coco");
+    let dev = Device::Cpu;
+    let emu = harness::emu::Emu::load(&shared().join("fixtures/emu-tiny"), None, DType::F32, &dev).unwrap();
+    let decoder = VisualDecoder::load(&shared().join("fixtures/visual-decoder-tiny"), DType::F32, &dev).unwrap();
+    let t2i = TextToImage::new(&emu, &decoder, GenerateOptions { steps: 5, guidance: 5.0 }, 64).unwrap();
+    let net = load_inception(Some(&shared().join("fixtures/fid-inception/inception_weights.safetensors")), &dev).unwrap();
+    let samples = tasks::datasets::coco_t2i::load(&shared().join("fixtures/datasets/coco_t2i"), "val").unwrap();
+    let layout = T2iLayout { dir: dir.join("run") };
+    let settings = T2iSettings { prompts: 6, seed: 1, reference_stats: dir.join("ref.npz"), batch: 8, shard: None };
+
+    let first = run_coco_t2i(&t2i, &net, &dev, &samples, &layout, &settings, |_, _| {}).unwrap();
+    assert_eq!((first.prompts, first.generated, first.skipped, first.missing), (6, 6, 0, 0));
+    let fid = first.fid.expect("FID with every image present");
+    assert!(fid.is_finite() && fid > 0.0, "{fid}");
+    let list = harness::t2i::captions::read_captions(&layout.captions()).unwrap();
+    assert_eq!(list.len(), 6);
+    assert!(dir.join("ref.npz").is_file(), "reference statistics cached");
+
+    // An interrupted run: two images lost, one partial write left behind.
+    let kept = harness::t2i::image_path(&layout.images(), list[0].id);
+    let kept_bytes = std::fs::read(&kept).unwrap();
+    let kept_time = std::fs::metadata(&kept).unwrap().modified().unwrap();
+    for c in &list[4..] {
+        std::fs::remove_file(harness::t2i::image_path(&layout.images(), c.id)).unwrap();
+    }
+    std::fs::write(layout.images().join(format!("{}.png.partial", list[5].id)), b"\x89PNG").unwrap();
+    let mut regenerated = vec![];
+    let second = run_coco_t2i(&t2i, &net, &dev, &samples, &layout, &settings, |id, _| regenerated.push(id)).unwrap();
+    assert_eq!((second.generated, second.skipped), (2, 4));
+    assert_eq!(regenerated, vec![list[4].id, list[5].id]);
+    assert_eq!(std::fs::metadata(&kept).unwrap().modified().unwrap(), kept_time, "finished image untouched");
+    assert_eq!(std::fs::read(&kept).unwrap(), kept_bytes);
+    // Same seeds per caption id: the regenerated images and the FID are the same.
+    assert!((second.fid.unwrap() - fid).abs() <= 1e-9 * fid, "{:?} vs {fid}", second.fid);
+
+    // Shards: shard 0 of 2 on a fresh folder leaves the other half missing and no FID.
+    let layout2 = T2iLayout { dir: dir.join("shard") };
+    let sharded = T2iSettings { shard: Some((0, 2)), ..settings.clone() };
+    let part = run_coco_t2i(&t2i, &net, &dev, &samples, &layout2, &sharded, |_, _| {}).unwrap();
+    assert_eq!((part.generated, part.missing, part.fid), (3, 3, None));
+}
