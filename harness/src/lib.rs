@@ -1,5 +1,6 @@
 //! emu-eval harness: command handlers, the Emu model in candle, decoding, prompt planning and the
 //! run orchestration.
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod emu;

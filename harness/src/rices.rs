@@ -249,21 +249,12 @@ fn features(
         .with_context(|| format!("{} {} features", key.task, key.split))
 }
 
-/// The cache directory: `arg`, else `$EMU_EVAL_CACHE`, else `$XDG_CACHE_HOME/emu-eval`, else
-/// `~/.cache/emu-eval` (`~/Library/Caches/emu-eval` on macOS); RICES files go to `rices/` in it.
+/// The RICES cache directory: `rices/` in `arg`, else in the user cache folder
+/// ([`crate::cache::base_dir`]).
 pub fn cache_dir(arg: Option<&Path>) -> Result<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     let base = match arg {
         Some(d) => d.to_path_buf(),
-        None => match env("EMU_EVAL_CACHE") {
-            Some(d) => d,
-            None => match (env("XDG_CACHE_HOME"), env("HOME")) {
-                (Some(x), _) if !cfg!(target_os = "macos") => x.join("emu-eval"),
-                (_, Some(h)) if cfg!(target_os = "macos") => h.join("Library/Caches/emu-eval"),
-                (_, Some(h)) => h.join(".cache/emu-eval"),
-                _ => anyhow::bail!("--cache: not given, and neither $EMU_EVAL_CACHE nor $HOME is set"),
-            },
-        },
+        None => crate::cache::base_dir().context("--cache: not given, and neither $EMU_EVAL_CACHE nor $HOME is set")?,
     };
     Ok(base.join("rices"))
 }

@@ -327,22 +327,7 @@ impl SimpleBackend for SharedCheckpoint {
     }
 }
 
-/// `sha256:<hex>` of a weights file, streamed (the key that run folders and caches record).
-pub fn weights_hash(path: &Path) -> anyhow::Result<String> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).with_context(|| format!("{}: cannot read", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()))
-}
+pub use crate::cache::weights_hash;
 
 /// Parses a `--dtype` value: `f32`, `bf16` or `f16`.
 pub fn parse_dtype(s: &str) -> anyhow::Result<DType> {

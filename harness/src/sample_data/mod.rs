@@ -32,21 +32,15 @@ const NAME: &str = "sample-data-v1";
 /// Written last: its presence with the current content hash marks a complete, current copy.
 pub const MARKER: &str = "emu-eval-sample-data.txt";
 
-/// Where the built-in sample data lives: `$EMU_EVAL_CACHE/sample-data-v1`, else
-/// `$XDG_CACHE_HOME/emu-eval/sample-data-v1`, else `~/.cache/emu-eval/sample-data-v1` (if `HOME`
-/// is unset: `std::env::temp_dir()/emu-eval/sample-data-v1`).
+/// Where the built-in sample data lives: `sample-data-v1` in the user cache folder
+/// ([`crate::cache::base_dir`]; `std::env::temp_dir()/emu-eval` when no variable is set).
 pub fn default_dir() -> PathBuf {
     dir_from(|k| std::env::var_os(k))
 }
 
 /// [`default_dir`] with the environment as a function (empty values count as unset).
 fn dir_from(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
-    let var = |k: &str| var(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(d) = var("EMU_EVAL_CACHE") {
-        return d.join(NAME);
-    }
-    let cache = var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache"))).unwrap_or_else(std::env::temp_dir);
-    cache.join("emu-eval").join(NAME)
+    crate::cache::base_from(var).unwrap_or_else(|| std::env::temp_dir().join("emu-eval")).join(NAME)
 }
 
 /// Every file of the sample data root.
