@@ -610,3 +610,47 @@ fn info_messages_wait_for_the_chosen_log_level() {
     let loud = run_measured(&args, &[("EMU_EVAL_LOG", "info")]);
     assert!(loud.stderr.contains("ignored 7 unused keys"), "{}", loud.stderr);
 }
+
+/// A YUV4MPEG2 stream whose header claims `w`x`h` frames, with one empty frame.
+fn y4m_claiming(w: u32, h: u32) -> Vec<u8> {
+    format!("YUV4MPEG2 W{w} H{h} F25:1 Ip A1:1 C420jpeg\nFRAME\n").into_bytes()
+}
+
+#[test]
+fn video_pixel_limit_from_stream_header() {
+    // A data root whose first MSVD-QA test video (sample 10 → vid1301) claims 12000x12000 frames
+    // (within FFmpeg's own size check, over ours); FFmpeg probes by content, not by `.avi`.
+    let d = scratch("video");
+    let src = shared().join("fixtures/datasets/msvd_qa");
+    let root = d.join("data");
+    let clips = root.join("msvd_qa/YouTubeClips");
+    std::fs::create_dir_all(&clips).unwrap();
+    for e in std::fs::read_dir(&src).unwrap().chain(std::fs::read_dir(src.join("YouTubeClips")).unwrap()) {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            let rel = p.strip_prefix(&src).unwrap();
+            std::fs::copy(&p, root.join("msvd_qa").join(rel)).unwrap();
+        }
+    }
+    let model = tiny();
+    let run = |root: &Path, out: &Path, env: &[(&str, &str)]| {
+        let args = ["run", "--task", "msvd_qa", "--data-root", s(root), "--model", s(&model), "--limit", "1", "--output", s(out)];
+        let m = run_measured(&args, env);
+        println!("{}: exit {:?}, cpu {:?}, {} KB peak RSS: {}", out.display(), m.code, m.cpu, m.max_rss_kb, m.stderr.trim_end());
+        assert_eq!(m.code, Some(1), "{}", m.stderr);
+        let line = std::fs::read_to_string(out.join("predictions.jsonl")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["id"], "10");
+        assert!(v["prediction"].is_null() && v["score"].is_null(), "a failed sample is not scored: {v}");
+        (m, v["error"].as_str().unwrap_or_default().to_string())
+    };
+    // The real clip under a 1,000-pixel limit (env): refused by its stated size.
+    let (_, err) = run(&root, &d.join("env"), &[("EMU_EVAL_MAX_IMAGE_PIXELS", "1000")]);
+    assert!(err.contains("-vZ3hQk9bLs_12_20.avi") && err.contains("exceeds the limit of 1000"), "{err}");
+    // The bomb under the default limit: refused before any frame buffer exists.
+    std::fs::write(clips.join("-vZ3hQk9bLs_12_20.avi"), y4m_claiming(12_000, 12_000)).unwrap();
+    let (m, err) = run(&root, &d.join("bomb"), &[]);
+    assert!(err.contains("12000x12000") && err.contains("exceeds the limit of 89478485"), "{err}");
+    assert!(m.stderr.contains("--max-image-pixels"), "{}", m.stderr);
+    assert!(m.max_rss_kb > 0 && m.max_rss_kb < 2 * MAX_RSS_KB, "peak RSS {} KB (one 12000x12000 RGB frame is 432 MB)", m.max_rss_kb);
+}
