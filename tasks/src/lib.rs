@@ -3,6 +3,7 @@ pub mod input;
 pub mod limits;
 pub mod metrics;
 pub mod datasets;
+#[cfg(feature = "media")]
 pub mod media;
 pub mod registry;
 pub mod rng;

@@ -1,5 +1,6 @@
 //! Loaders for the official files in the layout of `shared/spec/datasets.md` §2. Each module reads
 //! only `<data-root>/<task>/…` (the "task dir") and returns plain [`Sample`]s.
+#[cfg(feature = "media")]
 pub mod check;
 pub mod coco_caption;
 pub mod coco_t2i;
