@@ -18,10 +18,11 @@ use crate::weights::Weights;
 #[derive(Debug)]
 struct BasicConv2d {
     weight: Tensor,
-    /// BatchNorm as torch evaluates it: `x * scale + shift` with
-    /// `scale = w / sqrt(var + eps)`, `shift = b - mean * scale`, per channel (1, c, 1, 1).
-    scale: Tensor,
-    shift: Tensor,
+    /// BatchNorm as torch's CPU kernel evaluates it: `x * alpha + beta` per channel, with the
+    /// float32 terms `alpha = 1 / sqrt(var + eps) * w` and `beta = b - mean * alpha`, held in
+    /// float64 (1, c, 1, 1) so that the multiply-add rounds once, as torch's fused one does.
+    alpha: Tensor,
+    beta: Tensor,
     stride: usize,
     pad: (usize, usize),
 }
@@ -29,12 +30,13 @@ struct BasicConv2d {
 impl BasicConv2d {
     fn new(vb: VarBuilder, cin: usize, cout: usize, k: (usize, usize), stride: usize, pad: (usize, usize)) -> Result<Self> {
         let weight = vb.get((cout, cin, k.0, k.1), "conv.weight")?;
-        let bn = vb.pp("bn");
+        let bn = vb.pp("bn").set_dtype(DType::F32);
         let (w, b) = (bn.get(cout, "weight")?, bn.get(cout, "bias")?);
         let (mean, var) = (bn.get(cout, "running_mean")?, bn.get(cout, "running_var")?);
-        let scale = (w / (var + 1e-3)?.sqrt()?)?;
-        let shift = (b - (mean * &scale)?)?;
-        Ok(Self { weight, scale: scale.reshape((1, cout, 1, 1))?, shift: shift.reshape((1, cout, 1, 1))?, stride, pad })
+        let alpha = ((var + 1e-3)?.sqrt()?.recip()? * w)?;
+        let beta = (b - (mean * &alpha)?)?;
+        let f64_column = |t: Tensor| t.to_dtype(DType::F64)?.reshape((1, cout, 1, 1));
+        Ok(Self { weight, alpha: f64_column(alpha)?, beta: f64_column(beta)?, stride, pad })
     }
 
     fn sq(vb: VarBuilder, cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Result<Self> {
@@ -45,8 +47,10 @@ impl BasicConv2d {
 impl Module for BasicConv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let xs = xs.pad_with_zeros(2, self.pad.0, self.pad.0)?.pad_with_zeros(3, self.pad.1, self.pad.1)?;
-        let xs = xs.conv2d(&self.weight, 0, self.stride, 1, 1)?;
-        xs.broadcast_mul(&self.scale)?.broadcast_add(&self.shift)?.relu()
+        let ys = xs.conv2d(&self.weight, 0, self.stride, 1, 1)?;
+        // A float32 product is exact in float64, so only the sum rounds (then to the conv's dtype).
+        let ys = ys.to_dtype(DType::F64)?.broadcast_mul(&self.alpha)?.broadcast_add(&self.beta)?;
+        ys.to_dtype(xs.dtype())?.relu()
     }
 }
 
@@ -54,7 +58,12 @@ impl Module for BasicConv2d {
 /// number of in-image pixels (4 at corners, 6 on edges, 9 inside).
 fn avg_pool_3x3_same(xs: &Tensor) -> Result<Tensor> {
     let (_, _, h, w) = xs.dims4()?;
-    let sums = (xs.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?.avg_pool2d_with_stride(3, 1)? * 9.0)?;
+    // Window sums in torch's order (row by row); the zero padding adds exact zeros.
+    let padded = xs.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
+    let mut sums = padded.narrow(2, 0, h)?.narrow(3, 0, w)?;
+    for (dy, dx) in (0..3).flat_map(|dy| (0..3).map(move |dx| (dy, dx))).skip(1) {
+        sums = (sums + padded.narrow(2, dy, h)?.narrow(3, dx, w)?)?;
+    }
     let span = |i: usize, n: usize| (3 - usize::from(i == 0) - usize::from(i + 1 == n)) as f32;
     let counts: Vec<f32> = (0..h).flat_map(|i| (0..w).map(move |j| span(i, h) * span(j, w))).collect();
     sums.broadcast_div(&Tensor::from_vec(counts, (1, 1, h, w), xs.device())?.to_dtype(xs.dtype())?)
@@ -308,8 +317,9 @@ impl FidInception {
 
 /// Source index and weights of one output coordinate of torch's CPU bilinear resize
 /// (`align_corners=False`, float32 arithmetic as `compute_indices_weights_linear`). The source
-/// index `scale * (o + 0.5) - 0.5` is a fused multiply-add, as in torch's AVX2 kernel build: with
-/// it every fixture value is within 2.4e-7, without it up to 7.5e-6 off.
+/// index `scale * (o + 0.5) - 0.5` is a fused multiply-add, as in torch's AVX2 kernel build
+/// (without it values are up to 7.5e-6 off); with the fused interpolation in [`preprocess`] the
+/// fixture's network inputs are reproduced bit for bit.
 fn bilinear_taps(in_size: usize, out_size: usize) -> Vec<(usize, usize, f32, f32)> {
     let scale = in_size as f32 / out_size as f32;
     (0..out_size)
@@ -334,10 +344,12 @@ pub fn preprocess(rgb: &[u8], width: usize, height: usize) -> Vec<f32> {
     for c in 0..3 {
         for (oy, &(y0, y1, h0, h1)) in ys.iter().enumerate() {
             for (ox, &(x0, x1, w0, w1)) in xs.iter().enumerate() {
-                // torch's `Interpolate<2>`: each row interpolated along x, then the rows along y.
-                let r0 = px(y0, x0, c) * w0 + px(y0, x1, c) * w1;
-                let r1 = px(y1, x0, c) * w0 + px(y1, x1, c) * w1;
-                let v = r0 * h0 + r1 * h1;
+                // torch's `Interpolate<2>`: each row along x, then the rows along y, each as
+                // `t0 * w0 + t1 * w1`, which torch's AVX2 build contracts to `fma(t0, w0, t1 * w1)`.
+                let lerp = |t0: f32, w0: f32, t1: f32, w1: f32| t0.mul_add(w0, t1 * w1);
+                let r0 = lerp(px(y0, x0, c), w0, px(y0, x1, c), w1);
+                let r1 = lerp(px(y1, x0, c), w0, px(y1, x1, c), w1);
+                let v = lerp(r0, h0, r1, h1);
                 out[(c * n + oy) * n + ox] = 2.0 * v - 1.0;
             }
         }
