@@ -14,7 +14,7 @@ use std::time::Instant;
 use serde_json::json;
 use tasks::metrics::caption::{self, CaptionItem};
 use tasks::metrics::result::Detail;
-use tasks::metrics::{cider, ptb};
+use tasks::metrics::{bleu, cider, ptb, rouge};
 use tasks::rng::SplitMix64;
 
 const IMAGES: usize = 5_000;
@@ -122,6 +122,18 @@ fn main() {
     if let Some(c) = cpu {
         println!("rust: total {:.1} ms CPU per run (all threads, mean of {RUNS})", c * 1e3);
     }
+
+    // BLEU and ROUGE-L alone, on the tokenized strings.
+    let (mut t_bleu, mut t_rouge) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let t0 = Instant::now();
+        std::hint::black_box(bleu::bleu(&cands, &refs));
+        let t1 = Instant::now();
+        std::hint::black_box(rouge::rouge_l(&cands, &refs));
+        t_bleu.push((t1 - t0).as_secs_f64());
+        t_rouge.push(t1.elapsed().as_secs_f64());
+    }
+    println!("rust: bleu {:.1} ms, rouge-l {:.1} ms wall (median of {RUNS})", median(t_bleu) * 1e3, median(t_rouge) * 1e3);
 
     // The whole library call behind `emu-eval metric caption` (aggregate only).
     let items: Vec<CaptionItem> = (0..IMAGES)

@@ -24,42 +24,71 @@ pub struct BleuStats {
     pub correct: [usize; N],
 }
 
-/// pycocoevalcap `bleu_scorer.precook`: n-gram counts of the whitespace-split sentence.
-fn precook<'s, 'a>(ws: &'s [&'a str]) -> HashMap<&'s [&'a str], usize> {
-    let mut counts = HashMap::new();
+/// Bits per word id in an n-gram key (ids are per image: fewer than 2^30 distinct words); the
+/// order goes above the N ids.
+const ID_BITS: u32 = 30;
+const ORDER_SHIFT: u32 = ID_BITS * N as u32;
+
+/// pycocoevalcap `bleu_scorer.precook` on word ids: every 1..=N-gram with its count, sorted by
+/// key. A key holds the order k above the k ids, `ID_BITS` bits each.
+fn precook(ids: &[u32]) -> Vec<(u128, usize)> {
+    let mut keys: Vec<u128> = Vec::with_capacity(ids.len() * N);
     for k in 1..=N {
-        for g in ws.windows(k) {
-            *counts.entry(g).or_insert(0) += 1;
+        let order = (k as u128) << ORDER_SHIFT;
+        keys.extend(ids.windows(k).map(|g| order | g.iter().fold(0, |key, &w| (key << ID_BITS) | w as u128)));
+    }
+    keys.sort_unstable();
+    let mut counts: Vec<(u128, usize)> = Vec::with_capacity(keys.len());
+    for key in keys {
+        match counts.last_mut() {
+            Some((last, c)) if *last == key => *c += 1,
+            _ => counts.push((key, 1)),
         }
     }
     counts
 }
 
-/// `cook_refs` + `cook_test` + `_single_reflen(option="closest")` for one image.
+/// `cook_refs` + `cook_test` + `_single_reflen(option="closest")` for one image. Words are
+/// compared through ids given per image (equal strings, equal ids).
 pub fn segment_stats(cand: &str, refs: &[String]) -> BleuStats {
-    let ref_words: Vec<Vec<&str>> = refs.iter().map(|r| words(r).collect()).collect();
-    let mut maxcounts: HashMap<&[&str], usize> = HashMap::new();
-    for rw in &ref_words {
-        for (g, c) in precook(rw) {
-            let m = maxcounts.entry(g).or_insert(0);
-            *m = (*m).max(c);
-        }
-    }
-    let cw: Vec<&str> = words(cand).collect();
-    let testlen = cw.len();
-    let mut st = BleuStats { testlen, reflen: closest_reflen(&ref_words, testlen), ..Default::default() };
+    let mut vocab = HashMap::new();
+    let ref_ids: Vec<Vec<u32>> = refs.iter().map(|r| word_ids(r, &mut vocab)).collect();
+    let cand_ids = word_ids(cand, &mut vocab);
+    let testlen = cand_ids.len();
+    let mut st = BleuStats { testlen, reflen: closest_reflen(ref_ids.iter().map(Vec::len), testlen), ..Default::default() };
     for k in 0..N {
         st.guess[k] = (testlen + 1).saturating_sub(k + 1);
     }
-    for (g, c) in precook(&cw) {
-        st.correct[g.len() - 1] += c.min(maxcounts.get(g).copied().unwrap_or(0));
+    // Each n-gram's largest count in any one reference (sorted by key, then count).
+    let mut all: Vec<(u128, usize)> = ref_ids.iter().flat_map(|r| precook(r)).collect();
+    all.sort_unstable();
+    let mut maxcounts: Vec<(u128, usize)> = Vec::with_capacity(all.len());
+    for (key, c) in all {
+        match maxcounts.last_mut() {
+            Some((last, m)) if *last == key => *m = c,
+            _ => maxcounts.push((key, c)),
+        }
+    }
+    for (key, c) in precook(&cand_ids) {
+        let max = maxcounts.binary_search_by_key(&key, |e| e.0).map_or(0, |i| maxcounts[i].1);
+        st.correct[(key >> ORDER_SHIFT) as usize - 1] += c.min(max);
     }
     st
 }
 
+/// The sentence's words as ids, new words numbered in order of appearance.
+fn word_ids<'a>(s: &'a str, vocab: &mut HashMap<&'a str, u32>) -> Vec<u32> {
+    words(s)
+        .map(|w| {
+            let next = vocab.len() as u32;
+            *vocab.entry(w).or_insert(next)
+        })
+        .collect()
+}
+
 /// `min((abs(l - testlen), l) for l in reflens)[1]`: closest length, ties to the shorter.
-fn closest_reflen(ref_words: &[Vec<&str>], testlen: usize) -> usize {
-    ref_words.iter().map(|r| (r.len().abs_diff(testlen), r.len())).min().map_or(0, |m| m.1)
+fn closest_reflen(ref_lens: impl Iterator<Item = usize>, testlen: usize) -> usize {
+    ref_lens.map(|l| (l.abs_diff(testlen), l)).min().map_or(0, |m| m.1)
 }
 
 /// BLEU-1..4 from (possibly summed) statistics: cumulative precision product, N-th root,
