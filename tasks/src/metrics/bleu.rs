@@ -1,10 +1,8 @@
 //! BLEU-1..4 as pycocoevalcap `Bleu(4)` computes it (metrics.md 1.3): `BleuScorer` with
 //! option "closest", the `1e-15` / `1e-9` smoothing constants, corpus value from summed statistics.
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
-use super::cider::words;
+use super::cider::{words, FxMap};
 
 /// Maximum n-gram order.
 pub const N: usize = 4;
@@ -24,19 +22,30 @@ pub struct BleuStats {
     pub correct: [usize; N],
 }
 
-/// Bits per word id in an n-gram key (ids are per image: fewer than 2^30 distinct words); the
-/// order goes above the N ids.
+/// Bits per word id in an n-gram key (ids number the candidate's distinct words: fewer than
+/// 2^30); the order goes above the N ids.
 const ID_BITS: u32 = 30;
 const ORDER_SHIFT: u32 = ID_BITS * N as u32;
+/// Id of a reference word that is not in the candidate: no n-gram containing it can match.
+const NOT_IN_CANDIDATE: u32 = u32::MAX;
+
+/// The key of one n-gram of word ids: the order k above the k ids, `ID_BITS` bits each; `None`
+/// when a word is not in the candidate.
+fn key(g: &[u32]) -> Option<u128> {
+    let mut key = 0u128;
+    for &w in g {
+        if w == NOT_IN_CANDIDATE {
+            return None;
+        }
+        key = (key << ID_BITS) | u128::from(w);
+    }
+    Some(((g.len() as u128) << ORDER_SHIFT) | key)
+}
 
 /// pycocoevalcap `bleu_scorer.precook` on word ids: every 1..=N-gram with its count, sorted by
-/// key. A key holds the order k above the k ids, `ID_BITS` bits each.
+/// key.
 fn precook(ids: &[u32]) -> Vec<(u128, usize)> {
-    let mut keys: Vec<u128> = Vec::with_capacity(ids.len() * N);
-    for k in 1..=N {
-        let order = (k as u128) << ORDER_SHIFT;
-        keys.extend(ids.windows(k).map(|g| order | g.iter().fold(0, |key, &w| (key << ID_BITS) | w as u128)));
-    }
+    let mut keys: Vec<u128> = (1..=N).flat_map(|k| ids.windows(k)).filter_map(key).collect();
     keys.sort_unstable();
     let mut counts: Vec<(u128, usize)> = Vec::with_capacity(keys.len());
     for key in keys {
@@ -49,41 +58,46 @@ fn precook(ids: &[u32]) -> Vec<(u128, usize)> {
 }
 
 /// `cook_refs` + `cook_test` + `_single_reflen(option="closest")` for one image. Words are
-/// compared through ids given per image (equal strings, equal ids).
+/// compared through ids numbering the candidate's distinct words; a reference n-gram counts only
+/// where it is one of the candidate's (the clipped count `min(count, max over references)` needs
+/// no other).
 pub fn segment_stats(cand: &str, refs: &[String]) -> BleuStats {
-    let mut vocab = HashMap::new();
-    let ref_ids: Vec<Vec<u32>> = refs.iter().map(|r| word_ids(r, &mut vocab)).collect();
-    let cand_ids = word_ids(cand, &mut vocab);
-    let testlen = cand_ids.len();
-    let mut st = BleuStats { testlen, reflen: closest_reflen(ref_ids.iter().map(Vec::len), testlen), ..Default::default() };
-    for k in 0..N {
-        st.guess[k] = (testlen + 1).saturating_sub(k + 1);
-    }
-    // Each n-gram's largest count in any one reference (sorted by key, then count).
-    let mut all: Vec<(u128, usize)> = ref_ids.iter().flat_map(|r| precook(r)).collect();
-    all.sort_unstable();
-    let mut maxcounts: Vec<(u128, usize)> = Vec::with_capacity(all.len());
-    for (key, c) in all {
-        match maxcounts.last_mut() {
-            Some((last, m)) if *last == key => *m = c,
-            _ => maxcounts.push((key, c)),
-        }
-    }
-    for (key, c) in precook(&cand_ids) {
-        let max = maxcounts.binary_search_by_key(&key, |e| e.0).map_or(0, |i| maxcounts[i].1);
-        st.correct[(key >> ORDER_SHIFT) as usize - 1] += c.min(max);
-    }
-    st
-}
-
-/// The sentence's words as ids, new words numbered in order of appearance.
-fn word_ids<'a>(s: &'a str, vocab: &mut HashMap<&'a str, u32>) -> Vec<u32> {
-    words(s)
+    let mut vocab: FxMap<&str, u32> = FxMap::default();
+    let cand_ids: Vec<u32> = words(cand)
         .map(|w| {
             let next = vocab.len() as u32;
             *vocab.entry(w).or_insert(next)
         })
-        .collect()
+        .collect();
+    let testlen = cand_ids.len();
+    let grams = precook(&cand_ids);
+    // Each candidate n-gram's largest count in any one reference.
+    let mut max_counts = vec![0usize; grams.len()];
+    let mut counts = vec![0usize; grams.len()];
+    let mut ref_ids = Vec::new();
+    let mut ref_lens = Vec::with_capacity(refs.len());
+    for r in refs {
+        ref_ids.clear();
+        ref_ids.extend(words(r).map(|w| vocab.get(w).copied().unwrap_or(NOT_IN_CANDIDATE)));
+        ref_lens.push(ref_ids.len());
+        counts.fill(0);
+        for g in (1..=N).flat_map(|k| ref_ids.windows(k)) {
+            if let Some(i) = key(g).and_then(|k| grams.binary_search_by_key(&k, |e| e.0).ok()) {
+                counts[i] += 1;
+            }
+        }
+        for (m, &c) in max_counts.iter_mut().zip(&counts) {
+            *m = (*m).max(c);
+        }
+    }
+    let mut st = BleuStats { testlen, reflen: closest_reflen(ref_lens.into_iter(), testlen), ..Default::default() };
+    for k in 0..N {
+        st.guess[k] = (testlen + 1).saturating_sub(k + 1);
+    }
+    for ((key, c), max) in grams.iter().zip(max_counts) {
+        st.correct[(key >> ORDER_SHIFT) as usize - 1] += (*c).min(max);
+    }
+    st
 }
 
 /// `min((abs(l - testlen), l) for l in reflens)[1]`: closest length, ties to the shorter.
