@@ -2,7 +2,7 @@
 //! option "closest", the `1e-15` / `1e-9` smoothing constants, corpus value from summed statistics.
 use rayon::prelude::*;
 
-use super::cider::{words, FxMap};
+use super::cider::{counted, words, FxMap};
 
 /// Maximum n-gram order.
 pub const N: usize = 4;
@@ -44,17 +44,8 @@ fn key(g: &[u32]) -> Option<u128> {
 
 /// pycocoevalcap `bleu_scorer.precook` on word ids: every 1..=N-gram with its count, sorted by
 /// key.
-fn precook(ids: &[u32]) -> Vec<(u128, usize)> {
-    let mut keys: Vec<u128> = (1..=N).flat_map(|k| ids.windows(k)).filter_map(key).collect();
-    keys.sort_unstable();
-    let mut counts: Vec<(u128, usize)> = Vec::with_capacity(keys.len());
-    for key in keys {
-        match counts.last_mut() {
-            Some((last, c)) if *last == key => *c += 1,
-            _ => counts.push((key, 1)),
-        }
-    }
-    counts
+fn precook(ids: &[u32]) -> Vec<(u128, u32)> {
+    counted((1..=N).flat_map(|k| ids.windows(k)).filter_map(key).collect())
 }
 
 /// `cook_refs` + `cook_test` + `_single_reflen(option="closest")` for one image. Words are
@@ -72,8 +63,8 @@ pub fn segment_stats(cand: &str, refs: &[String]) -> BleuStats {
     let testlen = cand_ids.len();
     let grams = precook(&cand_ids);
     // Each candidate n-gram's largest count in any one reference.
-    let mut max_counts = vec![0usize; grams.len()];
-    let mut counts = vec![0usize; grams.len()];
+    let mut max_counts = vec![0u32; grams.len()];
+    let mut counts = vec![0u32; grams.len()];
     let mut ref_ids = Vec::new();
     let mut ref_lens = Vec::with_capacity(refs.len());
     for r in refs {
@@ -95,7 +86,7 @@ pub fn segment_stats(cand: &str, refs: &[String]) -> BleuStats {
         st.guess[k] = (testlen + 1).saturating_sub(k + 1);
     }
     for ((key, c), max) in grams.iter().zip(max_counts) {
-        st.correct[(key >> ORDER_SHIFT) as usize - 1] += (*c).min(max);
+        st.correct[(key >> ORDER_SHIFT) as usize - 1] += (*c).min(max) as usize;
     }
     st
 }
