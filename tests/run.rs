@@ -175,6 +175,11 @@ fn stages_match_prompt_generate_rank_and_score_matches_metrics() {
                         let a: Vec<&str> = args.iter().map(String::as_str).collect();
                         let r = json_out(&emu_eval(&a, None));
                         assert_eq!(r["visdial_ranks"], s["output"], "{task} {id}");
+                        // The same with the stage object instead of --prompt/--image.
+                        let mut a: Vec<&str> = vec!["rank", "--model", m.as_str(), "--stage", "-", "--segments", "100"];
+                        a.extend(args.iter().skip_while(|x| *x != "--candidate").map(String::as_str));
+                        let r = json_out(&emu_eval(&a, Some(&serde_json::to_vec(ps).unwrap())));
+                        assert_eq!(r["visdial_ranks"], s["output"], "{task} {id} (--stage)");
                         continue;
                     }
                     (_, "answerability") => vec!["--num-beams", "5", "--max-new-tokens", "50", "--min-length", "1", "--length-penalty", "0", "--allowed", "yes.,no."],
@@ -198,6 +203,56 @@ fn stages_match_prompt_generate_rank_and_score_matches_metrics() {
             metric.as_object_mut().unwrap().remove(k);
         }
         assert_eq!(metric, mets["metric"], "{task}");
+    }
+}
+
+/// Video tasks: each stage's text, images and frames equal `prompt --json`'s; its output equals
+/// `generate --stage` on that stage object (the query's 8 frames and each support example's 2
+/// decoded as `run` decodes them) with the short-answer settings of §3.4.
+#[test]
+fn video_stages_match_prompt_and_generate() {
+    let root = tmp("video-parity");
+    let (d, m) = (data(), model());
+    for task in ["msvd_qa", "nextqa"] {
+        for shots in ["0", "2"] {
+            let out = root.join(format!("{task}-{shots}"));
+            ok(&run(&out, &["--task", task, "--shots", shots, "--limit", "2", "--support", "random"]));
+            for l in lines(&out) {
+                let id = l["id"].as_str().unwrap();
+                let p = json_out(&emu_eval(
+                    &["prompt", "--task", task, "--model-family", "emu", "--shots", shots, "--data-root", &d, "--model", &m, "--sample", id, "--json"],
+                    None,
+                ));
+                let stages = l["stages"].as_array().unwrap();
+                let pstages = p["prompts"].as_array().unwrap();
+                assert_eq!(stages.len(), pstages.len(), "{task} {id}");
+                for (s, ps) in stages.iter().zip(pstages) {
+                    for k in ["text", "images", "frames"] {
+                        assert_eq!(s[k], ps[k], "{task} {shots}-shot {id}: {k}");
+                    }
+                    let frames = ps["frames"].as_array().unwrap();
+                    let want_frames = 8 + 2 * shots.parse::<usize>().unwrap();
+                    assert_eq!(frames.len(), want_frames, "{task} {id}");
+                    assert!(frames.iter().all(|f| f.is_array()), "{task} {id}: {ps}");
+                    let stage = serde_json::to_vec(ps).unwrap();
+                    let g = json_out(&emu_eval(
+                        &["generate", "--model", &m, "--stage", "-", "--num-beams", "5", "--max-new-tokens", "20", "--min-length", "1", "--length-penalty", "-1"],
+                        Some(&stage),
+                    ));
+                    assert_eq!(g["results"][0]["text"], s["output"], "{task} {shots}-shot {id} {}", s["stage"]);
+                    // The frames are honoured: every slot showing frame 0 instead scores differently.
+                    let mut first = ps.clone();
+                    for f in first["frames"].as_array_mut().unwrap() {
+                        f[0] = 0.into();
+                    }
+                    let g0 = json_out(&emu_eval(
+                        &["generate", "--model", &m, "--stage", "-", "--num-beams", "5", "--max-new-tokens", "20", "--min-length", "1", "--length-penalty", "-1"],
+                        Some(&serde_json::to_vec(&first).unwrap()),
+                    ));
+                    assert_ne!(g0["results"][0]["score"], g["results"][0]["score"], "{task} {id}: frames ignored");
+                }
+            }
+        }
     }
 }
 

@@ -1,9 +1,13 @@
 """Command-level timing: `emu-eval metric caption --input F` against pycocoevalcap's PTBTokenizer +
 BLEU-1..4 + ROUGE-L + CIDEr-D on the same file (`caption_reference.py --pipeline F`), each as a
-fresh process (start-up, reading and printing included), median of N runs, same session.
+fresh process (start-up, reading and printing included), in the same session. The runs are
+interleaved (each round: the emu-eval commands, then one reference run) so that both sides see
+the same machine load; the load average is printed at the start and the end. Wall time is the
+median over rounds; CPU time (user + system of the process and its children, Java included,
+from wait4) the median too. `emu-eval --version` is timed as the process start-up floor.
 Checks that both print the same corpus scores (|diff| <= 1e-9).
 
-Usage: python3 caption_command.py EMU_EVAL INPUT.json [RUNS]
+Usage: python3 caption_command.py EMU_EVAL INPUT.json [ROUNDS]
   INPUT.json: `target/caption-bench/input.json`, written by `cargo bench -p tasks --bench caption`.
 """
 import json
@@ -14,40 +18,61 @@ import sys
 import time
 
 binary, path = sys.argv[1], sys.argv[2]
-runs = int(sys.argv[3]) if len(sys.argv) > 3 else 7
+rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
 reference = os.path.join(os.path.dirname(os.path.abspath(__file__)), "caption_reference.py")
 
 
-def timed(cmd, n):
-    times, out = [], None
-    for _ in range(n):
-        t0 = time.perf_counter()
-        p = subprocess.run(cmd, capture_output=True, check=True)
-        times.append(time.perf_counter() - t0)
-        out = p.stdout
-    return statistics.median(times), min(times), out
+def timed(cmd):
+    """(wall seconds, CPU seconds, stdout) of one run."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        sys.exit(f"{cmd}: exit status {p.returncode}")
+    return wall, ru.ru_utime + ru.ru_stime, out
 
 
-commands = {
+ours = {
     "emu-eval metric caption": [binary, "metric", "caption", "--input", path],
     "emu-eval metric caption --per-image": [binary, "metric", "caption", "--input", path, "--per-image"],
+    "emu-eval --version (start-up only)": [binary, "--version"],
 }
-results = {}
-for name, cmd in commands.items():
-    timed(cmd, 1)  # warm the page cache
-    med, best, out = timed(cmd, runs)
-    results[name] = (med, best, len(out), json.loads(out)["corpus"])
-    print(f"{name}: median {med * 1e3:.1f} ms, best {best * 1e3:.1f} ms of {runs}; {len(out):,} bytes of output")
+ref_name = "pycocoevalcap (PTBTokenizer + Bleu(4) + Rouge + Cider)"
+ref_cmd = [sys.executable, reference, "--pipeline", path]
+per_round = 3  # runs of each emu-eval command per round
 
-ref_runs = max(1, runs // 2)
-med, best, out = timed([sys.executable, reference, "--pipeline", path], ref_runs)
-ref_corpus = json.loads(out.decode().strip().splitlines()[-1])["corpus"]
-print(f"pycocoevalcap (PTBTokenizer + Bleu(4) + Rouge + Cider): median {med:.2f} s, best {best:.2f} s of {ref_runs}")
+print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
+samples = {name: [] for name in [*ours, ref_name]}
+outputs = {}
+for cmd in [*ours.values(), ref_cmd]:
+    timed(cmd)  # warm the page cache
+for _ in range(rounds):
+    for name, cmd in ours.items():
+        for _ in range(per_round):
+            wall, cpu, out = timed(cmd)
+            samples[name].append((wall, cpu))
+            outputs[name] = out
+    wall, cpu, out = timed(ref_cmd)
+    samples[ref_name].append((wall, cpu))
+    outputs[ref_name] = out
+print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
-ours = results["emu-eval metric caption"][3]
-diff = max(abs(ours[k] - ref_corpus[k]) for k in ref_corpus)
+med = {n: (statistics.median(w for w, _ in s), statistics.median(c for _, c in s)) for n, s in samples.items()}
+for name, (w, c) in med.items():
+    s = samples[name]
+    print(f"{name}: median wall {w * 1e3:.1f} ms (best {min(w for w, _ in s) * 1e3:.1f}), median CPU {c * 1e3:.1f} ms, "
+          f"{len(s)} runs, {len(outputs[name]):,} bytes of output")
+
+ref_corpus = json.loads(outputs[ref_name].decode().strip().splitlines()[-1])["corpus"]
+our_corpus = json.loads(outputs["emu-eval metric caption"])["corpus"]
+diff = max(abs(our_corpus[k] - ref_corpus[k]) for k in ref_corpus)
 print(f"corpus scores: max |diff| {diff:.1e} over {', '.join(ref_corpus)}")
-for name, (m, _, _, _) in results.items():
-    print(f"speed-up of `{name}` (median wall): {med / m:.0f}x")
+rw, rc = med[ref_name]
+for name in list(ours)[:2]:
+    w, c = med[name]
+    print(f"speed-up of `{name}`: {rw / w:.1f}x median wall, {rc / c:.1f}x median CPU")
 if diff > 1e-9:
     sys.exit("corpus scores differ")

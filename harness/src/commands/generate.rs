@@ -1,5 +1,7 @@
 //! `emu-eval generate`: one left-padded batch of prompts (each with its images), greedy / beam /
-//! sampling / constrained decoding; prints `{"results":[{"ids","text","score"}]}`.
+//! sampling / constrained decoding; prints `{"results":[{"ids","text","score"}]}`. The batch is
+//! `--prompt S [--image F]…` repeated, or `--stage FILE` repeated (a stage object as `prompt
+//! --json` prints it, video frames included).
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -7,6 +9,7 @@ use clap::{Arg, ArgAction, ArgMatches, FromArgMatches};
 use serde_json::json;
 
 use super::model_args::ModelArgs;
+use super::stage::{media_tensor, StageInput};
 use crate::decode::emu_lm::EmuSession;
 use crate::decode::{self, GenerationConfig, Sampling, TokenTrie};
 
@@ -18,10 +21,12 @@ pub struct PromptItem {
 }
 
 /// `--prompt S [--image F]...` repeated; images are grouped with the preceding prompt by their
-/// position on the command line (`ArgMatches::indices_of`).
+/// position on the command line (`ArgMatches::indices_of`). Or `--stage FILE` repeated.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PromptInputs {
     pub items: Vec<PromptItem>,
+    /// Stage files (`-`: stdin), one prompt each.
+    pub stages: Vec<PathBuf>,
 }
 
 impl FromArgMatches for PromptInputs {
@@ -41,7 +46,8 @@ impl FromArgMatches for PromptInputs {
             };
             items[owner].images.push(img);
         }
-        Ok(PromptInputs { items })
+        let stages = m.get_many::<PathBuf>("stage").map(|v| v.cloned().collect()).unwrap_or_default();
+        Ok(PromptInputs { items, stages })
     }
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
         *self = Self::from_arg_matches(m)?;
@@ -51,9 +57,19 @@ impl FromArgMatches for PromptInputs {
 
 impl clap::Args for PromptInputs {
     fn augment_args(cmd: clap::Command) -> clap::Command {
-        cmd.arg(Arg::new("prompt").long("prompt").value_name("TEXT").action(ArgAction::Append).required(true).help(
+        cmd.arg(Arg::new("prompt").long("prompt").value_name("TEXT").action(ArgAction::Append).help(
             "Prompt text (literal `[IMG]<image>…[/IMG]` placeholders or `[<IMG_PLH>]`); repeat for a batch",
         ))
+        .arg(
+            Arg::new("stage")
+                .long("stage")
+                .value_name("FILE")
+                .action(ArgAction::Append)
+                .value_parser(clap::value_parser!(PathBuf))
+                .conflicts_with_all(["prompt", "image"])
+                .help("A stage object as `prompt --json` prints it (text, images, video frames); `-`: stdin; repeat for a batch"),
+        )
+        .group(clap::ArgGroup::new("prompts").args(["prompt", "stage"]).multiple(true).required(true))
         .arg(
             Arg::new("image")
                 .long("image")
@@ -117,7 +133,8 @@ pub fn generation_config(a: &Args) -> Result<GenerationConfig> {
 
 pub fn run(args: Args) -> Result<()> {
     let cfg = generation_config(&args)?;
-    let images: Vec<PathBuf> = args.inputs.items.iter().flat_map(|i| i.images.clone()).collect();
+    let stages = args.inputs.stages.iter().map(|p| StageInput::read(p)).collect::<Result<Vec<_>>>()?;
+    let images: Vec<PathBuf> = args.inputs.items.iter().flat_map(|i| i.images.clone()).chain(stages.iter().flat_map(StageInput::image_files)).collect();
     let model_cfg = args.model.preflight(&images)?;
     cfg.check_fits(1, model_cfg.llama.max_position_embeddings)?;
     // The answer constraint needs only the tokenizer: checked before the weights are loaded.
@@ -132,12 +149,16 @@ pub fn run(args: Args) -> Result<()> {
         None => None,
     };
     let emu = args.model.load()?;
-    let prompts: Vec<String> =
-        args.inputs.items.iter().map(|i| decode::emu_lm::expand_image_marker(&i.prompt, emu.cfg.n_causal)).collect();
-    let images: Vec<PathBuf> = args.inputs.items.iter().flat_map(|i| i.images.clone()).collect();
+    let texts = args.inputs.items.iter().map(|i| &i.prompt).chain(stages.iter().map(|s| &s.text));
+    let prompts: Vec<String> = texts.map(|t| decode::emu_lm::expand_image_marker(t, emu.cfg.n_causal)).collect();
     let longest = prompts.iter().map(|p| emu.tokenizer().encode(p).len()).max().unwrap_or(0);
     cfg.check_fits(longest, emu.cfg.llama.max_position_embeddings)?;
-    let pixels = crate::emu::pixels::load_images(&emu, &images)?;
+    let pixels = if stages.is_empty() {
+        crate::emu::pixels::load_images(&emu, &images)?
+    } else {
+        let media: Vec<_> = stages.iter().flat_map(|s| s.media.iter().cloned()).collect();
+        media_tensor(&emu, &media)?
+    };
     let mut session = EmuSession::from_prompts(&emu, &prompts, pixels.as_ref())?;
     let out = decode::generate(&mut session, &cfg, trie.as_ref())?;
     if let Some((i, s)) = out.iter().enumerate().find_map(|(i, g)| g.score.filter(|s| !s.is_finite()).map(|s| (i, s))) {

@@ -1,6 +1,7 @@
 //! `emu-eval metric …`: score data with one metric, JSON on stdout.
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
@@ -100,7 +101,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let out = match args.metric {
         Metric::Caption { input, per_image } => {
             let detail = if per_image { Detail::PerSample } else { Detail::Aggregate };
-            return print_json(&caption::score_file(&input, detail)?, args.compact);
+            // The steps are timed for `--log-level info` (BENCHMARKS.md's breakdown).
+            let t0 = Instant::now();
+            let text = tasks::input::read_text(&input)?;
+            let t1 = Instant::now();
+            let items = caption::parse_items(&input, &text)?;
+            let t2 = Instant::now();
+            let result = caption::score(&items, detail);
+            let t3 = Instant::now();
+            print_json(&result, args.compact)?;
+            let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+            crate::log::info(format_args!(
+                "metric caption: read {:.1} ms, parse {:.1} ms, score {:.1} ms, print {:.1} ms ({} images, {} threads)",
+                ms(t0, t1),
+                ms(t1, t2),
+                ms(t2, t3),
+                ms(t3, Instant::now()),
+                items.len(),
+                rayon::current_num_threads()
+            ));
+            return Ok(());
         }
         Metric::Tokenize => {
             let lines = stdin_lines()?;

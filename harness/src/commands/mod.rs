@@ -15,6 +15,7 @@ pub mod prompt;
 pub mod rank;
 pub mod regress;
 pub mod run;
+pub mod stage;
 pub mod report;
 pub mod compare;
 pub mod score;

@@ -1,12 +1,14 @@
 //! `emu-eval rank`: the VisDial classification loss of each candidate (prompt KV cache shared
 //! across candidates); prints `{"losses":[…],"ranks":[…],"visdial_ranks":[…]}` where `ranks` is
 //! what the official `predict` returns (indices by ascending loss) and `visdial_ranks[c]` the
-//! 1-based rank of candidate `c` as stored in the result file.
+//! 1-based rank of candidate `c` as stored in the result file. The prompt is `--prompt S [--image
+//! F]…` or `--stage FILE` (a stage object as `prompt --json` prints it).
 use anyhow::Result;
 use serde_json::json;
 
 use crate::emu::pixels::load_images;
 use super::model_args::ModelArgs;
+use super::stage::{media_tensor, StageInput};
 use crate::decode::emu_lm::expand_image_marker;
 use crate::decode::rank::visdial_ranks;
 use crate::decode::rank_emu::{encode_candidates, rank_naive, rank_shared, single_prompt_embeds};
@@ -15,11 +17,15 @@ use crate::decode::rank_emu::{encode_candidates, rank_naive, rank_shared, single
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
-    #[arg(long)]
-    pub prompt: String,
+    #[arg(long, required_unless_present = "stage")]
+    pub prompt: Option<String>,
     /// Images of the prompt, in order.
     #[arg(long)]
     pub image: Vec<std::path::PathBuf>,
+    /// A stage object as `prompt --json` prints it (text, images, video frames) instead of
+    /// --prompt/--image; `-`: stdin.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "image"])]
+    pub stage: Option<std::path::PathBuf>,
     /// Candidate answer (repeat).
     #[arg(long = "candidate", required = true)]
     pub candidates: Vec<String>,
@@ -38,10 +44,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    args.model.preflight(&args.image)?;
+    let stage = args.stage.as_deref().map(StageInput::read).transpose()?;
+    let files = stage.as_ref().map_or_else(|| args.image.clone(), StageInput::image_files);
+    args.model.preflight(&files)?;
     let emu = args.model.load()?;
-    let pixels = load_images(&emu, &args.image)?;
-    let prompt = expand_image_marker(&args.prompt, emu.cfg.n_causal);
+    let (text, pixels) = match &stage {
+        Some(s) => (s.text.as_str(), media_tensor(&emu, &s.media)?),
+        None => (args.prompt.as_deref().unwrap_or_default(), load_images(&emu, &args.image)?),
+    };
+    let prompt = expand_image_marker(text, emu.cfg.n_causal);
     let embeds = single_prompt_embeds(&emu, &prompt, pixels.as_ref())?;
     let cands = encode_candidates(&emu, &args.candidates)?;
     let r = if args.naive {

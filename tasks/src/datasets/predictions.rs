@@ -224,7 +224,11 @@ pub fn score(
             let items: Vec<_> = joined
                 .iter()
                 .map(|(s, p)| match &s.content {
-                    Content::Caption { references } => Ok(caption::CaptionItem { image_id: id_value(&s.id), candidate: text(p), references: references.clone() }),
+                    Content::Caption { references } => Ok(caption::CaptionItem {
+                        image_id: id_value(&s.id),
+                        candidate: text(p).into(),
+                        references: references.iter().map(|r| r.as_str().into()).collect(),
+                    }),
                     _ => Err(no_gt()),
                 })
                 .collect::<Result<_, _>>()?;

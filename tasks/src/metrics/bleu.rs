@@ -1,10 +1,8 @@
 //! BLEU-1..4 as pycocoevalcap `Bleu(4)` computes it (metrics.md 1.3): `BleuScorer` with
 //! option "closest", the `1e-15` / `1e-9` smoothing constants, corpus value from summed statistics.
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
-use super::cider::words;
+use super::cider::{counted, words, FxMap};
 
 /// Maximum n-gram order.
 pub const N: usize = 4;
@@ -24,42 +22,78 @@ pub struct BleuStats {
     pub correct: [usize; N],
 }
 
-/// pycocoevalcap `bleu_scorer.precook`: n-gram counts of the whitespace-split sentence.
-fn precook<'s, 'a>(ws: &'s [&'a str]) -> HashMap<&'s [&'a str], usize> {
-    let mut counts = HashMap::new();
-    for k in 1..=N {
-        for g in ws.windows(k) {
-            *counts.entry(g).or_insert(0) += 1;
+/// Bits per word id in an n-gram key (ids number the candidate's distinct words: fewer than
+/// 2^30); the order goes above the N ids.
+const ID_BITS: u32 = 30;
+const ORDER_SHIFT: u32 = ID_BITS * N as u32;
+/// Id of a reference word that is not in the candidate: no n-gram containing it can match.
+const NOT_IN_CANDIDATE: u32 = u32::MAX;
+
+/// The key of one n-gram of word ids: the order k above the k ids, `ID_BITS` bits each; `None`
+/// when a word is not in the candidate.
+fn key(g: &[u32]) -> Option<u128> {
+    let mut key = 0u128;
+    for &w in g {
+        if w == NOT_IN_CANDIDATE {
+            return None;
         }
+        key = (key << ID_BITS) | u128::from(w);
     }
-    counts
+    Some(((g.len() as u128) << ORDER_SHIFT) | key)
 }
 
-/// `cook_refs` + `cook_test` + `_single_reflen(option="closest")` for one image.
+/// pycocoevalcap `bleu_scorer.precook` on word ids: every 1..=N-gram with its count, sorted by
+/// key.
+fn precook(ids: &[u32]) -> Vec<(u128, u32)> {
+    counted((1..=N).flat_map(|k| ids.windows(k)).filter_map(key).collect())
+}
+
+/// `cook_refs` + `cook_test` + `_single_reflen(option="closest")` for one image. Words are
+/// compared through ids numbering the candidate's distinct words; a reference n-gram counts only
+/// where it is one of the candidate's (the clipped count `min(count, max over references)` needs
+/// no other).
 pub fn segment_stats(cand: &str, refs: &[String]) -> BleuStats {
-    let ref_words: Vec<Vec<&str>> = refs.iter().map(|r| words(r).collect()).collect();
-    let mut maxcounts: HashMap<&[&str], usize> = HashMap::new();
-    for rw in &ref_words {
-        for (g, c) in precook(rw) {
-            let m = maxcounts.entry(g).or_insert(0);
+    let mut vocab: FxMap<&str, u32> = FxMap::default();
+    let cand_ids: Vec<u32> = words(cand)
+        .map(|w| {
+            let next = vocab.len() as u32;
+            *vocab.entry(w).or_insert(next)
+        })
+        .collect();
+    let testlen = cand_ids.len();
+    let grams = precook(&cand_ids);
+    // Each candidate n-gram's largest count in any one reference.
+    let mut max_counts = vec![0u32; grams.len()];
+    let mut counts = vec![0u32; grams.len()];
+    let mut ref_ids = Vec::new();
+    let mut ref_lens = Vec::with_capacity(refs.len());
+    for r in refs {
+        ref_ids.clear();
+        ref_ids.extend(words(r).map(|w| vocab.get(w).copied().unwrap_or(NOT_IN_CANDIDATE)));
+        ref_lens.push(ref_ids.len());
+        counts.fill(0);
+        for g in (1..=N).flat_map(|k| ref_ids.windows(k)) {
+            if let Some(i) = key(g).and_then(|k| grams.binary_search_by_key(&k, |e| e.0).ok()) {
+                counts[i] += 1;
+            }
+        }
+        for (m, &c) in max_counts.iter_mut().zip(&counts) {
             *m = (*m).max(c);
         }
     }
-    let cw: Vec<&str> = words(cand).collect();
-    let testlen = cw.len();
-    let mut st = BleuStats { testlen, reflen: closest_reflen(&ref_words, testlen), ..Default::default() };
+    let mut st = BleuStats { testlen, reflen: closest_reflen(ref_lens.into_iter(), testlen), ..Default::default() };
     for k in 0..N {
         st.guess[k] = (testlen + 1).saturating_sub(k + 1);
     }
-    for (g, c) in precook(&cw) {
-        st.correct[g.len() - 1] += c.min(maxcounts.get(g).copied().unwrap_or(0));
+    for ((key, c), max) in grams.iter().zip(max_counts) {
+        st.correct[(key >> ORDER_SHIFT) as usize - 1] += (*c).min(max) as usize;
     }
     st
 }
 
 /// `min((abs(l - testlen), l) for l in reflens)[1]`: closest length, ties to the shorter.
-fn closest_reflen(ref_words: &[Vec<&str>], testlen: usize) -> usize {
-    ref_words.iter().map(|r| (r.len().abs_diff(testlen), r.len())).min().map_or(0, |m| m.1)
+fn closest_reflen(ref_lens: impl Iterator<Item = usize>, testlen: usize) -> usize {
+    ref_lens.map(|l| (l.abs_diff(testlen), l)).min().map_or(0, |m| m.1)
 }
 
 /// BLEU-1..4 from (possibly summed) statistics: cumulative precision product, N-th root,

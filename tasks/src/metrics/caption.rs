@@ -1,6 +1,7 @@
 //! `emu-eval metric caption`: BLEU-1..4, ROUGE-L, CIDEr-D over PTB-tokenized captions
 //! (metrics.md section 1), driven as `COCOEvalCap.evaluate` does: references and candidates are
 //! tokenized separately, then every scorer sees the tokenized strings, images in input order.
+use std::borrow::Cow;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -8,20 +9,71 @@ use serde_json::Value;
 
 use super::result::{finite_or_none, null_as_nan, Detail, Headline, MetricResult};
 use super::{bleu, cider, ptb, rouge};
-use crate::input::{index, join, read_json, InputError, Json};
+use crate::input::{index, join, parse_json, read_text, InputError, Json};
 
 /// Explains the metrics that pycocoevalcap prints but this harness does not compute.
 pub const NOTE: &str = "METEOR and SPICE are not computed (out of scope: they need external Java tools)";
 
 /// Scores `{"images":[{"image_id","candidate","references"}]}`.
 pub fn score_file(path: &Path, detail: Detail) -> Result<CaptionResult, InputError> {
-    let root = read_json(path)?;
-    let items = parse_items(path, &root)?;
-    Ok(score(&items, detail))
+    let text = read_text(path)?;
+    Ok(score(&parse_items(path, &text)?, detail))
 }
 
-/// Reads and validates the `images` list; errors name the field path (`images[3].references`).
-fn parse_items(path: &Path, root: &Value) -> Result<Vec<CaptionItem>, InputError> {
+/// One image to score: raw (untokenized) candidate and references, borrowed from the input
+/// text where they have no escapes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CaptionItem<'a> {
+    pub image_id: Value,
+    #[serde(borrow)]
+    pub candidate: Cow<'a, str>,
+    #[serde(borrow)]
+    pub references: Vec<Text<'a>>,
+}
+
+/// A caption string (a newtype so that `Vec<Text>` borrows from the input too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl AsRef<str> for Text<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(s: &'a str) -> Self {
+        Text(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for Text<'_> {
+    fn from(s: String) -> Self {
+        Text(Cow::Owned(s))
+    }
+}
+
+/// The input file's shape; other fields are ignored.
+#[derive(Deserialize)]
+struct CaptionFile<'a> {
+    #[serde(borrow)]
+    images: Vec<CaptionItem<'a>>,
+}
+
+/// Reads the `images` list of the file's text. The typed parse is the fast path; input it
+/// rejects (a type error, a duplicate key, an empty list) is walked again as a `Value`, which
+/// accepts duplicate keys as `serde_json::Value` does and names the field of any error
+/// (`images[3].references`).
+pub fn parse_items<'t>(path: &Path, text: &'t str) -> Result<Vec<CaptionItem<'t>>, InputError> {
+    match serde_json::from_str::<CaptionFile<'t>>(text) {
+        Ok(f) if !f.images.is_empty() && f.images.iter().all(|it| !it.references.is_empty()) => Ok(f.images),
+        _ => parse_value(path, &parse_json(path, text)?),
+    }
+}
+
+/// The `Value` walk of [`parse_items`].
+fn parse_value(path: &Path, root: &Value) -> Result<Vec<CaptionItem<'static>>, InputError> {
     let j = Json::new(path);
     let images = j.array(j.get(root, "", "images")?, "images")?;
     if images.is_empty() {
@@ -34,23 +86,15 @@ fn parse_items(path: &Path, root: &Value) -> Result<Vec<CaptionItem>, InputError
             let field = index("images", i);
             let image_id = j.get(img, &field, "image_id")?.clone();
             let cf = join(&field, "candidate");
-            let candidate = j.str(j.get(img, &field, "candidate")?, &cf)?.to_owned();
+            let candidate = Cow::Owned(j.str(j.get(img, &field, "candidate")?, &cf)?.to_owned());
             let rf = join(&field, "references");
-            let references = j.strings(j.get(img, &field, "references")?, &rf)?;
+            let references: Vec<Text> = j.strings(j.get(img, &field, "references")?, &rf)?.into_iter().map(Text::from).collect();
             if references.is_empty() {
                 return Err(j.err(&rf, "empty list (at least one reference is needed)"));
             }
             Ok(CaptionItem { image_id, candidate, references })
         })
         .collect()
-}
-
-/// One image to score: raw (untokenized) candidate and references.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CaptionItem {
-    pub image_id: Value,
-    pub candidate: String,
-    pub references: Vec<String>,
 }
 
 /// Tokenized captions of a corpus: one candidate and its references per image.
@@ -62,10 +106,10 @@ pub struct Tokenized {
 
 /// Tokenizes references and candidates (two tokenizer runs, as `COCOEvalCap.evaluate`).
 pub fn tokenize(items: &[CaptionItem]) -> Tokenized {
-    let cands: Vec<String> = items.iter().map(|it| it.candidate.clone()).collect();
-    let candidates = ptb::tokenize_captions(&cands);
-    let flat: Vec<String> = items.iter().flat_map(|it| it.references.iter().cloned()).collect();
-    let mut flat_tok = ptb::tokenize_captions(&flat).into_iter();
+    let cands: Vec<&str> = items.iter().map(|it| it.candidate.as_ref()).collect();
+    let flat: Vec<&str> = items.iter().flat_map(|it| it.references.iter().map(AsRef::as_ref)).collect();
+    let (candidates, flat_tok) = rayon::join(|| ptb::tokenize_captions(&cands), || ptb::tokenize_captions(&flat));
+    let mut flat_tok = flat_tok.into_iter();
     let references = items.iter().map(|it| flat_tok.by_ref().take(it.references.len()).collect()).collect();
     Tokenized { candidates, references }
 }
@@ -102,10 +146,11 @@ pub struct Scores {
 }
 
 /// BLEU-1..4, ROUGE-L and CIDEr-D of already tokenized captions.
+/// The three scorers run side by side (rayon), so that one's sequential part overlaps the others.
 pub fn score_tokenized(tok: &Tokenized) -> Scores {
-    let (c_bleu, i_bleu) = bleu::bleu(&tok.candidates, &tok.references);
-    let (c_rouge, i_rouge) = rouge::rouge_l(&tok.candidates, &tok.references);
-    let (c_cider, i_cider) = cider::cider_d(&tok.candidates, &tok.references);
+    let (c, r) = (&tok.candidates, &tok.references);
+    let ((c_bleu, i_bleu), ((c_rouge, i_rouge), (c_cider, i_cider))) =
+        rayon::join(|| bleu::bleu(c, r), || rayon::join(|| rouge::rouge_l(c, r), || cider::cider_d(c, r)));
     let images = (0..tok.candidates.len()).map(|i| CaptionScores::new(&i_bleu[i], i_rouge[i], i_cider[i])).collect();
     Scores { corpus: CaptionScores::new(&c_bleu, c_rouge, c_cider), images }
 }
@@ -242,6 +287,7 @@ mod tests {
 #[cfg(test)]
 mod golden {
     use super::*;
+    use crate::input::read_json;
 
     const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/cider");
     const TOL: f64 = 1e-9;
@@ -306,8 +352,8 @@ mod golden {
                 .iter()
                 .map(|i| CaptionItem {
                     image_id: i["image_id"].clone(),
-                    candidate: i["candidate"].as_str().expect("candidate").to_owned(),
-                    references: strings(&i["references"]),
+                    candidate: i["candidate"].as_str().expect("candidate").into(),
+                    references: strings(&i["references"]).into_iter().map(Text::from).collect(),
                 })
                 .collect();
             let out = serde_json::to_value(score(&items, Detail::PerSample)).expect("serialize");

@@ -125,17 +125,22 @@ struct Cooked {
 }
 
 /// pycocoevalcap `precook`: counts of all 1..4-grams of the sentence.
-fn precook(mut ids: Vec<u32>, order: &[u8]) -> Cooked {
+fn precook(ids: Vec<u32>, order: &[u8]) -> Cooked {
     let length = ids.iter().filter(|&&g| order[g as usize] == 2).count();
-    ids.sort_unstable();
-    let mut grams: Vec<(u32, u32)> = Vec::with_capacity(ids.len());
-    for id in ids {
-        match grams.last_mut() {
-            Some((k, c)) if *k == id => *c += 1,
-            _ => grams.push((id, 1)),
+    Cooked { grams: counted(ids), length }
+}
+
+/// Sorts the keys and counts each distinct one: (key, count) pairs in key order.
+pub(crate) fn counted<K: Ord + Copy>(mut keys: Vec<K>) -> Vec<(K, u32)> {
+    keys.sort_unstable();
+    let mut counts: Vec<(K, u32)> = Vec::with_capacity(keys.len());
+    for key in keys {
+        match counts.last_mut() {
+            Some((last, c)) if *last == key => *c += 1,
+            _ => counts.push((key, 1)),
         }
     }
-    Cooked { grams, length }
+    counts
 }
 
 /// A tf-idf vector (`counts2vec`): sorted (n-gram id, weight) pairs, per-order norms, length.

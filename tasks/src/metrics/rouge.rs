@@ -2,11 +2,13 @@
 //! character only, P and R maximised separately over references, F with beta = 1.2.
 use rayon::prelude::*;
 
+use super::cider::FxMap;
+
 /// pycocoevalcap `Rouge.beta`.
 pub const BETA: f64 = 1.2;
 
 /// pycocoevalcap `my_lcs`: length of the longest common subsequence of two token lists.
-pub fn lcs(a: &[&str], b: &[&str]) -> usize {
+pub fn lcs<T: PartialEq>(a: &[T], b: &[T]) -> usize {
     let (long, short) = if a.len() < b.len() { (b, a) } else { (a, b) };
     let mut prev = vec![0usize; short.len() + 1];
     let mut cur = vec![0usize; short.len() + 1];
@@ -20,13 +22,24 @@ pub fn lcs(a: &[&str], b: &[&str]) -> usize {
 }
 
 /// `Rouge.calc_score` for one image: `(1 + b^2) P R / (R + b^2 P)` with P, R the separate maxima.
+/// Words are compared through ids numbering the candidate's distinct words (a reference word
+/// outside the candidate equals none of them).
 pub fn rouge_l_image(cand: &str, refs: &[String]) -> f64 {
     // Python `str.split(" ")`: an empty string gives [""].
-    let c: Vec<&str> = cand.split(' ').collect();
+    let mut vocab: FxMap<&str, u32> = FxMap::default();
+    let c: Vec<u32> = cand
+        .split(' ')
+        .map(|w| {
+            let next = vocab.len() as u32;
+            *vocab.entry(w).or_insert(next)
+        })
+        .collect();
     let mut p_max = f64::NEG_INFINITY;
     let mut r_max = f64::NEG_INFINITY;
+    let mut rt = Vec::new();
     for r in refs {
-        let rt: Vec<&str> = r.split(' ').collect();
+        rt.clear();
+        rt.extend(r.split(' ').map(|w| vocab.get(w).copied().unwrap_or(u32::MAX)));
         let l = lcs(&rt, &c) as f64;
         p_max = p_max.max(l / c.len() as f64);
         r_max = r_max.max(l / rt.len() as f64);

@@ -24,16 +24,16 @@ const SURROGATE: char = '\u{FFFE}';
 /// space; carriage returns and other line terminators are removed so lines stay aligned). As
 /// in the reference, the lexer sees the following captions after each newline (a few rules look
 /// past the line end); the last caption is followed by the end of input.
-pub fn tokenize_captions(lines: &[String]) -> Vec<String> {
+pub fn tokenize_captions<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
     // The whole tokenizer input: prepared captions joined with newlines.
-    let mut text: Vec<char> = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    let mut text: Vec<char> = Vec::with_capacity(lines.iter().map(|l| l.as_ref().len() + 1).sum());
     let mut spans = Vec::with_capacity(lines.len());
     for (i, l) in lines.iter().enumerate() {
         if i > 0 {
             text.push('\n');
         }
         let start = text.len();
-        prepare_into(l, &mut text);
+        prepare_into(l.as_ref(), &mut text);
         spans.push((start, text.len()));
     }
     spans.par_iter().map(|&(start, end)| lex(&text[start..], end - start)).collect()
