@@ -225,7 +225,10 @@ fn t2i_command(out: &Path, extra: &[&str]) -> std::process::Command {
     let inception = shared().join("fixtures/fid-inception/inception_weights.safetensors");
     let cache = out.parent().unwrap().join("cache");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_emu-eval"));
-    cmd.args(["run", "--task", "coco_t2i", "--data-root", s(&data), "--model", s(&model), "--decoder", s(&decoder), "--inception", s(&inception)]);
+    cmd.args(["run", "--task", "coco_t2i", "--model", s(&model), "--decoder", s(&decoder), "--inception", s(&inception)]);
+    if !extra.contains(&"--data-root") {
+        cmd.args(["--data-root", s(&data)]);
+    }
     cmd.args(["--steps", "4", "--prompts", "6", "--seed", "1", "--output", s(out), "--cache", s(&cache)]).args(extra);
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).stdin(std::process::Stdio::null());
     cmd
@@ -380,4 +383,44 @@ fn run_coco_t2i_out_of_the_box_uses_builtin_random_models() {
     assert!(m["metric"]["fid"].as_f64().is_some_and(f64::is_finite), "{m}");
     assert_eq!((m["config"]["decoder"].as_str(), m["config"]["inception"].as_str()), (Some("builtin-tiny"), Some("builtin-tiny")));
     assert!(String::from_utf8_lossy(&o.stdout).contains("| coco_t2i |"));
+}
+
+#[test]
+fn run_coco_t2i_records_a_failed_image_and_honours_max_failures() {
+    let root = tmp("fail");
+    // The fixture with one caption the regression cannot run (an image marker without an image).
+    let src = shared().join("fixtures/datasets/coco_t2i");
+    let dst = root.join("data/coco_t2i");
+    for sub in ["annotations", "val2014"] {
+        std::fs::create_dir_all(dst.join(sub)).unwrap();
+        for e in std::fs::read_dir(src.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, dst.join(sub).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let ann = dst.join("annotations/captions_val2014.json");
+    let mut j = read_json(&ann);
+    j["annotations"][0]["caption"] = "a [<IMG_PLH>] cat".into();
+    let bad = j["annotations"][0]["id"].to_string();
+    std::fs::remove_file(&ann).unwrap();
+    std::fs::write(&ann, serde_json::to_string(&j).unwrap()).unwrap();
+    let data = root.join("data");
+    let out = root.join("run");
+    let args = ["--data-root", s(&data), "--limit", "3"];
+    let o = t2i_run(&out, &args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("1 images failed, more than --max-failures 0") && err.trim().lines().last().is_some_and(|l| l.contains("error")), "{err}");
+    let o = t2i_run(&out, &[&args[..], &["--max-failures", "1"]].concat());
+    ok(&o);
+    let m = read_json(&out.join("metrics.json"));
+    assert_eq!(m["counts"], serde_json::json!({"samples": 3, "scored": 2, "failed": 1}), "{m}");
+    assert_eq!((m["metric"]["generated_images"].as_u64(), m["failed_left_out"].as_bool()), (Some(2), Some(true)));
+    assert!(m["metric"]["fid"].as_f64().is_some_and(f64::is_finite));
+    let lines = t2i_lines(&out);
+    let failed: Vec<_> = lines.iter().filter(|l| !l["error"].is_null()).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["id"], bad.as_str());
+    assert!(failed[0]["image"].is_null() && failed[0]["error"].as_str().unwrap().contains("image"), "{}", failed[0]);
+    assert!(!out.join(format!("coco_t2i_images/{bad}.png")).exists());
 }
