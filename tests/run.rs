@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{emu_eval, json_out, shared};
+use crate::common::{copy_dir, emu_eval, json_out, shared};
 
 const UNDERSTANDING: [&str; 8] = ["coco_caption", "vqav2", "okvqa", "vizwiz", "visdial", "msvd_qa", "msrvtt_qa", "nextqa"];
 
@@ -360,21 +360,4 @@ fn corrupt_image_is_recorded_counted_and_gates_the_exit_status() {
     // The result file leaves failed samples out.
     let result = read_json(&lenient.join("vqav2_answer.json"));
     assert_eq!(result.as_array().unwrap().len() as u64, mets["counts"]["samples"].as_u64().unwrap() - failed);
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-            let mut perm = std::fs::metadata(&to).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perm.set_readonly(false);
-            std::fs::set_permissions(&to, perm).unwrap();
-        }
-    }
 }

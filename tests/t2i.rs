@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, IndexOp, Tensor};
 use tasks::metrics::{fid, npy, npz};
 
-use crate::common::{emu_eval, json_out, shared};
+use crate::common::{copy_dir, emu_eval, json_out, shared};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("emu-eval-t2i-{name}-{}", std::process::id()));
@@ -391,18 +391,11 @@ fn run_coco_t2i_records_a_failed_image_and_honours_max_failures() {
     // The fixture with one caption the regression cannot run (an image marker without an image).
     let src = shared().join("fixtures/datasets/coco_t2i");
     let dst = root.join("data/coco_t2i");
-    for sub in ["annotations", "val2014"] {
-        std::fs::create_dir_all(dst.join(sub)).unwrap();
-        for e in std::fs::read_dir(src.join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            std::fs::copy(&p, dst.join(sub).join(p.file_name().unwrap())).unwrap();
-        }
-    }
+    copy_dir(&src, &dst);
     let ann = dst.join("annotations/captions_val2014.json");
     let mut j = read_json(&ann);
     j["annotations"][0]["caption"] = "a [<IMG_PLH>] cat".into();
     let bad = j["annotations"][0]["id"].to_string();
-    std::fs::remove_file(&ann).unwrap();
     std::fs::write(&ann, serde_json::to_string(&j).unwrap()).unwrap();
     let data = root.join("data");
     let out = root.join("run");
