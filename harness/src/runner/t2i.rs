@@ -9,18 +9,18 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
-use models::decoder::{GenerateOptions, VisualDecoder};
-use models::inception::FidInception;
+use models::decoder::GenerateOptions;
 use serde_json::{json, Value};
 use tasks::metrics::fid::frechet_distance;
 
 use super::files::{self, Fingerprint, T2iConfig};
 use super::{finish, positions, progress, ModelInfo, RunOptions, RunSummary};
-use crate::emu::{self, Emu};
+use crate::emu::Emu;
 use crate::t2i::captions::{read_captions, sample_captions, write_captions, Caption};
 use crate::t2i::fid::{cached_stats, image_stats, write_stats_atomic};
+use crate::t2i::sources::{load_decoder, InceptionSource};
 use crate::t2i::task::{T2iLayout, IMAGES_DIR};
-use crate::t2i::{builtin, generate_one, image_path, TextToImage};
+use crate::t2i::{generate_one, image_path, TextToImage};
 
 /// Files of a coco_t2i run folder besides `predictions.jsonl`, `metrics.json` and the images
 /// (removed by `--overwrite`).
@@ -46,56 +46,6 @@ impl Default for T2iOptions {
     fn default() -> Self {
         let g = GenerateOptions::default();
         T2iOptions { decoder: None, inception: None, prompts: crate::t2i::captions::COCO_T2I_PROMPTS, steps: g.steps, guidance: g.guidance, reference_stats: None }
-    }
-}
-
-/// Where the Inception weights come from.
-#[derive(Debug, Clone)]
-pub enum InceptionSource {
-    File(PathBuf),
-    Builtin { seed: u64 },
-}
-
-impl InceptionSource {
-    /// `--inception`, else `$EMU_EVAL_INCEPTION`, else the built-in random network (with a note).
-    pub fn resolve(given: Option<&Path>, seed: u64) -> Self {
-        match given.map(Path::to_path_buf).or_else(|| std::env::var_os("EMU_EVAL_INCEPTION").map(PathBuf::from)) {
-            Some(p) => InceptionSource::File(p),
-            None => {
-                eprintln!("emu-eval: NOTE: no --inception (or $EMU_EVAL_INCEPTION): using a built-in RANDOM Inception (seed {seed}); FID values are meaningless");
-                InceptionSource::Builtin { seed }
-            }
-        }
-    }
-
-    /// The source a run folder records.
-    pub fn recorded(cfg: &T2iConfig, seed: u64) -> Self {
-        if cfg.inception == builtin::NAME {
-            InceptionSource::Builtin { seed }
-        } else {
-            InceptionSource::File(PathBuf::from(&cfg.inception))
-        }
-    }
-
-    pub fn name(&self) -> String {
-        match self {
-            InceptionSource::File(p) => p.display().to_string(),
-            InceptionSource::Builtin { .. } => builtin::NAME.into(),
-        }
-    }
-
-    pub fn hash(&self) -> Result<String> {
-        match self {
-            InceptionSource::File(p) => emu::weights_hash(p).with_context(|| "--inception".to_string()),
-            InceptionSource::Builtin { seed } => Ok(builtin::inception_hash(*seed)),
-        }
-    }
-
-    pub fn load(&self, device: &Device) -> Result<FidInception> {
-        match self {
-            InceptionSource::File(p) => crate::t2i::fid::load_inception(Some(p), device),
-            InceptionSource::Builtin { seed } => builtin::inception(*seed, device),
-        }
     }
 }
 
@@ -227,36 +177,6 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     Ok(RunSummary { output: out.clone(), metrics })
 }
 
-/// The decoder of `--decoder`, or the built-in tiny random one (with a note), with its name and
-/// hash for `run.json`.
-fn load_decoder(emu: &Emu, dir: Option<&Path>, seed: u64) -> Result<(VisualDecoder, String, String)> {
-    let width = emu.cfg.llama.hidden_size;
-    match dir {
-        None => {
-            eprintln!("emu-eval: NOTE: no --decoder: using a built-in tiny RANDOM visual decoder (seed {seed}, 64 x 64 images); its images and FID are meaningless");
-            Ok((builtin::decoder(width, seed, emu.dtype(), emu.device())?, builtin::NAME.into(), builtin::decoder_hash(seed, width)))
-        }
-        Some(d) => {
-            let decoder = VisualDecoder::load(d, emu.dtype(), emu.device())?;
-            Ok((decoder, d.display().to_string(), decoder_hash(d)?))
-        }
-    }
-}
-
-/// `sha256:` over the decoder's three configs and its two weight files' hashes.
-pub fn decoder_hash(dir: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for cfg in ["unet/config.json", "vae/config.json", "scheduler/scheduler_config.json"] {
-        let p = dir.join(cfg);
-        h.update(std::fs::read(&p).with_context(|| format!("{}: cannot read", p.display()))?);
-    }
-    for part in ["unet", "vae"] {
-        h.update(emu::weights_hash(&models::decoder::find_weights(dir, part)?)?);
-    }
-    Ok(format!("sha256:{}", super::hex(&h.finalize())))
-}
-
 /// Writes `captions.json`, or checks that the one there is this run's sample.
 fn check_or_write_captions(path: &Path, list: &[Caption]) -> Result<()> {
     if path.is_file() {
@@ -383,7 +303,7 @@ pub fn merge(shards: &[(Fingerprint, &PathBuf)], out: &Path, fp: &Fingerprint, m
     super::rewrite_lines(&out.join(files::PREDICTIONS), &lines)?;
     let inception = match &fid.inception {
         Some(p) => InceptionSource::File(p.clone()),
-        None => InceptionSource::recorded(cfg, fp.seed),
+        None => InceptionSource::recorded(&cfg.inception, fp.seed),
     };
     let hash = inception.hash()?;
     if hash != cfg.inception_hash {

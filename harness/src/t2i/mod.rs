@@ -15,6 +15,7 @@ use crate::emu::Emu;
 pub mod builtin;
 pub mod captions;
 pub mod fid;
+pub mod sources;
 pub mod task;
 
 /// Standard normal latents (1, 4, h, w) from a seed: SplitMix64 uniforms through Box–Muller.
