@@ -36,16 +36,16 @@ fn run(out: &Path, extra: &[&str]) -> std::process::Output {
     emu_eval(&args, None)
 }
 
-fn ok(o: &std::process::Output) {
+pub(crate) fn ok(o: &std::process::Output) {
     assert!(o.status.success(), "emu-eval failed: {}", String::from_utf8_lossy(&o.stderr));
 }
 
-fn read_json(p: &Path) -> Value {
+pub(crate) fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
 /// Prediction lines without their timing fields.
-fn lines(dir: &Path) -> Vec<Value> {
+pub(crate) fn lines(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("predictions.jsonl"))
         .unwrap()
         .lines()
@@ -58,7 +58,7 @@ fn lines(dir: &Path) -> Vec<Value> {
 }
 
 /// metrics.json without the fields that record time, the device or the shard.
-fn metrics(dir: &Path) -> Value {
+pub(crate) fn metrics(dir: &Path) -> Value {
     let mut m = read_json(&dir.join("metrics.json"));
     m.as_object_mut().unwrap().remove("timing");
     m["config"].as_object_mut().unwrap().remove("shard");

@@ -8,6 +8,7 @@ use candle_core::{DType, Device, IndexOp, Tensor};
 use tasks::metrics::{fid, npy, npz};
 
 use crate::common::{copy_dir, emu_eval, json_out, shared};
+use crate::run::{lines, metrics, ok, read_json};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("emu-eval-t2i-{name}-{}", std::process::id()));
@@ -237,34 +238,6 @@ fn t2i_command(out: &Path, extra: &[&str]) -> std::process::Command {
     cmd
 }
 
-fn ok(o: &std::process::Output) {
-    assert!(o.status.success(), "emu-eval failed: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-fn read_json(p: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
-}
-
-/// Prediction lines without their timing.
-fn t2i_lines(dir: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join("predictions.jsonl")).unwrap();
-    text.lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("time_seconds");
-            v
-        })
-        .collect()
-}
-
-/// metrics.json without timing and shard.
-fn t2i_metrics(dir: &Path) -> serde_json::Value {
-    let mut m = read_json(&dir.join("metrics.json"));
-    m.as_object_mut().unwrap().remove("timing");
-    m["config"].as_object_mut().unwrap().remove("shard");
-    m
-}
-
 /// PNG name → bytes of a run folder's images.
 fn pngs(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir.join("coco_t2i_images"))
@@ -285,9 +258,9 @@ fn run_coco_t2i_reports_fid_resumes_after_sigkill_and_merges_shards() {
     let captions = read_json(&full.join("captions.json"));
     let captions = captions.as_array().unwrap();
     assert_eq!(captions.len(), 4);
-    let lines = t2i_lines(&full);
-    assert_eq!(lines.len(), 4);
-    for (l, c) in lines.iter().zip(captions) {
+    let want = lines(&full);
+    assert_eq!(want.len(), 4);
+    for (l, c) in want.iter().zip(captions) {
         assert_eq!(l["id"], c["id"].to_string().as_str());
         assert_eq!(l["caption"], c["caption"]);
         assert!(l["error"].is_null(), "{l}");
@@ -341,8 +314,8 @@ fn run_coco_t2i_reports_fid_resumes_after_sigkill_and_merges_shards() {
     let timing = &read_json(&killed.join("metrics.json"))["timing"];
     assert_eq!(timing["samples_this_invocation"].as_u64(), Some(4 - before.len() as u64), "{timing}");
     assert_eq!(timing["images_skipped"].as_u64(), Some(before.len() as u64), "{timing}");
-    assert_eq!(t2i_lines(&killed), lines);
-    assert_eq!(t2i_metrics(&killed), t2i_metrics(&full));
+    assert_eq!(lines(&killed), want);
+    assert_eq!(metrics(&killed), metrics(&full));
     assert_eq!(pngs(&killed), pngs(&full));
     // A different configuration refuses to mix in.
     let o = t2i_run(&killed, &["--steps", "3"]);
@@ -357,8 +330,8 @@ fn run_coco_t2i_reports_fid_resumes_after_sigkill_and_merges_shards() {
     let ma = read_json(&a.join("metrics.json"));
     assert!(ma["metric"]["fid"].is_null() && ma["counts"]["samples"] == 2, "{ma}");
     ok(&emu_eval(&["merge", s(&a), s(&b), "--output", s(&merged), "--cache", s(&root.join("cache"))], None));
-    assert_eq!(t2i_lines(&merged), lines);
-    assert_eq!(t2i_metrics(&merged), t2i_metrics(&full));
+    assert_eq!(lines(&merged), want);
+    assert_eq!(metrics(&merged), metrics(&full));
     assert_eq!(pngs(&merged), pngs(&full));
     let o = emu_eval(&["merge", s(&a), "--output", s(&root.join("partial"))], None);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("missing shard"));
@@ -414,8 +387,8 @@ fn run_coco_t2i_records_a_failed_image_and_honours_max_failures() {
     assert_eq!(m["counts"], serde_json::json!({"samples": 3, "scored": 2, "failed": 1}), "{m}");
     assert_eq!((m["metric"]["generated_images"].as_u64(), m["failed_left_out"].as_bool()), (Some(2), Some(true)));
     assert!(m["metric"]["fid"].as_f64().is_some_and(f64::is_finite));
-    let lines = t2i_lines(&out);
-    let failed: Vec<_> = lines.iter().filter(|l| !l["error"].is_null()).collect();
+    let all = lines(&out);
+    let failed: Vec<_> = all.iter().filter(|l| !l["error"].is_null()).collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["id"], bad.as_str());
     assert!(failed[0]["image"].is_null() && failed[0]["error"].as_str().unwrap().contains("image"), "{}", failed[0]);
