@@ -259,8 +259,10 @@ fn compute_fid(f: &FidSetup, images: &[PathBuf], reference: &[PathBuf], ref_stat
         bail!("FID: {} reference image(s); the covariance needs at least 2", reference.len());
     }
     let net = f.inception.load(f.device)?;
-    files::log::info(&format!("FID: reference statistics {}", ref_stats.display()));
+    let how = if ref_stats.is_file() { "read from" } else { "computing into" };
+    files::log::info(&format!("FID: reference statistics ({} real images) {how} {}", reference.len(), ref_stats.display()));
     let (mu_r, sigma_r) = cached_stats(&net, reference, ref_stats, f.batch, f.device)?;
+    files::log::info(&format!("FID: statistics of the {} generated images", images.len()));
     let (mu_g, sigma_g) = image_stats(&net, images, f.batch, f.device, true)?;
     write_stats_atomic(gen_stats, &mu_g, &sigma_g)?;
     let value = frechet_distance(&mu_g, &sigma_g, &mu_r, &sigma_r);
