@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Path of `../shared` beside the repository root.
@@ -25,4 +25,22 @@ pub fn emu_eval(args: &[&str], stdin: Option<&[u8]>) -> Output {
 pub fn json_out(out: &Output) -> serde_json::Value {
     assert!(out.status.success(), "emu-eval failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+/// Copies a folder tree, leaving the copies writable (the fixtures are read-only).
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+            let mut perm = std::fs::metadata(&to).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perm.set_readonly(false);
+            std::fs::set_permissions(&to, perm).unwrap();
+        }
+    }
 }

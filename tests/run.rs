@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{emu_eval, json_out, shared};
+use crate::common::{copy_dir, emu_eval, json_out, shared};
 
 const UNDERSTANDING: [&str; 8] = ["coco_caption", "vqav2", "okvqa", "vizwiz", "visdial", "msvd_qa", "msrvtt_qa", "nextqa"];
 
@@ -36,16 +36,16 @@ fn run(out: &Path, extra: &[&str]) -> std::process::Output {
     emu_eval(&args, None)
 }
 
-fn ok(o: &std::process::Output) {
+pub(crate) fn ok(o: &std::process::Output) {
     assert!(o.status.success(), "emu-eval failed: {}", String::from_utf8_lossy(&o.stderr));
 }
 
-fn read_json(p: &Path) -> Value {
+pub(crate) fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
 /// Prediction lines without their timing fields.
-fn lines(dir: &Path) -> Vec<Value> {
+pub(crate) fn lines(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("predictions.jsonl"))
         .unwrap()
         .lines()
@@ -58,7 +58,7 @@ fn lines(dir: &Path) -> Vec<Value> {
 }
 
 /// metrics.json without the fields that record time, the device or the shard.
-fn metrics(dir: &Path) -> Value {
+pub(crate) fn metrics(dir: &Path) -> Value {
     let mut m = read_json(&dir.join("metrics.json"));
     m.as_object_mut().unwrap().remove("timing");
     m["config"].as_object_mut().unwrap().remove("shard");
@@ -415,21 +415,4 @@ fn corrupt_image_is_recorded_counted_and_gates_the_exit_status() {
     // The result file leaves failed samples out.
     let result = read_json(&lenient.join("vqav2_answer.json"));
     assert_eq!(result.as_array().unwrap().len() as u64, mets["counts"]["samples"].as_u64().unwrap() - failed);
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-            let mut perm = std::fs::metadata(&to).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perm.set_readonly(false);
-            std::fs::set_permissions(&to, perm).unwrap();
-        }
-    }
 }

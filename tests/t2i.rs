@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, IndexOp, Tensor};
 use tasks::metrics::{fid, npy, npz};
 
-use crate::common::{emu_eval, json_out, shared};
+use crate::common::{copy_dir, emu_eval, json_out, shared};
+use crate::run::{lines, metrics, ok, read_json};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("emu-eval-t2i-{name}-{}", std::process::id()));
@@ -213,4 +214,183 @@ fn coco_t2i_entry_point_generates_resumes_and_reports_fid() {
     let sharded = T2iSettings { shard: Some((0, 2)), ..settings.clone() };
     let part = run_coco_t2i(&t2i, &net, &dev, &samples, &layout2, &sharded, |_, _| {}).unwrap();
     assert_eq!((part.generated, part.missing, part.fid), (3, 3, None));
+}
+
+/// `run --task coco_t2i` on the dataset fixture with the tiny Emu, decoder and Inception.
+fn t2i_run(out: &Path, extra: &[&str]) -> std::process::Output {
+    t2i_command(out, extra).output().unwrap()
+}
+
+fn t2i_command(out: &Path, extra: &[&str]) -> std::process::Command {
+    let (data, model, decoder) = (shared().join("fixtures/datasets"), shared().join("fixtures/emu-tiny"), shared().join("fixtures/visual-decoder-tiny"));
+    let inception = shared().join("fixtures/fid-inception/inception_weights.safetensors");
+    let cache = out.parent().unwrap().join("cache");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_emu-eval"));
+    cmd.args(["run", "--task", "coco_t2i", "--model", s(&model), "--decoder", s(&decoder), "--inception", s(&inception)]);
+    if !extra.contains(&"--data-root") {
+        cmd.args(["--data-root", s(&data)]);
+    }
+    if !extra.contains(&"--prompts") {
+        cmd.args(["--prompts", "4"]);
+    }
+    cmd.args(["--steps", "4", "--seed", "1", "--output", s(out), "--cache", s(&cache)]).args(extra);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// PNG name → bytes of a run folder's images.
+fn pngs(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir.join("coco_t2i_images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+#[test]
+fn run_coco_t2i_reports_fid_resumes_after_sigkill_and_merges_shards() {
+    use std::os::unix::fs::MetadataExt;
+    let root = tmp("run");
+    let full = root.join("full");
+    ok(&t2i_run(&full, &[]));
+
+    // Outputs: the caption sample, one PNG and one line per caption in caption order, FID.
+    let captions = read_json(&full.join("captions.json"));
+    let captions = captions.as_array().unwrap();
+    assert_eq!(captions.len(), 4);
+    let want = lines(&full);
+    assert_eq!(want.len(), 4);
+    for (l, c) in want.iter().zip(captions) {
+        assert_eq!(l["id"], c["id"].to_string().as_str());
+        assert_eq!(l["caption"], c["caption"]);
+        assert!(l["error"].is_null(), "{l}");
+        let (_, w, h) = read_png(&full.join(l["image"].as_str().unwrap()));
+        assert_eq!((w, h), (64, 64));
+    }
+    assert_eq!(pngs(&full).len(), 4);
+    let run = read_json(&full.join("run.json"));
+    assert_eq!((run["task"].as_str(), run["steps"].as_u64(), run["guidance"].as_f64(), run["prompts"].as_u64()), (Some("coco_t2i"), Some(4), Some(5.0), Some(4)));
+    assert!(run["decoder_hash"].as_str().unwrap().starts_with("sha256:") && run["inception_hash"].as_str().unwrap().starts_with("sha256:"));
+    let m = read_json(&full.join("metrics.json"));
+    assert_eq!(m["counts"], serde_json::json!({"samples": 4, "scored": 4, "failed": 0}));
+    assert_eq!(m["headline"]["name"], "FID");
+    assert_eq!(m["result_file"], "coco_t2i_images");
+    let fid = m["metric"]["fid"].as_f64().unwrap();
+    assert!(fid.is_finite() && fid > 0.0 && m["headline"]["value"].as_f64() == Some(fid), "{m}");
+    let distinct: std::collections::BTreeSet<&str> = captions.iter().map(|c| c["image"].as_str().unwrap()).collect();
+    assert_eq!(m["metric"]["reference_images"], distinct.len());
+    // `metric fid` on the statistics the run wrote gives the same FID.
+    let reference = PathBuf::from(m["fid_statistics"]["reference"].as_str().unwrap());
+    let generated = full.join(m["fid_statistics"]["generated"].as_str().unwrap());
+    let again = json_out(&emu_eval(&["metric", "fid", "--a", s(&generated), "--b", s(&reference)], None))["fid"].as_f64().unwrap();
+    assert_eq!(again, fid);
+
+    // SIGKILL once the first image is there; the rerun keeps the finished images untouched.
+    let killed = root.join("killed");
+    let mut child = t2i_command(&killed, &[]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    let finished = || std::fs::read_dir(killed.join("coco_t2i_images")).map(|d| d.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "png")).count()).unwrap_or(0);
+    while finished() < 1 && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before: Vec<(PathBuf, u64, i64, i64)> = std::fs::read_dir(killed.join("coco_t2i_images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .map(|p| {
+            let md = std::fs::metadata(&p).unwrap();
+            (p, md.ino(), md.mtime(), md.mtime_nsec())
+        })
+        .collect();
+    assert!(!before.is_empty() && before.len() < 4, "{} images before the kill", before.len());
+    let o = t2i_run(&killed, &[]);
+    ok(&o);
+    for (p, ino, mtime, nsec) in &before {
+        let md = std::fs::metadata(p).unwrap();
+        assert_eq!((md.ino(), md.mtime(), md.mtime_nsec()), (*ino, *mtime, *nsec), "{} was regenerated", p.display());
+    }
+    let timing = &read_json(&killed.join("metrics.json"))["timing"];
+    assert_eq!(timing["samples_this_invocation"].as_u64(), Some(4 - before.len() as u64), "{timing}");
+    assert_eq!(timing["images_skipped"].as_u64(), Some(before.len() as u64), "{timing}");
+    assert_eq!(lines(&killed), want);
+    assert_eq!(metrics(&killed), metrics(&full));
+    assert_eq!(pngs(&killed), pngs(&full));
+    // A different configuration refuses to mix in.
+    let o = t2i_run(&killed, &["--steps", "3"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("steps") && err.trim().lines().count() == 1, "{err}");
+
+    // Shards 1/2 and 2/2 (no FID each), merged: the single run's files and images.
+    let (a, b, merged) = (root.join("s1"), root.join("s2"), root.join("merged"));
+    ok(&t2i_run(&a, &["--shard", "1/2"]));
+    ok(&t2i_run(&b, &["--shard", "2/2"]));
+    let ma = read_json(&a.join("metrics.json"));
+    assert!(ma["metric"]["fid"].is_null() && ma["counts"]["samples"] == 2, "{ma}");
+    ok(&emu_eval(&["merge", s(&a), s(&b), "--output", s(&merged), "--cache", s(&root.join("cache"))], None));
+    assert_eq!(lines(&merged), want);
+    assert_eq!(metrics(&merged), metrics(&full));
+    assert_eq!(pngs(&merged), pngs(&full));
+    let o = emu_eval(&["merge", s(&a), "--output", s(&root.join("partial"))], None);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("missing shard"));
+
+    // `report` reads the run folder and puts it in Table 2.
+    let report = root.join("report");
+    let o = emu_eval(&["report", s(&full), "--out", s(&report)], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(report.join("results.md")).unwrap();
+    assert!(md.contains("## Table 2") && md.contains(&format!("{fid:.2}")), "{md}");
+}
+
+#[test]
+fn run_coco_t2i_out_of_the_box_uses_builtin_random_models() {
+    let root = tmp("builtin");
+    let out = root.join("run");
+    let data = shared().join("fixtures/datasets");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_emu-eval"));
+    cmd.args(["run", "--task", "coco_t2i", "--data-root", s(&data), "--steps", "2", "--prompts", "4", "--output", s(&out), "--cache", s(&root.join("cache"))]);
+    let o = cmd.env_remove("EMU_EVAL_INCEPTION").output().unwrap();
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("RANDOM visual decoder") && err.contains("RANDOM Inception") && err.contains("RANDOM model"), "{err}");
+    let m = read_json(&out.join("metrics.json"));
+    assert_eq!(m["counts"]["samples"], 4);
+    assert!(m["metric"]["fid"].as_f64().is_some_and(f64::is_finite), "{m}");
+    assert_eq!((m["config"]["decoder"].as_str(), m["config"]["inception"].as_str()), (Some("builtin-tiny"), Some("builtin-tiny")));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("| coco_t2i |"));
+}
+
+#[test]
+fn run_coco_t2i_records_a_failed_image_and_honours_max_failures() {
+    let root = tmp("fail");
+    // The fixture with one caption the regression cannot run (an image marker without an image).
+    let src = shared().join("fixtures/datasets/coco_t2i");
+    let dst = root.join("data/coco_t2i");
+    copy_dir(&src, &dst);
+    let ann = dst.join("annotations/captions_val2014.json");
+    let mut j = read_json(&ann);
+    j["annotations"][0]["caption"] = "a [<IMG_PLH>] cat".into();
+    let bad = j["annotations"][0]["id"].to_string();
+    std::fs::write(&ann, serde_json::to_string(&j).unwrap()).unwrap();
+    let data = root.join("data");
+    let out = root.join("run");
+    let args = ["--data-root", s(&data), "--prompts", "8", "--limit", "3"];
+    let o = t2i_run(&out, &args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("1 images failed, more than --max-failures 0") && err.trim().lines().last().is_some_and(|l| l.contains("error")), "{err}");
+    let o = t2i_run(&out, &[&args[..], &["--max-failures", "1"]].concat());
+    ok(&o);
+    let m = read_json(&out.join("metrics.json"));
+    assert_eq!(m["counts"], serde_json::json!({"samples": 3, "scored": 2, "failed": 1}), "{m}");
+    assert_eq!((m["metric"]["generated_images"].as_u64(), m["failed_left_out"].as_bool()), (Some(2), Some(true)));
+    assert!(m["metric"]["fid"].as_f64().is_some_and(f64::is_finite));
+    let all = lines(&out);
+    let failed: Vec<_> = all.iter().filter(|l| !l["error"].is_null()).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["id"], bad.as_str());
+    assert!(failed[0]["image"].is_null() && failed[0]["error"].as_str().unwrap().contains("image"), "{}", failed[0]);
+    assert!(!out.join(format!("coco_t2i_images/{bad}.png")).exists());
 }

@@ -49,6 +49,7 @@ fn main() -> anyhow::Result<()> {
                     wordnet: None,
                     support: runner::SupportKind::Random,
                     cache: None,
+                    t2i: Default::default(),
                 };
                 let start = Instant::now();
                 let s = runner::run_task(&emu, &model, &opts)?;

@@ -22,6 +22,21 @@ pub struct Args {
     /// WordNet 3.0 folder for NExT-QA.
     #[arg(long)]
     pub wordnet: Option<PathBuf>,
+    /// coco_t2i: Inception weights for the FID (default: the file the shards recorded).
+    #[arg(long)]
+    pub inception: Option<PathBuf>,
+    /// coco_t2i: real-image FID statistics (.npz), read when present, else computed and written.
+    #[arg(long)]
+    pub reference_stats: Option<PathBuf>,
+    /// coco_t2i: cache folder of the reference statistics (default: as `run`'s).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// coco_t2i: device of the Inception network (cpu or cuda[:N]).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// coco_t2i: images per Inception forward pass.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -30,7 +45,14 @@ pub fn run(args: Args) -> Result<()> {
         (None, Some(d)) => PathBuf::from(d),
         (None, None) => crate::sample_data::default_dir(),
     };
-    let m = runner::merge::merge(&args.dirs, &args.output, &data_root, args.wordnet.as_deref(), args.vqa_variant.into())?;
+    let t2i = runner::t2i::MergeFid {
+        inception: args.inception,
+        device: crate::emu::parse_device(&args.device)?,
+        reference_stats: args.reference_stats,
+        cache: args.cache,
+        batch: args.batch_size.max(1),
+    };
+    let m = runner::merge::merge(&args.dirs, &args.output, &data_root, args.wordnet.as_deref(), args.vqa_variant.into(), &t2i)?;
     print!("{}", runner::finish::table(&[m]));
     Ok(())
 }

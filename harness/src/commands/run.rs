@@ -78,9 +78,30 @@ pub struct Args {
     /// training pool) or the seeded random choice.
     #[arg(long, value_enum, default_value = "rices")]
     pub support: SupportArg,
-    /// RICES feature cache folder (default: $EMU_EVAL_CACHE, else the platform cache folder).
+    /// RICES feature cache folder (default: $EMU_EVAL_CACHE, else the platform cache folder);
+    /// coco_t2i keeps its reference FID statistics in `fid/` beside it.
     #[arg(long)]
     pub cache: Option<PathBuf>,
+    /// coco_t2i: visual decoder folder (diffusers layout; default: a built-in tiny random decoder).
+    #[arg(long)]
+    pub decoder: Option<PathBuf>,
+    /// coco_t2i: Inception weights for FID (default: $EMU_EVAL_INCEPTION, else a built-in random
+    /// Inception).
+    #[arg(long)]
+    pub inception: Option<PathBuf>,
+    /// coco_t2i: size of the seeded sample of val2014 captions.
+    #[arg(long, default_value_t = crate::t2i::captions::COCO_T2I_PROMPTS)]
+    pub prompts: usize,
+    /// coco_t2i: PNDM denoising steps.
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    /// coco_t2i: classifier-free guidance scale (≤ 1 turns guidance off).
+    #[arg(long, default_value_t = 5.0)]
+    pub guidance: f64,
+    /// coco_t2i: real-image FID statistics (.npz, e.g. from `fid-stats` or pytorch-fid
+    /// `--save-stats`), read when present, else computed and written (default: in the cache).
+    #[arg(long)]
+    pub reference_stats: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -127,6 +148,14 @@ pub fn run(args: Args) -> Result<()> {
                 SupportArg::Random => SupportKind::Random,
             },
             cache: args.cache.clone(),
+            t2i: runner::t2i::T2iOptions {
+                decoder: args.decoder.clone(),
+                inception: args.inception.clone(),
+                prompts: args.prompts,
+                steps: args.steps,
+                guidance: args.guidance,
+                reference_stats: args.reference_stats.clone(),
+            },
         };
         let summary = runner::run_task(&emu, &model, &opts)?;
         runner::files::log::info(&format!("{id}: wrote {}", summary.output.display()));

@@ -88,8 +88,8 @@ pub fn weights_hash(seed: u64, instruct: bool) -> String {
 /// Deterministic weights: every tensor is drawn from SplitMix64 seeded by the run seed and the
 /// FNV-1a hash of its name, so a tensor does not depend on the order it is requested in.
 /// Rank-1 `*.weight` tensors are norm scales: 1 plus noise.
-struct RandomWeights {
-    seed: u64,
+pub(crate) struct RandomWeights {
+    pub(crate) seed: u64,
 }
 
 impl SimpleBackend for RandomWeights {

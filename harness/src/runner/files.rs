@@ -59,6 +59,25 @@ pub struct Fingerprint {
     pub shard: Option<Shard>,
     pub emu_eval_version: String,
     pub git_commit: String,
+    /// Text-to-image settings (coco_t2i only), flattened into the top level.
+    #[serde(flatten)]
+    pub t2i: Option<T2iConfig>,
+}
+
+/// What else decides a text-to-image run's images and FID.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct T2iConfig {
+    /// Visual decoder folder, or `builtin-tiny`.
+    pub decoder: String,
+    pub decoder_hash: String,
+    /// Inception weights file, or `builtin-tiny`.
+    pub inception: String,
+    pub inception_hash: String,
+    /// Size of the seeded caption sample.
+    pub prompts: usize,
+    pub steps: usize,
+    pub guidance: f64,
+    pub image_size: usize,
 }
 
 impl Fingerprint {

@@ -16,6 +16,11 @@ use crate::plan::TaskData;
 
 /// The run's lines in canonical order (the split's), checked against the positions it evaluates.
 pub fn ordered_lines(out: &Path, data: &TaskData, positions: &[usize]) -> Result<Vec<Value>> {
+    lines_in_order(out, positions.iter().map(|&p| data.queries[p].id.as_str()))
+}
+
+/// The run's lines in the order of `ids`: one line per id, no other line.
+pub fn lines_in_order<'a>(out: &Path, ids: impl ExactSizeIterator<Item = &'a str>) -> Result<Vec<Value>> {
     let path = out.join(files::PREDICTIONS);
     let lines = files::read_predictions(&path, false)?;
     let mut by_id: HashMap<String, Value> = HashMap::new();
@@ -25,9 +30,8 @@ pub fn ordered_lines(out: &Path, data: &TaskData, positions: &[usize]) -> Result
             return Err(anyhow!("{}: sample {id} appears twice", path.display()));
         }
     }
-    let mut ordered = Vec::with_capacity(positions.len());
-    for &p in positions {
-        let id = &data.queries[p].id;
+    let mut ordered = Vec::with_capacity(ids.len());
+    for id in ids {
         ordered.push(by_id.remove(id).ok_or_else(|| anyhow!("{}: sample {id} has no line", path.display()))?);
     }
     if let Some(extra) = by_id.keys().next() {
@@ -50,12 +54,7 @@ pub fn finish(
 ) -> Result<Value> {
     let task = data.task;
     let lines = ordered_lines(out, data, positions)?;
-    let mut text = String::new();
-    for l in &lines {
-        text.push_str(&serde_json::to_string(l)?);
-        text.push('\n');
-    }
-    files::write_atomic(&out.join(files::PREDICTIONS), text.as_bytes())?;
+    super::rewrite_lines(&out.join(files::PREDICTIONS), &lines)?;
 
     let mut records = Vec::new();
     let mut joined = Vec::with_capacity(lines.len());
@@ -76,11 +75,7 @@ pub fn finish(
         Ok(m) => (serde_json::to_value(&m)?, serde_json::to_value(m.headline())?),
         Err(e) => (json!({"unscored": e}), Value::Null),
     };
-    let mut config = serde_json::to_value(fp)?;
-    if let Some(o) = config.as_object_mut() {
-        o.remove("schema");
-        o.insert("device".into(), json!(model.device));
-    }
+    let config = config_json(fp, model)?;
     let metrics = json!({
         "task": task.id,
         "split": fp.split,
@@ -94,6 +89,16 @@ pub fn finish(
     });
     files::write_json(&out.join(files::METRICS), &metrics).context("metrics.json")?;
     Ok(metrics)
+}
+
+/// `metrics.json`'s `config`: the fingerprint without `schema`, with the device.
+pub fn config_json(fp: &Fingerprint, model: &ModelInfo) -> Result<Value> {
+    let mut config = serde_json::to_value(fp)?;
+    if let Some(o) = config.as_object_mut() {
+        o.shift_remove("schema");
+        o.insert("device".into(), json!(model.device));
+    }
+    Ok(config)
 }
 
 /// The small table printed at the end of `run` and `merge`.

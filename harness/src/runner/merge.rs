@@ -11,7 +11,9 @@ use super::{finish, positions, ModelInfo};
 use crate::plan;
 
 /// Merges `dirs` into `out`; the samples are read again from `data_root` for scoring.
-pub fn merge(dirs: &[PathBuf], out: &Path, data_root: &Path, wordnet: Option<&Path>, variant: tasks::metrics::vqa::Variant) -> Result<Value> {
+/// coco_t2i shards need no data root (their `captions.json` names the reference images); their
+/// FID is computed here with `t2i`'s settings.
+pub fn merge(dirs: &[PathBuf], out: &Path, data_root: &Path, wordnet: Option<&Path>, variant: tasks::metrics::vqa::Variant, t2i: &super::t2i::MergeFid) -> Result<Value> {
     let mut shards: Vec<(Fingerprint, &PathBuf)> = Vec::new();
     for d in dirs {
         let fp = files::read_fingerprint(d)?.with_context(|| format!("{}: no {} (not a run folder)", d.display(), files::RUN_JSON))?;
@@ -37,6 +39,12 @@ pub fn merge(dirs: &[PathBuf], out: &Path, data_root: &Path, wordnet: Option<&Pa
         bail!("merge: missing shard(s) {}", missing.join(", "));
     }
     let task = tasks::registry::get(&first.task).with_context(|| format!("{}: unknown task {}", first_dir.display(), first.task))?;
+    if matches!(task.inference, tasks::registry::Inference::TextToImage) {
+        let mut fp = first.clone();
+        fp.shard = None;
+        let model = ModelInfo { name: fp.model.clone(), weights_hash: fp.weights_hash.clone(), dtype: fp.dtype.clone(), device: merged_device(&shards) };
+        return super::t2i::merge(&shards, out, &fp, &model, t2i);
+    }
     let data = plan::load(task, data_root, &first.split, false, first.seed)?;
     let mut ids = HashSet::new();
     let mut text = String::new();

@@ -10,6 +10,7 @@ pub mod media;
 pub mod merge;
 mod progress;
 mod stages;
+pub mod t2i;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -61,8 +62,11 @@ pub struct RunOptions {
     pub wordnet: Option<PathBuf>,
     /// How few-shot support examples are chosen.
     pub support: SupportKind,
-    /// RICES feature cache folder (default: `$EMU_EVAL_CACHE`, else the platform cache folder).
+    /// RICES feature cache folder (default: `$EMU_EVAL_CACHE`, else the platform cache folder);
+    /// coco_t2i caches its reference FID statistics beside it.
     pub cache: Option<PathBuf>,
+    /// Text-to-image settings (coco_t2i).
+    pub t2i: t2i::T2iOptions,
 }
 
 /// `--support`: RICES (nearest EVA-CLIP features) or the seeded random choice.
@@ -128,6 +132,7 @@ pub fn fingerprint(opts: &RunOptions, model: &ModelInfo) -> Fingerprint {
         shard: opts.shard,
         emu_eval_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: git_commit().into(),
+        t2i: None,
     }
 }
 
@@ -152,7 +157,7 @@ pub fn load_wordnet(task: &Task, dir: Option<&Path>) -> Result<Option<WordNet>> 
 pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary> {
     let task = opts.task;
     if matches!(task.inference, Inference::TextToImage) {
-        bail!("--task {}: text-to-image generation and FID are not implemented yet (the text-to-image issue); use the understanding tasks", task.id);
+        return t2i::run(emu, model, opts);
     }
     let popts = prompt_options(opts, emu.cfg.n_causal);
     let wanted = plan::wanted_support(&popts);
@@ -272,11 +277,11 @@ fn prepare_folder(out: &Path, fp: &Fingerprint, opts: &RunOptions) -> Result<()>
         _ => {}
     }
     if opts.overwrite {
-        for f in [files::PREDICTIONS, files::METRICS, opts.task.result_file] {
+        let t2i_files: &[&str] = if matches!(opts.task.inference, Inference::TextToImage) { &t2i::RUN_FILES } else { &[] };
+        for f in [files::PREDICTIONS, files::METRICS, opts.task.result_file].iter().chain(t2i_files) {
             let p = out.join(f);
-            if p.exists() {
-                std::fs::remove_file(&p).with_context(|| format!("{}: cannot remove", p.display()))?;
-            }
+            let removed = if p.is_dir() { std::fs::remove_dir_all(&p) } else if p.exists() { std::fs::remove_file(&p) } else { Ok(()) };
+            removed.with_context(|| format!("{}: cannot remove", p.display()))?;
         }
     }
     files::write_json(&out.join(files::RUN_JSON), fp)

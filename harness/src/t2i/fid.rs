@@ -105,13 +105,23 @@ pub fn image_stats(net: &FidInception, paths: &[PathBuf], batch: usize, device: 
 }
 
 /// Statistics of `paths` cached in `cache` (`.npz`): read when present, else computed and
-/// written.
+/// written (under a temporary name, then renamed, so that an interrupted write is never read).
 pub fn cached_stats(net: &FidInception, paths: &[PathBuf], cache: &Path, batch: usize, device: &Device) -> Result<(Vec<f64>, Vec<f64>)> {
     if cache.is_file() {
         let (mu, sigma, _) = npz::read_stats(cache)?;
         return Ok((mu, sigma));
     }
     let (mu, sigma) = image_stats(net, paths, batch, device, true)?;
-    npz::write_stats(cache, &mu, &sigma)?;
+    write_stats_atomic(cache, &mu, &sigma)?;
     Ok((mu, sigma))
+}
+
+/// [`npz::write_stats`] to a temporary name beside `path`, then a rename.
+pub fn write_stats_atomic(path: &Path, mu: &[f64], sigma: &[f64]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    }
+    let tmp = path.with_extension("npz.partial");
+    npz::write_stats(&tmp, mu, sigma)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot rename into place", path.display()))
 }

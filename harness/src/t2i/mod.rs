@@ -12,8 +12,10 @@ use tasks::rng::SplitMix64;
 use crate::decode::regress::regress_embeddings;
 use crate::emu::Emu;
 
+pub mod builtin;
 pub mod captions;
 pub mod fid;
+pub mod sources;
 pub mod task;
 
 /// Standard normal latents (1, 4, h, w) from a seed: SplitMix64 uniforms through Box–Muller.
@@ -111,10 +113,20 @@ pub fn image_path(dir: &Path, caption_id: u64) -> PathBuf {
     dir.join(format!("{caption_id}.png"))
 }
 
-/// Generates `dir/{caption_id}.png` for each caption whose PNG does not exist yet, with noise
-/// seeded by `caption_seed(seed, id)`. Each PNG is written to a temporary name and renamed, so
-/// an interrupted run never leaves a partial image that a resume would skip. `on_image` gets
-/// (id, seconds) after each new image.
+/// Generates `dir/{caption_id}.png` with noise seeded by `caption_seed(seed, id)`. The PNG is
+/// written to a temporary name and renamed, so an interrupted run never leaves a partial image
+/// that a resume would take as finished.
+pub fn generate_one(t2i: &TextToImage, caption: &captions::Caption, dir: &Path, seed: u64) -> Result<()> {
+    let path = image_path(dir, caption.id);
+    let init = seeded_latents(t2i.latent_shape(), caption_seed(seed, caption.id), t2i.decoder.device())?;
+    let img = t2i.generate(&caption.caption, None, &init).with_context(|| format!("caption {}", caption.id))?;
+    let tmp = path.with_extension("png.partial");
+    write_png(&tmp, &img.rgb, img.width, img.height)?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("{}: cannot rename", tmp.display()))
+}
+
+/// Generates the PNG of each caption that does not exist yet ([`generate_one`]). `on_image`
+/// gets (id, seconds) after each new image.
 pub fn generate_images(
     t2i: &TextToImage,
     captions: &[captions::Caption],
@@ -125,17 +137,12 @@ pub fn generate_images(
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let mut counts = GenerateCounts::default();
     for c in captions {
-        let path = image_path(dir, c.id);
-        if path.is_file() {
+        if image_path(dir, c.id).is_file() {
             counts.skipped += 1;
             continue;
         }
         let start = Instant::now();
-        let init = seeded_latents(t2i.latent_shape(), caption_seed(seed, c.id), t2i.decoder.device())?;
-        let img = t2i.generate(&c.caption, None, &init).with_context(|| format!("caption {}", c.id))?;
-        let tmp = path.with_extension("png.partial");
-        write_png(&tmp, &img.rgb, img.width, img.height)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("{}: cannot rename", tmp.display()))?;
+        generate_one(t2i, c, dir, seed)?;
         counts.generated += 1;
         on_image(c.id, start.elapsed().as_secs_f64());
     }

@@ -14,6 +14,9 @@ use super::captions::{read_captions, sample_captions, write_captions, Caption};
 use super::fid::cached_stats;
 use super::{generate_images, image_path, GenerateCounts, TextToImage};
 
+/// Folder of the generated images in a run folder (the registry's `result_file` of coco_t2i).
+pub const IMAGES_DIR: &str = "coco_t2i_images";
+
 /// Files of a coco_t2i run folder.
 pub struct T2iLayout {
     pub dir: PathBuf,
@@ -23,8 +26,9 @@ impl T2iLayout {
     pub fn captions(&self) -> PathBuf {
         self.dir.join("captions.json")
     }
+    /// The generated PNGs: the task's result "file" (`coco_t2i_images`).
     pub fn images(&self) -> PathBuf {
-        self.dir.join("images")
+        self.dir.join(IMAGES_DIR)
     }
     pub fn generated_stats(&self) -> PathBuf {
         self.dir.join("generated_stats.npz")

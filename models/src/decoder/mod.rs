@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
 use candle_transformers::models::stable_diffusion::vae::{AutoEncoderKL, AutoEncoderKLConfig};
 
 pub mod config;
@@ -99,18 +100,18 @@ impl VisualDecoder {
         let unet = UNet2DConditionModel::new(w.var_builder(dtype, device), &unet_cfg).map_err(|e| w.construction_error(e))?;
         w.finish(|_| false)?;
         let w = Weights::open(&find_weights(dir, "vae")?)?;
-        let kl = AutoEncoderKLConfig {
-            block_out_channels: vae_cfg.block_out_channels.clone(),
-            layers_per_block: vae_cfg.layers_per_block,
-            latent_channels: vae_cfg.latent_channels,
-            norm_num_groups: vae_cfg.norm_num_groups,
-            use_quant_conv: true,
-            use_post_quant_conv: true,
-        };
-        let vae = AutoEncoderKL::new(w.var_builder(dtype, device), vae_cfg.in_channels, vae_cfg.out_channels, kl)
-            .map_err(|e| w.construction_error(e))?;
+        let vae = vae_model(w.var_builder(dtype, device), &vae_cfg).map_err(|e| w.construction_error(e))?;
         w.finish(|_| false)?;
         Ok(Self { unet, vae, unet_cfg, vae_cfg, scheduler_cfg, device: device.clone(), dtype })
+    }
+
+    /// A decoder from weight sources other than checkpoint files (e.g. seeded random weights for
+    /// a built-in model); the dtype and device are the UNet builder's.
+    pub fn new(unet_vb: VarBuilder, vae_vb: VarBuilder, unet_cfg: UNetConfig, vae_cfg: VaeConfig, scheduler_cfg: SchedulerConfig) -> Result<Self> {
+        let (device, dtype) = (unet_vb.device().clone(), unet_vb.dtype());
+        let unet = UNet2DConditionModel::new(unet_vb, &unet_cfg)?;
+        let vae = vae_model(vae_vb, &vae_cfg)?;
+        Ok(Self { unet, vae, unet_cfg, vae_cfg, scheduler_cfg, device, dtype })
     }
 
     pub fn device(&self) -> &Device {
@@ -177,6 +178,19 @@ impl VisualDecoder {
         let rgb = float.flatten_all()?.to_vec1::<f32>()?.into_iter().map(|x| (x * 255.0).round_ties_even() as u8).collect();
         Ok(Generated { final_latents: latents.clone(), decoded, rgb, width, height })
     }
+}
+
+/// candle-transformers' `AutoEncoderKL` with the diffusers VAE config.
+fn vae_model(vb: VarBuilder, cfg: &VaeConfig) -> candle_core::Result<AutoEncoderKL> {
+    let kl = AutoEncoderKLConfig {
+        block_out_channels: cfg.block_out_channels.clone(),
+        layers_per_block: cfg.layers_per_block,
+        latent_channels: cfg.latent_channels,
+        norm_num_groups: cfg.norm_num_groups,
+        use_quant_conv: true,
+        use_post_quant_conv: true,
+    };
+    AutoEncoderKL::new(vb, cfg.in_channels, cfg.out_channels, kl)
 }
 
 /// The pipeline's float image: `(x/2 + 0.5).clamp(0, 1)`, NHWC float32.

@@ -1,0 +1,341 @@
+//! `run --task coco_t2i`: the seeded caption sample (`captions.json`), one PNG per caption in
+//! `coco_t2i_images/` (written atomically: the PNG on disk is the unit of resume), one line per
+//! caption in `predictions.jsonl`, then FID of the generated images against the real images'
+//! statistics (cached as `.npz`) in `metrics.json`. Shards generate their captions and leave FID to
+//! `emu-eval merge`, which links the shards' images into one folder and computes it.
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use models::decoder::GenerateOptions;
+use serde_json::{json, Value};
+use tasks::metrics::fid::frechet_distance;
+
+use super::files::{self, Fingerprint, T2iConfig};
+use super::{finish, positions, progress, ModelInfo, RunOptions, RunSummary};
+use crate::emu::Emu;
+use crate::t2i::captions::{read_captions, sample_captions, write_captions, Caption};
+use crate::t2i::fid::{cached_stats, image_stats, write_stats_atomic};
+use crate::t2i::sources::{load_decoder, InceptionSource};
+use crate::t2i::task::{T2iLayout, IMAGES_DIR};
+use crate::t2i::{generate_one, image_path, TextToImage};
+
+/// Files of a coco_t2i run folder besides `predictions.jsonl`, `metrics.json` and the images
+/// (removed by `--overwrite`).
+pub const RUN_FILES: [&str; 2] = ["captions.json", "generated_stats.npz"];
+
+/// Text-to-image settings of `run`.
+#[derive(Debug, Clone)]
+pub struct T2iOptions {
+    /// Visual decoder folder (None: the built-in tiny random decoder).
+    pub decoder: Option<PathBuf>,
+    /// Inception weights (None: `$EMU_EVAL_INCEPTION`, else the built-in random Inception).
+    pub inception: Option<PathBuf>,
+    /// Size of the seeded caption sample (30,000 in the paper's protocol).
+    pub prompts: usize,
+    pub steps: usize,
+    pub guidance: f64,
+    /// Real-image statistics: read when the file exists, else computed and written there
+    /// (None: a file in the cache folder keyed by the Inception weights and the image list).
+    pub reference_stats: Option<PathBuf>,
+}
+
+impl Default for T2iOptions {
+    fn default() -> Self {
+        let g = GenerateOptions::default();
+        T2iOptions { decoder: None, inception: None, prompts: crate::t2i::captions::COCO_T2I_PROMPTS, steps: g.steps, guidance: g.guidance, reference_stats: None }
+    }
+}
+
+/// What the FID at the end of a run or merge needs.
+pub struct FidSetup<'a> {
+    pub inception: &'a InceptionSource,
+    pub device: &'a Device,
+    /// `--reference-stats`, else a file in the cache folder.
+    pub reference_stats: Option<PathBuf>,
+    pub cache: Option<PathBuf>,
+    /// Inception batch size.
+    pub batch: usize,
+}
+
+/// Runs coco_t2i into `opts.output`, resuming what is there.
+pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary> {
+    let task = opts.task;
+    let t = &opts.t2i;
+    if opts.shots > 0 || opts.cot || opts.text_examples {
+        bail!("--task {}: zero-shot text-to-image only (no --shots above 0, --cot or --text-examples)", task.id);
+    }
+    if t.steps == 0 {
+        bail!("--steps: must be at least 1");
+    }
+    if !t.guidance.is_finite() {
+        bail!("--guidance: must be finite");
+    }
+    if t.prompts == 0 {
+        bail!("--prompts: must be at least 1");
+    }
+    let samples = task.load(&task.dir(&opts.data_root), &opts.split).with_context(|| format!("refusing to start {}", task.id))?;
+    let list = sample_captions(&samples.samples, t.prompts, opts.seed);
+    if list.is_empty() {
+        bail!("refusing to start {}: split {} has no captions", task.id, opts.split);
+    }
+    let (decoder, decoder_name, decoder_hash) = load_decoder(emu, t.decoder.as_deref(), opts.seed)?;
+    let size = TextToImage::default_size(&decoder);
+    let inception = InceptionSource::resolve(t.inception.as_deref(), opts.seed);
+    let mut fp = super::fingerprint(opts, model);
+    fp.t2i = Some(T2iConfig {
+        decoder: decoder_name,
+        decoder_hash,
+        inception: inception.name(),
+        inception_hash: inception.hash()?,
+        prompts: t.prompts,
+        steps: t.steps,
+        guidance: t.guidance,
+        image_size: size,
+    });
+
+    let out = &opts.output;
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    super::prepare_folder(out, &fp, opts)?;
+    let layout = T2iLayout { dir: out.clone() };
+    check_or_write_captions(&layout.captions(), &list)?;
+    let images = layout.images();
+    std::fs::create_dir_all(&images).with_context(|| format!("{}: cannot create", images.display()))?;
+    let positions = positions(list.len(), opts.limit, opts.shard);
+
+    // Lines are kept when their image is still there (or they record a failure).
+    let pred_path = out.join(files::PREDICTIONS);
+    let mut lines = files::read_predictions(&pred_path, true)?;
+    let before = lines.len();
+    lines.retain(|l| if l["error"].is_null() { l["image"].as_str().is_some_and(|p| out.join(p).is_file()) } else { !opts.retry_failed });
+    if lines.len() != before {
+        super::rewrite_lines(&pred_path, &lines)?;
+    }
+    let done: HashSet<String> = lines.iter().filter_map(|l| l["id"].as_str().map(str::to_owned)).collect();
+    let mut failed = lines.iter().filter(|l| !l["error"].is_null()).count();
+    let todo: Vec<usize> = positions.iter().copied().filter(|&p| !done.contains(&list[p].id.to_string())).collect();
+    if !done.is_empty() {
+        files::log::info(&format!("{}: resuming: {} of {} images already done", out.display(), positions.len() - todo.len(), positions.len()));
+    }
+
+    let start = Instant::now();
+    let t2i = TextToImage::new(emu, &decoder, GenerateOptions { steps: t.steps, guidance: t.guidance }, size)?;
+    let mut writer = files::PredictionWriter::open(&pred_path)?;
+    let mut bar = progress::Progress::new(task.id, positions.len(), positions.len() - todo.len(), failed);
+    let (mut generated, mut found) = (0usize, 0usize);
+    let mut model_seconds = 0.0;
+    for &p in &todo {
+        let c = &list[p];
+        let begin = Instant::now();
+        // An image without its line was written just before an interruption: it is kept.
+        let on_disk = image_path(&images, c.id).is_file();
+        let result = if on_disk { Ok(0.0) } else { generate_one(&t2i, c, &images, opts.seed).map(|()| begin.elapsed().as_secs_f64()) };
+        let line = match result {
+            Ok(secs) => {
+                if on_disk {
+                    found += 1;
+                } else {
+                    generated += 1;
+                }
+                model_seconds += secs;
+                let rel = format!("{IMAGES_DIR}/{}.png", c.id);
+                json!({"id": c.id.to_string(), "caption": c.caption, "image": rel, "prediction": rel, "score": null, "error": null, "time_seconds": secs})
+            }
+            Err(e) => {
+                failed += 1;
+                let msg = format!("{e:#}").replace('\n', " ");
+                files::log::info(&format!("{}: caption {} failed: {msg}", task.id, c.id));
+                json!({"id": c.id.to_string(), "caption": c.caption, "image": null, "prediction": null, "score": null, "error": msg, "time_seconds": begin.elapsed().as_secs_f64()})
+            }
+        };
+        writer.append(&line)?;
+        bar.inc(failed);
+        if failed > opts.max_failures {
+            bar.finish();
+            bail!(
+                "{}: {failed} images failed, more than --max-failures {}; stopped (failures are recorded in {}; rerun with a higher --max-failures to continue)",
+                task.id,
+                opts.max_failures,
+                pred_path.display()
+            );
+        }
+    }
+    bar.finish();
+    let device = emu.device().clone();
+    let fid = FidSetup { inception: &inception, device: &device, reference_stats: t.reference_stats.clone(), cache: opts.cache.clone(), batch: opts.batch_size.max(1) };
+    let timing = json!({
+        "wall_seconds": start.elapsed().as_secs_f64(),
+        "model_seconds": model_seconds,
+        "samples_per_second": generated as f64 / start.elapsed().as_secs_f64().max(1e-9),
+        "samples_this_invocation": generated,
+        "images_skipped": positions.len() - generated,
+        "images_found_without_line": found,
+    });
+    let metrics = finish_t2i(out, &list, &positions, &fp, model, opts.shard.is_none().then_some(&fid), timing)?;
+    Ok(RunSummary { output: out.clone(), metrics })
+}
+
+/// Writes `captions.json`, or checks that the one there is this run's sample.
+fn check_or_write_captions(path: &Path, list: &[Caption]) -> Result<()> {
+    if path.is_file() {
+        if read_captions(path)? != list {
+            bail!("{}: differs from this run's caption sample (was the data changed?); use another --output or --overwrite", path.display());
+        }
+        return Ok(());
+    }
+    let tmp = path.with_extension("json.partial");
+    write_captions(&tmp, list)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot rename into place", path.display()))
+}
+
+/// Sorts the predictions into caption order and writes `metrics.json`, with the FID when `fid`
+/// is given (a complete run) and `null` for a shard.
+pub fn finish_t2i(out: &Path, list: &[Caption], positions: &[usize], fp: &Fingerprint, model: &ModelInfo, fid: Option<&FidSetup>, timing: Value) -> Result<Value> {
+    let ids: Vec<String> = positions.iter().map(|&p| list[p].id.to_string()).collect();
+    let lines = finish::lines_in_order(out, ids.iter().map(String::as_str))?;
+    super::rewrite_lines(&out.join(files::PREDICTIONS), &lines)?;
+    let images: Vec<PathBuf> = lines.iter().filter_map(|l| l["image"].as_str().filter(|_| l["error"].is_null()).map(|p| out.join(p))).collect();
+    let failed = lines.len() - images.len();
+    let mut reference: Vec<PathBuf> = positions.iter().map(|&p| list[p].image.clone()).collect();
+    reference.sort();
+    reference.dedup();
+    let (metric, statistics) = match fid {
+        Some(f) => {
+            let gen_stats = out.join(RUN_FILES[1]);
+            let ref_stats = match &f.reference_stats {
+                Some(p) => p.clone(),
+                None => default_reference_stats(f, &fp.split, &reference)?,
+            };
+            let value = compute_fid(f, &images, &reference, &ref_stats, &gen_stats)?;
+            let metric = json!({"fid": value, "generated_images": images.len(), "reference_images": reference.len()});
+            (metric, json!({"generated": RUN_FILES[1], "reference": ref_stats}))
+        }
+        None => {
+            let note = "a shard: FID over all images is computed by `emu-eval merge`";
+            (json!({"fid": null, "generated_images": images.len(), "reference_images": reference.len(), "note": note}), Value::Null)
+        }
+    };
+    let name = tasks::registry::Metric::Fid.name();
+    let metrics = json!({
+        "task": fp.task,
+        "split": fp.split,
+        "counts": {"samples": lines.len(), "scored": images.len(), "failed": failed},
+        "failed_left_out": failed > 0,
+        "headline": {"name": name, "value": metric["fid"]},
+        "metric": metric,
+        "fid_statistics": statistics,
+        "result_file": IMAGES_DIR,
+        "config": finish::config_json(fp, model)?,
+        "timing": timing,
+    });
+    files::write_json(&out.join(files::METRICS), &metrics).context("metrics.json")?;
+    Ok(metrics)
+}
+
+/// `<cache>/fid/coco_t2i-<split>-<key>.npz`, the key hashing the Inception weights and the
+/// reference image list.
+fn default_reference_stats(f: &FidSetup, split: &str, reference: &[PathBuf]) -> Result<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(f.inception.hash()?);
+    for p in reference {
+        let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        h.update(format!("\n{}\t{len}", p.display()));
+    }
+    let dir = crate::rices::cache_dir(f.cache.as_deref())?.with_file_name("fid");
+    Ok(dir.join(format!("coco_t2i-{split}-{}.npz", super::hex(&h.finalize()[..8]))))
+}
+
+/// FID of the generated images against the reference images' statistics (read from
+/// `ref_stats` when present, else computed and written there); the generated statistics are
+/// written to `gen_stats`.
+fn compute_fid(f: &FidSetup, images: &[PathBuf], reference: &[PathBuf], ref_stats: &Path, gen_stats: &Path) -> Result<f64> {
+    if images.len() < 2 {
+        bail!("FID: {} generated image(s); the covariance needs at least 2", images.len());
+    }
+    if reference.len() < 2 && !ref_stats.is_file() {
+        bail!("FID: {} reference image(s); the covariance needs at least 2", reference.len());
+    }
+    let net = f.inception.load(f.device)?;
+    let how = if ref_stats.is_file() { "read from" } else { "computing into" };
+    files::log::info(&format!("FID: reference statistics ({} real images) {how} {}", reference.len(), ref_stats.display()));
+    let (mu_r, sigma_r) = cached_stats(&net, reference, ref_stats, f.batch, f.device)?;
+    files::log::info(&format!("FID: statistics of the {} generated images", images.len()));
+    let (mu_g, sigma_g) = image_stats(&net, images, f.batch, f.device, true)?;
+    write_stats_atomic(gen_stats, &mu_g, &sigma_g)?;
+    let value = frechet_distance(&mu_g, &sigma_g, &mu_r, &sigma_r);
+    if !value.is_finite() {
+        bail!("FID: the Fréchet distance is not finite (eigendecomposition failed)");
+    }
+    Ok(value)
+}
+
+/// Merges coco_t2i shard folders: the caption lists must agree, lines are concatenated, images
+/// are hard-linked (copied across file systems) into `out/coco_t2i_images/`, then the FID is
+/// computed over all of them with the Inception the shards recorded (or `inception`).
+pub fn merge(shards: &[(Fingerprint, &PathBuf)], out: &Path, fp: &Fingerprint, model: &ModelInfo, fid: &MergeFid) -> Result<Value> {
+    let cfg = fp.t2i.as_ref().with_context(|| format!("{}: no text-to-image settings", shards[0].1.join(files::RUN_JSON).display()))?;
+    let first_captions = shards[0].1.join(RUN_FILES[0]);
+    let list = read_captions(&first_captions)?;
+    std::fs::create_dir_all(out.join(IMAGES_DIR)).with_context(|| format!("{}: cannot create", out.display()))?;
+    let mut ids = HashSet::new();
+    let mut lines = Vec::new();
+    for (_, d) in shards {
+        if !d.join(files::METRICS).exists() {
+            bail!("{}: shard did not finish (no {})", d.display(), files::METRICS);
+        }
+        if read_captions(&d.join(RUN_FILES[0]))? != list {
+            bail!("{}: differs from {}: shards of different caption samples", d.join(RUN_FILES[0]).display(), first_captions.display());
+        }
+        for l in files::read_predictions(&d.join(files::PREDICTIONS), false)? {
+            let id = l["id"].as_str().with_context(|| format!("{}: a line without \"id\"", d.display()))?.to_owned();
+            if !ids.insert(id.clone()) {
+                bail!("{}: caption {id} appears in two shards", d.display());
+            }
+            if let Some(rel) = l["image"].as_str().filter(|_| l["error"].is_null()) {
+                link_or_copy(&d.join(rel), &out.join(rel))?;
+            }
+            lines.push(l);
+        }
+    }
+    files::write_json(&out.join(files::RUN_JSON), fp)?;
+    std::fs::copy(&first_captions, out.join(RUN_FILES[0])).with_context(|| format!("{}: cannot copy", first_captions.display()))?;
+    super::rewrite_lines(&out.join(files::PREDICTIONS), &lines)?;
+    let inception = match &fid.inception {
+        Some(p) => InceptionSource::File(p.clone()),
+        None => InceptionSource::recorded(&cfg.inception, fp.seed),
+    };
+    let hash = inception.hash()?;
+    if hash != cfg.inception_hash {
+        bail!("{}: inception_hash is {}, but {} hashes to {hash}: FID needs the shards' Inception", shards[0].1.join(files::RUN_JSON).display(), cfg.inception_hash, inception.name());
+    }
+    let setup = FidSetup { inception: &inception, device: &fid.device, reference_stats: fid.reference_stats.clone(), cache: fid.cache.clone(), batch: fid.batch };
+    let pos = positions(list.len(), fp.limit, None);
+    let timing = json!({"merged_shards": shards.len()});
+    finish_t2i(out, &list, &pos, fp, model, Some(&setup), timing)
+}
+
+/// FID settings of `merge` for coco_t2i shards.
+pub struct MergeFid {
+    /// Inception weights (None: the file the shards recorded, or the built-in network).
+    pub inception: Option<PathBuf>,
+    pub device: Device,
+    pub reference_stats: Option<PathBuf>,
+    pub cache: Option<PathBuf>,
+    pub batch: usize,
+}
+
+fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
+    if !src.is_file() {
+        bail!("{}: missing (the shard's line names it)", src.display());
+    }
+    if dst.exists() {
+        std::fs::remove_file(dst).with_context(|| format!("{}: cannot replace", dst.display()))?;
+    }
+    if std::fs::hard_link(src, dst).is_err() {
+        std::fs::copy(src, dst).with_context(|| format!("{}: cannot copy to {}", src.display(), dst.display()))?;
+    }
+    Ok(())
+}
