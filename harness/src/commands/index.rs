@@ -2,12 +2,11 @@
 //! evaluation split), with a progress bar on stderr and a JSON summary on stdout.
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context, Result};
-use candle_core::{DType, Device};
+use anyhow::{anyhow, bail, Result};
 use retrieval::{Backend, FeatureCache, Outcome};
 use serde_json::{json, Value};
 
-use crate::emu::{self, builtin, Emu};
+use crate::emu::Emu;
 use crate::rices::{self, RicesOptions, Stage, SupportIndex};
 use crate::rices_features::{FeatureExtractor, Pooling, VisionFeatures};
 
@@ -85,20 +84,15 @@ impl RicesArgs {
 
     /// The model and its weights hash: `--model`, else the built-in tiny model (as `run`).
     pub fn model(&self) -> Result<(Emu, String)> {
-        let dtype: DType = emu::parse_dtype(&self.dtype)?;
-        let device: Device = emu::parse_device(&self.device)?;
-        match &self.model {
-            None => {
-                eprintln!("emu-eval: NOTE: no --model: using the built-in tiny RANDOM model (seed {})", self.seed);
-                Ok((builtin::tiny(self.seed, false, dtype, &device)?, builtin::weights_hash(self.seed, false)))
-            }
-            Some(dir) => {
-                let emu = Emu::load(dir, self.weights.as_deref(), dtype, &device)?;
-                let path = emu.load_report.path.clone();
-                let hash = emu::weights_hash(&path).with_context(|| format!("{}: hashing weights", path.display()))?;
-                Ok((emu, hash))
-            }
-        }
+        let spec = super::run::ModelSpec {
+            model: self.model.as_deref(),
+            weights: self.weights.as_deref(),
+            dtype: &self.dtype,
+            device: &self.device,
+            seed: self.seed,
+        };
+        let (emu, info) = spec.load(false)?;
+        Ok((emu, info.weights_hash))
     }
 
     pub fn cache(&self) -> Result<FeatureCache> {

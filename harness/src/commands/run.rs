@@ -1,6 +1,6 @@
 //! `emu-eval run`: evaluate tasks end to end (see `runner`). Loads the model once, then runs every
 //! (task, shots) combination into its own run folder and prints a table of the metrics.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use prompts::Family;
@@ -185,26 +185,44 @@ pub(crate) fn data_root(given: Option<&std::path::Path>) -> Result<PathBuf> {
 }
 
 fn load_model(args: &Args, family: Family) -> Result<(Emu, ModelInfo)> {
-    let dtype = emu::parse_dtype(&args.dtype)?;
-    let device = emu::parse_device(&args.device)?;
-    let instruct = family == Family::EmuI;
-    match &args.model {
-        None => {
-            eprintln!(
-                "emu-eval: NOTE: no --model: using the built-in tiny RANDOM model (seed {}); its scores are meaningless",
-                args.seed
-            );
-            let emu = builtin::tiny(args.seed, instruct, dtype, &device)?;
-            Ok((emu, ModelInfo { name: builtin::NAME.into(), weights_hash: builtin::weights_hash(args.seed, instruct), dtype: args.dtype.clone(), device: args.device.clone() }))
-        }
-        Some(dir) => {
-            let emu = Emu::load(dir, args.weights.as_deref(), dtype, &device)?;
-            if instruct && !emu.cfg.instruct {
-                runner::files::log::info("model config is not instruction-tuned: Emu-I templates' [USER]/[ASSISTANT] are tokenised as text");
+    let spec = ModelSpec { model: args.model.as_deref(), weights: args.weights.as_deref(), dtype: &args.dtype, device: &args.device, seed: args.seed };
+    spec.load(family == Family::EmuI)
+}
+
+/// The model flags shared by `run`, `index` and `neighbours`.
+pub struct ModelSpec<'a> {
+    pub model: Option<&'a Path>,
+    pub weights: Option<&'a Path>,
+    pub dtype: &'a str,
+    pub device: &'a str,
+    /// Seed of the built-in model's weights.
+    pub seed: u64,
+}
+
+impl ModelSpec<'_> {
+    /// `--model`, else the built-in tiny random model (with a banner), and the weights hash.
+    pub fn load(&self, instruct: bool) -> Result<(Emu, ModelInfo)> {
+        let dtype = emu::parse_dtype(self.dtype)?;
+        let device = emu::parse_device(self.device)?;
+        let info = |name: String, weights_hash: String| ModelInfo { name, weights_hash, dtype: self.dtype.into(), device: self.device.into() };
+        match self.model {
+            None => {
+                eprintln!(
+                    "emu-eval: NOTE: no --model: using the built-in tiny RANDOM model (seed {}); its scores are meaningless",
+                    self.seed
+                );
+                let emu = builtin::tiny(self.seed, instruct, dtype, &device)?;
+                Ok((emu, info(builtin::NAME.into(), builtin::weights_hash(self.seed, instruct))))
             }
-            let weights = emu.load_report.path.clone();
-            let hash = emu::weights_hash(&weights).with_context(|| format!("{}: hashing weights", weights.display()))?;
-            Ok((emu, ModelInfo { name: dir.display().to_string(), weights_hash: hash, dtype: args.dtype.clone(), device: args.device.clone() }))
+            Some(dir) => {
+                let emu = Emu::load(dir, self.weights, dtype, &device)?;
+                if instruct && !emu.cfg.instruct {
+                    runner::files::log::info("model config is not instruction-tuned: Emu-I templates' [USER]/[ASSISTANT] are tokenised as text");
+                }
+                let weights = emu.load_report.path.clone();
+                let hash = emu::weights_hash(&weights).with_context(|| format!("{}: hashing weights", weights.display()))?;
+                Ok((emu, info(dir.display().to_string(), hash)))
+            }
         }
     }
 }
