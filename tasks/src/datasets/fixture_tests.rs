@@ -193,3 +193,34 @@ fn damaged_videos_never_read_past_the_end() {
     let err = video::read_frames(&dir.join("msrvtt_qa_empty_video/videos/video9999.mp4"), 8).unwrap_err();
     assert!(err.to_string().contains("video9999.mp4"));
 }
+
+/// Every picked frame equals the `ffmpeg` command's RGB24 output for that frame (same libraries,
+/// passthrough timing: one output frame per decoded frame), for an AVI, an MP4 and a NExT-QA clip.
+#[test]
+fn picked_frames_equal_the_ffmpeg_command_output() {
+    let e = expected();
+    let videos = e["videos"].as_object().unwrap();
+    let mut checked = std::collections::BTreeSet::new();
+    for rel in videos.keys() {
+        let ext = rel.rsplit('.').next().unwrap_or("").to_owned();
+        let family = rel.split('/').next().unwrap_or("").to_owned();
+        if !checked.insert((ext, family)) {
+            continue;
+        }
+        let path = root().join(rel);
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&path)
+            .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"])
+            .output()
+            .expect("the ffmpeg command (scripts/setup.sh)");
+        assert!(out.status.success(), "{rel}: {}", String::from_utf8_lossy(&out.stderr));
+        let f = video::read_frames(&path, video::QUERY_FRAMES).unwrap();
+        let frame_bytes = f.frames[0].width * f.frames[0].height * 3;
+        assert_eq!(out.stdout.len(), frame_bytes * f.info.decoded_frames, "{rel}: frame count");
+        for (i, frame) in f.indices.iter().zip(&f.frames) {
+            assert!(frame.data == out.stdout[i * frame_bytes..(i + 1) * frame_bytes], "{rel}: frame {i}");
+        }
+    }
+    assert!(checked.len() >= 3, "{checked:?}");
+}

@@ -1,5 +1,6 @@
 //! Media preprocessing: still images (decode, Pillow-exact bicubic resize, CLIP normalisation)
 //! and video frames (FFmpeg decode, Emu's frame sampler). Plain `Vec<f32>`/`Vec<u8>` outputs.
+mod ffmpeg;
 pub mod image;
 pub mod resample;
 pub mod turbojpeg;

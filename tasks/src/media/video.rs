@@ -1,9 +1,11 @@
 //! Video frames (datasets.md §12, emu-model.md §6): decode with FFmpeg in presentation order,
 //! count the frames that actually decode, pick K with Emu's sampler, convert those to RGB.
-//! Memory holds at most the K picked frames, whatever the clip length.
+//! Memory holds at most the K picked frames, whatever the clip length. FFmpeg is loaded on first
+//! use (`super::ffmpeg`).
+use std::ffi::c_int;
 use std::path::Path;
 
-use ffmpeg_next as ffmpeg;
+use super::ffmpeg;
 
 use super::image::{preprocess, RgbImage};
 use super::{MediaError, Pixels};
@@ -45,14 +47,122 @@ pub struct SampledFrames {
     pub frames: Vec<RgbImage>,
 }
 
-fn init() -> Result<(), String> {
-    static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    INIT.get_or_init(|| {
-        ffmpeg::init().map_err(|e| e.to_string())?;
-        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+/// Owned FFmpeg objects, freed on drop.
+struct Decoding<'a> {
+    api: &'a ffmpeg::Api,
+    input: *mut ffmpeg::AVFormatContext,
+    codec: *mut ffmpeg::AVCodecContext,
+    packet: *mut ffmpeg::AVPacket,
+    frame: *mut ffmpeg::AVFrame,
+    rgb: *mut ffmpeg::AVFrame,
+    scaler: *mut ffmpeg::SwsContext,
+    /// The scaler's input: (width, height, pixel format).
+    scaler_input: (c_int, c_int, c_int),
+}
+
+impl Drop for Decoding<'_> {
+    fn drop(&mut self) {
+        let a = self.api;
+        // SAFETY: each pointer is null or owned by this value; the free functions accept null.
+        unsafe {
+            if !self.scaler.is_null() {
+                (a.sws_freeContext)(self.scaler);
+            }
+            (a.av_frame_free)(&mut self.rgb);
+            (a.av_frame_free)(&mut self.frame);
+            (a.av_packet_free)(&mut self.packet);
+            (a.avcodec_free_context)(&mut self.codec);
+            if !self.input.is_null() {
+                (a.avformat_close_input)(&mut self.input);
+            }
+        }
+    }
+}
+
+impl Decoding<'_> {
+    /// Receives every frame the decoder has ready; `keep(i)` frames go to `sink` as RGB24.
+    fn drain(
+        &mut self,
+        count: &mut usize,
+        size: &mut (u32, u32),
+        keep: &dyn Fn(usize) -> bool,
+        sink: &mut dyn FnMut(usize, RgbImage),
+    ) -> Result<(), String> {
+        let a = self.api;
+        // SAFETY: `codec` is open, `frame` allocated; receive_frame unrefs `frame` first.
+        while unsafe { (a.avcodec_receive_frame)(self.codec, self.frame) } >= 0 {
+            let i = *count;
+            *count += 1;
+            if !keep(i) {
+                continue;
+            }
+            // SAFETY: a received frame is a valid AVFrame.
+            let (w, h, format) = unsafe { ((*self.frame).width, (*self.frame).height, (*self.frame).format) };
+            let (wu, hu) = (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0));
+            crate::limits::check_image_size(wu as u64, hu as u64)?;
+            *size = (wu, hu);
+            if self.scaler.is_null() || self.scaler_input != (w, h, format) {
+                // SAFETY: frees the stale scaler and RGB frame (null-safe), then allocates new ones.
+                unsafe {
+                    if !self.scaler.is_null() {
+                        (a.sws_freeContext)(self.scaler);
+                    }
+                    self.scaler = (a.sws_getContext)(
+                        w,
+                        h,
+                        format,
+                        w,
+                        h,
+                        ffmpeg::AV_PIX_FMT_RGB24,
+                        ffmpeg::SWS_BILINEAR,
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        std::ptr::null(),
+                    );
+                    if self.scaler.is_null() {
+                        return Err(format!("cannot convert pixel format {format} to RGB"));
+                    }
+                    self.scaler_input = (w, h, format);
+                    (a.av_frame_free)(&mut self.rgb);
+                    self.rgb = (a.av_frame_alloc)();
+                    if self.rgb.is_null() {
+                        return Err("out of memory".into());
+                    }
+                    (*self.rgb).format = ffmpeg::AV_PIX_FMT_RGB24;
+                    (*self.rgb).width = w;
+                    (*self.rgb).height = h;
+                    let r = (a.av_frame_get_buffer)(self.rgb, 32);
+                    if r < 0 {
+                        return Err(a.error(r));
+                    }
+                }
+            }
+            let (wu, hu) = (wu as usize, hu as usize);
+            // SAFETY: the scaler was made for this frame's size and format; `rgb` holds a w×h RGB24
+            // buffer whose first plane has `linesize[0] >= 3w` bytes per row.
+            let data = unsafe {
+                let (src, dst) = (&*self.frame, &*self.rgb);
+                (a.sws_scale)(
+                    self.scaler,
+                    src.data.as_ptr() as *const *const u8,
+                    src.linesize.as_ptr(),
+                    0,
+                    h,
+                    dst.data.as_ptr(),
+                    dst.linesize.as_ptr(),
+                );
+                let stride = dst.linesize[0] as usize;
+                let plane = std::slice::from_raw_parts(dst.data[0], stride * (hu - 1) + wu * 3);
+                let mut data = Vec::with_capacity(wu * hu * 3);
+                for y in 0..hu {
+                    data.extend_from_slice(&plane[y * stride..y * stride + wu * 3]);
+                }
+                data
+            };
+            sink(i, RgbImage::new(wu, hu, data));
+        }
         Ok(())
-    })
-    .clone()
+    }
 }
 
 /// Decodes every frame of the best video stream in presentation order. For each frame index `i`
@@ -66,69 +176,93 @@ fn decode(
         return Err(MediaError::NotFound(path.to_owned()));
     }
     let err = |m: String| MediaError::Decode(path.to_owned(), m);
-    init().map_err(err)?;
-    let mut ictx = ffmpeg::format::input(&path).map_err(|e| err(e.to_string()))?;
-    let stream = ictx.streams().best(ffmpeg::media::Type::Video).ok_or_else(|| err("no video stream".into()))?;
-    let index = stream.index();
-    let container_frames = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
-    let ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| err(e.to_string()))?;
-    let mut decoder = ctx.decoder().video().map_err(|e| err(e.to_string()))?;
-    // The stream's stated size, then every frame's, against the pixel limit before conversion.
-    crate::limits::check_image_size(decoder.width() as u64, decoder.height() as u64).map_err(err)?;
-    let mut scaler: Option<ffmpeg::software::scaling::Context> = None;
-    let mut count = 0usize;
-    let mut frame = ffmpeg::util::frame::Video::empty();
-    let mut rgb = ffmpeg::util::frame::Video::empty();
-    let mut size = (decoder.width(), decoder.height());
-    let mut drain = |decoder: &mut ffmpeg::decoder::Video, count: &mut usize| -> Result<(), MediaError> {
-        while decoder.receive_frame(&mut frame).is_ok() {
-            let i = *count;
-            *count += 1;
-            if !keep(i) {
-                continue;
-            }
-            let (w, h) = (frame.width(), frame.height());
-            crate::limits::check_image_size(w as u64, h as u64).map_err(err)?;
-            size = (w, h);
-            let stale = scaler.as_ref().is_none_or(|s| s.input().width != w || s.input().height != h || s.input().format != frame.format());
-            if stale {
-                let s = ffmpeg::software::scaling::Context::get(
-                    frame.format(),
-                    w,
-                    h,
-                    ffmpeg::format::Pixel::RGB24,
-                    w,
-                    h,
-                    ffmpeg::software::scaling::Flags::BILINEAR,
-                )
-                .map_err(|e| err(e.to_string()))?;
-                scaler = Some(s);
-            }
-            let Some(s) = scaler.as_mut() else { continue };
-            s.run(&frame, &mut rgb).map_err(|e| err(e.to_string()))?;
-            let (w, h) = (w as usize, h as usize);
-            let stride = rgb.stride(0);
-            let plane = rgb.data(0);
-            let mut data = Vec::with_capacity(w * h * 3);
-            for y in 0..h {
-                data.extend_from_slice(&plane[y * stride..y * stride + w * 3]);
-            }
-            sink(i, RgbImage::new(w, h, data));
-        }
-        Ok(())
+    let a = ffmpeg::api().map_err(err)?;
+    let url = ffmpeg::c_path(path).map_err(err)?;
+    let null = std::ptr::null_mut();
+    let mut d = Decoding {
+        api: a,
+        input: null as _,
+        codec: null as _,
+        packet: null as _,
+        frame: null as _,
+        rgb: null as _,
+        scaler: null as _,
+        scaler_input: (0, 0, -1),
     };
-    for (s, packet) in ictx.packets() {
-        if s.index() != index {
+    // SAFETY: FFmpeg's documented call sequence; every object is owned by `d` and freed on drop.
+    let (index, container_frames, width, height) = unsafe {
+        let r = (a.avformat_open_input)(&mut d.input, url.as_ptr(), std::ptr::null(), null as _);
+        if r < 0 {
+            d.input = null as _; // freed by FFmpeg on failure
+            return Err(err(a.error(r)));
+        }
+        let r = (a.avformat_find_stream_info)(d.input, null as _);
+        if r < 0 {
+            return Err(err(a.error(r)));
+        }
+        let index = (a.av_find_best_stream)(d.input, ffmpeg::AVMEDIA_TYPE_VIDEO, -1, -1, null as _, 0);
+        if index < 0 {
+            return Err(err("no video stream".into()));
+        }
+        let stream = *(*d.input).streams.add(index as usize);
+        let container_frames = u64::try_from((*stream).nb_frames).ok().filter(|&n| n > 0);
+        let par = (*stream).codecpar;
+        d.codec = (a.avcodec_alloc_context3)(std::ptr::null());
+        if d.codec.is_null() {
+            return Err(err("out of memory".into()));
+        }
+        let r = (a.avcodec_parameters_to_context)(d.codec, par);
+        if r < 0 {
+            return Err(err(a.error(r)));
+        }
+        // The codec id, read as its C type (an id newer than our headers is not a valid Rust enum).
+        let codec_id = *(std::ptr::addr_of!((*par).codec_id) as *const c_int);
+        let decoder = (a.avcodec_find_decoder)(codec_id);
+        if decoder.is_null() {
+            return Err(err("Decoder not found".into()));
+        }
+        let r = (a.avcodec_open2)(d.codec, decoder, null as _);
+        if r < 0 {
+            return Err(err(a.error(r)));
+        }
+        d.packet = (a.av_packet_alloc)();
+        d.frame = (a.av_frame_alloc)();
+        if d.packet.is_null() || d.frame.is_null() {
+            return Err(err("out of memory".into()));
+        }
+        (index, container_frames, (*d.codec).width, (*d.codec).height)
+    };
+    let (width, height) = (u32::try_from(width).unwrap_or(0), u32::try_from(height).unwrap_or(0));
+    // The stream's stated size, then every frame's, against the pixel limit before conversion.
+    crate::limits::check_image_size(width as u64, height as u64).map_err(err)?;
+    let mut count = 0usize;
+    let mut size = (width, height);
+    loop {
+        // SAFETY: `input` is open and `packet` allocated (and unreferenced here).
+        let r = unsafe { (a.av_read_frame)(d.input, d.packet) };
+        if r == ffmpeg::AVERROR_INVALIDDATA {
+            // A corrupt packet: the demuxer resyncs past it.
             continue;
         }
+        if r < 0 {
+            // End of file, or an I/O error FFmpeg latches (retrying would return it forever).
+            break;
+        }
+        // SAFETY: a packet just read; unreferenced after sending.
+        let sent = unsafe {
+            let ok = (*d.packet).stream_index == index && (a.avcodec_send_packet)(d.codec, d.packet) >= 0;
+            (a.av_packet_unref)(d.packet);
+            ok
+        };
         // A damaged packet is skipped: only frames that decode are counted.
-        if decoder.send_packet(&packet).is_ok() {
-            drain(&mut decoder, &mut count)?;
+        if sent {
+            d.drain(&mut count, &mut size, keep, sink).map_err(err)?;
         }
     }
-    // Flush: without send_eof the decoder keeps its last (reordered) frames.
-    if decoder.send_eof().is_ok() {
-        drain(&mut decoder, &mut count)?;
+    // Flush: without a null packet the decoder keeps its last (reordered) frames.
+    // SAFETY: a null packet enters draining mode.
+    if unsafe { (a.avcodec_send_packet)(d.codec, std::ptr::null()) } >= 0 {
+        d.drain(&mut count, &mut size, keep, sink).map_err(err)?;
     }
     if count == 0 {
         return Err(err("no decodable video frames".into()));
