@@ -394,3 +394,22 @@ fn run_coco_t2i_records_a_failed_image_and_honours_max_failures() {
     assert!(failed[0]["image"].is_null() && failed[0]["error"].as_str().unwrap().contains("image"), "{}", failed[0]);
     assert!(!out.join(format!("coco_t2i_images/{bad}.png")).exists());
 }
+
+/// A multi-task run refuses coco_t2i's unsupported flags before loading the model or running
+/// the tasks before it: no run folder is written.
+#[test]
+fn run_refuses_few_shot_text_to_image_before_any_task() {
+    let root = tmp("multi-refused");
+    let out = root.join("runs");
+    let data = shared().join("fixtures/datasets");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_emu-eval"))
+        .args(["run", "--task", "vqav2", "--task", "coco_t2i", "--shots", "0", "--shots", "2", "--limit", "1"])
+        .args(["--data-root", s(&data), "--output", s(&out), "--cache", s(&root.join("cache"))])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--task coco_t2i: zero-shot text-to-image only"), "{err}");
+    assert!(!err.contains("RANDOM model"), "refused after loading the model: {err}");
+    assert!(!out.exists(), "a run folder was written before the refusal");
+}

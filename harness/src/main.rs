@@ -2,6 +2,9 @@
 use clap::error::ErrorKind;
 use clap::Parser;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // Errors are one line: library backtraces (candle captures one per error when
     // RUST_BACKTRACE is set) are neither captured nor printed. Panic backtraces are unaffected.

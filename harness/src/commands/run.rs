@@ -114,8 +114,22 @@ pub fn run(args: Args) -> Result<()> {
     let family = Family::from(args.model_family);
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
     let data_root = data_root(args.data_root.as_deref())?;
-    let (emu, model) = load_model(&args, family)?;
     let combos: Vec<(&str, usize)> = args.tasks.iter().flat_map(|t| args.shots.iter().map(move |&k| (t.as_str(), k))).collect();
+    let t2i = runner::t2i::T2iOptions {
+        decoder: args.decoder.clone(),
+        inception: args.inception.clone(),
+        prompts: args.prompts,
+        steps: args.steps,
+        guidance: args.guidance,
+        reference_stats: args.reference_stats.clone(),
+    };
+    // Every combination's flags are checked before the model loads and before any task runs.
+    for &(id, shots) in &combos {
+        if matches!(lookup(id).inference, tasks::registry::Inference::TextToImage) {
+            runner::t2i::check_flags(id, shots, args.cot, args.text_examples, &t2i)?;
+        }
+    }
+    let (emu, model) = load_model(&args, family)?;
     let mut rows = Vec::new();
     for &(id, shots) in &combos {
         let task = lookup(id);
@@ -148,14 +162,7 @@ pub fn run(args: Args) -> Result<()> {
                 SupportArg::Random => SupportKind::Random,
             },
             cache: args.cache.clone(),
-            t2i: runner::t2i::T2iOptions {
-                decoder: args.decoder.clone(),
-                inception: args.inception.clone(),
-                prompts: args.prompts,
-                steps: args.steps,
-                guidance: args.guidance,
-                reference_stats: args.reference_stats.clone(),
-            },
+            t2i: t2i.clone(),
         };
         let summary = runner::run_task(&emu, &model, &opts)?;
         runner::files::log::info(&format!("{id}: wrote {}", summary.output.display()));

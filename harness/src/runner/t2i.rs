@@ -60,12 +60,11 @@ pub struct FidSetup<'a> {
     pub batch: usize,
 }
 
-/// Runs coco_t2i into `opts.output`, resuming what is there.
-pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary> {
-    let task = opts.task;
-    let t = &opts.t2i;
-    if opts.shots > 0 || opts.cot || opts.text_examples {
-        bail!("--task {}: zero-shot text-to-image only (no --shots above 0, --cot or --text-examples)", task.id);
+/// Refuses flags text-to-image cannot honour; `run` calls it for every combination before loading
+/// the model.
+pub fn check_flags(task: &str, shots: usize, cot: bool, text_examples: bool, t: &T2iOptions) -> Result<()> {
+    if shots > 0 || cot || text_examples {
+        bail!("--task {task}: zero-shot text-to-image only (no --shots above 0, --cot or --text-examples)");
     }
     if t.steps == 0 {
         bail!("--steps: must be at least 1");
@@ -76,6 +75,14 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     if t.prompts == 0 {
         bail!("--prompts: must be at least 1");
     }
+    Ok(())
+}
+
+/// Runs coco_t2i into `opts.output`, resuming what is there.
+pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary> {
+    let task = opts.task;
+    let t = &opts.t2i;
+    check_flags(task.id, opts.shots, opts.cot, opts.text_examples, t)?;
     let samples = task.load(&task.dir(&opts.data_root), &opts.split).with_context(|| format!("refusing to start {}", task.id))?;
     let list = sample_captions(&samples.samples, t.prompts, opts.seed);
     if list.is_empty() {

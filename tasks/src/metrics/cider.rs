@@ -13,8 +13,38 @@ pub const SIGMA: f64 = 6.0;
 
 /// Python `str.split()` with no argument: runs of Unicode whitespace (as `str.isspace`, which
 /// also counts U+001C..U+001F) separate words; leading/trailing whitespace gives no empty words.
-pub fn words(s: &str) -> impl Iterator<Item = &str> {
-    s.split(is_py_space).filter(|w| !w.is_empty())
+pub fn words<'a>(s: &'a str) -> Words<'a> {
+    if s.bytes().all(splits_like_ascii_whitespace) {
+        Words::Ascii(s.split_ascii_whitespace())
+    } else {
+        Words::General(s.split(is_py_space as fn(char) -> bool).filter(non_empty as fn(&&'a str) -> bool))
+    }
+}
+
+fn non_empty(w: &&str) -> bool {
+    !w.is_empty()
+}
+
+/// Whether byte `b` is ASCII and `str::split_ascii_whitespace` treats it as Python does: the two
+/// differ only on U+000B and U+001C..U+001F (Python spaces, not ASCII whitespace to Rust).
+fn splits_like_ascii_whitespace(b: u8) -> bool {
+    b.is_ascii() && !matches!(b, 0x0b | 0x1c..=0x1f)
+}
+
+/// The words of [`words`]: an ASCII fast path or the general Unicode split.
+pub enum Words<'a> {
+    Ascii(std::str::SplitAsciiWhitespace<'a>),
+    General(std::iter::Filter<std::str::Split<'a, fn(char) -> bool>, fn(&&'a str) -> bool>),
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            Words::Ascii(it) => it.next(),
+            Words::General(it) => it.next(),
+        }
+    }
 }
 
 /// Python `str.isspace` for one character.
@@ -64,7 +94,6 @@ pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Dense ids for all n-grams (orders 1..=4) of a corpus: an n-gram is its (n-1)-gram prefix
 /// extended by one word, so each id is found with one lookup keyed by `(prefix id, word id)`.
-#[derive(Default)]
 struct NgramTable<'a> {
     words: FxMap<&'a str, u32>,
     /// Unigram id of each word id.
@@ -100,9 +129,23 @@ impl<'a> NgramTable<'a> {
         id
     }
 
-    /// Ids of all 1..4-grams of the whitespace-split sentence (with repeats).
-    fn sentence(&mut self, s: &'a str) -> Vec<u32> {
-        let ws: Vec<u32> = words(s).map(|w| self.word(w)).collect();
+    /// A table sized for about `words` words in all (avoids rehashing while it fills).
+    fn with_capacity(words: usize) -> Self {
+        NgramTable {
+            words: FxMap::with_capacity_and_hasher(words / 8, Default::default()),
+            unigrams: Vec::with_capacity(words / 8),
+            extend: FxMap::with_capacity_and_hasher(words * 2, Default::default()),
+            order: Vec::with_capacity(words * 2),
+        }
+    }
+
+    /// Ids of all 1..4-grams of the whitespace-split sentence (with repeats); `ws` is scratch.
+    fn sentence(&mut self, s: &'a str, ws: &mut Vec<u32>) -> Vec<u32> {
+        ws.clear();
+        for w in words(s) {
+            let id = self.word(w);
+            ws.push(id);
+        }
         let mut out = Vec::with_capacity(ws.len() * N);
         for start in 0..ws.len() {
             let mut g = self.unigrams[ws[start] as usize];
@@ -200,11 +243,14 @@ pub fn cider_d(cands: &[String], refs: &[Vec<String>]) -> (f64, Vec<f64>) {
     if cands.is_empty() {
         return (f64::NAN, Vec::new());
     }
-    let mut table = NgramTable::default();
+    // Word count estimated from bytes (about 5 per word).
+    let bytes: usize = cands.iter().chain(refs.iter().flatten()).map(String::len).sum();
+    let mut table = NgramTable::with_capacity(bytes / 5);
+    let mut ws = Vec::new();
     let raw: Vec<(Vec<u32>, Vec<Vec<u32>>)> = cands
         .iter()
         .zip(refs)
-        .map(|(c, rs)| (table.sentence(c), rs.iter().map(|r| table.sentence(r)).collect()))
+        .map(|(c, rs)| (table.sentence(c, &mut ws), rs.iter().map(|r| table.sentence(r, &mut ws)).collect()))
         .collect();
     let order = table.order;
     let cooked: Vec<(Cooked, Vec<Cooked>)> = raw
@@ -264,6 +310,11 @@ mod tests {
         let w: Vec<&str> = words(" a\u{a0}b\tc\u{2028}d\u{1f}e  ").collect();
         assert_eq!(w, ["a", "b", "c", "d", "e"]);
         assert_eq!(words("").count(), 0);
+        // ASCII-only text (the fast path), Python's ASCII spaces included.
+        let w: Vec<&str> = words(" a\x0bb\x0cc\rd\x1ce\x1df\x1eg\x1fh\ni\tj  k ").collect();
+        assert_eq!(w, ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"]);
+        assert!(matches!(words("a b"), Words::Ascii(_)) && matches!(words("a\x1fb"), Words::General(_)));
+        assert_eq!(words(" \t ").count(), 0);
     }
 
     #[test]

@@ -10,8 +10,17 @@ pub const BETA: f64 = 1.2;
 /// pycocoevalcap `my_lcs`: length of the longest common subsequence of two token lists.
 pub fn lcs<T: PartialEq>(a: &[T], b: &[T]) -> usize {
     let (long, short) = if a.len() < b.len() { (b, a) } else { (a, b) };
-    let mut prev = vec![0usize; short.len() + 1];
-    let mut cur = vec![0usize; short.len() + 1];
+    // Two DP rows; on the stack for captions of usual length.
+    const STACK: usize = 64;
+    if short.len() < STACK {
+        let (mut prev, mut cur) = ([0usize; STACK], [0usize; STACK]);
+        return lcs_rows(long, short, &mut prev[..=short.len()], &mut cur[..=short.len()]);
+    }
+    lcs_rows(long, short, &mut vec![0usize; short.len() + 1], &mut vec![0usize; short.len() + 1])
+}
+
+/// The LCS dynamic programme over `long`, keeping two rows of `short.len() + 1` zeros.
+fn lcs_rows<'a, T: PartialEq>(long: &[T], short: &[T], mut prev: &'a mut [usize], mut cur: &'a mut [usize]) -> usize {
     for x in long {
         for (j, y) in short.iter().enumerate() {
             cur[j + 1] = if x == y { prev[j] + 1 } else { prev[j + 1].max(cur[j]) };

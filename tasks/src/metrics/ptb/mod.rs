@@ -24,18 +24,21 @@ const SURROGATE: char = '\u{FFFE}';
 /// space; carriage returns and other line terminators are removed so lines stay aligned). As
 /// in the reference, the lexer sees the following captions after each newline (a few rules look
 /// past the line end); the last caption is followed by the end of input.
-pub fn tokenize_captions<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
+pub fn tokenize_captions<S: AsRef<str> + Sync>(lines: &[S]) -> Vec<String> {
     // The whole tokenizer input: prepared captions joined with newlines.
-    let mut text: Vec<char> = Vec::with_capacity(lines.iter().map(|l| l.as_ref().len() + 1).sum());
+    // Captions are prepared in parallel, then joined.
+    let prepared: Vec<Vec<char>> = lines.par_iter().map(|l| prepare(l.as_ref())).collect();
+    let mut text: Vec<char> = Vec::with_capacity(prepared.iter().map(|p| p.len() + 1).sum());
     let mut spans = Vec::with_capacity(lines.len());
-    for (i, l) in lines.iter().enumerate() {
+    for (i, p) in prepared.iter().enumerate() {
         if i > 0 {
             text.push('\n');
         }
         let start = text.len();
-        prepare_into(l.as_ref(), &mut text);
+        text.extend_from_slice(p);
         spans.push((start, text.len()));
     }
+    drop(prepared);
     spans.par_iter().map(|&(start, end)| lex(&text[start..], end - start)).collect()
 }
 
@@ -180,11 +183,22 @@ fn plain_word(s: &[char], i: usize) -> Option<(usize, usize)> {
     };
     let is_period = after > j && s[j] == '.';
     if j - i == 5 || j - i == 6 || is_period {
-        let word: String = s[i..j].iter().collect();
-        if ["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"].iter().any(|w| w.eq_ignore_ascii_case(&word)) {
+        // The ASCII letters as a string, without allocating for words of usual length.
+        let mut buf = [0u8; 32];
+        let owned: String;
+        let word = if j - i <= buf.len() {
+            for (b, c) in buf.iter_mut().zip(&s[i..j]) {
+                *b = *c as u8; // ASCII letters (checked above)
+            }
+            std::str::from_utf8(&buf[..j - i]).ok()?
+        } else {
+            owned = s[i..j].iter().collect();
+            &owned
+        };
+        if ["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"].iter().any(|w| w.eq_ignore_ascii_case(word)) {
             return None;
         }
-        if is_period && lexer::may_be_abbreviation(&word) {
+        if is_period && lexer::may_be_abbreviation(word) {
             return None;
         }
     }
