@@ -26,6 +26,18 @@ pub struct TaskData {
 
 /// Loads the evaluation split, and the support pool subset when `with_pool`.
 pub fn load(task: &'static registry::Task, data_root: &Path, split: &str, with_pool: bool, pool_seed: u64) -> Result<TaskData> {
+    Ok(load_with_pool(task, data_root, split, with_pool, pool_seed)?.0)
+}
+
+/// [`load`], also returning the whole training pool it read (empty without `with_pool`), so that
+/// RICES can index it without parsing the annotations again.
+pub fn load_with_pool(
+    task: &'static registry::Task,
+    data_root: &Path,
+    split: &str,
+    with_pool: bool,
+    pool_seed: u64,
+) -> Result<(TaskData, Vec<Sample>)> {
     let prompt_task = task.prompt.ok_or_else(|| anyhow!("--task {}: has no text prompt", task.id))?;
     let dir = task.dir(data_root);
     let split = task.load(&dir, split)?;
@@ -34,13 +46,13 @@ pub fn load(task: &'static registry::Task, data_root: &Path, split: &str, with_p
         let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         return Err(anyhow!("{} problem(s): {}", list.len(), list.join("; ")));
     }
+    let all = if with_pool { task.load_pool(&dir)? } else { Vec::new() };
     let pool = if with_pool {
-        let all = task.load_pool(&dir)?;
         retrieval::subsample_pool(all.len(), POOL_SUBSET, pool_seed).into_iter().map(|i| support(&all[i])).collect()
     } else {
         Vec::new()
     };
-    Ok(TaskData { task, prompt_task, queries: split.samples.iter().map(query).collect(), split, pool })
+    Ok((TaskData { task, prompt_task, queries: split.samples.iter().map(query).collect(), split, pool }, all))
 }
 
 /// Support examples of one query and how they were chosen.

@@ -102,9 +102,28 @@ impl<'a> SupportIndex<'a> {
         opts: &RicesOptions,
         progress: &mut Progress<'_>,
     ) -> Result<Self> {
-        let pool_split = task.pool_split.ok_or_else(|| anyhow!("--task: {} has no training pool (zero-shot only)", task.id))?;
+        task.pool_split.ok_or_else(|| anyhow!("--task: {} has no training pool (zero-shot only)", task.id))?;
         let dir = task.dir(data_root);
         let all = task.load_pool(&dir)?;
+        let split = opts.split.as_deref().unwrap_or(task.eval_split);
+        let queries = task.load(&dir, split)?.samples;
+        Self::build(ex, weights, task, &all, queries, cache, opts, progress)
+    }
+
+    /// [`open_or_build`](Self::open_or_build) from samples already loaded: `all` the task's whole
+    /// training pool, `queries` the evaluation split (`opts.split`, else the task's).
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        ex: &'a dyn FeatureExtractor,
+        weights: &str,
+        task: &Task,
+        all: &[Sample],
+        queries: Vec<Sample>,
+        cache: &FeatureCache,
+        opts: &RicesOptions,
+        progress: &mut Progress<'_>,
+    ) -> Result<Self> {
+        let pool_split = task.pool_split.ok_or_else(|| anyhow!("--task: {} has no training pool (zero-shot only)", task.id))?;
         let mut pool_samples: Vec<Sample> = retrieval::support_pool(all.len(), opts.pool_seed).into_iter().map(|i| all[i].clone()).collect();
         pool_samples.sort_by(|a, b| a.id.cmp(&b.id));
         let pool_key = key(ex, weights, task, pool_split, Some(opts.pool_seed), opts.support_frames);
@@ -114,7 +133,6 @@ impl<'a> SupportIndex<'a> {
         let pool = SupportPool::new(set, &opts.backend)?;
 
         let split = opts.split.as_deref().unwrap_or(task.eval_split);
-        let queries = task.load(&dir, split)?.samples;
         let query_by_id = queries.iter().enumerate().map(|(i, s)| (s.id.to_string(), i)).collect();
         let query_key = key(ex, weights, task, split, None, opts.query_frames);
         let query_cache = cache.load(&query_key, &plan(&queries)).ok().map(with_rows);

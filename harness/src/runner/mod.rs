@@ -161,8 +161,10 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     }
     let popts = prompt_options(opts, emu.cfg.n_causal);
     let wanted = plan::wanted_support(&popts);
-    let data = plan::load(task, &opts.data_root, &opts.split, wanted > 0, opts.seed)
+    let (data, pool_all) = plan::load_with_pool(task, &opts.data_root, &opts.split, wanted > 0, opts.seed)
         .with_context(|| format!("refusing to start {}", task.id))?;
+    // The whole training pool is kept only for RICES to index.
+    let pool_all = if wanted > 0 && opts.support == SupportKind::Rices { pool_all } else { Vec::new() };
     if let Some(q) = data.queries.first() {
         // Options the templates cannot honour (CoT for captioning or Emu-I, …) stop here.
         let support = plan::fallback_support(&data, &q.id, wanted, opts.seed)?;
@@ -190,7 +192,7 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
 
     let start = Instant::now();
     let supports = if wanted > 0 && opts.support == SupportKind::Rices {
-        rices_supports(emu, model, opts, &data, &todo, wanted)?
+        rices_supports(emu, model, opts, &data, &pool_all, &todo, wanted)?
     } else {
         if wanted > 0 {
             files::log::info(&format!("{}: few-shot support examples: {}", task.id, support_method(opts)));
@@ -298,14 +300,23 @@ fn rewrite_lines(path: &Path, lines: &[Value]) -> Result<()> {
 
 /// RICES support examples of the samples to run (features of the pool cached, keyed by the
 /// weights hash, task, split, seed and recipe), by position.
-fn rices_supports(emu: &Emu, model: &ModelInfo, opts: &RunOptions, data: &TaskData, todo: &[usize], k: usize) -> Result<HashMap<usize, plan::Support>> {
+fn rices_supports(
+    emu: &Emu,
+    model: &ModelInfo,
+    opts: &RunOptions,
+    data: &TaskData,
+    pool_all: &[tasks::datasets::Sample],
+    todo: &[usize],
+    k: usize,
+) -> Result<HashMap<usize, plan::Support>> {
     use crate::rices::{cache_dir, RicesOptions, SupportIndex};
     use crate::rices_features::{Pooling, VisionFeatures};
     let ex = VisionFeatures { tower: emu, pooling: Pooling::default() };
     let cache = retrieval::cache::FeatureCache::new(cache_dir(opts.cache.as_deref())?);
     let ropts = RicesOptions { pool_seed: opts.seed, split: Some(opts.split.clone()), ..RicesOptions::default() };
     files::log::info(&format!("{}: RICES support examples (features cached in {})", opts.task.id, cache.dir().display()));
-    let index = SupportIndex::open_or_build(&ex, &model.weights_hash, opts.task, &opts.data_root, &cache, &ropts, &mut |_, _, _| {})?;
+    let queries = data.split.samples.clone();
+    let index = SupportIndex::build(&ex, &model.weights_hash, opts.task, pool_all, queries, &cache, &ropts, &mut |_, _, _| {})?;
     let mut out = HashMap::with_capacity(todo.len());
     for chunk in todo.chunks(256) {
         let ids: Vec<&str> = chunk.iter().map(|&p| data.queries[p].id.as_str()).collect();
