@@ -149,8 +149,10 @@ pub struct Scores {
 /// The three scorers run side by side (rayon), so that one's sequential part overlaps the others.
 pub fn score_tokenized(tok: &Tokenized) -> Scores {
     let (c, r) = (&tok.candidates, &tok.references);
-    let ((c_bleu, i_bleu), ((c_rouge, i_rouge), (c_cider, i_cider))) =
-        rayon::join(|| bleu::bleu(c, r), || rayon::join(|| rouge::rouge_l(c, r), || cider::cider_d(c, r)));
+    // CIDEr-D first: this thread builds its n-gram table (sequential) while the others take
+    // BLEU and ROUGE-L.
+    let ((c_cider, i_cider), ((c_bleu, i_bleu), (c_rouge, i_rouge))) =
+        rayon::join(|| cider::cider_d(c, r), || rayon::join(|| bleu::bleu(c, r), || rouge::rouge_l(c, r)));
     let images = (0..tok.candidates.len()).map(|i| CaptionScores::new(&i_bleu[i], i_rouge[i], i_cider[i])).collect();
     Scores { corpus: CaptionScores::new(&c_bleu, c_rouge, c_cider), images }
 }

@@ -134,16 +134,25 @@ const ABNUM: &[&str] = &["no", "nos", "prop", "ph", "tel", "est", "ext", "sq", "
 /// Whether `word` followed by `.` could be taken as an abbreviation by some rule (used by the
 /// lexer's fast path: other words followed by `.` are a `{WORD}` and a period).
 pub fn may_be_abbreviation(word: &str) -> bool {
-    let eq = |w: &&str| w.eq_ignore_ascii_case(word);
-    word.chars().count() == 1
-        || ABBREV1.iter().any(eq)
-        || ABBREV4.iter().any(eq)
-        || ABNUM.iter().any(eq)
-        || ABBREV1_CASED.iter().any(|(c, rest)| {
-            word.len() == rest.len() + 1 && word.starts_with(|f: char| f.eq_ignore_ascii_case(c))
-                && word[1..].eq_ignore_ascii_case(rest)
-        })
-        || word.eq_ignore_ascii_case("Miss")
+    if word.chars().count() == 1 {
+        return true;
+    }
+    // Every other test is an ASCII-caseless comparison with a fixed word: one set lookup.
+    let (set, longest) = abbreviations();
+    word.len() <= *longest && set.contains(&word.to_ascii_lowercase())
+}
+
+/// The words of `ABBREV1`, `ABBREV4`, `ABNUM`, `ABBREV1_CASED` and `Miss`, ASCII-lowercased,
+/// and the longest one's length.
+fn abbreviations() -> &'static (std::collections::HashSet<String>, usize) {
+    static SET: std::sync::OnceLock<(std::collections::HashSet<String>, usize)> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        let cased = ABBREV1_CASED.iter().map(|(c, rest)| format!("{c}{rest}"));
+        let set: std::collections::HashSet<String> =
+            ABBREV1.iter().chain(ABBREV4).chain(ABNUM).map(|w| w.to_string()).chain(cased).chain(["Miss".to_owned()]).map(|w| w.to_ascii_lowercase()).collect();
+        let longest = set.iter().map(String::len).max().unwrap_or(0);
+        (set, longest)
+    })
 }
 
 fn abbrev1_stem() -> Re {

@@ -25,7 +25,12 @@ const SURROGATE: char = '\u{FFFE}';
 /// in the reference, the lexer sees the following captions after each newline (a few rules look
 /// past the line end); the last caption is followed by the end of input.
 pub fn tokenize_captions<S: AsRef<str> + Sync>(lines: &[S]) -> Vec<String> {
-    // The whole tokenizer input: prepared captions joined with newlines.
+    // Plain captions (most of them) need neither the lexer nor the text after them.
+    let plain: Vec<Option<String>> = lines.par_iter().map(|l| plain_caption(l.as_ref())).collect();
+    if plain.iter().all(Option::is_some) {
+        return plain.into_iter().flatten().collect();
+    }
+    // The whole tokenizer input: prepared captions joined with newlines (the others' lookahead).
     // Captions are prepared in parallel, then joined.
     let prepared: Vec<Vec<char>> = lines.par_iter().map(|l| prepare(l.as_ref())).collect();
     let mut text: Vec<char> = Vec::with_capacity(prepared.iter().map(|p| p.len() + 1).sum());
@@ -39,7 +44,58 @@ pub fn tokenize_captions<S: AsRef<str> + Sync>(lines: &[S]) -> Vec<String> {
         spans.push((start, text.len()));
     }
     drop(prepared);
-    spans.par_iter().map(|&(start, end)| lex(&text[start..], end - start)).collect()
+    spans.par_iter().zip(plain).map(|(&(start, end), p)| p.unwrap_or_else(|| lex(&text[start..], end - start))).collect()
+}
+
+/// The lexer's output for a caption made only of ASCII letter runs, each followed by at most one
+/// of `.,;:!?`, separated by spaces, where every run takes [`plain_word`]'s fast path (the same
+/// checks on the same characters); `None` for any other caption. Such a caption's tokens do not
+/// depend on the text after it: each run ends at a space or the line end.
+fn plain_caption(line: &str) -> Option<String> {
+    let b = line.as_bytes();
+    let mut out = String::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b' ' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let end = i;
+        if end == start {
+            return None;
+        }
+        let period = i < b.len() && b[i] == b'.';
+        if i < b.len() && matches!(b[i], b'.' | b',' | b';' | b':' | b'!' | b'?') {
+            i += 1; // a lone punctuation token, deleted by the filter
+        }
+        if i < b.len() && b[i] != b' ' {
+            return None;
+        }
+        let word = &line[start..end];
+        if (word.len() == 5 || word.len() == 6 || period) && needs_lexer(word, period) {
+            return None;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let at = out.len();
+        out.push_str(word);
+        out[at..].make_ascii_lowercase();
+    }
+    Some(out)
+}
+
+/// Split assimilations the lexer separates (`cannot` -> `can not`, ...).
+const ASSIMILATIONS: [&str; 6] = ["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"];
+
+/// Whether a letter run (followed by a period when `period`) may be more than a `{WORD}`: an
+/// assimilation, or an abbreviation or initial before a period.
+fn needs_lexer(word: &str, period: bool) -> bool {
+    ASSIMILATIONS.iter().any(|w| w.eq_ignore_ascii_case(word)) || (period && lexer::may_be_abbreviation(word))
 }
 
 /// Tokenizes one caption as if it were the whole input.
@@ -195,10 +251,7 @@ fn plain_word(s: &[char], i: usize) -> Option<(usize, usize)> {
             owned = s[i..j].iter().collect();
             &owned
         };
-        if ["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"].iter().any(|w| w.eq_ignore_ascii_case(word)) {
-            return None;
-        }
-        if is_period && lexer::may_be_abbreviation(word) {
+        if needs_lexer(word, is_period) {
             return None;
         }
     }

@@ -323,3 +323,42 @@ fn sgml_attributes() {
     let lines: Vec<String> = ["<a b=\"x", "y\"> z"].iter().map(|s| s.to_string()).collect();
     assert_eq!(tokenize_captions(&lines).len(), 2);
 }
+
+/// The plain-caption fast path gives the lexer's output, or declines: on every caption of the
+/// golden inputs and on generated captions with the edge words of the fast path.
+#[test]
+fn plain_caption_fast_path_equals_the_lexer() {
+    let words = [
+        "a", "A", "dog", "cannot", "Gonna", "wanna", "Mr", "mr", "etc", "Jan", "Miss", "x", "U", "people", "street",
+        "sitting", "no", "St", "Ark", "ark", "tel", "man's", "3", "e-mail", "", " ",
+    ];
+    let marks = ["", ".", ",", ";", ":", "!", "?", "..", "'", "\t", "\u{a0}"];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let (mut fast, mut total) = (0, 0);
+    for _ in 0..20_000 {
+        let mut line = String::new();
+        for _ in 0..next(6) {
+            line.push_str(words[next(words.len())]);
+            line.push_str(marks[next(marks.len())]);
+            line.push_str(if next(5) == 0 { "  " } else { " " });
+        }
+        if next(3) == 0 {
+            line = line.trim_end().to_owned();
+        }
+        total += 1;
+        if let Some(p) = plain_caption(&line) {
+            fast += 1;
+            assert_eq!(p, tokenize_line(&line), "{line:?}");
+            // What follows a plain caption does not change it.
+            let lines = [line.clone(), "x. The cat".to_owned()];
+            assert_eq!(tokenize_captions(&lines)[0], p, "{line:?}");
+        }
+    }
+    assert!(fast > total / 10 && fast < total, "fast path taken for {fast} of {total}");
+}
