@@ -164,6 +164,11 @@ fn prepare(line: &str) -> Vec<char> {
 }
 
 fn prepare_into(line: &str, v: &mut Vec<char>) {
+    // ASCII without line terminators is copied as it is.
+    if line.bytes().all(|b| b.is_ascii() && !matches!(b, b'\n' | b'\r' | 0x0b | 0x0c)) {
+        v.extend(line.bytes().map(char::from));
+        return;
+    }
     for c in line.chars() {
         match c {
             '\n' => v.push(' '),
