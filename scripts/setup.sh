@@ -2,7 +2,8 @@
 # Installs the system packages emu-eval needs on Debian 12 (run as root or with sudo).
 #   wordnet-base  WordNet 3.0 database (/usr/share/wordnet) for NExT-QA WUPS
 #   libturbojpeg0-dev  libjpeg-turbo TurboJPEG API (Pillow-identical JPEG decoding)
-#   ffmpeg + libav*-dev + libclang-dev + pkg-config  video decoding (ffmpeg-next bindings)
+#   ffmpeg + libav*-dev + libclang-dev + pkg-config  video decoding (ffmpeg-sys-next bindings at build time;
+#                                                    the libraries are loaded when a video is decoded)
 #   fonts-dejavu-core  DejaVu Sans for text in report plots (plotters draws text with it)
 #   chromium  headless browser for the report page test (index.html self-check and screenshot)
 #   cmake + libopenblas-dev  static faiss build for the `faiss` retrieval backend (cargo feature)
