@@ -27,6 +27,13 @@ pub fn json_out(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }
 
+/// A writable copy of the fixture dataset of `task` at `root/data/<task>`; returns the copy.
+pub fn copy_fixture(root: &Path, task: &str) -> std::path::PathBuf {
+    let dst = root.join("data").join(task);
+    copy_dir(&shared().join("fixtures/datasets").join(task), &dst);
+    dst
+}
+
 /// Copies a folder tree, leaving the copies writable (the fixtures are read-only).
 pub fn copy_dir(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{copy_dir, emu_eval, json_out, shared};
+use crate::common::{copy_fixture, emu_eval, json_out, shared};
 
 const UNDERSTANDING: [&str; 8] = ["coco_caption", "vqav2", "okvqa", "vizwiz", "visdial", "msvd_qa", "msrvtt_qa", "nextqa"];
 
@@ -386,9 +386,7 @@ fn shards_merge_to_the_single_run_and_batch_size_does_not_matter() {
 fn corrupt_image_is_recorded_counted_and_gates_the_exit_status() {
     let root = tmp("corrupt");
     // A copy of the vqav2 fixture with one evaluation image truncated.
-    let src = shared().join("fixtures/datasets/vqav2");
-    let dst = root.join("data/vqav2");
-    copy_dir(&src, &dst);
+    let dst = copy_fixture(&root, "vqav2");
     let img = dst.join("val2014/COCO_val2014_000000262148.jpg");
     let bytes = std::fs::read(&img).unwrap();
     std::fs::write(&img, &bytes[..bytes.len().min(200)]).unwrap();

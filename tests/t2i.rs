@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, IndexOp, Tensor};
 use tasks::metrics::{fid, npy, npz};
 
-use crate::common::{copy_dir, emu_eval, json_out, shared};
+use crate::common::{copy_fixture, emu_eval, json_out, shared};
 use crate::run::{lines, metrics, ok, read_json};
 
 fn tmp(name: &str) -> PathBuf {
@@ -366,9 +366,7 @@ fn run_coco_t2i_out_of_the_box_uses_builtin_random_models() {
 fn run_coco_t2i_records_a_failed_image_and_honours_max_failures() {
     let root = tmp("fail");
     // The fixture with one caption the regression cannot run (an image marker without an image).
-    let src = shared().join("fixtures/datasets/coco_t2i");
-    let dst = root.join("data/coco_t2i");
-    copy_dir(&src, &dst);
+    let dst = copy_fixture(&root, "coco_t2i");
     let ann = dst.join("annotations/captions_val2014.json");
     let mut j = read_json(&ann);
     j["annotations"][0]["caption"] = "a [<IMG_PLH>] cat".into();

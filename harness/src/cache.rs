@@ -82,7 +82,7 @@ fn hash_file(path: &Path) -> Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    Ok(format!("sha256:{}", crate::runner::hex(&h.finalize())))
 }
 
 fn mtime_ns(meta: &std::fs::Metadata) -> u64 {

@@ -90,6 +90,11 @@ pub struct SupportIndex<'a> {
     query_cache: Option<(FeatureSet, HashMap<String, usize>)>,
 }
 
+/// The task's training split, or the one-line reason it has no support pool.
+fn pool_split(task: &Task) -> Result<&'static str> {
+    task.pool_split.ok_or_else(|| anyhow!("--task: {} has no training pool (zero-shot only)", task.id))
+}
+
 impl<'a> SupportIndex<'a> {
     /// Loads the pool and evaluation split of `task`, reuses or builds the pool's features in
     /// `cache`, and picks up the evaluation split's cached features when present.
@@ -102,7 +107,7 @@ impl<'a> SupportIndex<'a> {
         opts: &RicesOptions,
         progress: &mut Progress<'_>,
     ) -> Result<Self> {
-        task.pool_split.ok_or_else(|| anyhow!("--task: {} has no training pool (zero-shot only)", task.id))?;
+        pool_split(task)?;
         let dir = task.dir(data_root);
         let all = task.load_pool(&dir)?;
         let split = opts.split.as_deref().unwrap_or(task.eval_split);
@@ -123,7 +128,7 @@ impl<'a> SupportIndex<'a> {
         opts: &RicesOptions,
         progress: &mut Progress<'_>,
     ) -> Result<Self> {
-        let pool_split = task.pool_split.ok_or_else(|| anyhow!("--task: {} has no training pool (zero-shot only)", task.id))?;
+        let pool_split = pool_split(task)?;
         let mut pool_samples: Vec<Sample> = retrieval::support_pool(all.len(), opts.pool_seed).into_iter().map(|i| all[i].clone()).collect();
         pool_samples.sort_by(|a, b| a.id.cmp(&b.id));
         let pool_key = key(ex, weights, task, pool_split, Some(opts.pool_seed), opts.support_frames);

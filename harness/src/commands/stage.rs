@@ -35,14 +35,15 @@ struct StageFields {
 impl StageInput {
     /// Reads one stage object from `path` (`-`: stdin); errors name the file and the field.
     pub fn read(path: &Path) -> Result<Self> {
-        let name = path.display();
+        let stdin = path == Path::new("-");
+        let name = if stdin { "<stdin>".to_owned() } else { path.display().to_string() };
         let mut text = String::new();
-        if path == Path::new("-") {
-            std::io::stdin().read_to_string(&mut text).context("<stdin>: reading the stage")?;
+        if stdin {
+            std::io::stdin().read_to_string(&mut text).with_context(|| format!("{name}: reading the stage"))?;
         } else {
             text = std::fs::read_to_string(path).with_context(|| format!("{name}: cannot read"))?;
         }
-        Self::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", if path == Path::new("-") { "<stdin>".into() } else { name.to_string() }))
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))
     }
 
     /// Parses and checks one stage object; the error is `FIELD: MESSAGE`.
