@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 
 use crate::common::shared;
 use crate::hostile::{jpeg_claiming, npy_claiming, pk, png_claiming, safetensors_raw};
-use harness::emu::load::Checkpoint;
-use harness::emu::pickle::{read_state_dict, GuardError, Limits};
+use models::emu::load::Checkpoint;
+use models::pickle::{read_state_dict, GuardError, Limits};
 
 /// `EMU_EVAL_FUZZ_CASES` cases per property: a fixed seed for the default 256 (the same cases in
 /// every CI run), a random one when the variable is set (a longer run explores new inputs).

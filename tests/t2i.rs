@@ -168,54 +168,6 @@ fn fid_stats_without_weights_is_one_line() {
     assert!(err.contains("--inception") && err.trim().lines().count() == 1, "{err}");
 }
 
-#[test]
-fn coco_t2i_entry_point_generates_resumes_and_reports_fid() {
-    use harness::t2i::task::{run_coco_t2i, T2iLayout, T2iSettings};
-    use harness::t2i::{fid::load_inception, TextToImage};
-    use models::decoder::{GenerateOptions, VisualDecoder};
-
-    let dir = tmp("coco");
-    let dev = Device::Cpu;
-    let emu = harness::emu::Emu::load(&shared().join("fixtures/emu-tiny"), None, DType::F32, &dev).unwrap();
-    let decoder = VisualDecoder::load(&shared().join("fixtures/visual-decoder-tiny"), DType::F32, &dev).unwrap();
-    let t2i = TextToImage::new(&emu, &decoder, GenerateOptions { steps: 5, guidance: 5.0 }, 64).unwrap();
-    let net = load_inception(Some(&shared().join("fixtures/fid-inception/inception_weights.safetensors")), &dev).unwrap();
-    let samples = tasks::datasets::coco_t2i::load(&shared().join("fixtures/datasets/coco_t2i"), "val").unwrap();
-    let layout = T2iLayout { dir: dir.join("run") };
-    let settings = T2iSettings { prompts: 6, seed: 1, reference_stats: dir.join("ref.npz"), batch: 8, shard: None };
-
-    let first = run_coco_t2i(&t2i, &net, &dev, &samples, &layout, &settings, |_, _| {}).unwrap();
-    assert_eq!((first.prompts, first.generated, first.skipped, first.missing), (6, 6, 0, 0));
-    let fid = first.fid.expect("FID with every image present");
-    assert!(fid.is_finite() && fid > 0.0, "{fid}");
-    let list = harness::t2i::captions::read_captions(&layout.captions()).unwrap();
-    assert_eq!(list.len(), 6);
-    assert!(dir.join("ref.npz").is_file(), "reference statistics cached");
-
-    // An interrupted run: two images lost, one partial write left behind.
-    let kept = harness::t2i::image_path(&layout.images(), list[0].id);
-    let kept_bytes = std::fs::read(&kept).unwrap();
-    let kept_time = std::fs::metadata(&kept).unwrap().modified().unwrap();
-    for c in &list[4..] {
-        std::fs::remove_file(harness::t2i::image_path(&layout.images(), c.id)).unwrap();
-    }
-    std::fs::write(layout.images().join(format!("{}.png.partial", list[5].id)), b"\x89PNG").unwrap();
-    let mut regenerated = vec![];
-    let second = run_coco_t2i(&t2i, &net, &dev, &samples, &layout, &settings, |id, _| regenerated.push(id)).unwrap();
-    assert_eq!((second.generated, second.skipped), (2, 4));
-    assert_eq!(regenerated, vec![list[4].id, list[5].id]);
-    assert_eq!(std::fs::metadata(&kept).unwrap().modified().unwrap(), kept_time, "finished image untouched");
-    assert_eq!(std::fs::read(&kept).unwrap(), kept_bytes);
-    // Same seeds per caption id: the regenerated images and the FID are the same.
-    assert!((second.fid.unwrap() - fid).abs() <= 1e-9 * fid, "{:?} vs {fid}", second.fid);
-
-    // Shards: shard 0 of 2 on a fresh folder leaves the other half missing and no FID.
-    let layout2 = T2iLayout { dir: dir.join("shard") };
-    let sharded = T2iSettings { shard: Some((0, 2)), ..settings.clone() };
-    let part = run_coco_t2i(&t2i, &net, &dev, &samples, &layout2, &sharded, |_, _| {}).unwrap();
-    assert_eq!((part.generated, part.missing, part.fid), (3, 3, None));
-}
-
 /// `run --task coco_t2i` on the dataset fixture with the tiny Emu, decoder and Inception.
 fn t2i_run(out: &Path, extra: &[&str]) -> std::process::Output {
     t2i_command(out, extra).output().unwrap()

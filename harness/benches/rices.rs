@@ -9,7 +9,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
-use harness::emu::config::EmuConfig;
+use models::emu::config::EmuConfig;
 use harness::rices_features::{media_features, Pooling, VisionFeatures, VisionTower};
 use tasks::datasets::Media;
 

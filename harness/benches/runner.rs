@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Device};
-use harness::emu::builtin;
+use models::emu::builtin;
 use harness::runner::{self, ModelInfo, RunOptions};
 use prompts::Family;
 
@@ -54,8 +54,8 @@ fn main() -> anyhow::Result<()> {
                 let start = Instant::now();
                 let s = runner::run_task(&emu, &model, &opts)?;
                 let wall = start.elapsed().as_secs_f64();
-                let n = s.metrics["counts"]["samples"].as_f64().unwrap_or(0.0);
-                let model_s = s.metrics["timing"]["model_seconds"].as_f64().unwrap_or(0.0);
+                let n = s.metrics.counts.samples as f64;
+                let model_s = s.metrics.timing.model_seconds.unwrap_or(0.0);
                 println!(
                     "| {name} | {id} | {batch} | {n} | {wall:.3} | {:.2} | {model_s:.3} | {:.1}% |",
                     n / wall,

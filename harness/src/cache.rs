@@ -30,6 +30,26 @@ pub(crate) fn base_from(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBu
     }
 }
 
+/// Sub-folder of the RICES feature cache.
+pub const RICES: &str = "rices";
+/// Sub-folder of the reference FID statistics.
+pub const FID: &str = "fid";
+
+/// The cache sub-folder `name` ([`RICES`], [`FID`]): in `--cache` (`arg`) when given, else in the
+/// user cache folder ([`base_dir`]).
+pub fn dir(arg: Option<&Path>, name: &str) -> Result<PathBuf> {
+    let base = match arg {
+        Some(d) => d.to_path_buf(),
+        None => base_dir().context("--cache: not given, and neither $EMU_EVAL_CACHE nor $HOME is set")?,
+    };
+    Ok(base.join(name))
+}
+
+/// Lower-case hexadecimal of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// File of the weights-hash memo inside the cache folder.
 const HASHES: &str = "weights-sha256.json";
 
@@ -82,7 +102,7 @@ fn hash_file(path: &Path) -> Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(format!("sha256:{}", crate::runner::hex(&h.finalize())))
+    Ok(format!("sha256:{}", hex(&h.finalize())))
 }
 
 fn mtime_ns(meta: &std::fs::Metadata) -> u64 {

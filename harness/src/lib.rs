@@ -1,11 +1,10 @@
-//! emu-eval harness: command handlers, the Emu model in candle, decoding, prompt planning and the
-//! run orchestration.
+//! emu-eval harness: the evaluation runner, prompt planning, RICES glue, caches, built-in sample
+//! data, text-to-image + FID, and the `emu-eval` command line. The networks live in `models`.
 pub mod cache;
 pub mod cli;
 pub mod commands;
-pub mod emu;
-pub mod decode;
 pub mod log;
+pub mod pixels;
 pub mod plan;
 pub mod runner;
 pub mod sample_data;

@@ -34,6 +34,14 @@ pub fn warn(msg: impl std::fmt::Display) {
     }
 }
 
+/// A note a user should see by default (what a run is doing: resuming, where it wrote); silenced by
+/// `--log-level error`.
+pub fn note(msg: impl std::fmt::Display) {
+    if enabled(Level::Warn) {
+        eprintln!("emu-eval: {}", one_line(&msg.to_string()));
+    }
+}
+
 pub fn info(msg: impl std::fmt::Display) {
     if enabled(Level::Info) {
         eprintln!("emu-eval: {}", one_line(&msg.to_string()));

@@ -10,8 +10,6 @@ use serde_json::{json, Value};
 use tasks::datasets::{Content, Sample, Split};
 use tasks::registry;
 
-/// Size of the random training subset support examples are drawn from (datasets.md §1).
-pub const POOL_SUBSET: usize = 5000;
 
 /// Evaluation samples of a task with their prompt view, and the support pool subset.
 pub struct TaskData {
@@ -48,7 +46,7 @@ pub fn load_with_pool(
     }
     let all = if with_pool { task.load_pool(&dir)? } else { Vec::new() };
     let pool = if with_pool {
-        retrieval::subsample_pool(all.len(), POOL_SUBSET, pool_seed).into_iter().map(|i| support(&all[i])).collect()
+        retrieval::support_pool(all.len(), pool_seed).into_iter().map(|i| support(&all[i])).collect()
     } else {
         Vec::new()
     };

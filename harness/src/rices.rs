@@ -8,12 +8,12 @@
 //! ```
 //!
 //! ```no_run
-//! # fn demo(emu: &harness::emu::Emu, task: &tasks::registry::Task, query: &str) -> anyhow::Result<()> {
+//! # fn demo(emu: &models::emu::Emu, task: &tasks::registry::Task, query: &str) -> anyhow::Result<()> {
 //! use harness::rices::{self, RicesOptions, SupportIndex};
 //! use harness::rices_features::{Pooling, VisionFeatures};
 //! let ex = VisionFeatures { tower: emu, pooling: Pooling::Cls };
-//! let weights = harness::emu::weights_hash(&emu.load_report.path)?;
-//! let cache = retrieval::FeatureCache::new(rices::cache_dir(None)?);
+//! let weights = harness::cache::weights_hash(&emu.load_report.path)?;
+//! let cache = retrieval::FeatureCache::new(harness::cache::dir(None, harness::cache::RICES)?);
 //! let root = std::path::Path::new("data");
 //! let index = SupportIndex::open_or_build(&ex, &weights, task, root, &cache, &RicesOptions::default(), &mut |_, _, _| {})?;
 //! let sel = index.select(query, 4)?; // Selection { method: Rices, indices (prompt order), similarities }
@@ -21,7 +21,7 @@
 //! # Ok(()) }
 //! ```
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 use retrieval::{Backend, CacheKey, FeatureCache, FeatureSet, Features, Neighbour, Outcome, Plan, Selection, SupportPool};
@@ -270,14 +270,4 @@ fn features(
     cache
         .get_or_build(key, &plan, opts.chunk, &mut compute, progress)
         .with_context(|| format!("{} {} features", key.task, key.split))
-}
-
-/// The RICES cache directory: `rices/` in `arg`, else in the user cache folder
-/// ([`crate::cache::base_dir`]).
-pub fn cache_dir(arg: Option<&Path>) -> Result<PathBuf> {
-    let base = match arg {
-        Some(d) => d.to_path_buf(),
-        None => crate::cache::base_dir().context("--cache: not given, and neither $EMU_EVAL_CACHE nor $HOME is set")?,
-    };
-    Ok(base.join("rices"))
 }

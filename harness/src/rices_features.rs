@@ -15,9 +15,9 @@ use tasks::datasets::Media;
 use tasks::media::image::{decode_file, preprocess_with, Normalisation, RgbImage};
 use tasks::media::video::read_frames;
 
-use crate::emu::config::VisionConfig;
-use crate::emu::vision::{self, EvaVisionTransformer};
-use crate::emu::Emu;
+use models::emu::config::VisionConfig;
+use models::emu::vision::{self, EvaVisionTransformer};
+use models::emu::Emu;
 
 /// Computes one raw feature vector per decoded image. Tests use deterministic stand-ins.
 pub trait FeatureExtractor: Sync {

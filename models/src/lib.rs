@@ -6,12 +6,23 @@
 //! `tasks` and the harness, so this crate has no media dependencies.
 use std::path::{Path, PathBuf};
 
+/// Returns early with [`ModelError::Input`] built like `format!`.
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err($crate::ModelError::Input(format!($($arg)*)))
+    };
+}
+
+pub mod decode;
 pub mod decoder;
+pub mod emu;
 pub mod inception;
+pub mod pickle;
+pub mod rng;
 pub mod weights;
 
-#[cfg(test)]
-mod test_util;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 /// Errors of this crate; each displays as one line naming the file (and field) at fault.
 #[derive(Debug, thiserror::Error)]
@@ -20,8 +31,17 @@ pub enum ModelError {
     Config { file: PathBuf, field: String, message: String },
     #[error("{}: {message}", file.display())]
     Weights { file: PathBuf, message: String },
+    /// A request the model cannot serve (shapes, token counts, decoding settings).
     #[error("{0}")]
     Input(String),
+    #[error(transparent)]
+    Load(#[from] emu::load::LoadError),
+    #[error(transparent)]
+    EmuConfig(#[from] emu::config::ConfigError),
+    #[error(transparent)]
+    Tokenizer(#[from] emu::tokenizer::TokenizerError),
+    #[error(transparent)]
+    Pickle(#[from] pickle::PickleError),
     #[error("{}", weights::first_line(.0))]
     Candle(#[from] candle_core::Error),
 }
@@ -32,6 +52,10 @@ impl ModelError {
     }
     pub fn weights(file: &Path, message: impl Into<String>) -> Self {
         Self::Weights { file: file.to_owned(), message: message.into() }
+    }
+    /// This error with `what` in front (`what: error`).
+    pub fn context(self, what: impl std::fmt::Display) -> Self {
+        Self::Input(format!("{what}: {self}"))
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
 
+use crate::pickle::{Limits, PthFile};
 use crate::ModelError;
 
 /// A loaded state dict (safetensors, or a PyTorch zip checkpoint `.bin`/`.pth`/`.pt`).
@@ -18,16 +19,18 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// Reads every tensor of `path`. PyTorch files are read with candle's pickle reader, which
-    /// never executes Python code; callers that accept untrusted files should also vet the
-    /// pickle's globals first (the harness does).
+    /// Reads every tensor of `path`: safetensors (the crate checks the header against the file),
+    /// or a PyTorch zip checkpoint through the bounded [`crate::pickle`] reader, which allows only
+    /// a state dict's globals and checks every storage and view before reading data.
     pub fn open(path: &Path) -> Result<Self, ModelError> {
         let err = |e: candle_core::Error| ModelError::weights(path, format!("cannot read: {}", first_line(&e)));
         let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
         let tensors: HashMap<String, Tensor> = if is_safetensors {
             candle_core::safetensors::load(path, &Device::Cpu).map_err(err)?
         } else {
-            candle_core::pickle::read_all_with_key(path, None).map_err(err)?.into_iter().collect()
+            let pth = PthFile::open(path, Limits::DEFAULT)?;
+            let names: Vec<String> = pth.infos().map(|(k, _, _)| k.clone()).collect();
+            names.into_iter().map(|k| Ok((k.clone(), pth.get(&k).map_err(err)?))).collect::<Result<_, ModelError>>()?
         };
         if tensors.is_empty() {
             return Err(ModelError::weights(path, "no tensors"));

@@ -155,7 +155,7 @@ pub fn build(
     if opts.cot && family == Family::EmuI {
         return Err(BuildError::Conflict("chain-of-thought is the pretrained model's prompting (family emu); Emu-I templates have no {caption}".into()));
     }
-    if opts.cot && kind == TaskKind::Caption {
+    if opts.cot && !task.supports_cot() {
         return Err(BuildError::Conflict("chain-of-thought applies to question answering, not to captioning".into()));
     }
     if opts.n_causal == 0 || opts.query_frames == 0 || opts.support_frames == 0 {
@@ -197,7 +197,8 @@ pub fn build(
 
     if task.gated() {
         let t = fam.task("vizwiz_answerability")?;
-        let parts = b.prompt(t, examples, &support_captions, with_media, query, &query_caption, &answerability_label)?;
+        let label = |s: &PromptSample| answerability_label(task, s);
+        let parts = b.prompt(t, examples, &support_captions, with_media, query, &query_caption, &label)?;
         stages.push(b.stage(ANSWERABILITY, StageKind::Answerability, parts));
     }
     let t = fam.task(kind.template_key())?;
@@ -225,16 +226,17 @@ pub fn support_answer(kind: TaskKind, s: &PromptSample) -> Result<String, BuildE
     })
 }
 
-/// A support example's answer in the VizWiz answerability stage: `yes.` or `no.`, the two strings
-/// the constrained generation can produce (emu-model.md 3.5). Without an `answerable` flag the
-/// answer `unanswerable` means `no.`.
-pub fn answerability_label(s: &PromptSample) -> Result<String, BuildError> {
+/// A support example's answer in a gated task's answerability stage: the gate's answerable or
+/// unanswerable output (`yes.`, `no.`), the two strings the constrained generation can produce
+/// (emu-model.md 3.5). Without an `answerable` flag the registry's unanswerable answer means no.
+pub fn answerability_label(task: Task, s: &PromptSample) -> Result<String, BuildError> {
+    let g = task.entry().inference.gate().ok_or_else(|| BuildError::Conflict(format!("{} has no answerability gate", task.id())))?;
     let answerable = match (s.answerable, s.answer.as_deref()) {
         (Some(b), _) => b,
-        (None, Some(a)) => a.trim() != "unanswerable",
+        (None, Some(a)) => a.trim() != g.unanswerable_answer,
         (None, None) => return Err(BuildError::MissingField(format!("answerable of support example {}", s.id))),
     };
-    Ok(if answerable { "yes." } else { "no." }.to_owned())
+    Ok(if answerable { g.answerable } else { g.unanswerable }.to_owned())
 }
 
 struct Builder<'a> {

@@ -1,32 +1,8 @@
 //! Plain input and output types of prompt building (no datasets, no tokenizer).
 use serde::Serialize;
 
-/// Model family: the template set to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// Pretrained Emu: plain text, media before the text (paper Table 8).
-    Emu,
-    /// Instruction-tuned Emu-I: system message and `[USER]`/`[ASSISTANT]` turns (released code).
-    EmuI,
-}
-
-impl Family {
-    /// Key of the family in `templates.json` and on the command line.
-    pub fn key(self) -> &'static str {
-        match self {
-            Family::Emu => "emu",
-            Family::EmuI => "emu-i",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Family> {
-        match s {
-            "emu" => Some(Family::Emu),
-            "emu-i" => Some(Family::EmuI),
-            _ => None,
-        }
-    }
-}
+/// The template family (one definition with the run-folder schema).
+pub use tasks::run_folder::Family;
 
 /// The prompted benchmarks and their template groups are defined once, in the task registry.
 pub use tasks::registry::{PromptTask as Task, TaskKind};

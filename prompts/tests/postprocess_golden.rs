@@ -19,7 +19,7 @@ fn every_golden_case_passes_through_prompts() {
                     .map(|t| postprocess(t, StageKind::Answer, input))
                     .collect();
                 assert!(per_task.windows(2).all(|w| w[0] == w[1]));
-                assert_eq!(prompts::vizwiz_answer("yes.", input), per_task[0]);
+                assert_eq!(prompts::gated_answer(Task::Vizwiz, "yes.", input), per_task[0]);
                 per_task[0].clone()
             }
             "coco_caption" => {

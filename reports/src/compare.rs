@@ -287,7 +287,7 @@ pub fn compare(baseline: &[RunEntry], candidate: &[RunEntry], opts: &Options) ->
         lines.push(line);
     }
     let mut notes = Vec::new();
-    if baseline.iter().chain(candidate).any(|r| r.task == "coco_caption" && (r.config.limit.is_some() || r.config.shard.is_some())) {
+    if baseline.iter().chain(candidate).any(|r| crate::model::is_cider(&r.task) && (r.config.limit.is_some() || r.config.shard.is_some())) {
         notes.push(CIDER_SUBSET_NOTE.to_owned());
     }
     Ok(Comparison { lines, notes })

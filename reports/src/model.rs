@@ -47,14 +47,14 @@ pub struct PaperCell {
 impl RunEntry {
     pub fn from_run(run: &Run, paper: &Paper) -> RunEntry {
         let cfg = run.config();
-        let lower_is_better = tasks::registry::get(&cfg.task).is_some_and(|t| t.metric == tasks::registry::Metric::Fid);
+        let lower_is_better = tasks::registry::get(&cfg.task).is_some_and(|t| t.metric.lower_is_better());
         let matched = paper::table_for(cfg, paper).and_then(|t| paper::matching_row(cfg, t));
         let headline = run.metrics.headline.clone().unwrap_or_else(|| Headline {
             name: tasks::registry::get(&cfg.task).map_or("score", |t| t.metric.name()).to_owned(),
             value: None,
         });
         let paper_cell = matched.map(|m| {
-            let value = paper.get(&m.table, &m.row, &cfg.task, if m.table == "2" { 0 } else { cfg.shots }).and_then(|v| v.value);
+            let value = paper.get(&m.table, &m.row, &cfg.task, if m.table == "2" { 0 } else { cfg.shots as u32 }).and_then(|v| v.value);
             PaperCell {
                 source: paper::source(&m.table, &m.row),
                 value,
@@ -194,7 +194,7 @@ impl ReportModel {
 }
 
 /// Our row identity within a table: everything but task (and shots in Table 3, where shots are columns).
-fn row_key(c: &RunConfig, table: &str) -> (Family, bool, bool, String, String, String, String, u64, Option<u64>, String) {
+fn row_key(c: &RunConfig, table: &str) -> (Family, bool, bool, String, String, String, String, u64, Option<usize>, String) {
     let support = if table == "3" { c.support_method.clone() } else { String::new() };
     (c.model_family, c.text_examples, c.cot, c.model.clone(), c.weights_hash.clone(), c.dtype.clone(), support, c.seed, c.limit, c.template_version.clone())
 }
@@ -230,7 +230,7 @@ fn build_table(id: &str, title: &str, decimals: usize, members: &[&RunEntry], pa
     // Our rows, grouped by configuration.
     let mut ours: BTreeMap<_, (RunConfig, Vec<Cell>)> = BTreeMap::new();
     for e in members {
-        let Some(col) = cell_of(&e.task, e.config.shots) else { continue };
+        let Some(col) = cell_of(&e.task, e.config.shots as u32) else { continue };
         let (_, cells) = ours
             .entry(row_key(&e.config, id))
             .or_insert_with(|| (e.config.clone(), vec![Cell { value: None, delta: None, run: None }; columns.len()]));
@@ -271,12 +271,18 @@ fn build_table(id: &str, title: &str, decimals: usize, members: &[&RunEntry], pa
         our_rows = rest;
     }
     rows.extend(our_rows.into_iter().map(|(_, r)| r));
-    Table { id: id.to_owned(), title: title.to_owned(), decimals, lower_is_better: id == "2", columns, rows }
+    let lower_is_better = columns.iter().any(|c| tasks::registry::get(&c.task).is_some_and(|t| t.metric.lower_is_better()));
+    Table { id: id.to_owned(), title: title.to_owned(), decimals, lower_is_better, columns, rows }
+}
+
+/// Whether the task's metric is CIDEr, whose IDF comes from the scored corpus itself.
+pub(crate) fn is_cider(task: &str) -> bool {
+    tasks::registry::get(task).is_some_and(|t| t.metric == tasks::registry::Metric::Cider)
 }
 
 fn run_notes(entries: &[RunEntry], paper: &Paper) -> Vec<String> {
     let mut notes = Vec::new();
-    if entries.iter().any(|e| e.task == "coco_caption" && (e.config.limit.is_some() || e.config.shard.is_some())) {
+    if entries.iter().any(|e| is_cider(&e.task) && (e.config.limit.is_some() || e.config.shard.is_some())) {
         notes.push(CIDER_SUBSET_NOTE.to_owned());
     }
     if entries.iter().any(|e| e.config.limit.is_some()) {

@@ -91,12 +91,13 @@ impl Paper {
 /// Which paper table a run belongs in: Table 2 for text-to-image, Table 1 for zero-shot, Table 3
 /// for k = 2, 4, 8 on its four tasks. None: the paper has no such table cell.
 pub fn table_for(cfg: &RunConfig, paper: &Paper) -> Option<&'static str> {
-    let table = match (cfg.task.as_str(), cfg.shots) {
-        ("coco_t2i", _) => "2",
-        (_, 0) => "1",
-        _ => "3",
+    let text_to_image = tasks::registry::get(&cfg.task).is_some_and(|t| t.is_text_to_image());
+    let table = match (text_to_image, cfg.shots) {
+        (true, _) => "2",
+        (false, 0) => "1",
+        (false, _) => "3",
     };
-    paper.columns(table).iter().any(|&(_, t, k)| t == cfg.task && (table == "2" || k == cfg.shots)).then_some(table)
+    paper.columns(table).iter().any(|&(_, t, k)| t == cfg.task && (table == "2" || k as usize == cfg.shots)).then_some(table)
 }
 
 /// A paper row matched to a run, with the settings in which they differ.
@@ -117,7 +118,8 @@ pub fn matching_row(cfg: &RunConfig, table: &str) -> Option<RowMatch> {
     let mut differences = Vec::new();
     let row = match table {
         "1" => {
-            if cfg.model_family == Family::Emu && !cfg.text_examples && !cfg.cot && cfg.task != "coco_caption" {
+            let cot_applies = tasks::registry::get(&cfg.task).is_some_and(|t| t.supports_cot());
+            if cfg.model_family == Family::Emu && !cfg.text_examples && !cfg.cot && cot_applies {
                 differences.push("paper row used chain-of-thought prompting; this run did not".to_owned());
             }
             format!("{}{star}", cfg.model_family.paper_name())

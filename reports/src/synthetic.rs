@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
+use tasks::registry::Metric;
 use tasks::rng::SplitMix64;
 
 use crate::runs::{Counts, Family, Headline, Metrics, Prediction, RunConfig, RunJson, Stage, Support, Timing, RUN_SCHEMA};
@@ -88,16 +89,18 @@ fn config(spec: &Spec) -> RunConfig {
         weights_hash: "sha256:5eed".to_owned(),
         model_family: spec.family,
         dtype: "f32".to_owned(),
-        shots: spec.shots,
+        shots: spec.shots as usize,
         cot: spec.cot,
         text_examples: spec.text_examples,
         support_method: if spec.shots > 0 { "rices" } else { "random-fallback" }.to_owned(),
         seed: spec.seed,
-        limit: spec.limit,
+        limit: spec.limit.map(|l| l as usize),
         template_version: "emu-paper-v1".to_owned(),
         shard: None,
         emu_eval_version: "0.1.0".to_owned(),
         git_commit: "0123456789abcdef".to_owned(),
+        t2i: None,
+        device: None,
     }
 }
 
@@ -112,7 +115,8 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
     let cfg = config(spec);
     let name_seed = spec.dir_name().bytes().fold(spec.seed, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
     let mut rng = SplitMix64::new(name_seed);
-    let corpus = matches!(spec.task, "coco_caption" | "coco_t2i");
+    let metric = tasks::registry::get(spec.task).map(|t| t.metric);
+    let corpus = metric.is_some_and(|m| m.corpus_level());
     let video = tasks::registry::get(spec.task).is_some_and(|t| t.media == tasks::registry::MediaKind::Video);
     let photos = [media.join("emu-tiny/cat.jpg"), media.join("emu-tiny/tiger.jpg")];
     let clip = media.join("datasets/msvd_qa/YouTubeClips/-4wsuPCjDBc_5_15.avi");
@@ -168,9 +172,9 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
         });
     }
     let scored: Vec<f64> = preds.iter().filter(|p| p.error.is_none()).filter_map(|p| p.score).collect();
-    let value = match spec.task {
-        "coco_caption" => 80.0 + 40.0 * rng.uniform(),
-        "coco_t2i" => 11.0 + 2.0 * rng.uniform(),
+    let value = match metric {
+        Some(Metric::Cider) => 80.0 + 40.0 * rng.uniform(),
+        Some(Metric::Fid) => 11.0 + 2.0 * rng.uniform(),
         _ => scored.iter().sum::<f64>() / spec.samples as f64,
     };
     let value = (value * 1e4).round() / 1e4;
@@ -179,11 +183,19 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
         task: cfg.task.clone(),
         split: cfg.split.clone(),
         counts: Counts { samples: spec.samples as u64, scored: spec.samples as u64 - failed, failed },
+        failed_counted_as_wrong: Some(failed > 0),
+        failed_left_out: None,
         headline: Some(Headline { name: headline_name(spec.task).to_owned(), value: Some(value) }),
         metric: json!({ "overall": value }),
+        fid_statistics: None,
         result_file: format!("{}_{}_results.json", cfg.task, cfg.split),
         config: cfg.clone(),
-        timing: Timing { wall_seconds: 1.5, model_seconds: 1.2, samples_per_second: spec.samples as f64 / 1.5 },
+        timing: Timing {
+            wall_seconds: Some(1.5),
+            model_seconds: Some(1.2),
+            samples_per_second: Some(spec.samples as f64 / 1.5),
+            ..Timing::default()
+        },
     };
     write_json(&dir.join("run.json"), &RunJson { schema: RUN_SCHEMA, config: cfg })?;
     write_json(&dir.join("metrics.json"), &metrics)?;

@@ -12,7 +12,7 @@ use crate::topk::{Features, Hit};
 use crate::{subsample_pool, Method, RetrievalError, Selection};
 
 /// Support pool size (datasets.md §1: a fixed random subset of 5,000 training samples).
-pub const POOL_SIZE: usize = 5000;
+pub const POOL_SIZE: usize = tasks::registry::RICES_POOL_SIZE;
 /// Default pool seed.
 pub const POOL_SEED: u64 = 0;
 

@@ -7,3 +7,4 @@ pub mod datasets;
 pub mod media;
 pub mod registry;
 pub mod rng;
+pub mod run_folder;

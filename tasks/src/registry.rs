@@ -47,6 +47,32 @@ impl Metric {
             Metric::Wups => "WUPS",
         }
     }
+
+    /// Whether a smaller value is better (FID).
+    pub fn lower_is_better(self) -> bool {
+        self == Metric::Fid
+    }
+
+    /// Whether the metric is defined only over the whole corpus (CIDEr's IDF, FID's statistics):
+    /// a sample has no score of its own, and a subset's value is not the full split's.
+    pub fn corpus_level(self) -> bool {
+        matches!(self, Metric::Cider | Metric::Fid)
+    }
+}
+
+/// Size of the seeded random subset of the training split that RICES retrieves from (the paper's
+/// few-shot protocol, emu-model.md §4).
+pub const RICES_POOL_SIZE: usize = 5000;
+
+/// Post-processing of a generated answer before scoring (emu-model.md §3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostProcess {
+    /// The caption as generated, cleaned as the official caption evaluation does.
+    CocoCaption,
+    /// The official short-answer clean-up (first sentence, punctuation, case).
+    VqaShortAnswer,
+    /// Used as produced (ranks, images).
+    None,
 }
 
 /// Beam-search settings of one generation stage (emu-model.md §3.3–3.4). `min_length` counts the
@@ -73,12 +99,44 @@ pub const ANSWERABILITY: Generation = Generation { num_beams: 5, max_new_tokens:
 pub enum Inference {
     /// Generate the answer (after chain-of-thought caption stages when asked).
     Generate { answer: Generation },
-    /// VizWiz: a constrained answerability pass, then the answer pass (§3.5).
-    AnswerabilityGate { gate: Generation, answers: [&'static str; 2], unanswerable: &'static str, answer: Generation },
+    /// VizWiz: a constrained answerability pass, then the answer pass (§3.5). `answers` are the
+    /// gate's allowed outputs (`yes.`, `no.`); the gate output `unanswerable` makes the answer
+    /// `unanswerable_answer` (VizWiz's own label).
+    AnswerabilityGate {
+        gate: Generation,
+        answers: [&'static str; 2],
+        unanswerable: &'static str,
+        unanswerable_answer: &'static str,
+        answer: Generation,
+    },
     /// VisDial: rank the answer options by the classification loss (§3.7).
     RankOptions { n_segments: usize },
     /// COCO text-to-image: regress image embeddings and decode them (§5).
     TextToImage,
+}
+
+/// The strings of an answerability gate (VizWiz, §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateStrings {
+    /// The gate output that lets the answer stage's answer through (`yes.`).
+    pub answerable: &'static str,
+    /// The gate output that makes the answer [`GateStrings::unanswerable_answer`] (`no.`).
+    pub unanswerable: &'static str,
+    /// The final answer of an unanswerable question (`unanswerable`).
+    pub unanswerable_answer: &'static str,
+}
+
+impl Inference {
+    /// The gate's strings, for [`Inference::AnswerabilityGate`].
+    pub fn gate(&self) -> Option<GateStrings> {
+        match *self {
+            Inference::AnswerabilityGate { answers, unanswerable, unanswerable_answer, .. } => {
+                let answerable = answers.into_iter().find(|a| *a != unanswerable).unwrap_or(answers[0]);
+                Some(GateStrings { answerable, unanswerable, unanswerable_answer })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Template group of a prompted task (the rows of the paper's Table 8).
@@ -149,6 +207,18 @@ impl PromptTask {
     /// VizWiz: an answerability stage precedes the answer.
     pub fn gated(self) -> bool {
         matches!(self.entry().inference, Inference::AnswerabilityGate { .. })
+    }
+    /// Multimodal chain-of-thought (caption first) applies: every task but captioning itself.
+    pub fn supports_cot(self) -> bool {
+        self.kind() != TaskKind::Caption
+    }
+    /// How the answer stage's output is cleaned before scoring.
+    pub fn postprocess(self) -> PostProcess {
+        match self.kind() {
+            TaskKind::Caption => PostProcess::CocoCaption,
+            TaskKind::ImageQa | TaskKind::VideoEventQa | TaskKind::VideoTemporalQa => PostProcess::VqaShortAnswer,
+            TaskKind::ImageDialog => PostProcess::None,
+        }
     }
 }
 
@@ -234,6 +304,14 @@ pub struct Task {
 }
 
 impl Task {
+    /// Whether the task generates images (text-to-image) rather than answering.
+    pub fn is_text_to_image(&self) -> bool {
+        matches!(self.inference, Inference::TextToImage)
+    }
+    /// Whether the task supports chain-of-thought prompting.
+    pub fn supports_cot(&self) -> bool {
+        self.prompt.is_some_and(PromptTask::supports_cot)
+    }
     /// `<data-root>/<id>`.
     pub fn dir(&self, data_root: &Path) -> PathBuf {
         data_root.join(self.id)
@@ -343,7 +421,13 @@ pub static TASKS: &[Task] = &[
         pool_split: Some("train"),
         data_files: &["annotations/val.json", "annotations/train.json", "annotations/test.json (submission)", "train/", "val/", "test/"],
         prompt: Some(PromptTask::Vizwiz),
-        inference: Inference::AnswerabilityGate { gate: ANSWERABILITY, answers: ["yes.", "no."], unanswerable: "no.", answer: SHORT_ANSWER },
+        inference: Inference::AnswerabilityGate {
+            gate: ANSWERABILITY,
+            answers: ["yes.", "no."],
+            unanswerable: "no.",
+            unanswerable_answer: "unanswerable",
+            answer: SHORT_ANSWER,
+        },
         result_format: ResultFormat::VizwizImage,
         result_file: "vizwiz_answer.json",
         scorer: Scorer::Vqa(vqa::Variant::Vizwiz),
@@ -465,5 +549,21 @@ mod tests {
         assert!(PromptTask::Vizwiz.gated() && !PromptTask::Vqav2.gated());
         assert!(PromptTask::Nextqa.is_video() && !PromptTask::Okvqa.is_video());
         assert_eq!(get("coco_t2i").unwrap().prompt, None);
+    }
+
+    #[test]
+    fn metric_facts() {
+        let lower: Vec<&str> = TASKS.iter().filter(|t| t.metric.lower_is_better()).map(|t| t.id).collect();
+        assert_eq!(lower, ["coco_t2i"]);
+        let corpus: Vec<&str> = TASKS.iter().filter(|t| t.metric.corpus_level()).map(|t| t.id).collect();
+        assert_eq!(corpus, ["coco_caption", "coco_t2i"]);
+        let cot: Vec<&str> = TASKS.iter().filter(|t| t.supports_cot()).map(|t| t.id).collect();
+        assert_eq!(cot, ["vqav2", "okvqa", "vizwiz", "visdial", "msvd_qa", "msrvtt_qa", "nextqa"]);
+        assert_eq!(PromptTask::Visdial.postprocess(), PostProcess::None);
+        assert_eq!(PromptTask::CocoCaption.postprocess(), PostProcess::CocoCaption);
+        assert_eq!(PromptTask::Nextqa.postprocess(), PostProcess::VqaShortAnswer);
+        let g = PromptTask::Vizwiz.entry().inference.gate().unwrap();
+        assert_eq!((g.answerable, g.unanswerable, g.unanswerable_answer), ("yes.", "no.", "unanswerable"));
+        assert_eq!(PromptTask::Vqav2.entry().inference.gate(), None);
     }
 }

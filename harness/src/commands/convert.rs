@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use candle_core::{DType, Tensor};
 use safetensors::View;
 
-use crate::emu::{self, load::Checkpoint};
+use models::emu::load::Checkpoint;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -79,7 +79,7 @@ impl View for LazyTensor<'_> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let cast = args.dtype.as_deref().map(emu::parse_dtype).transpose()?;
+    let cast = args.dtype.as_deref().map(crate::cli::device::parse_dtype).transpose()?;
     let ck = Checkpoint::open(&args.weights, None)?;
     let error = Mutex::new(None);
     let mut tensors = Vec::new();

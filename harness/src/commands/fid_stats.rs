@@ -6,7 +6,6 @@ use anyhow::{bail, Result};
 use serde_json::json;
 use tasks::metrics::npz;
 
-use crate::emu;
 use crate::t2i::fid::{image_stats, list_images, load_inception};
 
 #[derive(clap::Args, Debug)]
@@ -29,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let device = emu::parse_device(&args.device)?;
+    let device = crate::cli::device::parse_device(&args.device)?;
     let paths = list_images(&args.images)?;
     if paths.len() < 2 {
         bail!("{}: {} image(s) found; the covariance needs at least 2", args.images.display(), paths.len());

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::model_args::ModelArgs;
 use super::stage::{media_tensor, StageInput};
-use crate::decode::emu_lm::EmuSession;
-use crate::decode::{self, GenerationConfig, Sampling, TokenTrie};
+use models::decode::emu_lm::EmuSession;
+use models::decode::{self, GenerationConfig, Sampling, TokenTrie};
 
 /// One `--prompt` with the `--image`s that follow it on the command line.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -140,7 +140,7 @@ pub fn run(args: Args) -> Result<()> {
     // The answer constraint needs only the tokenizer: checked before the weights are loaded.
     let trie = match &args.allowed {
         Some(answers) => {
-            let tok = crate::emu::EmuTokenizer::from_file(&args.model.model.join("tokenizer.json"), model_cfg.instruct)?;
+            let tok = models::emu::EmuTokenizer::from_file(&args.model.model.join("tokenizer.json"), model_cfg.instruct)?;
             let enc: Vec<Vec<u32>> = answers.iter().map(|a| tok.encode_with(a, false)).collect();
             let trie = TokenTrie::answers(&enc, cfg.eos_token_id);
             cfg.check_trie(&trie)?;
@@ -154,7 +154,7 @@ pub fn run(args: Args) -> Result<()> {
     let longest = prompts.iter().map(|p| emu.tokenizer().encode(p).len()).max().unwrap_or(0);
     cfg.check_fits(longest, emu.cfg.llama.max_position_embeddings)?;
     let pixels = if stages.is_empty() {
-        crate::emu::pixels::load_images(&emu, &images)?
+        crate::pixels::load_images(&emu, &images)?
     } else {
         let media: Vec<_> = stages.iter().flat_map(|s| s.media.iter().cloned()).collect();
         media_tensor(&emu, &media)?

@@ -7,8 +7,7 @@ use models::decoder::{GenerateOptions, VisualDecoder};
 use serde_json::json;
 
 use super::model_args::ModelArgs;
-use crate::emu::pixels::load_images;
-use crate::emu;
+use crate::pixels::load_images;
 use crate::t2i::{read_init_latents, seeded_latents, write_png, TextToImage};
 
 #[derive(clap::Args, Debug)]
@@ -50,8 +49,8 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--steps: must be at least 1");
     }
     let emu = args.model.load()?;
-    let device = emu::parse_device(&args.model.device)?;
-    let decoder = VisualDecoder::load(&args.decoder, emu::parse_dtype(&args.decoder_dtype)?, &device)?;
+    let device = crate::cli::device::parse_device(&args.model.device)?;
+    let decoder = VisualDecoder::load(&args.decoder, crate::cli::device::parse_dtype(&args.decoder_dtype)?, &device)?;
     let size = args.size.unwrap_or_else(|| TextToImage::default_size(&decoder));
     let f = decoder.vae_cfg.scale_factor();
     if size == 0 || size % f != 0 {

@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Result};
 use retrieval::{Backend, FeatureCache, Outcome};
 use serde_json::{json, Value};
 
-use crate::emu::Emu;
+use models::emu::Emu;
 use crate::rices::{self, RicesOptions, Stage, SupportIndex};
 use crate::rices_features::{FeatureExtractor, Pooling, VisionFeatures};
 
@@ -96,7 +96,7 @@ impl RicesArgs {
     }
 
     pub fn cache(&self) -> Result<FeatureCache> {
-        Ok(FeatureCache::new(rices::cache_dir(self.cache.as_deref())?))
+        Ok(FeatureCache::new(crate::cache::dir(self.cache.as_deref(), crate::cache::RICES)?))
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use candle_core::{DType, Tensor};
 
 use super::model_args::ModelArgs;
-use crate::emu::pixels::{load_images, read_pixels};
+use crate::pixels::{load_images, read_pixels};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -47,7 +47,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let t2i = runner::t2i::MergeFid {
         inception: args.inception,
-        device: crate::emu::parse_device(&args.device)?,
+        device: crate::cli::device::parse_device(&args.device)?,
         reference_stats: args.reference_stats,
         cache: args.cache,
         batch: args.batch_size.max(1),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::emu::{self, Emu};
+use models::emu::{self, Emu};
 
 /// Model location and runtime options shared by inspect / generate / rank / regress.
 #[derive(clap::Args, Debug, Clone)]
@@ -34,9 +34,9 @@ impl ModelArgs {
     }
 
     pub fn load(&self) -> Result<Emu> {
-        let dtype = emu::parse_dtype(&self.dtype)?;
-        let device = emu::parse_device(&self.device)?;
-        Emu::load(&self.model, self.weights.as_deref(), dtype, &device)
+        let dtype = crate::cli::device::parse_dtype(&self.dtype)?;
+        let device = crate::cli::device::parse_device(&self.device)?;
+        Ok(Emu::load(&self.model, self.weights.as_deref(), dtype, &device)?)
     }
 }
 

@@ -100,11 +100,11 @@ fn model_view(model: Option<&std::path::Path>, family: Family, ids: bool) -> any
     let instruct = family == Family::EmuI;
     match model {
         None => {
-            let tok = if ids { Some(crate::emu::builtin::tokenizer(instruct)?) } else { None };
-            Ok((crate::emu::builtin::tiny_config(instruct).n_causal, tok))
+            let tok = if ids { Some(models::emu::builtin::tokenizer(instruct)?) } else { None };
+            Ok((models::emu::builtin::tiny_config(instruct).n_causal, tok))
         }
         Some(dir) => {
-            let cfg = crate::emu::EmuConfig::from_file(&dir.join("config.json"))?;
+            let cfg = models::emu::EmuConfig::from_file(&dir.join("config.json"))?;
             let tok = if ids {
                 let path = dir.join("tokenizer.json");
                 Some(Tokenizer::from_file(&path, cfg.instruct).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
@@ -171,4 +171,4 @@ fn write_text(w: &mut dyn Write, out: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-type Tokenizer = crate::emu::tokenizer::EmuTokenizer;
+type Tokenizer = models::emu::tokenizer::EmuTokenizer;

@@ -6,12 +6,12 @@
 use anyhow::Result;
 use serde_json::json;
 
-use crate::emu::pixels::load_images;
+use crate::pixels::load_images;
 use super::model_args::ModelArgs;
 use super::stage::{media_tensor, StageInput};
-use crate::decode::emu_lm::expand_image_marker;
-use crate::decode::rank::visdial_ranks;
-use crate::decode::rank_emu::{encode_candidates, rank_naive, rank_shared, single_prompt_embeds};
+use models::decode::emu_lm::expand_image_marker;
+use tasks::metrics::visdial::order_to_ranks as visdial_ranks;
+use models::decode::rank_emu::{encode_candidates, rank_naive, rank_shared, single_prompt_embeds};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use candle_core::DType;
 
-use crate::emu::pixels::load_images;
+use crate::pixels::load_images;
 use super::model_args::ModelArgs;
-use crate::decode::regress::regress_embeddings;
+use models::decode::regress::regress_embeddings;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use prompts::Family;
 
 use super::args::{lookup, task_parser, FamilyArg};
-use crate::emu::{self, builtin, Emu};
+use models::emu::{builtin, Emu};
 use crate::runner::{self, files::Shard, ModelInfo, RunOptions, SupportKind};
 
 #[derive(clap::Args, Debug)]
@@ -165,7 +165,7 @@ pub fn run(args: Args) -> Result<()> {
             t2i: t2i.clone(),
         };
         let summary = runner::run_task(&emu, &model, &opts)?;
-        runner::files::log::info(&format!("{id}: wrote {}", summary.output.display()));
+        crate::log::note(format!("{id}: wrote {}", summary.output.display()));
         rows.push(summary.metrics);
     }
     print!("{}", runner::finish::table(&rows));
@@ -187,7 +187,7 @@ pub(crate) fn data_root(given: Option<&std::path::Path>) -> Result<PathBuf> {
     }
     let dir = crate::sample_data::default_dir();
     crate::sample_data::ensure(&dir)?;
-    runner::files::log::info(&format!("no --data-root: using the built-in sample data in {}", dir.display()));
+    crate::log::note(format!("no --data-root: using the built-in sample data in {}", dir.display()));
     Ok(dir)
 }
 
@@ -209,8 +209,8 @@ pub struct ModelSpec<'a> {
 impl ModelSpec<'_> {
     /// `--model`, else the built-in tiny random model (with a banner), and the weights hash.
     pub fn load(&self, instruct: bool) -> Result<(Emu, ModelInfo)> {
-        let dtype = emu::parse_dtype(self.dtype)?;
-        let device = emu::parse_device(self.device)?;
+        let dtype = crate::cli::device::parse_dtype(self.dtype)?;
+        let device = crate::cli::device::parse_device(self.device)?;
         let info = |name: String, weights_hash: String| ModelInfo { name, weights_hash, dtype: self.dtype.into(), device: self.device.into() };
         match self.model {
             None => {
@@ -224,10 +224,10 @@ impl ModelSpec<'_> {
             Some(dir) => {
                 let emu = Emu::load(dir, self.weights, dtype, &device)?;
                 if instruct && !emu.cfg.instruct {
-                    runner::files::log::info("model config is not instruction-tuned: Emu-I templates' [USER]/[ASSISTANT] are tokenised as text");
+                    crate::log::warn("model config is not instruction-tuned: Emu-I templates' [USER]/[ASSISTANT] are tokenised as text");
                 }
                 let weights = emu.load_report.path.clone();
-                let hash = emu::weights_hash(&weights).with_context(|| format!("{}: hashing weights", weights.display()))?;
+                let hash = crate::cache::weights_hash(&weights).with_context(|| format!("{}: hashing weights", weights.display()))?;
                 Ok((emu, info(dir.display().to_string(), hash)))
             }
         }

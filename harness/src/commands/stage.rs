@@ -11,8 +11,8 @@ use candle_core::{Device, Tensor};
 use prompts::MediaSlot;
 use serde::Deserialize;
 
-use crate::emu::pixels::normalisation;
-use crate::emu::Emu;
+use crate::pixels::normalisation;
+use models::emu::Emu;
 use crate::runner::media::{decode_all, slot_pixels, MediaKey};
 
 /// A stage's text and the media feeding its image blocks, in order.

@@ -6,11 +6,11 @@ use anyhow::Result;
 use candle_core::Tensor;
 use tasks::registry::Generation;
 
-use crate::decode::emu_lm::EmuSession;
-use crate::decode::rank::visdial_ranks;
-use crate::decode::rank_emu::{encode_candidates, rank_shared, single_prompt_embeds};
-use crate::decode::{self, GenerationConfig, TokenTrie};
-use crate::emu::Emu;
+use models::decode::emu_lm::EmuSession;
+use tasks::metrics::visdial::order_to_ranks as visdial_ranks;
+use models::decode::rank_emu::{encode_candidates, rank_shared, single_prompt_embeds};
+use models::decode::{self, GenerationConfig, TokenTrie};
+use models::emu::Emu;
 
 /// Candidates scored per forward over the shared prompt cache (does not change the losses).
 const RANK_CHUNK: usize = 100;

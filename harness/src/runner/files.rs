@@ -1,96 +1,14 @@
-//! The run folder: `run.json` (configuration fingerprint), `predictions.jsonl` (append-only, the
-//! unit of resume) and atomic writes of the final files.
+//! Writing the run folder (schema: `tasks::run_folder`): `run.json`, `predictions.jsonl`
+//! (append-only, the unit of resume) and atomic writes of the final files.
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-pub const RUN_JSON: &str = "run.json";
-pub const PREDICTIONS: &str = "predictions.jsonl";
-pub const METRICS: &str = "metrics.json";
-
-/// A shard: `index` of `count`, 1-based.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl Shard {
-    /// `I/N` with 1 ≤ I ≤ N.
-    pub fn parse(s: &str) -> Result<Shard> {
-        let (i, n) = s.split_once('/').with_context(|| format!("--shard: expected I/N, found {s:?}"))?;
-        let (index, count): (usize, usize) = (i.trim().parse().with_context(|| format!("--shard: {s:?}: I is not a number"))?, n
-            .trim()
-            .parse()
-            .with_context(|| format!("--shard: {s:?}: N is not a number"))?);
-        if count == 0 || index == 0 || index > count {
-            bail!("--shard: {s:?}: need 1 <= I <= N");
-        }
-        Ok(Shard { index, count })
-    }
-
-    /// Whether position `pos` of the canonical order belongs to this shard (striding).
-    pub fn takes(&self, pos: usize) -> bool {
-        pos % self.count == self.index - 1
-    }
-}
-
-/// The configuration fingerprint of a run (`run.json`). A rerun into the same folder must match.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Fingerprint {
-    pub schema: u32,
-    pub task: String,
-    pub split: String,
-    pub model: String,
-    pub weights_hash: String,
-    pub model_family: String,
-    pub dtype: String,
-    pub shots: usize,
-    pub cot: bool,
-    pub text_examples: bool,
-    pub support_method: String,
-    pub seed: u64,
-    pub limit: Option<usize>,
-    pub template_version: String,
-    pub shard: Option<Shard>,
-    pub emu_eval_version: String,
-    pub git_commit: String,
-    /// Text-to-image settings (coco_t2i only), flattened into the top level.
-    #[serde(flatten)]
-    pub t2i: Option<T2iConfig>,
-}
-
-/// What else decides a text-to-image run's images and FID.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct T2iConfig {
-    /// Visual decoder folder, or `builtin-tiny`.
-    pub decoder: String,
-    pub decoder_hash: String,
-    /// Inception weights file, or `builtin-tiny`.
-    pub inception: String,
-    pub inception_hash: String,
-    /// Size of the seeded caption sample.
-    pub prompts: usize,
-    pub steps: usize,
-    pub guidance: f64,
-    pub image_size: usize,
-}
-
-impl Fingerprint {
-    /// The first field whose value differs, with both values.
-    pub fn first_difference(&self, other: &Fingerprint, ignore: &[&str]) -> Option<(String, Value, Value)> {
-        let (a, b) = (serde_json::to_value(self).ok()?, serde_json::to_value(other).ok()?);
-        let (a, b) = (a.as_object()?, b.as_object()?);
-        a.iter()
-            .filter(|(k, _)| !ignore.contains(&k.as_str()))
-            .find(|(k, v)| b.get(*k) != Some(v))
-            .map(|(k, v)| (k.clone(), v.clone(), b.get(k).cloned().unwrap_or(Value::Null)))
-    }
-}
+pub use tasks::run_folder::{RunConfig, RunJson, Shard, T2iConfig, METRICS, PREDICTIONS, RUN_JSON};
 
 /// Writes `path` atomically: a temporary file beside it, then a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -107,15 +25,14 @@ pub fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
     write_atomic(path, s.as_bytes())
 }
 
-/// Reads `run.json` of a folder, if present.
-pub fn read_fingerprint(dir: &Path) -> Result<Option<Fingerprint>> {
-    let path = dir.join(RUN_JSON);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let fp = serde_json::from_str(&text).with_context(|| format!("{}: not a run fingerprint", path.display()))?;
-    Ok(Some(fp))
+/// Reads the configuration in `run.json` of a folder, if present.
+pub fn read_config(dir: &Path) -> Result<Option<RunConfig>> {
+    Ok(tasks::run_folder::read_run_json(dir)?.map(|r| r.config))
+}
+
+/// Writes `run.json` for `config`.
+pub fn write_run_json(dir: &Path, config: &RunConfig) -> Result<()> {
+    write_json(&dir.join(RUN_JSON), &RunJson::new(config.clone()))
 }
 
 /// The lines of `predictions.jsonl` that are complete. A last line without its newline, or one
@@ -155,7 +72,7 @@ pub fn read_predictions(path: &Path, repair: bool) -> Result<Vec<Value>> {
         }
         let f = OpenOptions::new().write(true).open(path).with_context(|| format!("{}: cannot open for repair", path.display()))?;
         f.set_len(good_end).with_context(|| format!("{}: cannot truncate", path.display()))?;
-        log::info(&format!("{}: dropped a torn last line (it is redone)", path.display()));
+        crate::log::note(format!("{}: dropped a torn last line (it is redone)", path.display()));
     }
     Ok(lines)
 }
@@ -180,25 +97,9 @@ impl PredictionWriter {
     }
 }
 
-/// Progress and notes go to stderr, so stdout stays parseable.
-pub mod log {
-    pub fn info(msg: &str) {
-        eprintln!("emu-eval: {msg}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shard_parsing_and_striding() {
-        let s = Shard::parse("2/3").unwrap();
-        assert!(!s.takes(0) && s.takes(1) && !s.takes(2) && s.takes(4));
-        for bad in ["0/2", "3/2", "1/0", "x/2", "2"] {
-            assert!(Shard::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn torn_last_line_is_truncated() {

@@ -9,7 +9,9 @@ use tasks::datasets::predictions::{self, Prediction};
 use tasks::metrics::result::{Detail, MetricResult};
 use tasks::metrics::{vqa, wordnet::WordNet};
 
-use super::files::{self, Fingerprint};
+use tasks::run_folder::{Counts, Headline, Metrics, Timing};
+
+use super::files::{self, RunConfig};
 use super::stages::prediction_from_json;
 use super::ModelInfo;
 use crate::plan::TaskData;
@@ -46,12 +48,12 @@ pub fn finish(
     out: &Path,
     data: &TaskData,
     positions: &[usize],
-    fp: &Fingerprint,
+    fp: &RunConfig,
     model: &ModelInfo,
     variant: vqa::Variant,
     wordnet: Option<&WordNet>,
-    timing: Value,
-) -> Result<Value> {
+    timing: Timing,
+) -> Result<Metrics> {
     let task = data.task;
     let lines = ordered_lines(out, data, positions)?;
     super::rewrite_lines(&out.join(files::PREDICTIONS), &lines)?;
@@ -71,55 +73,54 @@ pub fn finish(
     files::write_json(&out.join(task.result_file), &Value::Array(records))?;
 
     // Aggregate only: the per-sample scores are in predictions.jsonl.
-    let (metric, head) = match predictions::score(task, &joined, variant, wordnet, Detail::Aggregate) {
-        Ok(m) => (serde_json::to_value(&m)?, serde_json::to_value(m.headline())?),
-        Err(e) => (json!({"unscored": e}), Value::Null),
+    let (metric, headline) = match predictions::score(task, &joined, variant, wordnet, Detail::Aggregate) {
+        Ok(m) => {
+            let h = m.headline();
+            (serde_json::to_value(&m)?, Some(Headline { name: h.name.to_owned(), value: h.value }))
+        }
+        Err(e) => (json!({"unscored": e}), None),
     };
-    let config = config_json(fp, model)?;
-    let metrics = json!({
-        "task": task.id,
-        "split": fp.split,
-        "counts": {"samples": lines.len(), "scored": lines.len() - failed, "failed": failed},
-        "failed_counted_as_wrong": failed > 0,
-        "headline": head,
-        "metric": metric,
-        "result_file": task.result_file,
-        "config": config,
-        "timing": timing,
-    });
+    let metrics = Metrics {
+        task: task.id.into(),
+        split: fp.split.clone(),
+        counts: Counts { samples: lines.len() as u64, scored: (lines.len() - failed) as u64, failed: failed as u64 },
+        failed_counted_as_wrong: Some(failed > 0),
+        failed_left_out: None,
+        headline,
+        metric,
+        fid_statistics: None,
+        result_file: task.result_file.into(),
+        config: run_config(fp, model),
+        timing,
+    };
     files::write_json(&out.join(files::METRICS), &metrics).context("metrics.json")?;
     Ok(metrics)
 }
 
-/// `metrics.json`'s `config`: the fingerprint without `schema`, with the device.
-pub fn config_json(fp: &Fingerprint, model: &ModelInfo) -> Result<Value> {
-    let mut config = serde_json::to_value(fp)?;
-    if let Some(o) = config.as_object_mut() {
-        o.shift_remove("schema");
-        o.insert("device".into(), json!(model.device));
-    }
-    Ok(config)
+/// `metrics.json`'s `config`: the run's configuration with the device.
+pub fn run_config(fp: &RunConfig, model: &ModelInfo) -> RunConfig {
+    RunConfig { device: Some(model.device.clone()), ..fp.clone() }
 }
 
 /// The small table printed at the end of `run` and `merge`.
-pub fn table(rows: &[Value]) -> String {
+pub fn table(rows: &[Metrics]) -> String {
     let mut s = String::from("| task | split | family | shots | samples | failed | metric | value |\n|---|---|---|---|---|---|---|---|\n");
     for m in rows {
-        let (name, value) = match m["headline"].as_object() {
-            Some(h) => (h["name"].as_str().unwrap_or("").to_owned(), h["value"].as_f64().map_or("–".into(), |v| format!("{v:.2}"))),
+        let (name, value) = match &m.headline {
+            Some(h) => (h.name.clone(), h.value.map_or("–".into(), |v| format!("{v:.2}"))),
             None => ("(unscored)".into(), "–".into()),
         };
-        let c = &m["config"];
+        let c = &m.config;
         s.push_str(&format!(
             "| {} | {} | {} | {}{}{} | {} | {} | {} | {} |\n",
-            m["task"].as_str().unwrap_or(""),
-            m["split"].as_str().unwrap_or(""),
-            c["model_family"].as_str().unwrap_or(""),
-            c["shots"],
-            if c["cot"] == json!(true) { " cot" } else { "" },
-            if c["text_examples"] == json!(true) { " text" } else { "" },
-            m["counts"]["samples"],
-            m["counts"]["failed"],
+            m.task,
+            m.split,
+            c.model_family,
+            c.shots,
+            if c.cot { " cot" } else { "" },
+            if c.text_examples { " text" } else { "" },
+            m.counts.samples,
+            m.counts.failed,
             name,
             value
         ));

@@ -7,7 +7,7 @@ use prompts::MediaSlot;
 use rayon::prelude::*;
 use tasks::media::image::Normalisation;
 
-use crate::emu::pixels::media_pixels;
+use crate::pixels::media_pixels;
 
 /// One decoded image or video frame: CHW float32, normalised.
 pub type PixelBuf = Arc<Vec<f32>>;

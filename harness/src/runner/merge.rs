@@ -6,17 +6,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::files::{self, Fingerprint};
+use super::files::{self, RunConfig};
 use super::{finish, positions, ModelInfo};
 use crate::plan;
 
 /// Merges `dirs` into `out`; the samples are read again from `data_root` for scoring.
 /// coco_t2i shards need no data root (their `captions.json` names the reference images); their
 /// FID is computed here with `t2i`'s settings.
-pub fn merge(dirs: &[PathBuf], out: &Path, data_root: &Path, wordnet: Option<&Path>, variant: tasks::metrics::vqa::Variant, t2i: &super::t2i::MergeFid) -> Result<Value> {
-    let mut shards: Vec<(Fingerprint, &PathBuf)> = Vec::new();
+pub fn merge(dirs: &[PathBuf], out: &Path, data_root: &Path, wordnet: Option<&Path>, variant: tasks::metrics::vqa::Variant, t2i: &super::t2i::MergeFid) -> Result<tasks::run_folder::Metrics> {
+    let mut shards: Vec<(RunConfig, &PathBuf)> = Vec::new();
     for d in dirs {
-        let fp = files::read_fingerprint(d)?.with_context(|| format!("{}: no {} (not a run folder)", d.display(), files::RUN_JSON))?;
+        let fp = files::read_config(d)?.with_context(|| format!("{}: no {} (not a run folder)", d.display(), files::RUN_JSON))?;
         shards.push((fp, d));
     }
     let (first, first_dir) = shards.first().cloned().context("merge: no run folders given")?;
@@ -43,7 +43,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, data_root: &Path, wordnet: Option<&Pa
         let mut fp = first.clone();
         fp.shard = None;
         let model = ModelInfo { name: fp.model.clone(), weights_hash: fp.weights_hash.clone(), dtype: fp.dtype.clone(), device: merged_device(&shards) };
-        return super::t2i::merge(&shards, out, &fp, &model, t2i);
+        return super::t2i::merge(task, &shards, out, &fp, &model, t2i);
     }
     let data = plan::load(task, data_root, &first.split, false, first.seed)?;
     let mut ids = HashSet::new();
@@ -65,18 +65,18 @@ pub fn merge(dirs: &[PathBuf], out: &Path, data_root: &Path, wordnet: Option<&Pa
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let mut fp = first.clone();
     fp.shard = None;
-    files::write_json(&out.join(files::RUN_JSON), &fp)?;
+    files::write_run_json(out, &fp)?;
     files::write_atomic(&out.join(files::PREDICTIONS), text.as_bytes())?;
     let wn = super::load_wordnet(task, wordnet)?;
     let device = merged_device(&shards);
     let model = ModelInfo { name: fp.model.clone(), weights_hash: fp.weights_hash.clone(), dtype: fp.dtype.clone(), device };
     let pos = positions(data.split.samples.len(), fp.limit, None);
-    let timing = serde_json::json!({"merged_shards": count});
+    let timing = tasks::run_folder::Timing { merged_shards: Some(count), ..Default::default() };
     finish::finish(out, &data, &pos, &fp, &model, variant, wn.as_ref(), timing)
 }
 
 /// The shards' device, when they agree (as a single run records it).
-fn merged_device(shards: &[(Fingerprint, &PathBuf)]) -> String {
+fn merged_device(shards: &[(RunConfig, &PathBuf)]) -> String {
     let devs: HashSet<String> = shards
         .iter()
         .filter_map(|(_, d)| std::fs::read_to_string(d.join(files::METRICS)).ok())

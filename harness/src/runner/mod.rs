@@ -19,16 +19,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use prompts::{Family, PromptOptions};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tasks::metrics::{vqa, wordnet::WordNet};
 use tasks::registry::{Inference, Task};
 
-use crate::emu::Emu;
+use models::emu::Emu;
 use crate::plan::{self, TaskData};
-use files::{Fingerprint, Shard};
-
-/// Version of the output schema of run folders.
-pub const SCHEMA: u32 = 1;
+use files::{RunConfig, Shard};
 
 /// What the model is, as recorded in `run.json`.
 #[derive(Debug, Clone)]
@@ -80,18 +77,14 @@ pub enum SupportKind {
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub output: PathBuf,
-    pub metrics: Value,
+    pub metrics: tasks::run_folder::Metrics,
 }
 
 /// sha256 of `TEMPLATES_JSON`: which prompt templates produced a number.
 pub fn template_version() -> String {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(prompts::TEMPLATES_JSON.as_bytes());
-    format!("sha256:{}", hex(&d[..8]))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("sha256:{}", crate::cache::hex(&d[..8]))
 }
 
 /// The git commit the binary was built from (`unknown` outside a checkout).
@@ -113,14 +106,13 @@ fn prompt_options(opts: &RunOptions, n_causal: usize) -> PromptOptions {
 }
 
 /// The fingerprint `run.json` records.
-pub fn fingerprint(opts: &RunOptions, model: &ModelInfo) -> Fingerprint {
-    Fingerprint {
-        schema: SCHEMA,
+pub fn fingerprint(opts: &RunOptions, model: &ModelInfo) -> RunConfig {
+    RunConfig {
         task: opts.task.id.into(),
         split: opts.split.clone(),
         model: model.name.clone(),
         weights_hash: model.weights_hash.clone(),
-        model_family: opts.family.key().into(),
+        model_family: opts.family,
         dtype: model.dtype.clone(),
         shots: opts.shots,
         cot: opts.cot,
@@ -133,6 +125,7 @@ pub fn fingerprint(opts: &RunOptions, model: &ModelInfo) -> Fingerprint {
         emu_eval_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: git_commit().into(),
         t2i: None,
+        device: None,
     }
 }
 
@@ -187,7 +180,7 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     let mut failed = lines.iter().filter(|l| !l["error"].is_null()).count();
     let todo: Vec<usize> = positions.iter().copied().filter(|&p| !done.contains(&data.queries[p].id)).collect();
     if !done.is_empty() {
-        files::log::info(&format!("{}: resuming: {} of {} samples already done", out.display(), positions.len() - todo.len(), positions.len()));
+        crate::log::note(format!("{}: resuming: {} of {} samples already done", out.display(), positions.len() - todo.len(), positions.len()));
     }
 
     let start = Instant::now();
@@ -195,7 +188,7 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
         rices_supports(emu, model, opts, &data, &pool_all, &todo, wanted)?
     } else {
         if wanted > 0 {
-            files::log::info(&format!("{}: few-shot support examples: {}", task.id, support_method(opts)));
+            crate::log::note(format!("{}: few-shot support examples: {}", task.id, support_method(opts)));
         }
         HashMap::new()
     };
@@ -203,7 +196,7 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     let mut exec = exec::Executor::new(emu);
     let mut bar = progress::Progress::new(task.id, positions.len(), positions.len() - todo.len(), failed);
     let scorer = stages::SampleScorer { task, variant: opts.vqa_variant, wordnet: wordnet.as_ref() };
-    let norm = crate::emu::pixels::normalisation(emu);
+    let norm = crate::pixels::normalisation(emu);
     let batch = opts.batch_size.max(1);
     let outcome: Result<()> = std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<stages::PreparedChunk>(1);
@@ -225,7 +218,7 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
             for rec in records {
                 if !rec["error"].is_null() {
                     failed += 1;
-                    files::log::info(&format!("{}: sample {} failed: {}", task.id, rec["id"].as_str().unwrap_or(""), rec["error"].as_str().unwrap_or("")));
+                    crate::log::note(format!("{}: sample {} failed: {}", task.id, rec["id"].as_str().unwrap_or(""), rec["error"].as_str().unwrap_or("")));
                 }
                 writer.append(&rec)?;
                 bar.inc(failed);
@@ -245,12 +238,13 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     });
     bar.finish();
     outcome?;
-    let timing = json!({
-        "wall_seconds": start.elapsed().as_secs_f64(),
-        "model_seconds": exec.model_seconds(),
-        "samples_per_second": todo.len() as f64 / start.elapsed().as_secs_f64().max(1e-9),
-        "samples_this_invocation": todo.len(),
-    });
+    let timing = tasks::run_folder::Timing {
+        wall_seconds: Some(start.elapsed().as_secs_f64()),
+        model_seconds: Some(exec.model_seconds()),
+        samples_per_second: Some(todo.len() as f64 / start.elapsed().as_secs_f64().max(1e-9)),
+        samples_this_invocation: Some(todo.len() as u64),
+        ..Default::default()
+    };
     let metrics = finish::finish(out, &data, &positions, &fp, model, opts.vqa_variant, wordnet.as_ref(), timing)?;
     if failed > opts.max_failures {
         bail!("{}: {failed} samples failed, more than --max-failures {}", task.id, opts.max_failures);
@@ -262,8 +256,8 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
 const BUILD_FIELDS: &[&str] = &["emu_eval_version", "git_commit"];
 
 /// Checks or writes `run.json`; `--overwrite` clears the folder's run files first.
-fn prepare_folder(out: &Path, fp: &Fingerprint, opts: &RunOptions) -> Result<()> {
-    let existing = files::read_fingerprint(out)?;
+fn prepare_folder(out: &Path, fp: &RunConfig, opts: &RunOptions) -> Result<()> {
+    let existing = files::read_config(out)?;
     let has_predictions = out.join(files::PREDICTIONS).exists();
     match existing {
         Some(old) if old.first_difference(fp, BUILD_FIELDS).is_some() && !opts.overwrite => {
@@ -286,7 +280,7 @@ fn prepare_folder(out: &Path, fp: &Fingerprint, opts: &RunOptions) -> Result<()>
             removed.with_context(|| format!("{}: cannot remove", p.display()))?;
         }
     }
-    files::write_json(&out.join(files::RUN_JSON), fp)
+    files::write_run_json(out, fp)
 }
 
 fn rewrite_lines(path: &Path, lines: &[Value]) -> Result<()> {
@@ -309,12 +303,12 @@ fn rices_supports(
     todo: &[usize],
     k: usize,
 ) -> Result<HashMap<usize, plan::Support>> {
-    use crate::rices::{cache_dir, RicesOptions, SupportIndex};
+    use crate::rices::{RicesOptions, SupportIndex};
     use crate::rices_features::{Pooling, VisionFeatures};
     let ex = VisionFeatures { tower: emu, pooling: Pooling::default() };
-    let cache = retrieval::cache::FeatureCache::new(cache_dir(opts.cache.as_deref())?);
+    let cache = retrieval::cache::FeatureCache::new(crate::cache::dir(opts.cache.as_deref(), crate::cache::RICES)?);
     let ropts = RicesOptions { pool_seed: opts.seed, split: Some(opts.split.clone()), ..RicesOptions::default() };
-    files::log::info(&format!("{}: RICES support examples (features cached in {})", opts.task.id, cache.dir().display()));
+    crate::log::note(format!("{}: RICES support examples (features cached in {})", opts.task.id, cache.dir().display()));
     let queries = data.split.samples.clone();
     let index = SupportIndex::build(&ex, &model.weights_hash, opts.task, pool_all, queries, &cache, &ropts, &mut |_, _, _| {})?;
     let mut out = HashMap::with_capacity(todo.len());

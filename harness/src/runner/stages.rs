@@ -295,7 +295,7 @@ fn prediction(task: &Task, l: &Live) -> Option<Prediction> {
         Inference::RankOptions { .. } => Prediction::Ranks(answer.as_array()?.iter().filter_map(|r| r.as_u64().and_then(|r| u32::try_from(r).ok())).collect()),
         Inference::AnswerabilityGate { .. } => {
             let gate = l.raw.get(prompts::ANSWERABILITY)?.as_str()?;
-            Prediction::Text(prompts::vizwiz_answer(gate, answer.as_str()?))
+            Prediction::Text(prompts::gated_answer(ptask, gate, answer.as_str()?))
         }
         _ => Prediction::Text(prompts::postprocess(ptask, StageKind::Answer, answer.as_str()?)),
     })

@@ -13,13 +13,15 @@ use models::decoder::GenerateOptions;
 use serde_json::{json, Value};
 use tasks::metrics::fid::frechet_distance;
 
-use super::files::{self, Fingerprint, T2iConfig};
+use tasks::registry::Task;
+use tasks::run_folder::{Counts, Headline, Metrics, Timing};
+
+use super::files::{self, RunConfig, T2iConfig};
 use super::{finish, positions, progress, ModelInfo, RunOptions, RunSummary};
-use crate::emu::Emu;
+use models::emu::Emu;
 use crate::t2i::captions::{read_captions, sample_captions, write_captions, Caption};
 use crate::t2i::fid::{cached_stats, image_stats, write_stats_atomic};
 use crate::t2i::sources::{load_decoder, InceptionSource};
-use crate::t2i::task::{T2iLayout, IMAGES_DIR};
 use crate::t2i::{generate_one, image_path, TextToImage};
 
 /// Files of a coco_t2i run folder besides `predictions.jsonl`, `metrics.json` and the images
@@ -106,9 +108,8 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     let out = &opts.output;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     super::prepare_folder(out, &fp, opts)?;
-    let layout = T2iLayout { dir: out.clone() };
-    check_or_write_captions(&layout.captions(), &list)?;
-    let images = layout.images();
+    check_or_write_captions(&out.join(RUN_FILES[0]), &list)?;
+    let images = out.join(task.result_file);
     std::fs::create_dir_all(&images).with_context(|| format!("{}: cannot create", images.display()))?;
     let positions = positions(list.len(), opts.limit, opts.shard);
 
@@ -124,7 +125,7 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     let mut failed = lines.iter().filter(|l| !l["error"].is_null()).count();
     let todo: Vec<usize> = positions.iter().copied().filter(|&p| !done.contains(&list[p].id.to_string())).collect();
     if !done.is_empty() {
-        files::log::info(&format!("{}: resuming: {} of {} images already done", out.display(), positions.len() - todo.len(), positions.len()));
+        crate::log::note(format!("{}: resuming: {} of {} images already done", out.display(), positions.len() - todo.len(), positions.len()));
     }
 
     let start = Instant::now();
@@ -147,13 +148,13 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
                     generated += 1;
                 }
                 model_seconds += secs;
-                let rel = format!("{IMAGES_DIR}/{}.png", c.id);
+                let rel = format!("{}/{}.png", task.result_file, c.id);
                 json!({"id": c.id.to_string(), "caption": c.caption, "image": rel, "prediction": rel, "score": null, "error": null, "time_seconds": secs})
             }
             Err(e) => {
                 failed += 1;
                 let msg = format!("{e:#}").replace('\n', " ");
-                files::log::info(&format!("{}: caption {} failed: {msg}", task.id, c.id));
+                crate::log::note(format!("{}: caption {} failed: {msg}", task.id, c.id));
                 json!({"id": c.id.to_string(), "caption": c.caption, "image": null, "prediction": null, "score": null, "error": msg, "time_seconds": begin.elapsed().as_secs_f64()})
             }
         };
@@ -172,15 +173,16 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     bar.finish();
     let device = emu.device().clone();
     let fid = FidSetup { inception: &inception, device: &device, reference_stats: t.reference_stats.clone(), cache: opts.cache.clone(), batch: opts.batch_size.max(1) };
-    let timing = json!({
-        "wall_seconds": start.elapsed().as_secs_f64(),
-        "model_seconds": model_seconds,
-        "samples_per_second": generated as f64 / start.elapsed().as_secs_f64().max(1e-9),
-        "samples_this_invocation": generated,
-        "images_skipped": positions.len() - generated,
-        "images_found_without_line": found,
-    });
-    let metrics = finish_t2i(out, &list, &positions, &fp, model, opts.shard.is_none().then_some(&fid), timing)?;
+    let timing = Timing {
+        wall_seconds: Some(start.elapsed().as_secs_f64()),
+        model_seconds: Some(model_seconds),
+        samples_per_second: Some(generated as f64 / start.elapsed().as_secs_f64().max(1e-9)),
+        samples_this_invocation: Some(generated as u64),
+        images_skipped: Some((positions.len() - generated) as u64),
+        images_found_without_line: Some(found as u64),
+        merged_shards: None,
+    };
+    let metrics = finish_t2i(task, out, &list, &positions, &fp, model, opts.shard.is_none().then_some(&fid), timing)?;
     Ok(RunSummary { output: out.clone(), metrics })
 }
 
@@ -199,7 +201,7 @@ fn check_or_write_captions(path: &Path, list: &[Caption]) -> Result<()> {
 
 /// Sorts the predictions into caption order and writes `metrics.json`, with the FID when `fid`
 /// is given (a complete run) and `null` for a shard.
-pub fn finish_t2i(out: &Path, list: &[Caption], positions: &[usize], fp: &Fingerprint, model: &ModelInfo, fid: Option<&FidSetup>, timing: Value) -> Result<Value> {
+pub fn finish_t2i(task: &Task, out: &Path, list: &[Caption], positions: &[usize], fp: &RunConfig, model: &ModelInfo, fid: Option<&FidSetup>, timing: Timing) -> Result<Metrics> {
     let ids: Vec<String> = positions.iter().map(|&p| list[p].id.to_string()).collect();
     let lines = finish::lines_in_order(out, ids.iter().map(String::as_str))?;
     super::rewrite_lines(&out.join(files::PREDICTIONS), &lines)?;
@@ -225,18 +227,19 @@ pub fn finish_t2i(out: &Path, list: &[Caption], positions: &[usize], fp: &Finger
         }
     };
     let name = tasks::registry::Metric::Fid.name();
-    let metrics = json!({
-        "task": fp.task,
-        "split": fp.split,
-        "counts": {"samples": lines.len(), "scored": images.len(), "failed": failed},
-        "failed_left_out": failed > 0,
-        "headline": {"name": name, "value": metric["fid"]},
-        "metric": metric,
-        "fid_statistics": statistics,
-        "result_file": IMAGES_DIR,
-        "config": finish::config_json(fp, model)?,
-        "timing": timing,
-    });
+    let metrics = Metrics {
+        task: fp.task.clone(),
+        split: fp.split.clone(),
+        counts: Counts { samples: lines.len() as u64, scored: images.len() as u64, failed: failed as u64 },
+        failed_counted_as_wrong: None,
+        failed_left_out: Some(failed > 0),
+        headline: Some(Headline { name: name.into(), value: metric["fid"].as_f64() }),
+        metric,
+        fid_statistics: Some(statistics),
+        result_file: task.result_file.into(),
+        config: finish::run_config(fp, model),
+        timing,
+    };
     files::write_json(&out.join(files::METRICS), &metrics).context("metrics.json")?;
     Ok(metrics)
 }
@@ -251,8 +254,8 @@ fn default_reference_stats(f: &FidSetup, split: &str, reference: &[PathBuf]) -> 
         let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         h.update(format!("\n{}\t{len}", p.display()));
     }
-    let dir = crate::rices::cache_dir(f.cache.as_deref())?.with_file_name("fid");
-    Ok(dir.join(format!("coco_t2i-{split}-{}.npz", super::hex(&h.finalize()[..8]))))
+    let dir = crate::cache::dir(f.cache.as_deref(), crate::cache::FID)?;
+    Ok(dir.join(format!("coco_t2i-{split}-{}.npz", crate::cache::hex(&h.finalize()[..8]))))
 }
 
 /// FID of the generated images against the reference images' statistics (read from
@@ -267,9 +270,9 @@ fn compute_fid(f: &FidSetup, images: &[PathBuf], reference: &[PathBuf], ref_stat
     }
     let net = f.inception.load(f.device)?;
     let how = if ref_stats.is_file() { "read from" } else { "computing into" };
-    files::log::info(&format!("FID: reference statistics ({} real images) {how} {}", reference.len(), ref_stats.display()));
+    crate::log::note(format!("FID: reference statistics ({} real images) {how} {}", reference.len(), ref_stats.display()));
     let (mu_r, sigma_r) = cached_stats(&net, reference, ref_stats, f.batch, f.device)?;
-    files::log::info(&format!("FID: statistics of the {} generated images", images.len()));
+    crate::log::note(format!("FID: statistics of the {} generated images", images.len()));
     let (mu_g, sigma_g) = image_stats(&net, images, f.batch, f.device, true)?;
     write_stats_atomic(gen_stats, &mu_g, &sigma_g)?;
     let value = frechet_distance(&mu_g, &sigma_g, &mu_r, &sigma_r);
@@ -282,11 +285,11 @@ fn compute_fid(f: &FidSetup, images: &[PathBuf], reference: &[PathBuf], ref_stat
 /// Merges coco_t2i shard folders: the caption lists must agree, lines are concatenated, images
 /// are hard-linked (copied across file systems) into `out/coco_t2i_images/`, then the FID is
 /// computed over all of them with the Inception the shards recorded (or `inception`).
-pub fn merge(shards: &[(Fingerprint, &PathBuf)], out: &Path, fp: &Fingerprint, model: &ModelInfo, fid: &MergeFid) -> Result<Value> {
+pub fn merge(task: &Task, shards: &[(RunConfig, &PathBuf)], out: &Path, fp: &RunConfig, model: &ModelInfo, fid: &MergeFid) -> Result<Metrics> {
     let cfg = fp.t2i.as_ref().with_context(|| format!("{}: no text-to-image settings", shards[0].1.join(files::RUN_JSON).display()))?;
     let first_captions = shards[0].1.join(RUN_FILES[0]);
     let list = read_captions(&first_captions)?;
-    std::fs::create_dir_all(out.join(IMAGES_DIR)).with_context(|| format!("{}: cannot create", out.display()))?;
+    std::fs::create_dir_all(out.join(task.result_file)).with_context(|| format!("{}: cannot create", out.display()))?;
     let mut ids = HashSet::new();
     let mut lines = Vec::new();
     for (_, d) in shards {
@@ -307,7 +310,7 @@ pub fn merge(shards: &[(Fingerprint, &PathBuf)], out: &Path, fp: &Fingerprint, m
             lines.push(l);
         }
     }
-    files::write_json(&out.join(files::RUN_JSON), fp)?;
+    files::write_run_json(out, fp)?;
     std::fs::copy(&first_captions, out.join(RUN_FILES[0])).with_context(|| format!("{}: cannot copy", first_captions.display()))?;
     super::rewrite_lines(&out.join(files::PREDICTIONS), &lines)?;
     let inception = match &fid.inception {
@@ -320,8 +323,8 @@ pub fn merge(shards: &[(Fingerprint, &PathBuf)], out: &Path, fp: &Fingerprint, m
     }
     let setup = FidSetup { inception: &inception, device: &fid.device, reference_stats: fid.reference_stats.clone(), cache: fid.cache.clone(), batch: fid.batch };
     let pos = positions(list.len(), fp.limit, None);
-    let timing = json!({"merged_shards": shards.len()});
-    finish_t2i(out, &list, &pos, fp, model, Some(&setup), timing)
+    let timing = Timing { merged_shards: Some(shards.len()), ..Timing::default() };
+    finish_t2i(task, out, &list, &pos, fp, model, Some(&setup), timing)
 }
 
 /// FID settings of `merge` for coco_t2i shards.

@@ -12,7 +12,7 @@ use models::inception::FidInception;
 use serde_json::json;
 use tasks::rng::SplitMix64;
 
-use crate::emu::builtin::RandomWeights;
+use models::emu::builtin::RandomWeights;
 
 /// Name recorded as the decoder / Inception of runs that use the built-in ones.
 pub const NAME: &str = "builtin-tiny";

@@ -35,7 +35,7 @@ pub fn load_inception(path: Option<&Path>, device: &Device) -> Result<FidIncepti
     };
     if path.extension().is_some_and(|e| e != "safetensors") {
         // The bounded reader vets the pickle program and every storage before candle reads it.
-        crate::emu::pickle::PthFile::open(&path, crate::emu::pickle::Limits::DEFAULT)?;
+        models::pickle::PthFile::open(&path, models::pickle::Limits::DEFAULT)?;
     }
     Ok(FidInception::load(&path, device)?)
 }

@@ -2,21 +2,19 @@
 //! (classifier-free guidance) drive the visual decoder; images are written as PNG per caption id
 //! with resume, and FID is computed against cached real-image statistics (`fid`).
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use models::decoder::{GenerateOptions, Generated, VisualDecoder};
 use tasks::rng::SplitMix64;
 
-use crate::decode::regress::regress_embeddings;
-use crate::emu::Emu;
+use models::decode::regress::regress_embeddings;
+use models::emu::Emu;
 
 pub mod builtin;
 pub mod captions;
 pub mod fid;
 pub mod sources;
-pub mod task;
 
 /// Standard normal latents (1, 4, h, w) from a seed: SplitMix64 uniforms through Box–Muller.
 /// Not torch's generator: images are reproducible within emu-eval; use `--init-latents` to
@@ -100,14 +98,6 @@ impl<'a> TextToImage<'a> {
     }
 }
 
-/// What [`generate_images`] did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct GenerateCounts {
-    pub generated: usize,
-    /// Images already on disk (resume).
-    pub skipped: usize,
-}
-
 /// PNG path of one caption.
 pub fn image_path(dir: &Path, caption_id: u64) -> PathBuf {
     dir.join(format!("{caption_id}.png"))
@@ -125,26 +115,3 @@ pub fn generate_one(t2i: &TextToImage, caption: &captions::Caption, dir: &Path, 
     std::fs::rename(&tmp, &path).with_context(|| format!("{}: cannot rename", tmp.display()))
 }
 
-/// Generates the PNG of each caption that does not exist yet ([`generate_one`]). `on_image`
-/// gets (id, seconds) after each new image.
-pub fn generate_images(
-    t2i: &TextToImage,
-    captions: &[captions::Caption],
-    dir: &Path,
-    seed: u64,
-    mut on_image: impl FnMut(u64, f64),
-) -> Result<GenerateCounts> {
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let mut counts = GenerateCounts::default();
-    for c in captions {
-        if image_path(dir, c.id).is_file() {
-            counts.skipped += 1;
-            continue;
-        }
-        let start = Instant::now();
-        generate_one(t2i, c, dir, seed)?;
-        counts.generated += 1;
-        on_image(c.id, start.elapsed().as_secs_f64());
-    }
-    Ok(counts)
-}

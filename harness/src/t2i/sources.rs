@@ -8,7 +8,7 @@ use models::decoder::VisualDecoder;
 use models::inception::FidInception;
 
 use super::builtin;
-use crate::emu::{self, Emu};
+use models::emu::Emu;
 
 /// Where the Inception weights come from.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ impl InceptionSource {
 
     pub fn hash(&self) -> Result<String> {
         match self {
-            InceptionSource::File(p) => emu::weights_hash(p).with_context(|| "--inception".to_string()),
+            InceptionSource::File(p) => crate::cache::weights_hash(p).with_context(|| "--inception".to_string()),
             InceptionSource::Builtin { seed } => Ok(builtin::inception_hash(*seed)),
         }
     }
@@ -85,7 +85,7 @@ pub fn decoder_hash(dir: &Path) -> Result<String> {
         h.update(std::fs::read(&p).with_context(|| format!("{}: cannot read", p.display()))?);
     }
     for part in ["unet", "vae"] {
-        h.update(emu::weights_hash(&models::decoder::find_weights(dir, part)?)?);
+        h.update(crate::cache::weights_hash(&models::decoder::find_weights(dir, part)?)?);
     }
-    Ok(format!("sha256:{}", crate::runner::hex(&h.finalize())))
+    Ok(format!("sha256:{}", crate::cache::hex(&h.finalize())))
 }

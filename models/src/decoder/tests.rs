@@ -7,7 +7,7 @@ use candle_core::{DType, Device, IndexOp, Tensor};
 use super::config::SchedulerConfig;
 use super::pndm::Pndm;
 use super::*;
-use crate::test_util::{assert_close, assert_close_max, f32s, fixture, vectors};
+use crate::testing::{assert_close, assert_close_max, f32s, fixture, vectors};
 
 const NET_RTOL: f32 = 1e-4;
 const NET_ATOL: f32 = 1e-5;

@@ -47,11 +47,38 @@ impl BasicConv2d {
 impl Module for BasicConv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let xs = xs.pad_with_zeros(2, self.pad.0, self.pad.0)?.pad_with_zeros(3, self.pad.1, self.pad.1)?;
-        let ys = xs.conv2d(&self.weight, 0, self.stride, 1, 1)?;
+        let ys = conv_in_chunks(&xs, &self.weight, self.stride)?;
         // A float32 product is exact in float64, so only the sum rounds (then to the conv's dtype).
-        let ys = ys.to_dtype(DType::F64)?.broadcast_mul(&self.alpha)?.broadcast_add(&self.beta)?;
+        let ys = ys.broadcast_mul(&self.alpha)?.broadcast_add(&self.beta)?;
         ys.to_dtype(xs.dtype())?.relu()
     }
+}
+
+/// Largest reduction length (input channels × kernel area) of one convolution call.
+const CHUNK_K: usize = 576;
+
+/// The convolution in float64, its reduction split into input-channel chunks of at most
+/// [`CHUNK_K`] terms whose partial sums are added in float64. One float32 GEMM over the whole
+/// reduction (up to 2048 × 1 or 384 × 9 terms) rounds along one long chain, and on some CPUs'
+/// kernels that alone exceeds the fixture tolerance against pytorch-fid; short chains added in
+/// float64 keep the result within it whatever the kernel's blocking.
+fn conv_in_chunks(xs: &Tensor, weight: &Tensor, stride: usize) -> Result<Tensor> {
+    let (_, cin, kh, kw) = weight.dims4()?;
+    let step = (CHUNK_K / (kh * kw)).max(1);
+    if step >= cin {
+        return xs.conv2d(weight, 0, stride, 1, 1)?.to_dtype(DType::F64);
+    }
+    let mut sum: Option<Tensor> = None;
+    for start in (0..cin).step_by(step) {
+        let n = step.min(cin - start);
+        let part = xs.narrow(1, start, n)?.conv2d(&weight.narrow(1, start, n)?.contiguous()?, 0, stride, 1, 1)?;
+        let part = part.to_dtype(DType::F64)?;
+        sum = Some(match sum {
+            Some(s) => (s + part)?,
+            None => part,
+        });
+    }
+    sum.ok_or_else(|| candle_core::Error::Msg("convolution without input channels".into()))
 }
 
 /// `avg_pool2d(3, stride 1, padding 1, count_include_pad=False)`: window sums divided by the

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use candle_core::{Device, IndexOp, Tensor};
 
 use super::*;
-use crate::test_util::{assert_close, f32s, fixture, vectors};
+use crate::testing::{assert_close, f32s, fixture, vectors};
 
 fn v() -> &'static HashMap<String, Tensor> {
     static V: OnceLock<HashMap<String, Tensor>> = OnceLock::new();

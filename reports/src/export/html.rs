@@ -149,7 +149,7 @@ fn leaderboard(s: &mut String, model: &ReportModel) {
             num_td(pv, fmt_value(pv, 2)),
             num_td(pd, pd.map_or("–".to_owned(), |d| fmt_delta(d, 2))),
             td(&src),
-            td(c.model_family.id()),
+            td(c.model_family.key()),
             num_td(Some(c.shots as f64), c.shots.to_string()),
             td(if c.cot { "yes" } else { "no" }),
             td(if c.text_examples { "yes" } else { "no" }),
@@ -161,7 +161,7 @@ fn leaderboard(s: &mut String, model: &ReportModel) {
             td(&c.dtype),
             num_td(Some(r.counts.samples as f64), r.counts.samples.to_string()),
             num_td(Some(r.counts.failed as f64), r.counts.failed.to_string()),
-            num_td(Some(r.timing.samples_per_second), format!("{:.2}", r.timing.samples_per_second)),
+            num_td(r.timing.samples_per_second, r.timing.samples_per_second.map_or("–".into(), |v| format!("{v:.2}"))),
             td(&c.emu_eval_version),
             td(&c.git_commit.chars().take(10).collect::<String>()),
         );

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use harness::decode::emu_lm::EmuSession;
-use harness::decode::rank_emu::{encode_candidates, rank_naive, rank_shared, single_prompt_embeds};
-use harness::decode::{generate, GenerationConfig};
-use harness::emu::Emu;
+use models::decode::emu_lm::EmuSession;
+use models::decode::rank_emu::{encode_candidates, rank_naive, rank_shared, single_prompt_embeds};
+use models::decode::{generate, GenerationConfig};
+use models::emu::Emu;
 
 const HIDDEN: usize = 512;
 const INTER: usize = 1376;

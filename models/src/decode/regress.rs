@@ -1,7 +1,7 @@
 //! `Emu.generate_image`'s regression of the visual embeddings (spec §5.3), incremental with a KV
 //! cache: the prompt plus `[IMG]` runs once, then each regressed embedding is fed as the input of
 //! the next `<image>` slot.
-use anyhow::Result;
+use crate::Result;
 use candle_core::{DType, IndexOp, Tensor};
 
 use super::emu_lm::{encode_images, expand_image_marker, ids_tensor};

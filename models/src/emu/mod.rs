@@ -15,14 +15,11 @@ pub mod linear;
 pub mod llm;
 mod norm;
 pub mod load;
-pub mod pickle;
-pub mod pixels;
 pub mod tokenizer;
 pub mod vision;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{LayerNorm, VarBuilder};
@@ -101,7 +98,7 @@ pub struct ModelFiles {
 
 impl ModelFiles {
     /// `config.json`, `tokenizer.json` and the weights (`--weights` overrides) of `model_dir`.
-    pub fn resolve(model_dir: &Path, weights: Option<&Path>) -> anyhow::Result<Self> {
+    pub fn resolve(model_dir: &Path, weights: Option<&Path>) -> crate::Result<Self> {
         let weights = match weights {
             Some(w) => w.to_path_buf(),
             None => load::find_weights(model_dir)?,
@@ -113,12 +110,12 @@ impl ModelFiles {
 impl Emu {
     /// Loads `model_dir/config.json`, `model_dir/tokenizer.json` and the weights (`weights` or
     /// the directory's checkpoint, safetensors preferred).
-    pub fn load(model_dir: &Path, weights: Option<&Path>, dtype: DType, device: &Device) -> anyhow::Result<Emu> {
+    pub fn load(model_dir: &Path, weights: Option<&Path>, dtype: DType, device: &Device) -> crate::Result<Emu> {
         let files = ModelFiles::resolve(model_dir, weights)?;
         let cfg = EmuConfig::from_file(&files.config)?;
         let tokenizer = EmuTokenizer::from_file(&files.tokenizer, cfg.instruct)?;
         if tokenizer.vocab_size() != cfg.llama.vocab_size {
-            anyhow::bail!(
+            bail!(
                 "{}: llama.vocab_size: {} does not match the tokenizer's {} (instruct: {})",
                 files.config.display(),
                 cfg.llama.vocab_size,
@@ -136,12 +133,12 @@ impl Emu {
         tokenizer: EmuTokenizer,
         dtype: DType,
         device: &Device,
-    ) -> anyhow::Result<Emu> {
+    ) -> crate::Result<Emu> {
         let ckpt = std::sync::Arc::new(load::Checkpoint::open(weights, cfg.lora.clone())?);
         let backend = SharedCheckpoint(ckpt.clone());
         let origin = ckpt.origin().to_string();
         let mut emu = Self::from_backend(cfg, Box::new(backend), tokenizer, dtype, device)
-            .with_context(|| format!("loading {origin}"))?;
+            .map_err(|e| e.context(format_args!("loading {origin}")))?;
         emu.load_report = ckpt.finish()?;
         Ok(emu)
     }
@@ -153,7 +150,7 @@ impl Emu {
         tokenizer: EmuTokenizer,
         dtype: DType,
         device: &Device,
-    ) -> anyhow::Result<Emu> {
+    ) -> crate::Result<Emu> {
         let vb = VarBuilder::from_backend(backend, dtype, device.clone());
         let build = || -> Result<_> {
             let visual = EvaVisionTransformer::new(&cfg.vision, vb.pp("visual"))?;
@@ -162,7 +159,7 @@ impl Emu {
             let lm = Llama::new(&cfg.llama, vb.pp("decoder").pp("lm"))?;
             Ok((visual, ln_visual, cformer, lm))
         };
-        let (visual, ln_visual, cformer, lm) = build().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (visual, ln_visual, cformer, lm) = build()?;
         let load_report = LoadReport::default();
         Ok(Emu { cfg, visual, ln_visual, cformer, lm, tokenizer, dtype, device: device.clone(), load_report })
     }
@@ -324,29 +321,5 @@ impl SimpleBackend for SharedCheckpoint {
     }
     fn contains_tensor(&self, name: &str) -> bool {
         self.0.contains_tensor(name)
-    }
-}
-
-pub use crate::cache::weights_hash;
-
-/// Parses a `--dtype` value: `f32`, `bf16` or `f16`.
-pub fn parse_dtype(s: &str) -> anyhow::Result<DType> {
-    match s {
-        "f32" | "float32" => Ok(DType::F32),
-        "bf16" | "bfloat16" => Ok(DType::BF16),
-        "f16" | "float16" => Ok(DType::F16),
-        other => anyhow::bail!("--dtype: unknown dtype `{other}` (f32, bf16, f16)"),
-    }
-}
-
-/// Parses a `--device` value: `cpu` or `cuda[:N]` (needs the `cuda` feature).
-pub fn parse_device(s: &str) -> anyhow::Result<Device> {
-    match s {
-        "cpu" => Ok(Device::Cpu),
-        d if d == "cuda" || d.starts_with("cuda:") => {
-            let ordinal = d.strip_prefix("cuda:").map(str::parse::<usize>).transpose()?.unwrap_or(0);
-            Ok(Device::new_cuda(ordinal)?)
-        }
-        other => anyhow::bail!("--device: unknown device `{other}` (cpu, cuda, cuda:N)"),
     }
 }

@@ -7,7 +7,7 @@
 //! once over a shared prompt KV cache; the segment only changes the denominator.
 use std::ops::Range;
 
-use anyhow::{bail, Result};
+use crate::Result;
 
 /// Contiguous candidate segments: `n_cands / n_segments` each, the last one takes the rest.
 pub fn segments(n_cands: usize, n_segments: usize) -> Result<Vec<Range<usize>>> {
@@ -48,9 +48,6 @@ pub fn argsort_ascending(losses: &[f32]) -> Vec<usize> {
     order
 }
 
-/// VisDial result-file ranks: `ranks[c]` = 1-based position of candidate `c` in `order`.
-pub use tasks::metrics::visdial::order_to_ranks as visdial_ranks;
-
 /// Negative log-likelihood of `label` under one row of logits (f32 log-softmax).
 pub fn token_nll(logits_row: &[f32], label: u32) -> f32 {
     let max = logits_row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -82,10 +79,9 @@ mod tests {
     }
 
     #[test]
-    fn order_and_visdial_ranks() {
+    fn order_is_ascending_loss() {
         let order = argsort_ascending(&[0.61, 0.55, 1.01, 2.17]);
         assert_eq!(order, vec![1, 0, 2, 3]);
-        assert_eq!(visdial_ranks(&order), vec![2, 1, 3, 4]);
     }
 
     #[test]

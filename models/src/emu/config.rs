@@ -332,13 +332,13 @@ fn default_rope_theta() -> f64 {
 fn default_max_pos() -> usize {
     2048
 }
-/// OpenAI CLIP normalisation mean (RGB).
+/// OpenAI CLIP normalisation mean (RGB), the vision tower's input normalisation.
 pub fn clip_mean() -> [f64; 3] {
-    tasks::media::image::CLIP_MEAN
+    [0.48145466, 0.4578275, 0.40821073]
 }
 /// OpenAI CLIP normalisation std (RGB).
 pub fn clip_std() -> [f64; 3] {
-    tasks::media::image::CLIP_STD
+    [0.26862954, 0.26130258, 0.27577711]
 }
 
 #[cfg(test)]

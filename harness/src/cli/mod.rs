@@ -3,6 +3,8 @@ use clap::{Parser, Subcommand};
 
 use crate::commands;
 
+pub mod device;
+
 #[derive(Parser, Debug)]
 #[command(name = "emu-eval", version, about = "Evaluate the Emu multimodal model on the nine benchmarks of the Emu paper")]
 pub struct Cli {

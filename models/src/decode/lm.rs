@@ -1,5 +1,5 @@
 //! The interface the search algorithms drive: a causal LM session over a set of rows.
-use anyhow::Result;
+use crate::Result;
 
 /// Next-token logits of several rows, row-major `[rows, vocab]`, f32.
 #[derive(Debug, Clone, PartialEq)]

@@ -44,7 +44,7 @@ pub fn generate<M: StepModel>(
     model: &mut M,
     cfg: &GenerationConfig,
     allowed: Option<&TokenTrie>,
-) -> anyhow::Result<Vec<Generated>> {
+) -> crate::Result<Vec<Generated>> {
     cfg.validate()?;
     if let Some(trie) = allowed {
         cfg.check_trie(trie)?;
@@ -65,10 +65,10 @@ struct FiniteLogits<'a, M> {
 }
 
 impl<M> FiniteLogits<'_, M> {
-    fn check(&mut self, logits: Logits) -> anyhow::Result<Logits> {
+    fn check(&mut self, logits: Logits) -> crate::Result<Logits> {
         if let Some(i) = logits.data.iter().position(|x| x.is_nan() || *x == f32::INFINITY) {
             let vocab = logits.vocab.max(1);
-            anyhow::bail!(
+            bail!(
                 "model logits at decoding step {}, row {}, token {} are {} (check the weights and the dtype)",
                 self.step,
                 i / vocab,
@@ -82,15 +82,15 @@ impl<M> FiniteLogits<'_, M> {
 }
 
 impl<M: StepModel> StepModel for FiniteLogits<'_, M> {
-    fn prompt_logits(&mut self) -> anyhow::Result<Logits> {
+    fn prompt_logits(&mut self) -> crate::Result<Logits> {
         let l = self.inner.prompt_logits()?;
         self.check(l)
     }
-    fn step(&mut self, tokens: &[u32]) -> anyhow::Result<Logits> {
+    fn step(&mut self, tokens: &[u32]) -> crate::Result<Logits> {
         let l = self.inner.step(tokens)?;
         self.check(l)
     }
-    fn reorder(&mut self, rows: &[usize]) -> anyhow::Result<()> {
+    fn reorder(&mut self, rows: &[usize]) -> crate::Result<()> {
         self.inner.reorder(rows)
     }
 }

@@ -1,5 +1,5 @@
 //! Greedy search and sampling of transformers 4.29 (`greedy_search` / `sample`), spec §3.3.
-use anyhow::Result;
+use crate::Result;
 
 use super::config::GenerationConfig;
 use super::lm::StepModel;

@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use tasks::media::image::{preprocess_file_with, preprocess_with, Normalisation};
 use tasks::media::video::read_frames;
 
-use crate::emu::Emu;
+use models::emu::Emu;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PixelError {
@@ -110,7 +110,7 @@ mod tests {
     /// §7.3: v = 0, 128, 255 with the config's mean/std.
     #[test]
     fn normalisation_values() {
-        let n = Normalisation { size: 224, mean: crate::emu::config::clip_mean(), std: crate::emu::config::clip_std() };
+        let n = Normalisation { size: 224, mean: models::emu::config::clip_mean(), std: models::emu::config::clip_std() };
         let t = n.table();
         assert!((t[0][0] - (-1.79226253374815f64) as f32).abs() < 1e-7);
         assert!((t[0][128] - 0.07633607351494368_f64 as f32).abs() < 1e-7);

@@ -1,6 +1,6 @@
 //! Option ranking on the Emu model: the shared-prefix computation and the reference-shaped naive
 //! one (one full `[prompt ; candidates]` forward per segment), spec §3.7.
-use anyhow::{bail, Result};
+use crate::Result;
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 
 use super::config::PAD_ID;

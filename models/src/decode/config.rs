@@ -1,5 +1,5 @@
 //! Generation settings (spec §3.3) with the reference defaults.
-use anyhow::{bail, Result};
+use crate::Result;
 
 use crate::emu::tokenizer;
 

@@ -1,5 +1,5 @@
 //! Table-driven toy language models for unit tests of the search algorithms.
-use anyhow::Result;
+use crate::Result;
 
 use super::lm::{Logits, StepModel};
 

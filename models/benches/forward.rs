@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use harness::emu::{config::*, tokenizer::EmuTokenizer, Emu, KvCache};
+use models::emu::{config::*, tokenizer::EmuTokenizer, Emu, KvCache};
 
 const PROMPT_TEXT_TOKENS: usize = 94; // + [IMG] + 32 <image> + [/IMG] + BOS = 129
 const DECODE_STEPS: usize = 16;

@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 
 use super::config::LoraConfig;
-use super::pickle;
+use crate::pickle;
 
 /// Prefix of the LLaMA in Emu-I (peft-wrapped) checkpoints.
 pub const PEFT_PREFIX: &str = "decoder.lm.base_model.model.";

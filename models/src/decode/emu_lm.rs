@@ -1,6 +1,6 @@
 //! [`StepModel`] for the Emu language model: left-padded prompt batches, KV-cached steps with
 //! mask-derived position ids (spec §3.2), beam reordering of the cache.
-use anyhow::{bail, Context, Result};
+use crate::{ModelError, Result};
 use candle_core::{DType, Device, IndexOp, Tensor};
 
 use super::config::PAD_ID;
@@ -45,7 +45,7 @@ pub fn generation_positions(mask: &[u32]) -> Vec<i64> {
 
 /// The `[IMG]<image>×n[/IMG]` placeholder of one image.
 pub fn image_placeholder(n_causal: usize) -> String {
-    prompts::image_block(n_causal)
+    crate::emu::tokenizer::image_block(n_causal)
 }
 
 /// `[<IMG_PLH>]` (the `generate_image` input marker) replaced by the image placeholder.
@@ -70,7 +70,7 @@ pub fn prompt_embeds(emu: &Emu, prompts: &[String], pixels: Option<&Tensor>) -> 
     let batch = left_pad(&rows, PAD_ID);
     let ids = ids_tensor(&batch.ids, emu.device())?;
     let images = encode_images(emu, pixels)?;
-    let embeds = emu.embed(&ids, images.as_ref()).context("splicing image embeddings")?;
+    let embeds = emu.embed(&ids, images.as_ref()).map_err(|e| ModelError::from(e).context("splicing image embeddings"))?;
     Ok((batch, embeds))
 }
 
@@ -126,7 +126,7 @@ impl<'a> EmuSession<'a> {
 
 impl StepModel for EmuSession<'_> {
     fn prompt_logits(&mut self) -> Result<Logits> {
-        self.prompt.take().context("prompt logits already taken")
+        self.prompt.take().ok_or_else(|| ModelError::Input("prompt logits already taken".into()))
     }
 
     fn step(&mut self, tokens: &[u32]) -> Result<Logits> {

@@ -4,7 +4,7 @@
 use candle_core::{DType, Device, Result, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use serde_json::{json, Map, Value};
-use tasks::rng::SplitMix64;
+use crate::rng::{fnv1a, SplitMix64};
 
 use super::config::{clip_mean, clip_std, CausalFormerConfig, EmuConfig, LlamaConfig, VisionConfig};
 use super::{Emu, EmuTokenizer};
@@ -64,19 +64,19 @@ pub fn tiny_config(instruct: bool) -> EmuConfig {
 }
 
 /// The built-in model with weights drawn from `seed`; `instruct` gives Emu-I's vocabulary.
-pub fn tiny(seed: u64, instruct: bool, dtype: DType, device: &Device) -> anyhow::Result<Emu> {
+pub fn tiny(seed: u64, instruct: bool, dtype: DType, device: &Device) -> crate::Result<Emu> {
     random(tiny_config(instruct), seed, dtype, device)
 }
 
 /// A random model of any configuration (benchmarks: real shapes without weights).
-pub fn random(cfg: EmuConfig, seed: u64, dtype: DType, device: &Device) -> anyhow::Result<Emu> {
-    cfg.validate().map_err(|m| anyhow::anyhow!("{NAME}: {m}"))?;
+pub fn random(cfg: EmuConfig, seed: u64, dtype: DType, device: &Device) -> crate::Result<Emu> {
+    cfg.validate().map_err(|m| crate::ModelError::Input(format!("{NAME}: {m}")))?;
     let tokenizer = tokenizer(cfg.instruct)?;
     Emu::from_backend(cfg, Box::new(RandomWeights { seed }), tokenizer, dtype, device)
 }
 
 /// The built-in model's tokenizer (Emu's special tokens over a synthetic 32000-piece BPE).
-pub fn tokenizer(instruct: bool) -> anyhow::Result<EmuTokenizer> {
+pub fn tokenizer(instruct: bool) -> crate::Result<EmuTokenizer> {
     Ok(EmuTokenizer::from_tokenizer(synthetic_bpe()?, instruct, NAME)?)
 }
 
@@ -88,13 +88,13 @@ pub fn weights_hash(seed: u64, instruct: bool) -> String {
 /// Deterministic weights: every tensor is drawn from SplitMix64 seeded by the run seed and the
 /// FNV-1a hash of its name, so a tensor does not depend on the order it is requested in.
 /// Rank-1 `*.weight` tensors are norm scales: 1 plus noise.
-pub(crate) struct RandomWeights {
-    pub(crate) seed: u64,
+pub struct RandomWeights {
+    pub seed: u64,
 }
 
 impl SimpleBackend for RandomWeights {
     fn get(&self, s: Shape, name: &str, _h: candle_nn::Init, dtype: DType, dev: &Device) -> Result<Tensor> {
-        let mut rng = SplitMix64::new(self.seed ^ retrieval::fallback::fnv1a(name));
+        let mut rng = SplitMix64::new(self.seed ^ fnv1a(name));
         let half = SCALE * 3f32.sqrt();
         let offset = if s.rank() == 1 && name.ends_with(".weight") { 1.0 } else { 0.0 };
         let data: Vec<f32> = (0..s.elem_count()).map(|_| offset + (rng.uniform() as f32 * 2.0 - 1.0) * half).collect();
@@ -111,7 +111,7 @@ impl SimpleBackend for RandomWeights {
 /// A 32000-piece BPE in the LLaMA tokenizer's layout (`<unk>`, `<s>`, `</s>`, 256 byte pieces,
 /// `▁` and printable ASCII, then pronounceable `▁`-words), no merges: text is encoded character
 /// by character, generated ids decode to words.
-fn synthetic_bpe() -> anyhow::Result<tokenizers::Tokenizer> {
+fn synthetic_bpe() -> crate::Result<tokenizers::Tokenizer> {
     let mut vocab: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
     vocab.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
     vocab.push("▁".into());
@@ -158,7 +158,7 @@ fn synthetic_bpe() -> anyhow::Result<tokenizers::Tokenizer> {
         "model": {"type": "BPE", "dropout": null, "unk_token": "<unk>", "continuing_subword_prefix": null,
                   "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true, "vocab": vocab, "merges": []}
     });
-    spec.to_string().parse::<tokenizers::Tokenizer>().map_err(|e| anyhow::anyhow!("{NAME}: tokenizer: {e}"))
+    spec.to_string().parse::<tokenizers::Tokenizer>().map_err(|e| crate::ModelError::Input(format!("{NAME}: tokenizer: {e}")))
 }
 
 #[cfg(test)]

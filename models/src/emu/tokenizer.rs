@@ -24,6 +24,18 @@ const ADDED: [(&str, u32); 6] = [
     ("[ASSISTANT]", ASSISTANT),
 ];
 
+/// The `[IMG]<image>×n[/IMG]` placeholder of one image (emu-model.md §3.1).
+pub fn image_block(n_causal: usize) -> String {
+    let (begin, slot, end) = (ADDED[1].0, ADDED[3].0, ADDED[2].0);
+    let mut s = String::with_capacity(begin.len() + end.len() + slot.len() * n_causal);
+    s.push_str(begin);
+    for _ in 0..n_causal {
+        s.push_str(slot);
+    }
+    s.push_str(end);
+    s
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     #[error("{0}: {1}")]

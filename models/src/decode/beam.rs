@@ -1,6 +1,6 @@
 //! Beam search of transformers 4.29 (`GenerationMixin.beam_search` + `BeamSearchScorer`),
 //! spec §3.3, over a [`StepModel`].
-use anyhow::{bail, Result};
+use crate::Result;
 
 use super::config::GenerationConfig;
 use super::hypotheses::BeamHypotheses;

@@ -92,7 +92,7 @@ fn softmax(xs: &[f32]) -> Vec<f64> {
 }
 
 /// Seeded SplitMix64 generator for reproducible sampling.
-pub use tasks::rng::SplitMix64 as Rng;
+pub use crate::rng::SplitMix64 as Rng;
 
 /// Draws one token from the softmax of `row` (`torch.multinomial(softmax(scores), 1)`).
 pub fn sample(row: &[f32], rng: &mut Rng) -> u32 {

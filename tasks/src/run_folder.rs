@@ -1,0 +1,381 @@
+//! The run folder, the contract between `run`, resume, `merge`, `score`, `report` and `compare`:
+//! the typed schema of `run.json`, `metrics.json` and a `predictions.jsonl` line, defined once and
+//! used by every writer and reader. A reader meets another schema version with a one-line error.
+use std::fmt;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::input::{read_text, InputError};
+
+/// Version of the run-folder schema this build writes and reads.
+pub const SCHEMA: u32 = 1;
+
+pub const RUN_JSON: &str = "run.json";
+pub const PREDICTIONS: &str = "predictions.jsonl";
+pub const METRICS: &str = "metrics.json";
+
+/// Emu (pretrained) or Emu-I (instruction tuned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Family {
+    /// Pretrained Emu: plain text, media before the text (paper Table 8).
+    #[serde(rename = "emu")]
+    Emu,
+    /// Instruction-tuned Emu-I: system message and `[USER]`/`[ASSISTANT]` turns (released code).
+    #[serde(rename = "emu-i")]
+    EmuI,
+}
+
+impl Family {
+    /// The id in run files, `templates.json` and on the command line: `emu`, `emu-i`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Family::Emu => "emu",
+            Family::EmuI => "emu-i",
+        }
+    }
+    /// The paper's name: `Emu`, `Emu-I`.
+    pub fn paper_name(self) -> &'static str {
+        match self {
+            Family::Emu => "Emu",
+            Family::EmuI => "Emu-I",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Family> {
+        match s {
+            "emu" => Some(Family::Emu),
+            "emu-i" => Some(Family::EmuI),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// `--shard I/N`: shard `index` of `count`, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+/// A `--shard` value that is not `I/N` with 1 ≤ I ≤ N.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("--shard: {0:?}: {1}")]
+pub struct ShardError(pub String, pub &'static str);
+
+impl Shard {
+    /// `I/N` with 1 ≤ I ≤ N.
+    pub fn parse(s: &str) -> Result<Shard, ShardError> {
+        let err = |m| ShardError(s.to_owned(), m);
+        let (i, n) = s.split_once('/').ok_or_else(|| err("expected I/N"))?;
+        let index: usize = i.trim().parse().map_err(|_| err("I is not a number"))?;
+        let count: usize = n.trim().parse().map_err(|_| err("N is not a number"))?;
+        if count == 0 || index == 0 || index > count {
+            return Err(err("need 1 <= I <= N"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether position `pos` of the canonical order belongs to this shard (striding).
+    pub fn takes(&self, pos: usize) -> bool {
+        pos % self.count == self.index - 1
+    }
+}
+
+/// What else decides a text-to-image run's images and FID (coco_t2i only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct T2iConfig {
+    /// Visual decoder folder, or `builtin-tiny`.
+    pub decoder: String,
+    pub decoder_hash: String,
+    /// Inception weights file, or `builtin-tiny`.
+    pub inception: String,
+    pub inception_hash: String,
+    /// Size of the seeded caption sample.
+    pub prompts: usize,
+    pub steps: usize,
+    pub guidance: f64,
+    pub image_size: usize,
+}
+
+/// The configuration of a run: `run.json` (with `schema`) and `metrics.json`'s `config` (with
+/// `device`). A rerun into the same folder must match it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub task: String,
+    pub split: String,
+    pub model: String,
+    pub weights_hash: String,
+    pub model_family: Family,
+    pub dtype: String,
+    pub shots: usize,
+    pub cot: bool,
+    pub text_examples: bool,
+    pub support_method: String,
+    pub seed: u64,
+    pub limit: Option<usize>,
+    pub template_version: String,
+    pub shard: Option<Shard>,
+    pub emu_eval_version: String,
+    pub git_commit: String,
+    /// Text-to-image settings (coco_t2i only), flattened into the top level.
+    #[serde(flatten)]
+    pub t2i: Option<T2iConfig>,
+    /// The device the run used (`metrics.json` only: a resume may use another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+impl RunConfig {
+    /// The fields that must agree for two runs to measure the same thing, as (name, value) pairs.
+    /// Binary version, commit, shard and device are left out: they are expected to change.
+    pub fn fingerprint(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("split", self.split.clone()),
+            ("model", self.model.clone()),
+            ("weights_hash", self.weights_hash.clone()),
+            ("dtype", self.dtype.clone()),
+            ("support_method", self.support_method.clone()),
+            ("seed", self.seed.to_string()),
+            ("limit", self.limit.map_or("none".to_owned(), |l| l.to_string())),
+            ("template_version", self.template_version.clone()),
+        ]
+    }
+
+    /// The first field (of the serialised form, `ignore` aside) whose value differs, with both
+    /// values.
+    pub fn first_difference(&self, other: &RunConfig, ignore: &[&str]) -> Option<(String, Value, Value)> {
+        let (a, b) = (serde_json::to_value(self).ok()?, serde_json::to_value(other).ok()?);
+        let (a, b) = (a.as_object()?, b.as_object()?);
+        let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
+        keys.filter(|k| !ignore.contains(&k.as_str()))
+            .find(|k| a.get(*k) != b.get(*k))
+            .map(|k| (k.clone(), a.get(k).cloned().unwrap_or(Value::Null), b.get(k).cloned().unwrap_or(Value::Null)))
+    }
+
+    /// Short model name: the last path component of `model`.
+    pub fn model_name(&self) -> &str {
+        self.model.trim_end_matches('/').rsplit('/').next().unwrap_or(&self.model)
+    }
+}
+
+/// `run.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunJson {
+    pub schema: u32,
+    #[serde(flatten)]
+    pub config: RunConfig,
+}
+
+impl RunJson {
+    pub fn new(config: RunConfig) -> Self {
+        RunJson { schema: SCHEMA, config }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub samples: u64,
+    pub scored: u64,
+    pub failed: u64,
+}
+
+/// The headline metric on the paper's scale; `value` is null when the run could not be scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Headline {
+    pub name: String,
+    pub value: Option<f64>,
+}
+
+/// Where the time went. A run writes the wall/model times of its last invocation; a merge writes
+/// `merged_shards` instead; text-to-image adds its image counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_per_second: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_this_invocation: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_skipped: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_found_without_line: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_shards: Option<usize>,
+}
+
+/// `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub task: String,
+    pub split: String,
+    pub counts: Counts,
+    /// Understanding tasks: failed samples are in the score as wrong answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_counted_as_wrong: Option<bool>,
+    /// Text-to-image: failed images are left out of the FID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_left_out: Option<bool>,
+    /// Null when the run could not be scored.
+    pub headline: Option<Headline>,
+    /// What `emu-eval score` prints under `metric` (or `{"unscored": reason}`).
+    pub metric: Value,
+    /// Text-to-image: the generated and reference statistics files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid_statistics: Option<Value>,
+    pub result_file: String,
+    pub config: RunConfig,
+    pub timing: Timing,
+}
+
+/// Few-shot support examples of a sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Support {
+    pub method: String,
+    #[serde(default)]
+    pub ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarities: Option<Vec<f64>>,
+}
+
+/// One model call of a sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub stage: String,
+    pub kind: String,
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Per image: `[i, k]` = frame i of k sampled from a video, or null for a still image.
+    #[serde(default)]
+    pub frames: Vec<Option<[usize; 2]>>,
+    #[serde(default)]
+    pub output: Value,
+}
+
+/// One line of `predictions.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support: Option<Support>,
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+    /// Post-processed answer (text, VisDial ranks), the image path (coco_t2i), or null when the
+    /// sample failed.
+    pub prediction: Value,
+    /// On the headline scale; null for corpus-level metrics (CIDEr, FID) and failed samples.
+    pub score: Option<f64>,
+    pub error: Option<String>,
+    #[serde(default)]
+    pub time_seconds: f64,
+}
+
+/// Parses a JSON document into `T`; the error names the file and the field path.
+pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, InputError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let msg = e.inner().to_string();
+        if field == "." {
+            InputError::file(path, msg)
+        } else {
+            InputError::field(path, field, msg)
+        }
+    })
+}
+
+/// Checks a document's `schema` before it is parsed as a whole, so that another version gives
+/// one line naming the version rather than a missing field.
+fn check_schema(path: &Path, text: &str) -> Result<(), InputError> {
+    #[derive(Deserialize)]
+    struct Probe {
+        schema: Option<Value>,
+    }
+    let probe: Probe = parse(path, text)?;
+    match probe.schema {
+        Some(Value::Number(n)) if n.as_u64() == Some(SCHEMA as u64) => Ok(()),
+        Some(v) => Err(InputError::field(
+            path,
+            "schema",
+            format!("{v} is not supported by this emu-eval (it reads schema {SCHEMA}); use the emu-eval that wrote the folder"),
+        )),
+        None => Err(InputError::field(path, "schema", "missing (not an emu-eval run.json)")),
+    }
+}
+
+/// Reads `run.json` of `dir`, if present.
+pub fn read_run_json(dir: &Path) -> Result<Option<RunJson>, InputError> {
+    let path = dir.join(RUN_JSON);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = read_text(&path)?;
+    check_schema(&path, &text)?;
+    parse(&path, &text).map(Some)
+}
+
+/// Reads `metrics.json` of `dir`.
+pub fn read_metrics(dir: &Path) -> Result<Metrics, InputError> {
+    let path = dir.join(METRICS);
+    parse(&path, &read_text(&path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_parsing_and_striding() {
+        let s = Shard::parse("2/3").unwrap();
+        assert!(!s.takes(0) && s.takes(1) && !s.takes(2) && s.takes(4));
+        for bad in ["0/2", "3/2", "1/0", "x/2", "2"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Shard::parse("3/2").unwrap_err().to_string(), "--shard: \"3/2\": need 1 <= I <= N");
+    }
+
+    #[test]
+    fn families_round_trip() {
+        for f in [Family::Emu, Family::EmuI] {
+            assert_eq!(Family::parse(f.key()), Some(f));
+            assert_eq!(serde_json::to_value(f).unwrap(), Value::String(f.key().into()));
+        }
+    }
+
+    #[test]
+    fn another_schema_version_is_one_line_naming_it() {
+        let dir = std::env::temp_dir().join(format!("emu-eval-schema-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(RUN_JSON), r#"{"schema": 7, "task": "vqav2"}"#).unwrap();
+        let e = read_run_json(&dir).unwrap_err().to_string();
+        assert!(e.ends_with("run.json: schema: 7 is not supported by this emu-eval (it reads schema 1); use the emu-eval that wrote the folder"), "{e}");
+        std::fs::write(dir.join(RUN_JSON), r#"{"task": "vqav2"}"#).unwrap();
+        assert!(read_run_json(&dir).unwrap_err().to_string().contains("schema: missing"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn first_difference_sees_fields_on_either_side() {
+        let text = r#"{"task":"vqav2","split":"val","model":"m","weights_hash":"h","model_family":"emu","dtype":"f32","shots":0,"cot":false,"text_examples":false,"support_method":"none","seed":0,"limit":null,"template_version":"t","shard":null,"emu_eval_version":"0.1.0","git_commit":"x"}"#;
+        let a: RunConfig = serde_json::from_str(text).unwrap();
+        let mut b = a.clone();
+        assert_eq!(a.first_difference(&b, &[]), None);
+        b.device = Some("cpu".into());
+        assert_eq!(a.first_difference(&b, &[]).map(|d| d.0), Some("device".into()));
+        assert_eq!(a.first_difference(&b, &["device"]), None);
+        b.seed = 3;
+        assert_eq!(a.first_difference(&b, &["device"]).map(|d| d.0), Some("seed".into()));
+    }
+}
