@@ -4,6 +4,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod log;
+pub mod model_source;
 pub mod pixels;
 pub mod plan;
 pub mod runner;

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use crate::commands;
 
 pub mod device;
+pub mod flags;
 
 #[derive(Parser, Debug)]
 #[command(name = "emu-eval", version, about = "Evaluate the Emu multimodal model on the nine benchmarks of the Emu paper")]

@@ -25,9 +25,8 @@ pub struct Args {
     /// Bootstrap resamples.
     #[arg(long, default_value_t = 10_000)]
     pub resamples: usize,
-    /// Print the comparison as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: crate::cli::flags::FormatFlags,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -41,8 +40,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let baseline = compare::load_side(&args.baseline)?;
     let candidate = compare::load_side(&args.candidate)?;
     let result = compare::compare(&baseline, &candidate, &opts).map_err(anyhow::Error::msg)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+    if args.format.json {
+        super::metric::print_json(&result, args.format.compact.compact)?;
     } else {
         print!("{}", compare::render(&result));
     }

@@ -19,12 +19,10 @@ pub enum DataCommand {
 /// Where a task's files are: `<data-root>/<task>` or an explicit task folder.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Location {
-    /// Task id (see `emu-eval tasks`).
-    #[arg(long)]
-    pub task: String,
-    /// Data root holding `<task>/…` (datasets.md §2).
-    #[arg(long, required_unless_present = "task_dir")]
-    pub data_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub task: crate::cli::flags::TaskFlag,
+    #[command(flatten)]
+    pub data: crate::cli::flags::DataFlags,
     /// The task folder itself (instead of `--data-root`), e.g. a `_broken/<case>` fixture.
     #[arg(long, conflicts_with = "data_root")]
     pub task_dir: Option<PathBuf>,
@@ -35,12 +33,10 @@ pub struct Location {
 
 impl Location {
     pub fn resolve(&self) -> anyhow::Result<(&'static Task, PathBuf)> {
-        let task = registry::get(&self.task)
-            .ok_or_else(|| anyhow::anyhow!("unknown task {:?} (known: {})", self.task, registry::ids().join(", ")))?;
-        let dir = match (&self.task_dir, &self.data_root) {
-            (Some(d), _) => d.clone(),
-            (None, Some(r)) => task.dir(r),
-            (None, None) => anyhow::bail!("give --data-root or --task-dir"),
+        let task = self.task.get();
+        let dir = match &self.task_dir {
+            Some(d) => d.clone(),
+            None => task.dir(&self.data.resolve()?),
         };
         Ok((task, dir))
     }
@@ -50,12 +46,8 @@ impl Location {
 pub struct CheckArgs {
     #[command(flatten)]
     pub loc: Location,
-    /// Print `{"task","split","samples","media","pool","problems":[{"file","field"?,"message"}]}`.
-    #[arg(long)]
-    pub json: bool,
-    /// With --json: one line.
-    #[arg(long)]
-    pub compact: bool,
+    #[command(flatten)]
+    pub format: crate::cli::flags::FormatFlags,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -67,7 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn check(args: CheckArgs) -> anyhow::Result<()> {
     let (task, dir) = args.loc.resolve()?;
     let r = tasks::datasets::check::check(task, &dir, args.loc.split.as_deref());
-    if args.json {
+    if args.format.json {
         let problems: Vec<_> = r
             .problems
             .iter()
@@ -83,7 +75,7 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
             "task": r.task, "split": r.split, "samples": r.samples, "media": r.media, "pool": r.pool,
             "problems": problems,
         });
-        super::metric::print_json(&out, args.compact)?;
+        super::metric::print_json(&out, args.format.compact.compact)?;
     } else {
         let media = match task.media {
             registry::MediaKind::Image => "images",

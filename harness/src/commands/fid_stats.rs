@@ -22,13 +22,12 @@ pub struct Args {
     /// Images per forward pass (pytorch-fid's default 50).
     #[arg(long, default_value_t = 50)]
     pub batch_size: usize,
-    /// cpu or cuda[:N].
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: crate::cli::flags::DeviceFlag,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let device = crate::cli::device::parse_device(&args.device)?;
+    let device = args.device.parse()?;
     let paths = list_images(&args.images)?;
     if paths.len() < 2 {
         bail!("{}: {} image(s) found; the covariance needs at least 2", args.images.display(), paths.len());

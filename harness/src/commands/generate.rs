@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Arg, ArgAction, ArgMatches, FromArgMatches};
 use serde_json::json;
 
-use super::model_args::ModelArgs;
+use crate::cli::flags::EmuFlags;
 use super::stage::{media_tensor, StageInput};
 use models::decode::emu_lm::EmuSession;
 use models::decode::{self, GenerationConfig, Sampling, TokenTrie};
@@ -87,7 +87,7 @@ impl clap::Args for PromptInputs {
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub model: EmuFlags,
     #[command(flatten)]
     pub inputs: PromptInputs,
     /// Beams (1 = greedy).
@@ -112,9 +112,8 @@ pub struct Args {
     /// Seed for sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Print compact JSON (one line).
-    #[arg(long)]
-    pub compact: bool,
+    #[command(flatten)]
+    pub format: crate::cli::flags::CompactFlag,
 }
 
 /// Validated generation settings from the flags.
@@ -140,7 +139,7 @@ pub fn run(args: Args) -> Result<()> {
     // The answer constraint needs only the tokenizer: checked before the weights are loaded.
     let trie = match &args.allowed {
         Some(answers) => {
-            let tok = models::emu::EmuTokenizer::from_file(&args.model.model.join("tokenizer.json"), model_cfg.instruct)?;
+            let tok = args.model.tokenizer()?;
             let enc: Vec<Vec<u32>> = answers.iter().map(|a| tok.encode_with(a, false)).collect();
             let trie = TokenTrie::answers(&enc, cfg.eos_token_id);
             cfg.check_trie(&trie)?;
@@ -168,5 +167,5 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|g| json!({"ids": g.ids, "text": emu.tokenizer().decode(&g.ids), "score": g.score}))
         .collect();
-    super::metric::print_json(&json!({ "results": results }), args.compact)
+    super::metric::print_json(&json!({ "results": results }), args.format.compact)
 }

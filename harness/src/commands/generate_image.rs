@@ -6,14 +6,14 @@ use anyhow::{bail, Result};
 use models::decoder::{GenerateOptions, VisualDecoder};
 use serde_json::json;
 
-use super::model_args::ModelArgs;
+use crate::cli::flags::EmuFlags;
 use crate::pixels::load_images;
 use crate::t2i::{read_init_latents, seeded_latents, write_png, TextToImage};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub model: EmuFlags,
     /// Visual decoder folder (diffusers layout: unet/, vae/, scheduler/).
     #[arg(long)]
     pub decoder: PathBuf,
@@ -49,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--steps: must be at least 1");
     }
     let emu = args.model.load()?;
-    let device = crate::cli::device::parse_device(&args.model.device)?;
+    let device = args.model.runtime.device()?;
     let decoder = VisualDecoder::load(&args.decoder, crate::cli::device::parse_dtype(&args.decoder_dtype)?, &device)?;
     let size = args.size.unwrap_or_else(|| TextToImage::default_size(&decoder));
     let f = decoder.vae_cfg.scale_factor();

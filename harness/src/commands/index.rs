@@ -7,30 +7,22 @@ use retrieval::{Backend, FeatureCache, Outcome};
 use serde_json::{json, Value};
 
 use models::emu::Emu;
+
+use crate::cli::flags::{CompactFlag, DataFlags, ModelFlags, RuntimeFlags, TaskFlag};
 use crate::rices::{self, RicesOptions, Stage, SupportIndex};
 use crate::rices_features::{FeatureExtractor, Pooling, VisionFeatures};
 
 /// Task, data, model, cache and feature recipe shared by `index` and `neighbours`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RicesArgs {
-    /// Task id (from the task registry; see `emu-eval tasks`).
-    #[arg(long, value_parser = super::args::task_parser())]
-    pub task: String,
-    /// Data root (default: $EMU_EVAL_DATA, else the built-in sample data).
-    #[arg(long)]
-    pub data_root: Option<PathBuf>,
-    /// Model directory (config.json, tokenizer.json, weights); default: the built-in tiny model.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Weights file overriding the model directory's checkpoint.
-    #[arg(long, requires = "model")]
-    pub weights: Option<PathBuf>,
-    /// f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
-    /// cpu or cuda[:N].
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub task: TaskFlag,
+    #[command(flatten)]
+    pub data: DataFlags,
+    #[command(flatten)]
+    pub model: ModelFlags,
+    #[command(flatten)]
+    pub runtime: RuntimeFlags,
     /// Cache directory (default: $EMU_EVAL_CACHE, else the platform cache directory).
     #[arg(long)]
     pub cache: Option<PathBuf>,
@@ -47,8 +39,8 @@ pub struct RicesArgs {
     #[arg(long, default_value_t = rices::QUERY_FRAMES)]
     pub query_frames: usize,
     /// Images per vision-tower batch.
-    #[arg(long, default_value_t = 16)]
-    pub batch: usize,
+    #[arg(long, alias = "batch", default_value_t = 16)]
+    pub batch_size: usize,
     /// Search backend: exact (matmul) or faiss (needs the `faiss` build feature).
     #[arg(long)]
     pub backend: Option<String>,
@@ -59,39 +51,31 @@ pub struct RicesArgs {
 
 impl RicesArgs {
     pub fn options(&self) -> Result<RicesOptions> {
-        if self.support_frames == 0 || self.query_frames == 0 || self.batch == 0 {
-            bail!("--support-frames, --query-frames and --batch must be at least 1");
+        if self.support_frames == 0 || self.query_frames == 0 || self.batch_size == 0 {
+            bail!("--support-frames, --query-frames and --batch-size must be at least 1");
         }
         let backend = Backend::from_args(self.backend.as_deref(), self.index_factory.as_deref()).map_err(|e| anyhow!("{e}"))?;
         Ok(RicesOptions {
             pool_seed: self.seed,
             support_frames: self.support_frames,
             query_frames: self.query_frames,
-            batch: self.batch,
+            batch: self.batch_size,
             backend,
             ..Default::default()
         })
     }
 
     pub fn task(&self) -> Result<&'static tasks::registry::Task> {
-        Ok(super::args::lookup(&self.task))
+        Ok(self.task.get())
     }
 
-    /// `--data-root`, else `$EMU_EVAL_DATA`, else the built-in sample data (as `run`).
     pub fn data_root(&self) -> Result<PathBuf> {
-        super::run::data_root(self.data_root.as_deref())
+        self.data.resolve()
     }
 
     /// The model and its weights hash: `--model`, else the built-in tiny model (as `run`).
     pub fn model(&self) -> Result<(Emu, String)> {
-        let spec = super::run::ModelSpec {
-            model: self.model.as_deref(),
-            weights: self.weights.as_deref(),
-            dtype: &self.dtype,
-            device: &self.device,
-            seed: self.seed,
-        };
-        let (emu, info) = spec.load(false)?;
+        let (emu, info) = self.model.source(self.seed).load(false, self.runtime.dtype()?, &self.runtime.device()?)?;
         Ok((emu, info.weights_hash))
     }
 
@@ -104,9 +88,8 @@ impl RicesArgs {
 pub struct Args {
     #[command(flatten)]
     pub rices: RicesArgs,
-    /// One-line JSON.
-    #[arg(long)]
-    pub compact: bool,
+    #[command(flatten)]
+    pub format: CompactFlag,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -136,7 +119,7 @@ pub fn run(args: Args) -> Result<()> {
             "outcome": outcome(&queries),
         },
     });
-    let text = if args.compact { serde_json::to_string(&out)? } else { serde_json::to_string_pretty(&out)? };
+    let text = if args.format.compact { serde_json::to_string(&out)? } else { serde_json::to_string_pretty(&out)? };
     println!("{text}");
     Ok(())
 }

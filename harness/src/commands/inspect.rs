@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Tensor};
 
-use super::model_args::ModelArgs;
+use crate::cli::flags::EmuFlags;
 use crate::pixels::{load_images, read_pixels};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub model: EmuFlags,
     /// Prompt text; each image needs its `[IMG]<image>…[/IMG]` placeholder.
     #[arg(long)]
     pub prompt: String,

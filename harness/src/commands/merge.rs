@@ -13,9 +13,8 @@ pub struct Args {
     /// Merged run folder.
     #[arg(long)]
     pub output: PathBuf,
-    /// Data root the shards ran on (default: $EMU_EVAL_DATA, else the built-in sample data).
-    #[arg(long)]
-    pub data_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: crate::cli::flags::DataFlags,
     /// VQAv2 accuracy variant.
     #[arg(long, value_enum, default_value = "official")]
     pub vqa_variant: super::metric::VqaVariant,
@@ -31,23 +30,19 @@ pub struct Args {
     /// coco_t2i: cache folder of the reference statistics (default: as `run`'s).
     #[arg(long)]
     pub cache: Option<PathBuf>,
-    /// coco_t2i: device of the Inception network (cpu or cuda[:N]).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    // coco_t2i: the Inception network's device.
+    #[command(flatten)]
+    pub device: crate::cli::flags::DeviceFlag,
     /// coco_t2i: images per Inception forward pass.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let data_root = match (&args.data_root, std::env::var_os("EMU_EVAL_DATA")) {
-        (Some(d), _) => d.clone(),
-        (None, Some(d)) => PathBuf::from(d),
-        (None, None) => crate::sample_data::default_dir(),
-    };
+    let data_root = args.data.resolve()?;
     let t2i = runner::t2i::MergeFid {
         inception: args.inception,
-        device: crate::cli::device::parse_device(&args.device)?,
+        device: args.device.parse()?,
         reference_stats: args.reference_stats,
         cache: args.cache,
         batch: args.batch_size.max(1),

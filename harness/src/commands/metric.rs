@@ -14,9 +14,8 @@ use tasks::metrics::{caption, fid, porter, postprocess, ptb, visdial, vqa, wordn
 pub struct Args {
     #[command(subcommand)]
     pub metric: Metric,
-    /// Print compact JSON (default: pretty).
-    #[arg(long, global = true)]
-    pub compact: bool,
+    #[command(flatten)]
+    pub format: crate::cli::flags::CompactFlag,
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let t2 = Instant::now();
             let result = caption::score(&items, detail);
             let t3 = Instant::now();
-            print_json(&result, args.compact)?;
+            print_json(&result, args.format.compact)?;
             let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
             crate::log::info(format_args!(
                 "metric caption: read {:.1} ms, parse {:.1} ms, score {:.1} ms, print {:.1} ms ({} images, {} threads)",
@@ -126,7 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let lines = stdin_lines()?;
             return print_lines(&ptb::tokenize_captions(&lines));
         }
-        Metric::Vqa { variant, input } => return print_json(&vqa::score_file(&input, variant.into(), Detail::PerSample)?, args.compact),
+        Metric::Vqa { variant, input } => return print_json(&vqa::score_file(&input, variant.into(), Detail::PerSample)?, args.format.compact),
         Metric::Stem => {
             let words = stdin_lines()?;
             let stems: Vec<String> = words.iter().map(|w| porter::stem(w)).collect();
@@ -148,12 +147,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some(d) => wordnet::WordNet::load(&d)?,
                 None => wordnet::WordNet::load_default()?,
             };
-            return print_json(&wups::score_file(&input, nextqa, &wn, Detail::PerSample)?, args.compact);
+            return print_json(&wups::score_file(&input, nextqa, &wn, Detail::PerSample)?, args.format.compact);
         }
-        Metric::Visdial { input } => return print_json(&visdial::score_file(&input, Detail::Aggregate)?, args.compact),
+        Metric::Visdial { input } => return print_json(&visdial::score_file(&input, Detail::Aggregate)?, args.format.compact),
         Metric::Fid { a, b } => json!({ "fid": fid::fid_files(&a, &b)? }),
     };
-    print_json(&out, args.compact)
+    print_json(&out, args.format.compact)
 }
 
 fn stdin_lines() -> anyhow::Result<Vec<String>> {

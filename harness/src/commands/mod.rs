@@ -1,5 +1,4 @@
 //! One module per subcommand: `Args` (clap) and `run(args)`. Handlers stay thin.
-pub mod args;
 pub mod convert;
 pub mod data;
 pub mod fid_stats;
@@ -9,7 +8,6 @@ pub mod generate_image;
 pub mod inspect;
 pub mod merge;
 pub mod metric;
-pub mod model_args;
 pub mod neighbours;
 pub mod prompt;
 pub mod rank;

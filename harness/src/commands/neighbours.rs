@@ -6,6 +6,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::index::RicesArgs;
+use crate::cli::flags::FormatFlags;
 use crate::rices::SupportIndex;
 use crate::rices_features::VisionFeatures;
 
@@ -19,12 +20,8 @@ pub struct Args {
     /// Number of neighbours.
     #[arg(short = 'k', long = "k", default_value_t = 4)]
     pub k: usize,
-    /// Print JSON: {"sample", "neighbours": [{"id", "similarity"}]}.
-    #[arg(long)]
-    pub json: bool,
-    /// With --json: one line.
-    #[arg(long)]
-    pub compact: bool,
+    #[command(flatten)]
+    pub format: FormatFlags,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -35,12 +32,12 @@ pub fn run(args: Args) -> Result<()> {
     let index = SupportIndex::open_or_build(&ex, &weights, task, &root, &cache, &opts, &mut |_, _, _| {})?;
     let best = index.neighbours(&[args.sample.as_str()], args.k)?.pop().unwrap_or_default();
     let mut out = std::io::stdout().lock();
-    if args.json {
+    if args.format.json {
         let v = json!({
             "sample": args.sample,
             "neighbours": best.iter().map(|n| json!({"id": n.id, "similarity": n.similarity})).collect::<Vec<_>>(),
         });
-        let text = if args.compact { serde_json::to_string(&v)? } else { serde_json::to_string_pretty(&v)? };
+        let text = if args.format.compact.compact { serde_json::to_string(&v)? } else { serde_json::to_string_pretty(&v)? };
         writeln!(out, "{text}")?;
     } else {
         writeln!(out, "# {} sample {} | {} | most similar first", task.id, args.sample, index.backend().label())?;

@@ -5,22 +5,20 @@
 //! retrieval's seeded fallback (reported as such, never as RICES). `<image>` slots per block come
 //! from the model's config (`--model`, else the built-in tiny model's).
 use std::io::Write;
-use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use prompts::{Family, PromptOptions, PromptPlan};
 use serde_json::{json, Value};
 
-use super::args::{FamilyArg, TaskArg};
+use crate::cli::flags::{DataFlags, FamilyFlag, FormatFlags, ModelFlags, TaskFlag};
 use crate::plan;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub task: TaskArg,
-    /// Template family: pretrained Emu or instruction-tuned Emu-I.
-    #[arg(long, value_enum)]
-    pub model_family: FamilyArg,
+    pub task: TaskFlag,
+    #[command(flatten)]
+    pub family: FamilyFlag,
     /// Few-shot support examples shown with their media (0, 2, 4, 8 in the paper).
     #[arg(long, default_value_t = 0)]
     pub shots: usize,
@@ -30,28 +28,22 @@ pub struct Args {
     /// Two text-only support examples (the paper's `*` rows).
     #[arg(long)]
     pub text_examples: bool,
-    /// Data root (default: $EMU_EVAL_DATA).
-    #[arg(long)]
-    pub data_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataFlags,
     /// Split (default: the task's evaluation split).
     #[arg(long)]
     pub split: Option<String>,
     /// Sample id as used in the task's predictions (default: the first evaluation sample).
     #[arg(long)]
     pub sample: Option<String>,
-    /// Print pretty JSON: {"prompts":[{"stage","kind","text","images","frames"}], ...}.
-    #[arg(long)]
-    pub json: bool,
-    /// With --json: one line.
-    #[arg(long)]
-    pub compact: bool,
+    #[command(flatten)]
+    pub format: FormatFlags,
     /// Also print token ids.
     #[arg(long)]
     pub ids: bool,
-    /// Model folder (config.json for the `<image>` slots, tokenizer.json for --ids); default: the
-    /// built-in tiny model.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    // The model's config gives the `<image>` slots per block, its tokenizer the --ids.
+    #[command(flatten)]
+    pub model: ModelFlags,
     /// Seed of the support pool subset and of the fallback selection.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -59,13 +51,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let task = args.task.get();
-    let family = Family::from(args.model_family);
-    let data_root = match (&args.data_root, std::env::var_os("EMU_EVAL_DATA")) {
-        (Some(d), _) => d.clone(),
-        (None, Some(d)) => PathBuf::from(d),
-        (None, None) => bail!("--data-root: not given and $EMU_EVAL_DATA is not set"),
-    };
-    let (n_causal, tokenizer) = model_view(args.model.as_deref(), family, args.ids)?;
+    let family = args.family.get();
+    let data_root = args.data.resolve()?;
+    let source = args.model.source(args.seed);
+    let instruct = family == Family::EmuI;
+    let n_causal = source.config(instruct)?.n_causal;
+    let tokenizer = if args.ids { Some(source.tokenizer(instruct)?) } else { None };
     let opts = PromptOptions { shots: args.shots, cot: args.cot, text_examples: args.text_examples, n_causal, ..Default::default() };
     let wanted = plan::wanted_support(&opts);
     let split = args.split.clone().unwrap_or_else(|| task.eval_split.to_owned());
@@ -89,31 +80,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "support": support.to_json(),
         "prompts": stages,
     });
-    if args.json {
-        return super::metric::print_json(&out, args.compact);
+    if args.format.json {
+        return super::metric::print_json(&out, args.format.compact.compact);
     }
     write_text(&mut std::io::stdout().lock(), &out)
-}
-
-/// `<image>` slots per block from the model's config, and the tokenizer when ids are wanted.
-fn model_view(model: Option<&std::path::Path>, family: Family, ids: bool) -> anyhow::Result<(usize, Option<Tokenizer>)> {
-    let instruct = family == Family::EmuI;
-    match model {
-        None => {
-            let tok = if ids { Some(models::emu::builtin::tokenizer(instruct)?) } else { None };
-            Ok((models::emu::builtin::tiny_config(instruct).n_causal, tok))
-        }
-        Some(dir) => {
-            let cfg = models::emu::EmuConfig::from_file(&dir.join("config.json"))?;
-            let tok = if ids {
-                let path = dir.join("tokenizer.json");
-                Some(Tokenizer::from_file(&path, cfg.instruct).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
-            } else {
-                None
-            };
-            Ok((cfg.n_causal, tok))
-        }
-    }
 }
 
 /// One JSON object per stage: name, kind, exact text, files feeding the image blocks (and for

@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::pixels::load_images;
-use super::model_args::ModelArgs;
+use crate::cli::flags::EmuFlags;
 use super::stage::{media_tensor, StageInput};
 use models::decode::emu_lm::expand_image_marker;
 use tasks::metrics::visdial::order_to_ranks as visdial_ranks;
@@ -16,7 +16,7 @@ use models::decode::rank_emu::{encode_candidates, rank_naive, rank_shared, singl
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub model: EmuFlags,
     #[arg(long, required_unless_present = "stage")]
     pub prompt: Option<String>,
     /// Images of the prompt, in order.
@@ -38,9 +38,8 @@ pub struct Args {
     /// Score like the reference: one full forward per segment, no shared cache.
     #[arg(long)]
     pub naive: bool,
-    /// Print compact JSON (one line).
-    #[arg(long)]
-    pub compact: bool,
+    #[command(flatten)]
+    pub format: crate::cli::flags::CompactFlag,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -64,5 +63,5 @@ pub fn run(args: Args) -> Result<()> {
         anyhow::bail!("loss of candidate {i} (`{}`) is {} (from the model's logits)", args.candidates[i], r.losses[i]);
     }
     let out = json!({"losses": r.losses, "ranks": r.order, "visdial_ranks": visdial_ranks(&r.order)});
-    super::metric::print_json(&out, args.compact)
+    super::metric::print_json(&out, args.format.compact)
 }

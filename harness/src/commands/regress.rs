@@ -6,13 +6,13 @@ use anyhow::{Context, Result};
 use candle_core::DType;
 
 use crate::pixels::load_images;
-use super::model_args::ModelArgs;
+use crate::cli::flags::EmuFlags;
 use models::decode::regress::regress_embeddings;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub model: EmuFlags,
     /// Text; `[<IMG_PLH>]` marks where each --image goes.
     #[arg(long)]
     pub prompt: String,

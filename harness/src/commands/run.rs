@@ -1,13 +1,12 @@
 //! `emu-eval run`: evaluate tasks end to end (see `runner`). Loads the model once, then runs every
 //! (task, shots) combination into its own run folder and prints a table of the metrics.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use prompts::Family;
 
-use super::args::{lookup, task_parser, FamilyArg};
-use models::emu::{builtin, Emu};
-use crate::runner::{self, files::Shard, ModelInfo, RunOptions, SupportKind};
+use crate::cli::flags::{lookup, task_parser, DataFlags, FamilyFlag, ModelFlags, RuntimeFlags};
+use crate::runner::{self, files::Shard, RunOptions, SupportKind};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -17,24 +16,20 @@ pub struct Args {
     /// Few-shot support examples (repeat for several: 0 2 4 8).
     #[arg(long = "shots", default_value = "0")]
     pub shots: Vec<usize>,
-    /// Template family: pretrained Emu or instruction-tuned Emu-I.
-    #[arg(long, value_enum, default_value = "emu")]
-    pub model_family: FamilyArg,
+    #[command(flatten)]
+    pub family: FamilyFlag,
     /// Multimodal chain-of-thought (family emu): caption first, then answer.
     #[arg(long)]
     pub cot: bool,
     /// Two text-only support examples (the paper's `*` rows).
     #[arg(long)]
     pub text_examples: bool,
-    /// Model folder (config.json, tokenizer.json, weights); default: the built-in tiny random model.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Weights file overriding the folder's checkpoint.
-    #[arg(long, requires = "model")]
-    pub weights: Option<PathBuf>,
-    /// Data root holding `<task>/…` (default: $EMU_EVAL_DATA, else the built-in sample data).
-    #[arg(long)]
-    pub data_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelFlags,
+    #[command(flatten)]
+    pub runtime: RuntimeFlags,
+    #[command(flatten)]
+    pub data: DataFlags,
     /// Split (default: each task's evaluation split).
     #[arg(long)]
     pub split: Option<String>,
@@ -44,12 +39,6 @@ pub struct Args {
     /// Prompts per left-padded generation batch.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
-    /// cpu or cuda[:N].
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
     /// Seed of the support pool subset, the support choice and the built-in model's weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -111,9 +100,9 @@ pub enum SupportArg {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let family = Family::from(args.model_family);
+    let family = args.family.get();
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
-    let data_root = data_root(args.data_root.as_deref())?;
+    let data_root = args.data.resolve()?;
     let combos: Vec<(&str, usize)> = args.tasks.iter().flat_map(|t| args.shots.iter().map(move |&k| (t.as_str(), k))).collect();
     let t2i = runner::t2i::T2iOptions {
         decoder: args.decoder.clone(),
@@ -129,7 +118,8 @@ pub fn run(args: Args) -> Result<()> {
             runner::t2i::check_flags(id, shots, args.cot, args.text_examples, &t2i)?;
         }
     }
-    let (emu, model) = load_model(&args, family)?;
+    let source = args.model.source(args.seed);
+    let (emu, model) = source.load(family == Family::EmuI, args.runtime.dtype()?, &args.runtime.device()?)?;
     let mut rows = Vec::new();
     for &(id, shots) in &combos {
         let task = lookup(id);
@@ -175,61 +165,4 @@ pub fn run(args: Args) -> Result<()> {
 /// `<task>-<family>-<shots>shot[-cot][-text]`.
 pub fn folder_name(task: &str, family: Family, shots: usize, cot: bool, text: bool) -> String {
     format!("{task}-{}-{shots}shot{}{}", family.key(), if cot { "-cot" } else { "" }, if text { "-text" } else { "" })
-}
-
-/// `--data-root`, else `$EMU_EVAL_DATA`, else the built-in sample data (generated on first use).
-pub(crate) fn data_root(given: Option<&std::path::Path>) -> Result<PathBuf> {
-    if let Some(d) = given {
-        return Ok(d.to_path_buf());
-    }
-    if let Some(d) = std::env::var_os("EMU_EVAL_DATA") {
-        return Ok(PathBuf::from(d));
-    }
-    let dir = crate::sample_data::default_dir();
-    crate::sample_data::ensure(&dir)?;
-    crate::log::note(format!("no --data-root: using the built-in sample data in {}", dir.display()));
-    Ok(dir)
-}
-
-fn load_model(args: &Args, family: Family) -> Result<(Emu, ModelInfo)> {
-    let spec = ModelSpec { model: args.model.as_deref(), weights: args.weights.as_deref(), dtype: &args.dtype, device: &args.device, seed: args.seed };
-    spec.load(family == Family::EmuI)
-}
-
-/// The model flags shared by `run`, `index` and `neighbours`.
-pub struct ModelSpec<'a> {
-    pub model: Option<&'a Path>,
-    pub weights: Option<&'a Path>,
-    pub dtype: &'a str,
-    pub device: &'a str,
-    /// Seed of the built-in model's weights.
-    pub seed: u64,
-}
-
-impl ModelSpec<'_> {
-    /// `--model`, else the built-in tiny random model (with a banner), and the weights hash.
-    pub fn load(&self, instruct: bool) -> Result<(Emu, ModelInfo)> {
-        let dtype = crate::cli::device::parse_dtype(self.dtype)?;
-        let device = crate::cli::device::parse_device(self.device)?;
-        let info = |name: String, weights_hash: String| ModelInfo { name, weights_hash, dtype: self.dtype.into(), device: self.device.into() };
-        match self.model {
-            None => {
-                eprintln!(
-                    "emu-eval: NOTE: no --model: using the built-in tiny RANDOM model (seed {}); its scores are meaningless",
-                    self.seed
-                );
-                let emu = builtin::tiny(self.seed, instruct, dtype, &device)?;
-                Ok((emu, info(builtin::NAME.into(), builtin::weights_hash(self.seed, instruct))))
-            }
-            Some(dir) => {
-                let emu = Emu::load(dir, self.weights, dtype, &device)?;
-                if instruct && !emu.cfg.instruct {
-                    crate::log::warn("model config is not instruction-tuned: Emu-I templates' [USER]/[ASSISTANT] are tokenised as text");
-                }
-                let weights = emu.load_report.path.clone();
-                let hash = crate::cache::weights_hash(&weights).with_context(|| format!("{}: hashing weights", weights.display()))?;
-                Ok((emu, info(dir.display().to_string(), hash)))
-            }
-        }
-    }
 }

@@ -26,9 +26,8 @@ pub struct Args {
     /// WordNet 3.0 folder for NExT-QA (default: /usr/share/wordnet).
     #[arg(long)]
     pub wordnet: Option<PathBuf>,
-    /// Print compact JSON.
-    #[arg(long)]
-    pub compact: bool,
+    #[command(flatten)]
+    pub format: crate::cli::flags::CompactFlag,
 }
 
 /// How many ids to list in the report before summarising.
@@ -71,5 +70,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "duplicate_ids": list(&m.duplicates),
         "metric": metric,
     });
-    super::metric::print_json(&out, args.compact)
+    super::metric::print_json(&out, args.format.compact)
 }

@@ -1,4 +1,5 @@
-//! `emu-eval tasks`: the registered tasks, their splits and metric; split sizes with `--data-root`.
+//! `emu-eval tasks`: the registered tasks, their splits and metric; split sizes when a data root
+//! is given (`--data-root` or `$EMU_EVAL_DATA`; the built-in sample data is not generated for it).
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
@@ -6,22 +7,18 @@ use tasks::registry::TASKS;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Data root (`<root>/<task>/…`): also print the size of every split found there.
-    #[arg(long)]
-    pub data_root: Option<PathBuf>,
-    /// Print pretty JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// With --json: one line.
-    #[arg(long)]
-    pub compact: bool,
+    #[command(flatten)]
+    pub data: crate::cli::flags::DataFlags,
+    #[command(flatten)]
+    pub format: crate::cli::flags::FormatFlags,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let root: Option<PathBuf> = args.data.data_root.clone().or_else(|| std::env::var_os("EMU_EVAL_DATA").filter(|d| !d.is_empty()).map(PathBuf::from));
     let mut rows = Vec::new();
     for t in TASKS {
         let mut sizes = serde_json::Map::new();
-        if let Some(root) = &args.data_root {
+        if let Some(root) = &root {
             let dir = t.dir(root);
             for s in t.splits {
                 let v = match (t.loader)(&dir, s) {
@@ -43,8 +40,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "sizes": sizes,
         }));
     }
-    if args.json {
-        return super::metric::print_json(&Value::from(rows), args.compact);
+    if args.format.json {
+        return super::metric::print_json(&Value::from(rows), args.format.compact.compact);
     }
     println!("{:<13} {:<6} {:<31} {:<9} {:<6} {}", "task", "media", "metric", "eval", "pool", "splits");
     for (t, r) in TASKS.iter().zip(&rows) {

@@ -27,15 +27,7 @@ use models::emu::Emu;
 use crate::plan::{self, TaskData};
 use files::{RunConfig, Shard};
 
-/// What the model is, as recorded in `run.json`.
-#[derive(Debug, Clone)]
-pub struct ModelInfo {
-    /// Model folder, or `builtin-tiny`.
-    pub name: String,
-    pub weights_hash: String,
-    pub dtype: String,
-    pub device: String,
-}
+pub use crate::model_source::ModelInfo;
 
 /// Validated options of one task run.
 #[derive(Debug, Clone)]

@@ -38,6 +38,21 @@ pub fn default_dir() -> PathBuf {
     dir_from(|k| std::env::var_os(k))
 }
 
+/// The data root of a command: `given` (`--data-root`), else `$EMU_EVAL_DATA`, else the built-in
+/// sample data in [`default_dir`], generated on first use (with a note saying so).
+pub fn data_root(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(d) = given {
+        return Ok(d.to_path_buf());
+    }
+    if let Some(d) = std::env::var_os("EMU_EVAL_DATA").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d));
+    }
+    let dir = default_dir();
+    ensure(&dir)?;
+    crate::log::note(format!("no --data-root: using the built-in sample data in {}", dir.display()));
+    Ok(dir)
+}
+
 /// [`default_dir`] with the environment as a function (empty values count as unset).
 fn dir_from(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
     crate::cache::base_from(var).unwrap_or_else(|| std::env::temp_dir().join("emu-eval")).join(NAME)
