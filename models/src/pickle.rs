@@ -489,27 +489,32 @@ impl<'a> Machine<'a> {
     }
 }
 
+/// A strided view that reaches outside its storage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct ExtentError(String);
+
 /// The last element a strided view touches must lie inside its storage.
-fn check_extent(t: &TensorRef) -> Result<(), String> {
+fn check_extent(t: &TensorRef) -> Result<(), ExtentError> {
     let mut numel: usize = 1;
     let mut last = t.offset;
     for (&d, &s) in t.shape.iter().zip(&t.stride) {
-        numel = numel.checked_mul(d).ok_or("element count overflows")?;
+        numel = numel.checked_mul(d).ok_or_else(|| ExtentError("element count overflows".into()))?;
         if d > 0 {
-            last = (d - 1).checked_mul(s).and_then(|x| x.checked_add(last)).ok_or("extent overflows")?;
+            last = (d - 1).checked_mul(s).and_then(|x| x.checked_add(last)).ok_or_else(|| ExtentError("extent overflows".into()))?;
         }
     }
     if numel > t.storage.numel {
-        return Err(format!(
+        return Err(ExtentError(format!(
             "size {:?} has {numel} elements, more than its storage's {} (expanded views are not supported)",
             t.shape, t.storage.numel
-        ));
+        )));
     }
     if numel > 0 && last >= t.storage.numel {
-        return Err(format!(
+        return Err(ExtentError(format!(
             "size {:?} stride {:?} offset {} reaches element {last}, the storage holds {}",
             t.shape, t.stride, t.offset, t.storage.numel
-        ));
+        )));
     }
     Ok(())
 }

@@ -78,7 +78,7 @@ impl Default for Options {
 }
 
 /// Parses `task=abs,task=abs` (a bare number, or `*=abs`, sets the default).
-pub fn parse_tolerances(spec: &str, opts: &mut Options) -> Result<(), String> {
+pub fn parse_tolerances(spec: &str, opts: &mut Options) -> Result<(), crate::Error> {
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (task, v) = match part.split_once('=') {
             Some((t, v)) => (t.trim(), v.trim()),
@@ -90,7 +90,7 @@ pub fn parse_tolerances(spec: &str, opts: &mut Options) -> Result<(), String> {
         if task == "*" {
             opts.default_tolerance = v;
         } else if tasks::registry::get(task).is_none() {
-            return Err(format!("--tolerance: unknown task `{task}` (known: {})", tasks::registry::ids().join(", ")));
+            return Err(format!("--tolerance: unknown task `{task}` (known: {})", tasks::registry::ids().join(", ")).into());
         } else {
             opts.tolerance.insert(task.to_owned(), v);
         }
@@ -199,18 +199,18 @@ impl Comparison {
     }
 }
 
-fn index(runs: &[RunEntry]) -> Result<BTreeMap<String, &RunEntry>, String> {
+fn index(runs: &[RunEntry]) -> Result<BTreeMap<String, &RunEntry>, crate::Error> {
     let mut m = BTreeMap::new();
     for r in runs {
         if let Some(prev) = m.insert(r.key(), r) {
-            return Err(format!("runs {} and {} are both `{}`: compare one run per task and setting", prev.name, r.name, r.key()));
+            return Err(format!("runs {} and {} are both `{}`: compare one run per task and setting", prev.name, r.name, r.key()).into());
         }
     }
     Ok(m)
 }
 
 /// Compares runs pairwise. Errors only on ambiguous input (two runs with the same key on one side).
-pub fn compare(baseline: &[RunEntry], candidate: &[RunEntry], opts: &Options) -> Result<Comparison, String> {
+pub fn compare(baseline: &[RunEntry], candidate: &[RunEntry], opts: &Options) -> Result<Comparison, crate::Error> {
     let (b, c) = (index(baseline)?, index(candidate)?);
     let mut lines = Vec::new();
     let mut keys: Vec<&String> = b.keys().chain(c.keys()).collect();
@@ -367,7 +367,7 @@ mod tests {
         assert_eq!(o.tolerance["vqav2"], 1.5);
         assert_eq!(o.tolerance["coco_caption"], 3.0);
         assert_eq!(o.default_tolerance, 0.25);
-        assert!(parse_tolerances("vqa=1", &mut o).unwrap_err().contains("unknown task `vqa`"));
+        assert!(parse_tolerances("vqa=1", &mut o).unwrap_err().to_string().contains("unknown task `vqa`"));
         assert!(parse_tolerances("vqav2=-1", &mut o).is_err());
         assert!(parse_tolerances("vqav2=x", &mut o).is_err());
     }

@@ -30,6 +30,14 @@ pub enum Error {
     Font(String),
 }
 
+/// A message about the input that names what is wrong (tolerance specs, runs that cannot be
+/// compared).
+impl From<String> for Error {
+    fn from(s: String) -> Self {
+        Error::Format(s)
+    }
+}
+
 /// Options of [`report`].
 #[derive(Debug, Clone)]
 pub struct ReportOptions {

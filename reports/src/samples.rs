@@ -108,7 +108,7 @@ fn view(p: &Prediction, run_dir: &Path, thumbs: &mut Thumbnailer) -> SampleView 
 #[derive(Default)]
 pub struct Thumbnailer {
     cache: HashMap<(String, Option<[usize; 2]>), Thumb>,
-    videos: HashMap<(PathBuf, usize), Result<Vec<RgbImage>, String>>,
+    videos: HashMap<(PathBuf, usize), Result<Vec<RgbImage>, Unavailable>>,
 }
 
 impl Thumbnailer {
@@ -127,26 +127,31 @@ impl Thumbnailer {
         let file = if file.is_relative() && !file.exists() { run_dir.join(file) } else { file.to_owned() };
         let t = match self.pixels(&file, frame) {
             Ok(img) => Thumb::DataUri { uri: png_data_uri(&downscale(&img, THUMB_SIDE)), label },
-            Err(reason) => Thumb::Missing { label, reason },
+            Err(Unavailable(reason)) => Thumb::Missing { label, reason },
         };
         self.cache.insert(key, t.clone());
         t
     }
 
-    fn pixels(&mut self, file: &Path, frame: Option<[usize; 2]>) -> Result<RgbImage, String> {
+    fn pixels(&mut self, file: &Path, frame: Option<[usize; 2]>) -> Result<RgbImage, Unavailable> {
         match frame {
-            None => decode_file(file).map_err(|e| e.reason()),
+            None => decode_file(file).map_err(|e| Unavailable(e.reason())),
             Some([i, k]) => {
                 let frames = self
                     .videos
                     .entry((file.to_owned(), k))
-                    .or_insert_with(|| read_frames(file, k).map(|s| s.frames).map_err(|e| e.reason()));
+                    .or_insert_with(|| read_frames(file, k).map(|s| s.frames).map_err(|e| Unavailable(e.reason())));
                 let frames = frames.as_ref().map_err(Clone::clone)?;
-                frames.get(i).cloned().ok_or_else(|| format!("frame {i} of {} sampled", frames.len()))
+                frames.get(i).cloned().ok_or_else(|| Unavailable(format!("frame {i} of {} sampled", frames.len())))
             }
         }
     }
 }
+
+/// Why a thumbnail's pixels are unavailable (shown in its place).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct Unavailable(String);
 
 /// Downscales so the longer side is at most `side` (never upscales).
 pub fn downscale(img: &RgbImage, side: usize) -> RgbImage {

@@ -119,6 +119,21 @@ pub enum CacheError {
     Compute(BoxError),
     #[error("feature cache: {0}")]
     Invalid(String),
+    /// Why a cached file cannot be used (it is then rebuilt).
+    #[error("{0}")]
+    Unusable(String),
+}
+
+impl From<String> for CacheError {
+    fn from(s: String) -> Self {
+        CacheError::Unusable(s)
+    }
+}
+
+impl From<&str> for CacheError {
+    fn from(s: &str) -> Self {
+        CacheError::Unusable(s.to_owned())
+    }
 }
 
 /// Computes L2-normalised features of the media rows given, row-major.
@@ -154,7 +169,7 @@ impl FeatureCache {
     }
 
     /// The cached features of `key` for exactly `plan`, or why they cannot be used.
-    pub fn load(&self, key: &CacheKey, plan: &Plan) -> Result<FeatureSet, String> {
+    pub fn load(&self, key: &CacheKey, plan: &Plan) -> Result<FeatureSet, CacheError> {
         let path = self.path(key);
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {}", path.display(), short_io(&e)))?;
         let mut want = header(key, "all");
@@ -224,7 +239,7 @@ impl FeatureCache {
         for c in 0..n.div_ceil(chunk) {
             let _ = std::fs::remove_file(self.part(key, c));
         }
-        Ok((FeatureSet { plan: plan.clone(), features }, Outcome::Built { computed, resumed, reason }))
+        Ok((FeatureSet { plan: plan.clone(), features }, Outcome::Built { computed, resumed, reason: reason.to_string() }))
     }
 }
 
@@ -262,27 +277,27 @@ fn serialize(f: &Features, meta: &[(&str, String)]) -> Result<Vec<u8>, CacheErro
 }
 
 /// Parses a cache file and checks metadata `want`, the row count, the checksum and the values.
-fn read_checked(bytes: &[u8], want: &[(&str, String)], rows: usize) -> Result<Features, String> {
+fn read_checked(bytes: &[u8], want: &[(&str, String)], rows: usize) -> Result<Features, CacheError> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| format!("unreadable ({e})"))?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("unreadable ({e})"))?;
     let meta = header.metadata().clone().unwrap_or_default();
     for (k, v) in want {
         match meta.get(*k) {
             Some(got) if got == v => {}
-            Some(_) => return Err(format!("`{k}` differs from the request (stale cache)")),
-            None => return Err(format!("metadata field `{k}` missing")),
+            Some(_) => return Err(format!("`{k}` differs from the request (stale cache)").into()),
+            None => return Err(format!("metadata field `{k}` missing").into()),
         }
     }
     let t = st.tensor("features").map_err(|e| format!("no `features` tensor ({e})"))?;
     let shape = t.shape();
     if t.dtype() != Dtype::F32 || shape.len() != 2 || shape[0] != rows || shape[1] == 0 {
-        return Err(format!("`features` is {:?} {shape:?}, expected F32 [{rows}, d]", t.dtype()));
+        return Err(format!("`features` is {:?} {shape:?}, expected F32 [{rows}, d]", t.dtype()).into());
     }
     if meta.get("checksum").map(String::as_str) != Some(checksum(t.data()).as_str()) {
         return Err("checksum mismatch (corrupt file)".into());
     }
     let values = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-    Features::new(shape[1], values).map_err(|e| e.to_string())
+    Features::new(shape[1], values).map_err(|e| CacheError::Unusable(e.to_string()))
 }
 
 fn sidecar_json(key: &CacheKey, plan: &Plan) -> Vec<u8> {
@@ -377,7 +392,7 @@ mod tests {
         assert_eq!(sidecar["pool_seed"], "1");
         // A changed sample list under the same key is stale.
         let other = Plan::new([("x".to_owned(), "m0".to_owned())]);
-        assert!(cache.load(&key(1), &other).unwrap_err().contains("`ids` differs"));
+        assert!(cache.load(&key(1), &other).unwrap_err().to_string().contains("`ids` differs"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

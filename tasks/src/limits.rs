@@ -38,11 +38,11 @@ impl Limit {
         self.value.store(v.min(UNSET - 1), Ordering::Relaxed);
     }
 
-    /// `Err` with a message naming the limit and how to raise it when `n` exceeds it.
-    pub fn check(&self, n: u64, what: &str) -> Result<(), String> {
+    /// `Err` naming the limit and how to raise it when `n` exceeds it.
+    pub fn check(&self, n: u64, what: &str) -> Result<(), LimitExceeded> {
         let max = self.get();
         if max != 0 && n > max {
-            return Err(format!("{what} exceeds the limit of {max} (raise it with {} or {})", self.flag, self.env));
+            return Err(LimitExceeded { what: what.to_owned(), max, flag: self.flag, env: self.env });
         }
         Ok(())
     }
@@ -56,8 +56,18 @@ pub static IMAGE_PIXELS: Limit = Limit::new("EMU_EVAL_MAX_IMAGE_PIXELS", "--max-
 /// over during the eigendecomposition). 8192 columns: 512 MiB per covariance matrix.
 pub static FID_FEATURES: Limit = Limit::new("EMU_EVAL_MAX_FID_FEATURES", "--max-fid-features", 8192);
 
+/// A value over one of the limits, with the flag and variable that raise it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} exceeds the limit of {max} (raise it with {flag} or {env})")]
+pub struct LimitExceeded {
+    pub what: String,
+    pub max: u64,
+    pub flag: &'static str,
+    pub env: &'static str,
+}
+
 /// Width × height of an image, checked against [`IMAGE_PIXELS`].
-pub fn check_image_size(width: u64, height: u64) -> Result<(), String> {
+pub fn check_image_size(width: u64, height: u64) -> Result<(), LimitExceeded> {
     let px = width.saturating_mul(height);
     IMAGE_PIXELS.check(px, &format!("image size {width}x{height} ({px} pixels)"))
 }
@@ -71,7 +81,7 @@ mod tests {
         let l = Limit::new("EMU_EVAL_TEST_LIMIT_UNSET_VAR", "--x", 10);
         assert_eq!(l.get(), 10);
         assert!(l.check(10, "n").is_ok());
-        let e = l.check(11, "n 11").unwrap_err();
+        let e = l.check(11, "n 11").unwrap_err().to_string();
         assert!(e.contains("n 11 exceeds the limit of 10") && e.contains("--x") && e.contains("EMU_EVAL_TEST_LIMIT_UNSET_VAR"));
         l.set(0);
         assert!(l.check(u64::MAX - 1, "n").is_ok());

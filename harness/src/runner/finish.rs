@@ -78,7 +78,7 @@ pub fn finish(
             let h = m.headline();
             (serde_json::to_value(&m)?, Some(Headline { name: h.name.to_owned(), value: h.value }))
         }
-        Err(e) => (json!({"unscored": e}), None),
+        Err(e) => (json!({"unscored": e.to_string()}), None),
     };
     let metrics = Metrics {
         task: task.id.into(),

@@ -121,6 +121,23 @@ pub struct EmuConfig {
     pub lora: Option<LoraConfig>,
 }
 
+/// A configuration value out of range or inconsistent with another (`field: problem`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidConfig(pub String);
+
+impl From<String> for InvalidConfig {
+    fn from(s: String) -> Self {
+        InvalidConfig(s)
+    }
+}
+
+impl From<&str> for InvalidConfig {
+    fn from(s: &str) -> Self {
+        InvalidConfig(s.to_owned())
+    }
+}
+
 /// Errors of reading a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -213,7 +230,7 @@ impl EmuConfig {
                 ConfigError::Field(origin.to_string(), path, e.into_inner())
             })?,
         };
-        cfg.validate().map_err(|m| ConfigError::Invalid(origin.to_string(), m))?;
+        cfg.validate().map_err(|m| ConfigError::Invalid(origin.to_string(), m.0))?;
         Ok(cfg)
     }
 
@@ -224,27 +241,27 @@ impl EmuConfig {
     }
 
     /// Ranges of single values, then divisibility and wiring constraints between the parts.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         self.validate_ranges()?;
         let v = &self.vision;
         if v.head_width == 0 || !v.width.is_multiple_of(v.head_width) {
-            return Err(format!("vision.width: {} is not a multiple of head_width {}", v.width, v.head_width));
+            return Err(format!("vision.width: {} is not a multiple of head_width {}", v.width, v.head_width).into());
         }
         if v.patch_size == 0 || !v.image_size.is_multiple_of(v.patch_size) {
-            return Err(format!("vision.image_size: {} is not a multiple of patch_size {}", v.image_size, v.patch_size));
+            return Err(format!("vision.image_size: {} is not a multiple of patch_size {}", v.image_size, v.patch_size).into());
         }
         let c = &self.causal_former;
         if c.encoder_width != v.width {
-            return Err(format!("causal_former.encoder_width: {} differs from vision.width {}", c.encoder_width, v.width));
+            return Err(format!("causal_former.encoder_width: {} differs from vision.width {}", c.encoder_width, v.width).into());
         }
         let l = &self.llama;
         if c.output_dim != l.hidden_size {
-            return Err(format!("causal_former.output_dim: {} differs from llama.hidden_size {}", c.output_dim, l.hidden_size));
+            return Err(format!("causal_former.output_dim: {} differs from llama.hidden_size {}", c.output_dim, l.hidden_size).into());
         }
         if l.num_attention_heads == 0
             || !l.hidden_size.is_multiple_of(l.num_attention_heads)
             || !l.head_dim().is_multiple_of(2) {
-            return Err(format!("llama.num_attention_heads: {} does not give an even head_dim of {}", l.num_attention_heads, l.hidden_size));
+            return Err(format!("llama.num_attention_heads: {} does not give an even head_dim of {}", l.num_attention_heads, l.hidden_size).into());
         }
         if self.n_causal == 0 {
             return Err("n_causal: must be positive".into());
@@ -255,7 +272,7 @@ impl EmuConfig {
 
 impl EmuConfig {
     /// Sizes and layer counts positive; eps, std and rope_theta finite and positive; mean finite.
-    fn validate_ranges(&self) -> Result<(), String> {
+    fn validate_ranges(&self) -> Result<(), InvalidConfig> {
         let (v, c, l) = (&self.vision, &self.causal_former, &self.llama);
         let sizes = [
             ("vision.image_size", v.image_size),
@@ -277,7 +294,7 @@ impl EmuConfig {
         ];
         for (name, x) in sizes {
             if x == 0 {
-                return Err(format!("{name}: must be positive"));
+                return Err(format!("{name}: must be positive").into());
             }
         }
         let positive = [
@@ -293,22 +310,22 @@ impl EmuConfig {
         ];
         for (name, x) in positive {
             if !(x.is_finite() && x > 0.0) {
-                return Err(format!("{name}: {x} is not a finite positive number"));
+                return Err(format!("{name}: {x} is not a finite positive number").into());
             }
         }
         if let Some(i) = v.image_mean.iter().position(|m| !m.is_finite()) {
-            return Err(format!("vision.image_mean[{i}]: {} is not finite", v.image_mean[i]));
+            return Err(format!("vision.image_mean[{i}]: {} is not finite", v.image_mean[i]).into());
         }
         if let Some(lora) = &self.lora {
             if lora.r == 0 || !lora.lora_alpha.is_finite() {
-                return Err(format!("lora: r {} must be positive and lora_alpha {} finite", lora.r, lora.lora_alpha));
+                return Err(format!("lora: r {} must be positive and lora_alpha {} finite", lora.r, lora.lora_alpha).into());
             }
         }
         if self.n_causal >= l.max_position_embeddings {
-            return Err(format!(
+            return Err(InvalidConfig(format!(
                 "n_causal: {} image slots do not fit llama.max_position_embeddings {}",
                 self.n_causal, l.max_position_embeddings
-            ));
+            )));
         }
         Ok(())
     }

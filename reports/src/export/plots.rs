@@ -106,21 +106,26 @@ pub fn plots(model: &ReportModel) -> Vec<Plot> {
     out
 }
 
+/// A font that cannot be used, with how to get one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct FontError(String);
+
 /// Registers the font once; a missing or unreadable font is a clear error.
 pub fn ensure_font() -> Result<(), Error> {
-    static FONT: OnceLock<Result<(), String>> = OnceLock::new();
+    static FONT: OnceLock<Result<(), FontError>> = OnceLock::new();
     FONT.get_or_init(|| {
         let path = std::env::var_os("EMU_EVAL_FONT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_FONT));
         let bytes = std::fs::read(&path).map_err(|e| {
-            format!("font {}: {e} (plots need a TrueType font: install fonts-dejavu-core with scripts/setup.sh, or set EMU_EVAL_FONT)", path.display())
+            FontError(format!("font {}: {e} (plots need a TrueType font: install fonts-dejavu-core with scripts/setup.sh, or set EMU_EVAL_FONT)", path.display()))
         })?;
         // plotters keeps registered fonts for the life of the program.
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-            .map_err(|_| format!("font {}: not a valid TrueType/OpenType font", path.display()))
+            .map_err(|_| FontError(format!("font {}: not a valid TrueType/OpenType font", path.display())))
     })
     .clone()
-    .map_err(Error::Font)
+    .map_err(|e| Error::Font(e.0))
 }
 
 const OURS: [RGBColor; 6] =
@@ -128,11 +133,16 @@ const OURS: [RGBColor; 6] =
 const PAPER: [RGBColor; 6] =
     [RGBColor(90, 90, 90), RGBColor(140, 86, 75), RGBColor(188, 189, 34), RGBColor(127, 127, 127), RGBColor(227, 119, 194), RGBColor(60, 60, 140)];
 
-fn draw<DB: DrawingBackend>(plot: &Plot, root: DrawingArea<DB, Shift>) -> Result<(), String>
+/// Why a plot could not be drawn (the backend's message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct DrawError(String);
+
+fn draw<DB: DrawingBackend>(plot: &Plot, root: DrawingArea<DB, Shift>) -> Result<(), DrawError>
 where
     DB::ErrorType: 'static,
 {
-    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| DrawError(e.to_string());
     root.fill(&WHITE).map_err(e)?;
     match &plot.kind {
         PlotKind::Lines(series) => {
@@ -234,14 +244,14 @@ impl Plot {
     pub fn svg(&self) -> Result<String, Error> {
         ensure_font()?;
         let mut s = String::new();
-        draw(self, SVGBackend::with_string(&mut s, SIZE).into_drawing_area()).map_err(|m| Error::Plot(self.name.clone(), m))?;
+        draw(self, SVGBackend::with_string(&mut s, SIZE).into_drawing_area()).map_err(|m| Error::Plot(self.name.clone(), m.0))?;
         Ok(s)
     }
 
     pub fn png(&self) -> Result<Vec<u8>, Error> {
         ensure_font()?;
         let mut buf = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
-        draw(self, BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area()).map_err(|m| Error::Plot(self.name.clone(), m))?;
+        draw(self, BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area()).map_err(|m| Error::Plot(self.name.clone(), m.0))?;
         Ok(encode_png(SIZE.0, SIZE.1, &buf))
     }
 }

@@ -42,7 +42,7 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
     let map_path = require(dir, MAPPING)?;
     let mapping = parse_mapping(&map_path, &read_text(&map_path)?)?;
     video_qa::load(&qa, |video_id| {
-        let clip = mapping.get(&video_id).ok_or_else(|| format!("video_id {video_id} has no vid{video_id} line in {}", map_path.display()))?;
+        let clip = mapping.get(&video_id).ok_or_else(|| crate::input::Invalid(format!("video_id {video_id} has no vid{video_id} line in {}", map_path.display())))?;
         Ok(Media::Video { key: format!("vid{video_id}"), path: dir.join("YouTubeClips").join(format!("{clip}.avi")) })
     })
 }

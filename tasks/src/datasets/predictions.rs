@@ -1,5 +1,6 @@
 //! Scoring a predictions file in the task's official result format against a loaded split:
 //! join on the sample id, report unknown/duplicate/missing ids, call the metric functions.
+use crate::input::Invalid;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -77,10 +78,10 @@ pub fn read(task: &Task, path: &Path) -> Result<Vec<(SampleId, Prediction)>, Inp
 }
 
 /// The official result-file record of one prediction (the inverse of [`read`]).
-pub fn record(task: &Task, sample: &Sample, prediction: &Prediction) -> Result<Value, String> {
+pub fn record(task: &Task, sample: &Sample, prediction: &Prediction) -> Result<Value, Invalid> {
     let answer = || match prediction {
         Prediction::Text(t) => Ok(t.clone()),
-        Prediction::Ranks(_) => Err(format!("{}: sample {}: ranks where text is expected", task.id, sample.id)),
+        Prediction::Ranks(_) => Err(Invalid(format!("{}: sample {}: ranks where text is expected", task.id, sample.id))),
     };
     Ok(match (task.result_format, &sample.id) {
         (ResultFormat::CocoCaption, SampleId::Int(i)) => json!({"image_id": i, "caption": answer()?}),
@@ -89,9 +90,9 @@ pub fn record(task: &Task, sample: &Sample, prediction: &Prediction) -> Result<V
         (ResultFormat::NextqaVideoQid, SampleId::VideoQid { video, qid }) => json!({"video": video, "qid": qid, "answer": answer()?}),
         (ResultFormat::VisdialRanks, SampleId::Round { image_id, round_id }) => match prediction {
             Prediction::Ranks(r) => json!({"image_id": image_id, "round_id": round_id, "ranks": r}),
-            Prediction::Text(_) => return Err(format!("{}: sample {}: text where ranks are expected", task.id, sample.id)),
+            Prediction::Text(_) => return Err(format!("{}: sample {}: text where ranks are expected", task.id, sample.id).into()),
         },
-        (format, id) => return Err(format!("{}: sample id {id} does not fit the result format {}", task.id, format.describe())),
+        (format, id) => return Err(format!("{}: sample id {id} does not fit the result format {}", task.id, format.describe()).into()),
     })
 }
 
@@ -217,7 +218,7 @@ pub fn score(
     vqa_variant: vqa::Variant,
     wordnet: Option<&WordNet>,
     detail: Detail,
-) -> Result<TaskMetric, String> {
+) -> Result<TaskMetric, Invalid> {
     let no_gt = || format!("this split of {} has no ground-truth answers (submission only)", task.id);
     match task.scorer {
         Scorer::Caption => {
@@ -263,7 +264,7 @@ pub fn score(
                         let ranks = match p {
                             Some(Prediction::Ranks(r)) if r.len() == options.len() => r.clone(),
                             Some(Prediction::Ranks(r)) => {
-                                return Err(format!("round {}: {} ranks for {} options", s.id, r.len(), options.len()))
+                                return Err(format!("round {}: {} ranks for {} options", s.id, r.len(), options.len()).into())
                             }
                             _ => worst_ranks(options.len(), Some(*gt), gt_relevance.as_ref()),
                         };
@@ -300,7 +301,7 @@ pub fn score(
                 .collect::<Result<_, _>>()?;
             Ok(TaskMetric::Wups(wups::score(&items, true, wn, detail)))
         }
-        Scorer::Fid => Err(format!("task {} is not scored from a predictions file (FID of generated images)", task.id)),
+        Scorer::Fid => Err(format!("task {} is not scored from a predictions file (FID of generated images)", task.id).into()),
     }
 }
 

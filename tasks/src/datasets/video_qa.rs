@@ -2,10 +2,10 @@
 use std::path::Path;
 
 use super::{context, Content, Media, Sample, SampleId};
-use crate::input::{index, read_json, InputError, Json};
+use crate::input::{index, read_json, InputError, Invalid, Json};
 
 /// Reads the list; `media(video_id)` resolves a video or explains why it cannot.
-pub fn load(path: &Path, media: impl Fn(u64) -> Result<Media, String>) -> Result<Vec<Sample>, InputError> {
+pub fn load(path: &Path, media: impl Fn(u64) -> Result<Media, Invalid>) -> Result<Vec<Sample>, InputError> {
     let root = read_json(path)?;
     let j = Json::new(path);
     let list = j.array(&root, "(root)")?;
@@ -19,7 +19,7 @@ pub fn load(path: &Path, media: impl Fn(u64) -> Result<Media, String>) -> Result
         let answer = j.str(j.get(rec, &f, "answer").map_err(ctx)?, &format!("{f}.answer")).map_err(ctx)?.to_owned();
         let vf = format!("{f}.video_id");
         let video_id = j.u64(j.get(rec, &f, "video_id").map_err(ctx)?, &vf).map_err(ctx)?;
-        let media = media(video_id).map_err(|m| ctx(j.err(&vf, m)))?;
+        let media = media(video_id).map_err(|m| ctx(j.err(&vf, m.0)))?;
         if !seen.insert(id) {
             return Err(j.err(&format!("{f}.id"), format!("duplicate id {id}")));
         }

@@ -3,6 +3,7 @@
 //! video, `metric caption` among them, pay nothing. Struct layouts and constants come from
 //! `ffmpeg-sys-next` (bindgen over the installed headers); the libraries opened are the sonames of
 //! those headers' major versions, so layouts and code always match.
+use crate::media::DecodeError;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::OnceLock;
 
@@ -71,12 +72,12 @@ pub fn sonames() -> [String; 4] {
 }
 
 /// The loaded API, or why FFmpeg cannot be loaded (one line). Loaded once per process.
-pub fn api() -> Result<&'static Api, String> {
-    static API: OnceLock<Result<Api, String>> = OnceLock::new();
+pub fn api() -> Result<&'static Api, DecodeError> {
+    static API: OnceLock<Result<Api, DecodeError>> = OnceLock::new();
     API.get_or_init(load).as_ref().map_err(Clone::clone)
 }
 
-fn load() -> Result<Api, String> {
+fn load() -> Result<Api, DecodeError> {
     let mut libs = Vec::new();
     for name in sonames() {
         // SAFETY: FFmpeg's libraries run no initialisers with preconditions on load.
@@ -135,7 +136,7 @@ impl Api {
 }
 
 /// A path as FFmpeg's URL argument.
-pub fn c_path(path: &std::path::Path) -> Result<CString, String> {
+pub fn c_path(path: &std::path::Path) -> Result<CString, DecodeError> {
     use std::os::unix::ffi::OsStrExt;
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| "path contains a NUL byte".to_owned())
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| DecodeError::from("path contains a NUL byte"))
 }

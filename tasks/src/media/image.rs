@@ -1,6 +1,7 @@
 //! Still images as Emu's `process_img` prepares them (emu-model.md §1.2): decode to RGB like
 //! Pillow's `Image.open(..).convert("RGB")`, Pillow's bicubic `resize((224, 224))` (Appendix A),
 //! `/255`, CLIP mean/std in float64, cast to float32, CHW.
+use crate::media::DecodeError;
 use std::cell::RefCell;
 use std::io::Read;
 use std::path::Path;
@@ -76,7 +77,7 @@ fn read_into(path: &Path, buf: &mut Vec<u8>) -> Result<(), MediaError> {
 pub fn decode_file(path: &Path) -> Result<RgbImage, MediaError> {
     let mut bytes = Vec::new();
     read_into(path, &mut bytes)?;
-    decode_bytes(&bytes).map_err(|m| MediaError::Decode(path.to_owned(), m))
+    decode_bytes(&bytes).map_err(|m| MediaError::decode(path, m))
 }
 
 /// Reads only the header of a JPEG or PNG file and checks its size against
@@ -84,28 +85,28 @@ pub fn decode_file(path: &Path) -> Result<RgbImage, MediaError> {
 pub fn check_file_header(path: &Path) -> Result<(usize, usize), MediaError> {
     let mut bytes = Vec::new();
     read_into(path, &mut bytes)?;
-    let err = |m: String| MediaError::Decode(path.to_owned(), m);
+    let err = |m: DecodeError| MediaError::decode(path, m);
     let (w, h) = if bytes.starts_with(&[0xFF, 0xD8]) {
         Decoder::new().and_then(|mut d| d.size(&bytes)).map_err(err)?
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        let reader = png::Decoder::new(std::io::Cursor::new(&bytes)).read_info().map_err(|e| err(e.to_string()))?;
+        let reader = png::Decoder::new(std::io::Cursor::new(&bytes)).read_info().map_err(|e| err(e.to_string().into()))?;
         (reader.info().width as usize, reader.info().height as usize)
     } else {
-        return Err(err("not a JPEG or PNG file".to_owned()));
+        return Err(err("not a JPEG or PNG file".into()));
     };
-    crate::limits::check_image_size(w as u64, h as u64).map_err(err)?;
+    crate::limits::check_image_size(w as u64, h as u64).map_err(|e| err(e.into()))?;
     Ok((w, h))
 }
 
 /// Decodes JPEG or PNG bytes to RGB, as Pillow's `open(..).convert("RGB")`.
-pub fn decode_bytes(bytes: &[u8]) -> Result<RgbImage, String> {
+pub fn decode_bytes(bytes: &[u8]) -> Result<RgbImage, DecodeError> {
     let mut data = Vec::new();
     let (w, h) = SCRATCH.with_borrow_mut(|s| decode_into(bytes, &mut s.jpeg, &mut data))?;
     Ok(RgbImage::new(w, h, data))
 }
 
 /// Decodes JPEG or PNG bytes into `rgb` (replacing its contents); returns `(width, height)`.
-fn decode_into(bytes: &[u8], jpeg: &mut Option<Decoder>, rgb: &mut Vec<u8>) -> Result<(usize, usize), String> {
+fn decode_into(bytes: &[u8], jpeg: &mut Option<Decoder>, rgb: &mut Vec<u8>) -> Result<(usize, usize), DecodeError> {
     if bytes.starts_with(&[0xFF, 0xD8]) {
         let decoder = match jpeg {
             Some(d) => d,
@@ -121,15 +122,15 @@ fn decode_into(bytes: &[u8], jpeg: &mut Option<Decoder>, rgb: &mut Vec<u8>) -> R
         *rgb = img.data;
         Ok((img.width, img.height))
     } else if bytes.is_empty() {
-        Err("empty file".to_owned())
+        Err("empty file".into())
     } else {
-        Err("not a JPEG or PNG file".to_owned())
+        Err("not a JPEG or PNG file".into())
     }
 }
 
 /// JPEG through libjpeg-turbo (Pillow's decoder). Grayscale is replicated to RGB by libjpeg, as
 /// Pillow's L→RGB; CMYK goes through [`cmyk_to_rgb`].
-fn decode_jpeg(decoder: &mut Decoder, bytes: &[u8], rgb: &mut Vec<u8>) -> Result<(usize, usize), String> {
+fn decode_jpeg(decoder: &mut Decoder, bytes: &[u8], rgb: &mut Vec<u8>) -> Result<(usize, usize), DecodeError> {
     let d = decoder.decode_into(bytes, rgb)?;
     if d.channels == 4 {
         let cmyk = std::mem::take(rgb);
@@ -156,14 +157,14 @@ pub fn cmyk_to_rgb(p: [u8; 4]) -> [u8; 3] {
 
 /// PNG through the `png` crate (lossless, so any correct decoder matches Pillow). 16-bit samples
 /// keep their high byte; alpha is dropped without compositing (Pillow RGBA→RGB).
-fn decode_png(bytes: &[u8]) -> Result<RgbImage, String> {
+fn decode_png(bytes: &[u8]) -> Result<RgbImage, DecodeError> {
     // The pixel limit below governs, not the png crate's default 64 MiB limit.
     let mut dec = png::Decoder::new_with_limits(std::io::Cursor::new(bytes), png::Limits { bytes: usize::MAX });
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = dec.read_info().map_err(|e| e.to_string())?;
+    let mut reader = dec.read_info().map_err(|e| DecodeError(e.to_string()))?;
     crate::limits::check_image_size(reader.info().width as u64, reader.info().height as u64)?;
     let mut buf = vec![0u8; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    let info = reader.next_frame(&mut buf).map_err(|e| DecodeError(e.to_string()))?;
     let (w, h) = (info.width as usize, info.height as usize);
     let src = &buf[..info.buffer_size()];
     let data = match info.color_type {
@@ -171,10 +172,10 @@ fn decode_png(bytes: &[u8]) -> Result<RgbImage, String> {
         png::ColorType::Rgba => src.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
         png::ColorType::Grayscale => src.iter().flat_map(|&g| [g, g, g]).collect(),
         png::ColorType::GrayscaleAlpha => src.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0]]).collect(),
-        png::ColorType::Indexed => return Err("indexed PNG was not expanded".to_owned()),
+        png::ColorType::Indexed => return Err("indexed PNG was not expanded".into()),
     };
     if data.len() != w * h * 3 {
-        return Err("PNG pixel buffer has an unexpected size".to_owned());
+        return Err("PNG pixel buffer has an unexpected size".into());
     }
     Ok(RgbImage::new(w, h, data))
 }
@@ -269,7 +270,7 @@ pub fn preprocess_file_with(path: &Path, n: &Normalisation) -> Result<Pixels, Me
     SCRATCH.with_borrow_mut(|s| {
         let px = read_into(path, &mut s.file).and_then(|()| {
             let (w, h) =
-                decode_into(&s.file, &mut s.jpeg, &mut s.rgb).map_err(|m| MediaError::Decode(path.to_owned(), m))?;
+                decode_into(&s.file, &mut s.jpeg, &mut s.rgb).map_err(|m| MediaError::decode(path, m))?;
             Ok(preprocess_rgb(&s.rgb, w, h, n, &mut s.resampler))
         });
         s.trim();

@@ -8,6 +8,36 @@ pub mod video;
 
 use std::path::PathBuf;
 
+/// Why bytes could not be decoded; [`MediaError::Decode`] adds the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub String);
+
+impl From<String> for DecodeError {
+    fn from(s: String) -> Self {
+        DecodeError(s)
+    }
+}
+
+impl From<&str> for DecodeError {
+    fn from(s: &str) -> Self {
+        DecodeError(s.to_owned())
+    }
+}
+
+impl From<crate::limits::LimitExceeded> for DecodeError {
+    fn from(e: crate::limits::LimitExceeded) -> Self {
+        DecodeError(e.to_string())
+    }
+}
+
+impl MediaError {
+    /// A decoding error of `path`.
+    pub fn decode(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+        MediaError::Decode(path.to_owned(), e.to_string())
+    }
+}
+
 /// A decoding error; always names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {

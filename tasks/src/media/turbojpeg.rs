@@ -1,6 +1,7 @@
 //! Minimal FFI to the system TurboJPEG library (libjpeg-turbo, Debian `libturbojpeg0-dev`): the
 //! decoder Pillow uses, with its defaults (ISLOW IDCT, fancy upsampling), so pixels match Pillow's.
 //! The `turbojpeg` crate needs libturbojpeg >= 3.0; Debian 12 ships 2.1.5, hence these few lines.
+use crate::media::DecodeError;
 use std::ffi::{c_char, c_int, c_uchar, c_ulong, c_void, CStr};
 
 type TjHandle = *mut c_void;
@@ -59,11 +60,11 @@ impl Drop for Handle {
 pub struct Decoder(Handle);
 
 impl Decoder {
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, DecodeError> {
         // SAFETY: plain C call; a null handle is checked.
         let ptr = unsafe { tjInitDecompress() };
         if ptr.is_null() {
-            return Err("cannot initialise libturbojpeg".to_owned());
+            return Err("cannot initialise libturbojpeg".into());
         }
         Ok(Decoder(Handle(ptr)))
     }
@@ -74,11 +75,11 @@ impl Decoder {
     }
 
     /// Width and height from the header, without decoding.
-    pub fn size(&mut self, bytes: &[u8]) -> Result<(usize, usize), String> {
+    pub fn size(&mut self, bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
         let (mut w, mut hgt, mut sub, mut cs) = (0, 0, 0, 0);
         // SAFETY: the handle is live; the header outputs are plain ints.
         if unsafe { tjDecompressHeader3(self.0 .0, bytes.as_ptr(), bytes.len() as c_ulong, &mut w, &mut hgt, &mut sub, &mut cs) } != 0 {
-            return Err(self.error());
+            return Err(self.error().into());
         }
         Ok((w.max(0) as usize, hgt.max(0) as usize))
     }
@@ -86,17 +87,17 @@ impl Decoder {
     /// Decodes a JPEG into `out` (replacing its contents) as RGB, or raw CMYK for CMYK/YCCK
     /// files. Warnings (e.g. a truncated file) are errors, as Pillow raises "image file is
     /// truncated".
-    pub fn decode_into(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<Header, String> {
+    pub fn decode_into(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<Header, DecodeError> {
         let h = self.0 .0;
         let (mut w, mut hgt, mut sub, mut cs) = (0, 0, 0, 0);
         // SAFETY: the handle is live; the header outputs are plain ints.
         if unsafe { tjDecompressHeader3(h, bytes.as_ptr(), bytes.len() as c_ulong, &mut w, &mut hgt, &mut sub, &mut cs) }
             != 0
         {
-            return Err(self.error());
+            return Err(self.error().into());
         }
         if w <= 0 || hgt <= 0 {
-            return Err(format!("invalid size {w}x{hgt}"));
+            return Err(DecodeError(format!("invalid size {w}x{hgt}")));
         }
         crate::limits::check_image_size(w as u64, hgt as u64)?;
         let (format, channels) = if cs == TJCS_CMYK || cs == TJCS_YCCK { (TJPF_CMYK, 4) } else { (TJPF_RGB, 3) };
@@ -110,7 +111,7 @@ impl Decoder {
             tjDecompress2(h, bytes.as_ptr(), bytes.len() as c_ulong, out.as_mut_ptr(), w, pitch as c_int, hgt, format, 0)
         };
         if rc != 0 {
-            return Err(self.error());
+            return Err(self.error().into());
         }
         Ok(Header { width, height, channels })
     }

@@ -2,6 +2,7 @@
 //! count the frames that actually decode, pick K with Emu's sampler, convert those to RGB.
 //! Memory holds at most the K picked frames, whatever the clip length. FFmpeg is loaded on first
 //! use (`super::ffmpeg`).
+use crate::media::DecodeError;
 use std::ffi::c_int;
 use std::path::Path;
 
@@ -87,7 +88,7 @@ impl Decoding<'_> {
         size: &mut (u32, u32),
         keep: &dyn Fn(usize) -> bool,
         sink: &mut dyn FnMut(usize, RgbImage),
-    ) -> Result<(), String> {
+    ) -> Result<(), DecodeError> {
         let a = self.api;
         // SAFETY: `codec` is open, `frame` allocated; receive_frame unrefs `frame` first.
         while unsafe { (a.avcodec_receive_frame)(self.codec, self.frame) } >= 0 {
@@ -120,7 +121,7 @@ impl Decoding<'_> {
                         std::ptr::null(),
                     );
                     if self.scaler.is_null() {
-                        return Err(format!("cannot convert pixel format {format} to RGB"));
+                        return Err(DecodeError(format!("cannot convert pixel format {format} to RGB")));
                     }
                     self.scaler_input = (w, h, format);
                     (a.av_frame_free)(&mut self.rgb);
@@ -133,7 +134,7 @@ impl Decoding<'_> {
                     (*self.rgb).height = h;
                     let r = (a.av_frame_get_buffer)(self.rgb, 32);
                     if r < 0 {
-                        return Err(a.error(r));
+                        return Err(a.error(r).into());
                     }
                 }
             }
@@ -175,7 +176,7 @@ fn decode(
     if !path.exists() {
         return Err(MediaError::NotFound(path.to_owned()));
     }
-    let err = |m: String| MediaError::Decode(path.to_owned(), m);
+    let err = |m: DecodeError| MediaError::decode(path, m);
     let a = ffmpeg::api().map_err(err)?;
     let url = ffmpeg::c_path(path).map_err(err)?;
     let null = std::ptr::null_mut();
@@ -194,11 +195,11 @@ fn decode(
         let r = (a.avformat_open_input)(&mut d.input, url.as_ptr(), std::ptr::null(), null as _);
         if r < 0 {
             d.input = null as _; // freed by FFmpeg on failure
-            return Err(err(a.error(r)));
+            return Err(err(a.error(r).into()));
         }
         let r = (a.avformat_find_stream_info)(d.input, null as _);
         if r < 0 {
-            return Err(err(a.error(r)));
+            return Err(err(a.error(r).into()));
         }
         let index = (a.av_find_best_stream)(d.input, ffmpeg::AVMEDIA_TYPE_VIDEO, -1, -1, null as _, 0);
         if index < 0 {
@@ -213,7 +214,7 @@ fn decode(
         }
         let r = (a.avcodec_parameters_to_context)(d.codec, par);
         if r < 0 {
-            return Err(err(a.error(r)));
+            return Err(err(a.error(r).into()));
         }
         // The codec id, read as its C type (an id newer than our headers is not a valid Rust enum).
         let codec_id = *(std::ptr::addr_of!((*par).codec_id) as *const c_int);
@@ -223,7 +224,7 @@ fn decode(
         }
         let r = (a.avcodec_open2)(d.codec, decoder, null as _);
         if r < 0 {
-            return Err(err(a.error(r)));
+            return Err(err(a.error(r).into()));
         }
         d.packet = (a.av_packet_alloc)();
         d.frame = (a.av_frame_alloc)();
@@ -234,7 +235,7 @@ fn decode(
     };
     let (width, height) = (u32::try_from(width).unwrap_or(0), u32::try_from(height).unwrap_or(0));
     // The stream's stated size, then every frame's, against the pixel limit before conversion.
-    crate::limits::check_image_size(width as u64, height as u64).map_err(err)?;
+    crate::limits::check_image_size(width as u64, height as u64).map_err(|e| err(e.into()))?;
     let mut count = 0usize;
     let mut size = (width, height);
     loop {

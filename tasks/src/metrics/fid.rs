@@ -78,7 +78,7 @@ fn check_shape(path: &Path, rows: usize, cols: usize) -> Result<(), InputError> 
     let mib = (cols as f64).powi(2) * 8.0 / (1u64 << 20) as f64;
     limits::FID_FEATURES
         .check(cols as u64, &format!("{cols} feature columns (each covariance matrix needs {mib:.0} MiB)"))
-        .map_err(|m| InputError::field(path, "header.shape", m))
+        .map_err(|m| InputError::field(path, "header.shape", m.to_string()))
 }
 
 /// Column mean and sample covariance (`np.mean(axis=0)`, `np.cov(rowvar=False)`, denominator

@@ -5,6 +5,7 @@
 //! literal `{'descr': '<f4', 'fortran_order': False, 'shape': (n, d), }` padded with spaces and
 //! ended by `\n`, then the raw data. Only little-endian `f4`/`f8` 2-D arrays are accepted;
 //! Fortran-order data is transposed into row-major order.
+use crate::input::Invalid;
 use std::path::Path;
 
 use crate::input::InputError;
@@ -193,7 +194,7 @@ enum Lit {
 
 /// Parses the restricted Python dict literal numpy writes (string keys; string, bool or
 /// int-tuple values; optional trailing commas).
-fn parse_dict(text: &str) -> Result<Vec<(String, Lit)>, String> {
+fn parse_dict(text: &str) -> Result<Vec<(String, Lit)>, Invalid> {
     let mut p = Parser { s: text.as_bytes(), i: 0 };
     p.expect(b'{')?;
     let mut out = Vec::new();
@@ -218,7 +219,7 @@ fn parse_dict(text: &str) -> Result<Vec<(String, Lit)>, String> {
     }
     p.ws();
     if p.i != p.s.len() {
-        return Err(format!("unexpected text after the dict at offset {}", p.i));
+        return Err(format!("unexpected text after the dict at offset {}", p.i).into());
     }
     Ok(out)
 }
@@ -242,24 +243,24 @@ impl Parser<'_> {
             false
         }
     }
-    fn expect(&mut self, c: u8) -> Result<(), String> {
+    fn expect(&mut self, c: u8) -> Result<(), Invalid> {
         if self.eat(c) {
             Ok(())
         } else {
-            Err(format!("expected '{}' at offset {}", c as char, self.i))
+            Err(format!("expected '{}' at offset {}", c as char, self.i).into())
         }
     }
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<String, Invalid> {
         let q = match self.s.get(self.i) {
             Some(&q @ (b'\'' | b'"')) => q,
-            _ => return Err(format!("expected a quoted string at offset {}", self.i)),
+            _ => return Err(format!("expected a quoted string at offset {}", self.i).into()),
         };
         let start = self.i + 1;
         let len = self.s[start..].iter().position(|&c| c == q).ok_or("unterminated string")?;
         self.i = start + len + 1;
         Ok(String::from_utf8_lossy(&self.s[start..start + len]).into_owned())
     }
-    fn value(&mut self) -> Result<Lit, String> {
+    fn value(&mut self) -> Result<Lit, Invalid> {
         let rest = &self.s[self.i..];
         if rest.starts_with(b"True") {
             self.i += 4;
@@ -288,7 +289,7 @@ impl Parser<'_> {
         }
         self.string().map(Lit::Str)
     }
-    fn int(&mut self) -> Result<usize, String> {
+    fn int(&mut self) -> Result<usize, Invalid> {
         let start = self.i;
         while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
             self.i += 1;
@@ -296,7 +297,7 @@ impl Parser<'_> {
         let digits = std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?;
         // numpy may write `3L` in very old files.
         self.eat(b'L');
-        digits.parse().map_err(|_| format!("expected a non-negative integer at offset {start}"))
+        digits.parse().map_err(|_| Invalid(format!("expected a non-negative integer at offset {start}")))
     }
 }
 

@@ -1,5 +1,6 @@
 //! VisDial v1.0 metrics: R@k, mean rank, MRR, NDCG (spec section 3; reference
 //! visdial-challenge-starter-pytorch `visdialch/metrics.py`).
+use crate::input::Invalid;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -29,7 +30,7 @@ pub fn parse_rounds(path: &Path, root: &Value) -> Result<Vec<VisdialRound>, Inpu
 fn parse_round(j: &Json, item: &Value, field: &str) -> Result<VisdialRound, InputError> {
     let ranks_field = format!("{field}.ranks");
     let ranks = j.i64s(j.get(item, field, "ranks")?, &ranks_field)?;
-    let ranks = check_permutation(&ranks).map_err(|m| j.err(&ranks_field, m))?;
+    let ranks = check_permutation(&ranks).map_err(|m| j.err(&ranks_field, m.0))?;
     let n = ranks.len();
     let gt_field = format!("{field}.gt_index");
     let gt = j.i64(j.get(item, field, "gt_index")?, &gt_field)?;
@@ -42,7 +43,7 @@ fn parse_round(j: &Json, item: &Value, field: &str) -> Result<VisdialRound, Inpu
         None => None,
         Some(v) => {
             let rel = j.f64s(v, &rel_field)?;
-            check_relevance(&rel, n).map_err(|m| j.err(&rel_field, m))?;
+            check_relevance(&rel, n).map_err(|m| j.err(&rel_field, m.0))?;
             Some(rel)
         }
     };
@@ -50,7 +51,7 @@ fn parse_round(j: &Json, item: &Value, field: &str) -> Result<VisdialRound, Inpu
 }
 
 /// `ranks` must hold each of 1..N exactly once.
-fn check_permutation(ranks: &[i64]) -> Result<Vec<u32>, String> {
+fn check_permutation(ranks: &[i64]) -> Result<Vec<u32>, Invalid> {
     let n = ranks.len();
     if n == 0 {
         return Err("empty; expected a permutation of 1..N".into());
@@ -58,11 +59,11 @@ fn check_permutation(ranks: &[i64]) -> Result<Vec<u32>, String> {
     let mut seen = vec![false; n];
     for (i, &r) in ranks.iter().enumerate() {
         if r < 1 || r as u64 > n as u64 {
-            return Err(format!("[{i}] = {r} out of range 1..{n}; expected a permutation of 1..{n}"));
+            return Err(format!("[{i}] = {r} out of range 1..{n}; expected a permutation of 1..{n}").into());
         }
         let slot = &mut seen[(r - 1) as usize];
         if *slot {
-            return Err(format!("[{i}] = {r} repeats a rank; expected a permutation of 1..{n}"));
+            return Err(format!("[{i}] = {r} repeats a rank; expected a permutation of 1..{n}").into());
         }
         *slot = true;
     }
@@ -70,12 +71,12 @@ fn check_permutation(ranks: &[i64]) -> Result<Vec<u32>, String> {
 }
 
 /// Relevance: one finite value >= 0 per option, at least one non-zero.
-fn check_relevance(rel: &[f64], n: usize) -> Result<(), String> {
+fn check_relevance(rel: &[f64], n: usize) -> Result<(), Invalid> {
     if rel.len() != n {
-        return Err(format!("has {} values, ranks has {n}", rel.len()));
+        return Err(format!("has {} values, ranks has {n}", rel.len()).into());
     }
     if let Some(i) = rel.iter().position(|x| !x.is_finite() || *x < 0.0) {
-        return Err(format!("[{i}] = {} is not a finite non-negative number", rel[i]));
+        return Err(format!("[{i}] = {} is not a finite non-negative number", rel[i]).into());
     }
     if rel.iter().all(|&x| x == 0.0) {
         return Err("all values are 0 (NDCG undefined)".into());
