@@ -13,7 +13,11 @@ pub fn emu_eval(args: &[&str], stdin: Option<&[u8]>) -> Output {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_emu-eval"));
     cmd.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    cmd.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::null()
+    });
     let mut child = cmd.spawn().expect("spawn emu-eval");
     if let Some(data) = stdin {
         child.stdin.take().unwrap().write_all(data).unwrap();

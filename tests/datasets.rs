@@ -35,7 +35,8 @@ fn counts(task: &str, e: &Value) -> Value {
 fn data_check_every_task_reports_expected_counts() {
     let e = expected();
     for task in e["tasks"].as_object().unwrap().keys() {
-        let out = emu_eval(&["data", "check", "--task", task, "--data-root", s(&root()), "--json"], None);
+        let out =
+            emu_eval(&["data", "check", "--task", task, "--data-root", s(&root()), "--json"], None);
         let v = json_out(&out);
         assert_eq!(v["task"], json!(task));
         assert_eq!(v["problems"], json!([]), "{task}");
@@ -47,7 +48,8 @@ fn data_check_every_task_reports_expected_counts() {
 fn data_check_broken_cases_fail_with_one_line() {
     let e = expected();
     for (case, info) in e["broken"].as_object().unwrap() {
-        let task = e["tasks"].as_object().unwrap().keys().find(|t| case.starts_with(t.as_str())).unwrap();
+        let task =
+            e["tasks"].as_object().unwrap().keys().find(|t| case.starts_with(t.as_str())).unwrap();
         let dir = root().join("_broken").join(case);
         let out = emu_eval(&["data", "check", "--task", task, "--task-dir", s(&dir)], None);
         assert!(!out.status.success(), "{case}: exit 0");
@@ -59,11 +61,16 @@ fn data_check_broken_cases_fail_with_one_line() {
         let base = file.rsplit('/').next().unwrap();
         assert!(last.contains(base), "{case}: {last:?} does not name {base}");
         // JSON mode lists the same problems with file and message.
-        let out = emu_eval(&["data", "check", "--task", task, "--task-dir", s(&dir), "--json"], None);
+        let out =
+            emu_eval(&["data", "check", "--task", task, "--task-dir", s(&dir), "--json"], None);
         assert!(!out.status.success());
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         let problems = v["problems"].as_array().unwrap();
-        assert!(!problems.is_empty() && problems.iter().all(|p| p["file"].is_string() && p["message"].is_string()), "{case}");
+        assert!(
+            !problems.is_empty()
+                && problems.iter().all(|p| p["file"].is_string() && p["message"].is_string()),
+            "{case}"
+        );
     }
 }
 
@@ -102,9 +109,13 @@ fn score(task: &str, preds: &std::path::Path, extra: &[&str]) -> Value {
 /// MSRVTT-QA: 3 right, 1 wrong, 1 missing → 60 % (missing counts as wrong), 75 % partial.
 #[test]
 fn score_video_qa_with_missing_and_unknown_ids() {
-    let qa: Value = serde_json::from_str(&std::fs::read_to_string(root().join("msrvtt_qa/test_qa.json")).unwrap()).unwrap();
+    let qa: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("msrvtt_qa/test_qa.json")).unwrap(),
+    )
+    .unwrap();
     let qa = qa.as_array().unwrap();
-    let mut preds: Vec<Value> = qa[..3].iter().map(|q| json!({"question_id": q["id"], "answer": q["answer"]})).collect();
+    let mut preds: Vec<Value> =
+        qa[..3].iter().map(|q| json!({"question_id": q["id"], "answer": q["answer"]})).collect();
     preds.push(json!({"question_id": qa[3]["id"], "answer": "zzzz"}));
     preds.push(json!({"question_id": 999999, "answer": "x"}));
     preds.push(json!({"question_id": qa[0]["id"], "answer": "dup"}));
@@ -124,13 +135,21 @@ fn score_video_qa_with_missing_and_unknown_ids() {
 /// VQAv2 val: leave-one-out accuracy computed here from the annotation file.
 #[test]
 fn score_vqav2_matches_leave_one_out() {
-    let ann: Value = serde_json::from_str(&std::fs::read_to_string(root().join("vqav2/v2_mscoco_val2014_annotations.json")).unwrap()).unwrap();
+    let ann: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("vqav2/v2_mscoco_val2014_annotations.json")).unwrap(),
+    )
+    .unwrap();
     let mut preds = Vec::new();
     let mut accs = Vec::new();
     for a in ann["annotations"].as_array().unwrap() {
-        let answers: Vec<&str> = a["answers"].as_array().unwrap().iter().map(|x| x["answer"].as_str().unwrap()).collect();
+        let answers: Vec<&str> = a["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["answer"].as_str().unwrap())
+            .collect();
         // Predict the first answer, except where digit/article normalisation would merge answers.
-        let pred = if answers.iter().any(|x| *x == "one") { "zzzz" } else { answers[0] };
+        let pred = if answers.contains(&"one") { "zzzz" } else { answers[0] };
         let acc: f64 = (0..answers.len())
             .map(|i| {
                 let m = answers.iter().enumerate().filter(|(j, x)| *j != i && **x == pred).count();
@@ -154,13 +173,18 @@ fn score_vqav2_matches_leave_one_out() {
 /// bad ranks are refused.
 #[test]
 fn score_visdial_ranks() {
-    let dense: Value = serde_json::from_str(&std::fs::read_to_string(root().join("visdial/visdial_1.0_val_dense_annotations.json")).unwrap()).unwrap();
+    let dense: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("visdial/visdial_1.0_val_dense_annotations.json"))
+            .unwrap(),
+    )
+    .unwrap();
     let preds: Vec<Value> = dense
         .as_array()
         .unwrap()
         .iter()
         .map(|d| {
-            let rel: Vec<f64> = d["gt_relevance"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            let rel: Vec<f64> =
+                d["gt_relevance"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
             let mut order: Vec<usize> = (0..rel.len()).collect();
             order.sort_by(|&a, &b| rel[b].total_cmp(&rel[a]).then(a.cmp(&b)));
             let mut ranks = vec![0u32; rel.len()];
@@ -177,8 +201,12 @@ fn score_visdial_ranks() {
     assert_eq!(v["missing"], 27);
     assert!((v["metric"]["ndcg"].as_f64().unwrap() - 1.0).abs() < 1e-6);
     assert_eq!(v["metric"]["r@1"].as_f64().unwrap(), 1.0);
-    let bad = write(&dir, "bad.json", &json!([{"image_id": 185565, "round_id": 6, "ranks": [1, 1]}]));
-    let out = emu_eval(&["score", "--task", "visdial", "--data-root", s(&root()), "--predictions", s(&bad)], None);
+    let bad =
+        write(&dir, "bad.json", &json!([{"image_id": 185565, "round_id": 6, "ranks": [1, 1]}]));
+    let out = emu_eval(
+        &["score", "--task", "visdial", "--data-root", s(&root()), "--predictions", s(&bad)],
+        None,
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("[0].ranks"));
 }

@@ -18,14 +18,17 @@ fn vectors() -> Value {
 }
 
 fn tensors() -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(tiny().join("vectors.safetensors"), &Device::Cpu).expect("vectors.safetensors")
+    candle_core::safetensors::load(tiny().join("vectors.safetensors"), &Device::Cpu)
+        .expect("vectors.safetensors")
 }
 
 /// Writes one fixture pixel tensor to a temporary safetensors file (exact pixels, no JPEG decode).
 fn pixel_file(name: &str) -> String {
     let t = tensors().remove(name).expect("pixel tensor");
-    let path = std::env::temp_dir().join(format!("emu-eval-decode-{}-{name}.safetensors", std::process::id()));
-    candle_core::safetensors::save(&HashMap::from([("pixel_values".to_string(), t)]), &path).expect("write pixels");
+    let path = std::env::temp_dir()
+        .join(format!("emu-eval-decode-{}-{name}.safetensors", std::process::id()));
+    candle_core::safetensors::save(&HashMap::from([("pixel_values".to_string(), t)]), &path)
+        .expect("write pixels");
     path.to_string_lossy().into_owned()
 }
 
@@ -60,7 +63,12 @@ fn check_generate(result: &str, prompts: &[(&str, &str)]) {
     for ((p, _), img) in prompts.iter().zip(&pixel_paths) {
         args.extend(["--prompt".into(), p.to_string(), "--image".into(), img.clone()]);
     }
-    args.extend(["--num-beams".into(), kw["num_beams"].to_string(), "--max-new-tokens".into(), kw["max_new_tokens"].to_string()]);
+    args.extend([
+        "--num-beams".into(),
+        kw["num_beams"].to_string(),
+        "--max-new-tokens".into(),
+        kw["max_new_tokens"].to_string(),
+    ]);
     if let Some(lp) = kw.get("length_penalty") {
         args.extend(["--length-penalty".into(), lp.to_string()]);
     }
@@ -70,13 +78,21 @@ fn check_generate(result: &str, prompts: &[(&str, &str)]) {
     let expected = r["output_ids"].as_array().unwrap();
     assert_eq!(results.len(), expected.len());
     for (i, (got, want)) in results.iter().zip(expected).enumerate() {
-        let ids: Vec<u64> = got["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        let ids: Vec<u64> =
+            got["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
         assert_eq!(ids, new_ids(want), "{result} row {i} ids");
-        assert_eq!(got["text"].as_str().unwrap(), r["decoded"][i].as_str().unwrap(), "{result} row {i} text");
+        assert_eq!(
+            got["text"].as_str().unwrap(),
+            r["decoded"][i].as_str().unwrap(),
+            "{result} row {i} text"
+        );
         match r.get("sequences_scores") {
             Some(s) => {
                 let (ours, reference) = (got["score"].as_f64().unwrap(), s[i].as_f64().unwrap());
-                assert!(close(ours, reference, 1e-4), "{result} row {i} score {ours} vs {reference}");
+                assert!(
+                    close(ours, reference, 1e-4),
+                    "{result} row {i} score {ours} vs {reference}"
+                );
             }
             None => assert!(got["score"].is_null()),
         }
@@ -84,7 +100,10 @@ fn check_generate(result: &str, prompts: &[(&str, &str)]) {
 }
 
 fn single() -> Vec<(&'static str, &'static str)> {
-    vec![("[IMG]<image><image><image><image>[/IMG]There is a cat in the picture. The cat is", "pixel_values_cat")]
+    vec![(
+        "[IMG]<image><image><image><image>[/IMG]There is a cat in the picture. The cat is",
+        "pixel_values_cat",
+    )]
 }
 
 fn batch() -> Vec<(&'static str, &'static str)> {
@@ -148,7 +167,17 @@ fn check_rank(segments: usize, losses_key: &str, ranks_key: &str, naive: bool) {
     let img = pixel_file("pixel_values_cat");
     let seg = segments.to_string();
     let md = model_dir();
-    let mut args = vec!["rank", "--model", &md, "--prompt", p["prompt"].as_str().unwrap(), "--image", &img, "--segments", &seg];
+    let mut args = vec![
+        "rank",
+        "--model",
+        &md,
+        "--prompt",
+        p["prompt"].as_str().unwrap(),
+        "--image",
+        &img,
+        "--segments",
+        &seg,
+    ];
     for c in p["candidates"].as_array().unwrap() {
         args.extend(["--candidate", c.as_str().unwrap()]);
     }
@@ -182,7 +211,8 @@ fn rank_naive_two_segments() {
 }
 
 fn check_regress(prompt: &str, image: Option<&str>, key: &str) {
-    let out = std::env::temp_dir().join(format!("emu-eval-decode-{}-{key}.safetensors", std::process::id()));
+    let out = std::env::temp_dir()
+        .join(format!("emu-eval-decode-{}-{key}.safetensors", std::process::id()));
     let out_s = out.to_string_lossy().into_owned();
     let md = model_dir();
     let mut args = vec!["regress", "--model", &md, "--prompt", prompt, "--out", &out_s];
@@ -212,5 +242,9 @@ fn regress_text_only() {
 #[test]
 fn regress_with_image() {
     let v = vectors();
-    check_regress(v["strings"]["GENIMG_WITH_IMAGE"][0].as_str().unwrap(), Some("pixel_values_cat"), "genimg_with_image");
+    check_regress(
+        v["strings"]["GENIMG_WITH_IMAGE"][0].as_str().unwrap(),
+        Some("pixel_values_cat"),
+        "genimg_with_image",
+    );
 }

@@ -26,7 +26,8 @@ pub struct Measured {
 fn cpu_time(pid: libc::pid_t) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest.split_whitespace().skip(11).take(2).filter_map(|x| x.parse().ok()).collect();
+    let f: Vec<u64> =
+        rest.split_whitespace().skip(11).take(2).filter_map(|x| x.parse().ok()).collect();
     // SAFETY: sysconf is a plain query.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     Duration::from_secs_f64(f.iter().sum::<u64>() as f64 / hz)
@@ -184,14 +185,21 @@ fn model_dir(tag: &str, config: &str, weights: Option<(&str, &[u8])>) -> PathBuf
     std::os::unix::fs::symlink(tiny().join("tokenizer.json"), d.join("tokenizer.json")).unwrap();
     match weights {
         Some((name, bytes)) => std::fs::write(d.join(name), bytes).unwrap(),
-        None => std::os::unix::fs::symlink(tiny().join("model.safetensors"), d.join("model.safetensors")).unwrap(),
+        None => std::os::unix::fs::symlink(
+            tiny().join("model.safetensors"),
+            d.join("model.safetensors"),
+        )
+        .unwrap(),
     }
     d
 }
 
 /// A model folder whose safetensors is the tiny model's with `edit(name, dtype, bytes)` applied
 /// to every tensor.
-fn tiny_rewritten(tag: &str, mut edit: impl FnMut(&str, &mut safetensors::Dtype, &mut Vec<u8>)) -> PathBuf {
+fn tiny_rewritten(
+    tag: &str,
+    mut edit: impl FnMut(&str, &mut safetensors::Dtype, &mut Vec<u8>),
+) -> PathBuf {
     let st = std::fs::read(tiny().join("model.safetensors")).unwrap();
     let file = safetensors::SafeTensors::deserialize(&st).unwrap();
     let mut tensors: Vec<(String, Vec<usize>, safetensors::Dtype, Vec<u8>)> = Vec::new();
@@ -202,7 +210,9 @@ fn tiny_rewritten(tag: &str, mut edit: impl FnMut(&str, &mut safetensors::Dtype,
     }
     let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
         .iter()
-        .map(|(n, sh, dt, data)| (n.clone(), safetensors::tensor::TensorView::new(*dt, sh.clone(), data).unwrap()))
+        .map(|(n, sh, dt, data)| {
+            (n.clone(), safetensors::tensor::TensorView::new(*dt, sh.clone(), data).unwrap())
+        })
         .collect();
     let bytes = safetensors::serialize(views, None).unwrap();
     model_dir(tag, &tiny_config().to_string(), Some(("model.safetensors", &bytes)))
@@ -256,7 +266,8 @@ pub fn jpeg_claiming(w: u16, h: u16) -> Vec<u8> {
 
 /// An `.npy` header of a `rows`×`cols` `<f4` matrix without data.
 pub fn npy_claiming(rows: usize, cols: usize) -> Vec<u8> {
-    let mut dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let mut dict =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     while (10 + dict.len() + 1) % 64 != 0 {
         dict.push(' ');
     }
@@ -292,7 +303,13 @@ pub mod pk {
         format!("c{m}\n{c}\n").into_bytes()
     }
     /// `{name: _rebuild_tensor_v2(storage(dtype class, key, numel), 0, size, stride, False, OrderedDict())}`.
-    pub fn state_dict(name: &str, class: &str, numel: u32, size: &[u32], stride: &[u32]) -> Vec<u8> {
+    pub fn state_dict(
+        name: &str,
+        class: &str,
+        numel: u32,
+        size: &[u32],
+        stride: &[u32],
+    ) -> Vec<u8> {
         let mut p = vec![0x80, 2, b'}', b'('];
         p.extend(unicode(name));
         p.extend(global("torch._utils", "_rebuild_tensor_v2"));
@@ -324,7 +341,8 @@ pub fn pt_zip(pickle: &[u8], storages: &[(&str, &[u8])]) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         let mut z = zip::ZipWriter::new(&mut buf);
-        let opt = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        let opt = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
         z.start_file("archive/data.pkl", opt).unwrap();
         z.write_all(pickle).unwrap();
         for (key, bytes) in storages {
@@ -348,15 +366,39 @@ fn image_pixel_limit_from_header() {
     let model = tiny();
     let o = d.join("o.safetensors");
     for (name, img) in [("png", &png), ("jpeg", &jpg)] {
-        let args = ["inspect", "--model", s(&model), "--prompt", "x", "--image", s(img), "--out", s(&o)];
-        expect_error(&format!("image_{name}"), &args, &[], &["pixels) exceeds the limit of 89478485", "--max-image-pixels"]);
+        let args =
+            ["inspect", "--model", s(&model), "--prompt", "x", "--image", s(img), "--out", s(&o)];
+        expect_error(
+            &format!("image_{name}"),
+            &args,
+            &[],
+            &["pixels) exceeds the limit of 89478485", "--max-image-pixels"],
+        );
     }
     // The limit is configurable: a small one refuses the fixture photo by flag and by env.
     let cat = tiny().join("cat.jpg");
-    let args = ["inspect", "--model", s(&model), "--prompt", "x", "--image", s(&cat), "--out", s(&o), "--max-image-pixels", "1000"];
+    let args = [
+        "inspect",
+        "--model",
+        s(&model),
+        "--prompt",
+        "x",
+        "--image",
+        s(&cat),
+        "--out",
+        s(&o),
+        "--max-image-pixels",
+        "1000",
+    ];
     expect_error("image_flag", &args, &[], &["exceeds the limit of 1000"]);
-    let args = ["inspect", "--model", s(&model), "--prompt", "x", "--image", s(&cat), "--out", s(&o)];
-    expect_error("image_env", &args, &[("EMU_EVAL_MAX_IMAGE_PIXELS", "1000")], &["exceeds the limit of 1000"]);
+    let args =
+        ["inspect", "--model", s(&model), "--prompt", "x", "--image", s(&cat), "--out", s(&o)];
+    expect_error(
+        "image_env",
+        &args,
+        &[("EMU_EVAL_MAX_IMAGE_PIXELS", "1000")],
+        &["exceeds the limit of 1000"],
+    );
 }
 
 #[test]
@@ -365,7 +407,12 @@ fn fid_feature_matrix_checked_from_header() {
     let a = d.join("a.npy");
     std::fs::write(&a, npy_claiming(2, 2_000_000)).unwrap();
     let args = ["metric", "fid", "--a", s(&a), "--b", s(&a)];
-    expect_error("fid_columns", &args, &[], &["header.shape", "2000000 feature columns", "MiB", "--max-fid-features"]);
+    expect_error(
+        "fid_columns",
+        &args,
+        &[],
+        &["header.shape", "2000000 feature columns", "MiB", "--max-fid-features"],
+    );
     std::fs::write(&a, npy_claiming(1 << 40, 1 << 40)).unwrap();
     expect_error("fid_overflow", &args, &[], &["header.shape"]);
 }
@@ -376,22 +423,65 @@ fn tensor_sizes_checked_against_stored_bytes() {
     let out = d.join("out.safetensors");
     // .pt: a 2^16 x 2^16 view of a 4-element storage, and a 2 x 2 view striding past its end.
     let pt = d.join("view.pt");
-    std::fs::write(&pt, pt_zip(&pk::state_dict("w", "FloatStorage", 4, &[65536, 65536], &[0, 0]), &[("0", &[0; 16])])).unwrap();
-    expect_error("pt_expanded", &["convert", "--weights", s(&pt), "--out", s(&out)], &[], &["view.pt", "data.pkl", "4294967296 elements, more than its storage's 4"]);
-    std::fs::write(&pt, pt_zip(&pk::state_dict("w", "FloatStorage", 4, &[2, 2], &[65536, 1]), &[("0", &[0; 16])])).unwrap();
-    expect_error("pt_view", &["convert", "--weights", s(&pt), "--out", s(&out)], &[], &["view.pt", "reaches element 65537", "storage holds 4"]);
+    std::fs::write(
+        &pt,
+        pt_zip(
+            &pk::state_dict("w", "FloatStorage", 4, &[65536, 65536], &[0, 0]),
+            &[("0", &[0; 16])],
+        ),
+    )
+    .unwrap();
+    expect_error(
+        "pt_expanded",
+        &["convert", "--weights", s(&pt), "--out", s(&out)],
+        &[],
+        &["view.pt", "data.pkl", "4294967296 elements, more than its storage's 4"],
+    );
+    std::fs::write(
+        &pt,
+        pt_zip(&pk::state_dict("w", "FloatStorage", 4, &[2, 2], &[65536, 1]), &[("0", &[0; 16])]),
+    )
+    .unwrap();
+    expect_error(
+        "pt_view",
+        &["convert", "--weights", s(&pt), "--out", s(&out)],
+        &[],
+        &["view.pt", "reaches element 65537", "storage holds 4"],
+    );
     // .pt: a storage claiming 2^30 elements with 16 bytes stored.
-    std::fs::write(&pt, pt_zip(&pk::state_dict("w", "FloatStorage", 1 << 30, &[1 << 30], &[1]), &[("0", &[0; 16])])).unwrap();
-    expect_error("pt_storage", &["convert", "--weights", s(&pt), "--out", s(&out)], &[], &["tensor `w`", "needs 4294967296 bytes, the archive stores 16"]);
+    std::fs::write(
+        &pt,
+        pt_zip(&pk::state_dict("w", "FloatStorage", 1 << 30, &[1 << 30], &[1]), &[("0", &[0; 16])]),
+    )
+    .unwrap();
+    expect_error(
+        "pt_storage",
+        &["convert", "--weights", s(&pt), "--out", s(&out)],
+        &[],
+        &["tensor `w`", "needs 4294967296 bytes, the archive stores 16"],
+    );
     // safetensors: a 65536 x 65536 header over 16 bytes, and a header length of 2^60.
     let cfg = tiny_config().to_string();
-    let st = safetensors_raw(r#"{"w":{"dtype":"F32","shape":[65536,65536],"data_offsets":[0,17179869184]}}"#, &[0; 16]);
+    let st = safetensors_raw(
+        r#"{"w":{"dtype":"F32","shape":[65536,65536],"data_offsets":[0,17179869184]}}"#,
+        &[0; 16],
+    );
     let m = model_dir("st_shape", &cfg, Some(("model.safetensors", &st)));
-    expect_error("safetensors_shape", &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)], &[], &["model.safetensors"]);
+    expect_error(
+        "safetensors_shape",
+        &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)],
+        &[],
+        &["model.safetensors"],
+    );
     let mut huge = (1u64 << 60).to_le_bytes().to_vec();
     huge.extend_from_slice(b"{}");
     let m = model_dir("st_header", &cfg, Some(("model.safetensors", &huge)));
-    expect_error("safetensors_header", &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)], &[], &["model.safetensors"]);
+    expect_error(
+        "safetensors_header",
+        &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)],
+        &[],
+        &["model.safetensors"],
+    );
 }
 
 #[test]
@@ -404,7 +494,12 @@ fn tensor_shape_and_dtype_checked_against_config() {
     cfg["causal_former"]["encoder_width"] = 4096.into();
     cfg["vision"]["head_width"] = 64.into();
     let m = model_dir("cfg_width", &cfg.to_string(), None);
-    expect_error("config_shape", &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)], &[], &["has shape", "the configuration expects"]);
+    expect_error(
+        "config_shape",
+        &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)],
+        &[],
+        &["has shape", "the configuration expects"],
+    );
     // An integer tensor where a weight belongs.
     let m = tiny_rewritten("cfg_dtype", |name, dtype, data| {
         if name == "visual.cls_token" {
@@ -412,7 +507,12 @@ fn tensor_shape_and_dtype_checked_against_config() {
             *data = vec![0; data.len() * 2];
         }
     });
-    expect_error("config_dtype", &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)], &[], &["visual.cls_token", "I64", "floating-point"]);
+    expect_error(
+        "config_dtype",
+        &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)],
+        &[],
+        &["visual.cls_token", "I64", "floating-point"],
+    );
 }
 
 // ---------------------------------------------------------------- class 2: the bounded pickle reader
@@ -446,7 +546,7 @@ fn pickle_programs_are_bounded() {
     run("pickle_memo_growth", p, &["memo grows beyond 500000 entries"]);
     // Copy on write: one memoised 100 000-element list appended to again and again (each append
     // copies it); the copies count against the object bound.
-    let mut p = vec![0x80, 2, b']', b'(', ];
+    let mut p = vec![0x80, 2, b']', b'('];
     p.extend(std::iter::repeat_n(b'N', 100_000));
     p.extend_from_slice(&[b'e', b'q', 0]);
     for _ in 0..1000 {
@@ -487,15 +587,28 @@ fn numeric_flags_have_ranges() {
         ("temperature_inf", &["--num-beams", "1", "--temperature", "inf"], "temperature: inf"),
         ("top_p", &["--num-beams", "1", "--temperature", "1", "--top-p", "1.5"], "top_p: 1.5"),
         ("length_penalty", &["--length-penalty", "inf"], "length_penalty: inf"),
-        ("max_new_tokens", &["--num-beams", "1", "--max-new-tokens", "5000"], "exceeds llama.max_position_embeddings"),
+        (
+            "max_new_tokens",
+            &["--num-beams", "1", "--max-new-tokens", "5000"],
+            "exceeds llama.max_position_embeddings",
+        ),
     ];
     for (name, extra, want) in cases {
         let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();
         expect_error(name, &args, &[], &[want]);
     }
     // An allowed-answer trie whose answers are shorter than min_length.
-    let args: Vec<&str> = base.iter().copied().chain(["--num-beams", "1", "--allowed", "yes.,no.", "--min-length", "20"]).collect();
-    expect_error("trie_min_length", &args, &[], &["min_length: 20 cannot be reached by the allowed answers"]);
+    let args: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain(["--num-beams", "1", "--allowed", "yes.,no.", "--min-length", "20"])
+        .collect();
+    expect_error(
+        "trie_min_length",
+        &args,
+        &[],
+        &["min_length: 20 cannot be reached by the allowed answers"],
+    );
 }
 
 #[test]
@@ -503,11 +616,31 @@ fn config_values_have_ranges_and_field_paths() {
     let d = scratch("cfg");
     let out = d.join("o.safetensors");
     let cases: [(&str, &[&str], serde_json::Value, &str); 5] = [
-        ("type", &["vision", "layers"], "3".into(), r#"config.json: vision.layers: invalid type: string "3", expected usize"#),
-        ("negative", &["llama", "num_hidden_layers"], (-2).into(), "llama.num_hidden_layers: invalid value: integer `-2`"),
+        (
+            "type",
+            &["vision", "layers"],
+            "3".into(),
+            r#"config.json: vision.layers: invalid type: string "3", expected usize"#,
+        ),
+        (
+            "negative",
+            &["llama", "num_hidden_layers"],
+            (-2).into(),
+            "llama.num_hidden_layers: invalid value: integer `-2`",
+        ),
         ("zero_layers", &["vision", "layers"], 0.into(), "vision.layers: must be positive"),
-        ("eps", &["llama", "rms_norm_eps"], (-1.0).into(), "llama.rms_norm_eps: -1 is not a finite positive number"),
-        ("std", &["vision", "image_std"], serde_json::json!([0.3, 0.0, 0.3]), "vision.image_std[1]: 0 is not"),
+        (
+            "eps",
+            &["llama", "rms_norm_eps"],
+            (-1.0).into(),
+            "llama.rms_norm_eps: -1 is not a finite positive number",
+        ),
+        (
+            "std",
+            &["vision", "image_std"],
+            serde_json::json!([0.3, 0.0, 0.3]),
+            "vision.image_std[1]: 0 is not",
+        ),
     ];
     for (name, path, v, want) in cases {
         let mut cfg = tiny_config();
@@ -517,7 +650,12 @@ fn config_values_have_ranges_and_field_paths() {
         }
         at[path[path.len() - 1]] = v;
         let m = model_dir(&format!("cfg_{name}"), &cfg.to_string(), None);
-        expect_error(&format!("config_{name}"), &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)], &[], &[want]);
+        expect_error(
+            &format!("config_{name}"),
+            &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)],
+            &[],
+            &[want],
+        );
     }
 }
 
@@ -527,10 +665,19 @@ fn ids_that_overflow_the_official_type_are_errors() {
     let p = d.join("visdial.json");
     let mut ranks: Vec<u64> = (1..=100).collect();
     ranks[0] = (1u64 << 32) + 1; // read as 1 if truncated to u32: a valid permutation
-    std::fs::write(&p, serde_json::json!([{"image_id": 185565, "round_id": 6, "ranks": ranks}]).to_string()).unwrap();
+    std::fs::write(
+        &p,
+        serde_json::json!([{"image_id": 185565, "round_id": 6, "ranks": ranks}]).to_string(),
+    )
+    .unwrap();
     let root = shared().join("fixtures/datasets");
     let args = ["score", "--task", "visdial", "--data-root", s(&root), "--predictions", s(&p)];
-    expect_error("visdial_rank_overflow", &args, &[], &["[0].ranks[0]: 4294967297 does not fit a 32-bit integer"]);
+    expect_error(
+        "visdial_rank_overflow",
+        &args,
+        &[],
+        &["[0].ranks[0]: 4294967297 does not fit a 32-bit integer"],
+    );
 }
 
 // ---------------------------------------------------------------- class 4: numbers that are not numbers
@@ -545,7 +692,12 @@ fn non_finite_values_are_errors_naming_their_origin() {
         bytes.extend_from_slice(&x.to_le_bytes());
     }
     std::fs::write(&a, &bytes).unwrap();
-    expect_error("fid_inf", &["metric", "fid", "--a", s(&a), "--b", s(&a)], &[], &["a.npy", "non-finite value inf at row 0, column 1"]);
+    expect_error(
+        "fid_inf",
+        &["metric", "fid", "--a", s(&a), "--b", s(&a)],
+        &[],
+        &["a.npy", "non-finite value inf at row 0, column 1"],
+    );
     // Weights that make the logits NaN: the tiny model with its final norm set to NaN.
     let m = tiny_rewritten("nan_model", |name, _, data| {
         if name == "decoder.lm.model.norm.weight" {
@@ -554,7 +706,17 @@ fn non_finite_values_are_errors_naming_their_origin() {
             }
         }
     });
-    let args = ["generate", "--model", s(&m), "--prompt", "a photo of", "--num-beams", "1", "--max-new-tokens", "2"];
+    let args = [
+        "generate",
+        "--model",
+        s(&m),
+        "--prompt",
+        "a photo of",
+        "--num-beams",
+        "1",
+        "--max-new-tokens",
+        "2",
+    ];
     expect_error("logits_nan", &args, &[], &["model logits at decoding step 0", "NaN"]);
 }
 
@@ -567,13 +729,19 @@ fn wordnet_folder_that_is_not_wordnet_30() {
     std::fs::create_dir_all(&wn).unwrap();
     for pos in ["noun", "verb", "adj", "adv"] {
         std::fs::write(wn.join(format!("index.{pos}")), "dog n 1 0 1 0 00000000\n").unwrap();
-        std::fs::write(wn.join(format!("data.{pos}")), "00000000 05 n 01 dog 0 000 | a dog\n").unwrap();
+        std::fs::write(wn.join(format!("data.{pos}")), "00000000 05 n 01 dog 0 000 | a dog\n")
+            .unwrap();
         std::fs::write(wn.join(format!("{pos}.exc")), "").unwrap();
     }
     let input = d.join("wups.json");
     std::fs::write(&input, r#"[{"prediction": "dog", "answer": "dog"}]"#).unwrap();
     let args = ["metric", "wups", "--input", s(&input), "--wordnet", s(&wn)];
-    expect_error("wordnet_foreign", &args, &[], &["index.noun: 1 lemmas, WordNet 3.0 has 117798", "not WordNet 3.0"]);
+    expect_error(
+        "wordnet_foreign",
+        &args,
+        &[],
+        &["index.noun: 1 lemmas, WordNet 3.0 has 117798", "not WordNet 3.0"],
+    );
 }
 
 // ---------------------------------------------------------------- class 6: one line, whatever RUST_BACKTRACE says
@@ -590,12 +758,23 @@ fn errors_are_one_line_with_backtraces_enabled() {
     });
     let out = d.join("o.safetensors");
     for bt in ["1", "full"] {
-        expect_error(&format!("backtrace_{bt}"), &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)], &[("RUST_BACKTRACE", bt)], &["visual.cls_token", "unsupported dtype"]);
+        expect_error(
+            &format!("backtrace_{bt}"),
+            &["inspect", "--model", s(&m), "--prompt", "x", "--out", s(&out)],
+            &[("RUST_BACKTRACE", bt)],
+            &["visual.cls_token", "unsupported dtype"],
+        );
     }
     // A JSON type error in a result file names the field path.
     let p = d.join("caption.json");
-    std::fs::write(&p, r#"{"images": [{"image_id": 1, "candidate": 3, "references": ["a"]}]}"#).unwrap();
-    expect_error("json_type", &["metric", "caption", "--input", s(&p)], &[("RUST_BACKTRACE", "1")], &["caption.json", "candidate"]);
+    std::fs::write(&p, r#"{"images": [{"image_id": 1, "candidate": 3, "references": ["a"]}]}"#)
+        .unwrap();
+    expect_error(
+        "json_type",
+        &["metric", "caption", "--input", s(&p)],
+        &[("RUST_BACKTRACE", "1")],
+        &["caption.json", "candidate"],
+    );
 }
 
 #[test]
@@ -625,7 +804,9 @@ fn video_pixel_limit_from_stream_header() {
     let root = d.join("data");
     let clips = root.join("msvd_qa/YouTubeClips");
     std::fs::create_dir_all(&clips).unwrap();
-    for e in std::fs::read_dir(&src).unwrap().chain(std::fs::read_dir(src.join("YouTubeClips")).unwrap()) {
+    for e in
+        std::fs::read_dir(&src).unwrap().chain(std::fs::read_dir(src.join("YouTubeClips")).unwrap())
+    {
         let p = e.unwrap().path();
         if p.is_file() {
             let rel = p.strip_prefix(&src).unwrap();
@@ -634,23 +815,52 @@ fn video_pixel_limit_from_stream_header() {
     }
     let model = tiny();
     let run = |root: &Path, out: &Path, env: &[(&str, &str)]| {
-        let args = ["run", "--task", "msvd_qa", "--data-root", s(root), "--model", s(&model), "--limit", "1", "--output", s(out)];
+        let args = [
+            "run",
+            "--task",
+            "msvd_qa",
+            "--data-root",
+            s(root),
+            "--model",
+            s(&model),
+            "--limit",
+            "1",
+            "--output",
+            s(out),
+        ];
         let m = run_measured(&args, env);
-        println!("{}: exit {:?}, cpu {:?}, {} KB peak RSS: {}", out.display(), m.code, m.cpu, m.max_rss_kb, m.stderr.trim_end());
+        println!(
+            "{}: exit {:?}, cpu {:?}, {} KB peak RSS: {}",
+            out.display(),
+            m.code,
+            m.cpu,
+            m.max_rss_kb,
+            m.stderr.trim_end()
+        );
         assert_eq!(m.code, Some(1), "{}", m.stderr);
         let line = std::fs::read_to_string(out.join("predictions.jsonl")).unwrap();
         let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
         assert_eq!(v["id"], "10");
-        assert!(v["prediction"].is_null() && v["score"].is_null(), "a failed sample is not scored: {v}");
+        assert!(
+            v["prediction"].is_null() && v["score"].is_null(),
+            "a failed sample is not scored: {v}"
+        );
         (m, v["error"].as_str().unwrap_or_default().to_string())
     };
     // The real clip under a 1,000-pixel limit (env): refused by its stated size.
     let (_, err) = run(&root, &d.join("env"), &[("EMU_EVAL_MAX_IMAGE_PIXELS", "1000")]);
-    assert!(err.contains("-vZ3hQk9bLs_12_20.avi") && err.contains("exceeds the limit of 1000"), "{err}");
+    assert!(
+        err.contains("-vZ3hQk9bLs_12_20.avi") && err.contains("exceeds the limit of 1000"),
+        "{err}"
+    );
     // The bomb under the default limit: refused before any frame buffer exists.
     std::fs::write(clips.join("-vZ3hQk9bLs_12_20.avi"), y4m_claiming(12_000, 12_000)).unwrap();
     let (m, err) = run(&root, &d.join("bomb"), &[]);
     assert!(err.contains("12000x12000") && err.contains("exceeds the limit of 89478485"), "{err}");
     assert!(m.stderr.contains("--max-image-pixels"), "{}", m.stderr);
-    assert!(m.max_rss_kb > 0 && m.max_rss_kb < 2 * MAX_RSS_KB, "peak RSS {} KB (one 12000x12000 RGB frame is 432 MB)", m.max_rss_kb);
+    assert!(
+        m.max_rss_kb > 0 && m.max_rss_kb < 2 * MAX_RSS_KB,
+        "peak RSS {} KB (one 12000x12000 RGB frame is 432 MB)",
+        m.max_rss_kb
+    );
 }

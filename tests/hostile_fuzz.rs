@@ -9,8 +9,8 @@
 //! ```text
 //! EMU_EVAL_FUZZ_CASES=200000 cargo test -p harness --release --test integration hostile_fuzz
 //! ```
-use tasks::metrics::result::Detail;
 use std::path::{Path, PathBuf};
+use tasks::metrics::result::Detail;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -26,7 +26,8 @@ use models::pickle::{read_state_dict, GuardError, Limits};
 /// every CI run), a random one when the variable is set (a longer run explores new inputs).
 fn runner() -> TestRunner {
     let set = std::env::var("EMU_EVAL_FUZZ_CASES").ok().and_then(|v| v.parse().ok());
-    let config = Config { cases: set.unwrap_or(256), failure_persistence: None, ..Config::default() };
+    let config =
+        Config { cases: set.unwrap_or(256), failure_persistence: None, ..Config::default() };
     match set {
         Some(_) => TestRunner::new(config),
         None => {
@@ -54,8 +55,12 @@ fn edit() -> impl Strategy<Value = Edit> {
 
 /// A seed with up to 8 edits and an optional truncation.
 fn mutated(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
-    (prop::sample::select(seeds), prop::collection::vec(edit(), 0..8), prop::option::of(any::<Index>())).prop_map(
-        |(mut v, edits, cut)| {
+    (
+        prop::sample::select(seeds),
+        prop::collection::vec(edit(), 0..8),
+        prop::option::of(any::<Index>()),
+    )
+        .prop_map(|(mut v, edits, cut)| {
             for e in edits {
                 match e {
                     Edit::Set(i, b) if !v.is_empty() => {
@@ -77,8 +82,7 @@ fn mutated(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
                 v.truncate(c.index(v.len() + 1));
             }
             v
-        },
-    )
+        })
 }
 
 fn one_line(e: impl std::fmt::Display) -> Result<(), TestCaseError> {
@@ -111,7 +115,13 @@ fn fuzz_pickle_reader() {
         pk::state_dict("w", "FloatStorage", 6, &[2, 3], &[3, 1]),
         pk::state_dict("w", "HalfStorage", 6, &[3, 2], &[1, 3]),
     ];
-    let small = Limits { max_objects: 2000, max_memo: 1000, max_depth: 16, max_work: 20_000, ..Limits::DEFAULT };
+    let small = Limits {
+        max_objects: 2000,
+        max_memo: 1000,
+        max_depth: 16,
+        max_work: 20_000,
+        ..Limits::DEFAULT
+    };
     let strategy = prop_oneof![mutated(seeds), prop::collection::vec(any::<u8>(), 0..256)];
     runner()
         .run(&strategy, |bytes| {
@@ -142,7 +152,10 @@ fn fuzz_safetensors_checkpoint() {
             r#"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"BF16","shape":[3],"data_offsets":[16,22]}}"#,
             &[0; 22],
         ),
-        safetensors_raw(r#"{"__metadata__":{"k":"v"},"x":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, &[1; 8]),
+        safetensors_raw(
+            r#"{"__metadata__":{"k":"v"},"x":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#,
+            &[1; 8],
+        ),
     ];
     let path = scratch_file("st", "safetensors");
     runner()
@@ -170,8 +183,19 @@ fn fuzz_safetensors_checkpoint() {
 #[test]
 fn fuzz_npy_headers() {
     let mut seeds = vec![npy_claiming(2, 3), npy_claiming(100_000, 100_000)];
-    seeds.push(tasks::metrics::npy::encode_matrix(2, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], tasks::metrics::npy::Dtype::F32).unwrap());
-    seeds.push(tasks::metrics::npy::encode_matrix(3, 1, &[1.0, 2.0, 3.0], tasks::metrics::npy::Dtype::F64).unwrap());
+    seeds.push(
+        tasks::metrics::npy::encode_matrix(
+            2,
+            3,
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            tasks::metrics::npy::Dtype::F32,
+        )
+        .unwrap(),
+    );
+    seeds.push(
+        tasks::metrics::npy::encode_matrix(3, 1, &[1.0, 2.0, 3.0], tasks::metrics::npy::Dtype::F64)
+            .unwrap(),
+    );
     runner()
         .run(&mutated(seeds), |bytes| {
             match tasks::metrics::npy::parse_matrix(&bytes) {
@@ -185,8 +209,9 @@ fn fuzz_npy_headers() {
 
 /// Any JSON value, a few levels deep.
 fn any_json() -> impl Strategy<Value = Value> {
-    let text = prop::collection::vec(prop::sample::select(vec!['a', 'b', ' ', '.', '?', '1', 'é']), 0..6)
-        .prop_map(|c| Value::from(c.into_iter().collect::<String>()));
+    let text =
+        prop::collection::vec(prop::sample::select(vec!['a', 'b', ' ', '.', '?', '1', 'é']), 0..6)
+            .prop_map(|c| Value::from(c.into_iter().collect::<String>()));
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
@@ -199,8 +224,11 @@ fn any_json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            prop::collection::vec((prop::sample::select(vec!["a", "images", "ranks"]).prop_map(String::from), inner), 0..4)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            prop::collection::vec(
+                (prop::sample::select(vec!["a", "images", "ranks"]).prop_map(String::from), inner),
+                0..4
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
 }
@@ -211,8 +239,15 @@ fn mostly(typed: impl Strategy<Value = Value> + 'static) -> BoxedStrategy<Value>
 }
 
 fn caption_file() -> impl Strategy<Value = Value> {
-    let s = || prop::collection::vec(prop::sample::select(vec!["a", "dog", "A", ".", " ", "-lrb-"]), 0..5).prop_map(|w| Value::from(w.concat()));
-    let image = (mostly(any::<u32>().prop_map(Value::from)), mostly(s()), mostly(prop::collection::vec(s(), 0..3).prop_map(Value::from)))
+    let s = || {
+        prop::collection::vec(prop::sample::select(vec!["a", "dog", "A", ".", " ", "-lrb-"]), 0..5)
+            .prop_map(|w| Value::from(w.concat()))
+    };
+    let image = (
+        mostly(any::<u32>().prop_map(Value::from)),
+        mostly(s()),
+        mostly(prop::collection::vec(s(), 0..3).prop_map(Value::from)),
+    )
         .prop_map(|(id, c, r)| json!({"image_id": id, "candidate": c, "references": r}));
     mostly(prop::collection::vec(image, 0..4).prop_map(|v| json!({ "images": v })))
 }
@@ -221,14 +256,23 @@ fn visdial_file() -> impl Strategy<Value = Value> {
     let round = (
         mostly(prop::collection::vec(0i64..12, 0..10).prop_map(Value::from)),
         mostly((0i64..12).prop_map(Value::from)),
-        mostly(prop::collection::vec(prop_oneof![Just(0.0), Just(0.5), Just(1.0), -1.0f64..2.0], 0..10).prop_map(Value::from)),
+        mostly(
+            prop::collection::vec(
+                prop_oneof![Just(0.0), Just(0.5), Just(1.0), -1.0f64..2.0],
+                0..10,
+            )
+            .prop_map(Value::from),
+        ),
     )
         .prop_map(|(r, g, rel)| json!({"ranks": r, "gt_index": g, "gt_relevance": rel}));
     mostly(prop::collection::vec(round, 0..3).prop_map(|v| json!({ "rounds": v })))
 }
 
 /// An error is one line that starts with the file's name.
-fn check_result<T>(path: &Path, r: Result<T, tasks::input::InputError>) -> Result<(), TestCaseError> {
+fn check_result<T>(
+    path: &Path,
+    r: Result<T, tasks::input::InputError>,
+) -> Result<(), TestCaseError> {
     if let Err(e) = r {
         one_line(&e)?;
         prop_assert!(e.to_string().starts_with(&path.display().to_string()), "{e}");
@@ -249,7 +293,9 @@ fn fuzz_json_result_files() {
         })
         .unwrap();
     // Broken text: mutated JSON bytes.
-    let seeds = vec![br#"{"images": [{"image_id": 1, "candidate": "a dog", "references": ["a dog"]}]}"#.to_vec()];
+    let seeds =
+        vec![br#"{"images": [{"image_id": 1, "candidate": "a dog", "references": ["a dog"]}]}"#
+            .to_vec()];
     runner()
         .run(&mutated(seeds), |bytes| {
             std::fs::write(&path, &bytes).unwrap();
@@ -263,7 +309,13 @@ fn fuzz_image_headers() {
     // Keep any one decode small in this process (other tests here do not decode images).
     tasks::limits::IMAGE_PIXELS.set(1 << 22);
     let cat = std::fs::read(shared().join("fixtures/emu-tiny/cat.jpg")).unwrap();
-    let seeds = vec![png_claiming(3, 2), png_claiming(5000, 5000), jpeg_claiming(4, 4), jpeg_claiming(60000, 60000), cat[..cat.len().min(2048)].to_vec()];
+    let seeds = vec![
+        png_claiming(3, 2),
+        png_claiming(5000, 5000),
+        jpeg_claiming(4, 4),
+        jpeg_claiming(60000, 60000),
+        cat[..cat.len().min(2048)].to_vec(),
+    ];
     runner()
         .run(&mutated(seeds), |bytes| {
             match tasks::media::image::decode_bytes(&bytes) {

@@ -1,14 +1,15 @@
 // Integration tests: drive the `emu-eval` binary on ../shared fixtures.
 mod common;
-mod metrics;
-mod model;
-mod decode;
-mod prompts;
+mod contract;
 mod datasets;
-mod run;
-mod reporting;
-mod sample_data;
+mod decode;
 mod hostile;
 mod hostile_fuzz;
+mod metrics;
+mod model;
+mod prompts;
+mod reporting;
 mod rices;
+mod run;
+mod sample_data;
 mod t2i;

@@ -29,7 +29,10 @@ fn convert_pt_to_safetensors() {
     let dir = temp_dir("convert");
     let out = dir.join("model.safetensors");
     let pt = fixture().join("model.pt");
-    let o = emu_eval(&["convert", "--weights", pt.to_str().unwrap(), "--out", out.to_str().unwrap()], None);
+    let o = emu_eval(
+        &["convert", "--weights", pt.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        None,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let ours = candle_core::safetensors::load(&out, &Device::Cpu).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -52,7 +55,13 @@ fn run_inspect(tag: &str, input: &[&str]) -> HashMap<String, Tensor> {
     let out = dir.join("t.safetensors");
     let s = strings();
     let model = fixture();
-    let mut args = vec!["inspect", "--model", model.to_str().unwrap(), "--prompt", s["PROMPT_SINGLE"].as_str().unwrap()];
+    let mut args = vec![
+        "inspect",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        s["PROMPT_SINGLE"].as_str().unwrap(),
+    ];
     args.extend_from_slice(input);
     args.extend_from_slice(&["--out", out.to_str().unwrap(), "--dtype", "f32"]);
     let o = emu_eval(&args, None);

@@ -12,7 +12,11 @@ fn emu_i_14b() -> std::path::PathBuf {
         let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("emu-i-14b-config");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.json"), r#"{"preset": "emu-i-14b"}"#).unwrap();
-        std::fs::copy(shared().join("fixtures/emu-tiny/tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+        std::fs::copy(
+            shared().join("fixtures/emu-tiny/tokenizer.json"),
+            dir.join("tokenizer.json"),
+        )
+        .unwrap();
         dir
     })
     .clone()
@@ -25,18 +29,46 @@ fn image_slots_follow_the_model_config() {
     let data = shared().join("fixtures/datasets");
     let tiny = shared().join("fixtures/emu-tiny");
     let (d, m) = (data.to_str().unwrap(), tiny.to_str().unwrap());
-    let out = json_out(&emu_eval(&["prompt", "--task", "vqav2", "--model-family", "emu", "--data-root", d, "--model", m, "--json"], None));
+    let out = json_out(&emu_eval(
+        &[
+            "prompt",
+            "--task",
+            "vqav2",
+            "--model-family",
+            "emu",
+            "--data-root",
+            d,
+            "--model",
+            m,
+            "--json",
+        ],
+        None,
+    ));
     let text = out["prompts"][0]["text"].as_str().unwrap();
-    assert!(text.contains("[IMG]<image><image><image><image>[/IMG]") && !text.contains("<image><image><image><image><image>"), "{text}");
+    assert!(
+        text.contains("[IMG]<image><image><image><image>[/IMG]")
+            && !text.contains("<image><image><image><image><image>"),
+        "{text}"
+    );
     let image = out["prompts"][0]["images"][0].as_str().unwrap();
-    let g = json_out(&emu_eval(&["generate", "--model", m, "--prompt", text, "--image", image, "--max-new-tokens", "3"], None));
+    let g = json_out(&emu_eval(
+        &["generate", "--model", m, "--prompt", text, "--image", image, "--max-new-tokens", "3"],
+        None,
+    ));
     assert_eq!(g["results"].as_array().unwrap().len(), 1);
 }
 
 fn prompt_json(extra: &[&str]) -> Value {
     let data = shared().join("fixtures/datasets");
     let model = emu_i_14b();
-    let mut args = vec!["prompt", "--data-root", data.to_str().unwrap(), "--model", model.to_str().unwrap(), "--json"];
+    let mut args = vec![
+        "prompt",
+        "--data-root",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+    ];
     args.extend_from_slice(extra);
     json_out(&emu_eval(&args, None))
 }
@@ -54,7 +86,7 @@ const SYSTEM: &str = "1,887,674,367,9132,411,385,1967,29901,32001,7084,3916,3200
 
 fn user_image() -> Vec<u64> {
     let mut v = vec![32004, 584, 32001];
-    v.extend(std::iter::repeat(32003).take(32));
+    v.extend(std::iter::repeat_n(32003, 32));
     v.push(32002);
     v
 }
@@ -85,7 +117,8 @@ fn emu_i_vqa_prompt_ids_match_the_reference_layout() {
 #[test]
 fn vizwiz_has_answerability_then_answer_stage() {
     let out = prompt_json(&["--task", "vizwiz", "--model-family", "emu-i", "--ids"]);
-    let stages: Vec<&str> = out["prompts"].as_array().unwrap().iter().map(|p| p["stage"].as_str().unwrap()).collect();
+    let stages: Vec<&str> =
+        out["prompts"].as_array().unwrap().iter().map(|p| p["stage"].as_str().unwrap()).collect();
     assert_eq!(stages, ["answerability", "answer"]);
     let gate = ids(&out["prompts"][0]);
     assert!(gate.ends_with(&[338, 278, 1234, 2998, 29973, 32005, 584]), "{gate:?}");
@@ -93,7 +126,15 @@ fn vizwiz_has_answerability_then_answer_stage() {
 
 #[test]
 fn visdial_prompt_has_history_turns_closed_by_eos() {
-    let out = prompt_json(&["--task", "visdial", "--model-family", "emu-i", "--sample", "185565#3", "--ids"]);
+    let out = prompt_json(&[
+        "--task",
+        "visdial",
+        "--model-family",
+        "emu-i",
+        "--sample",
+        "185565#3",
+        "--ids",
+    ]);
     let text = out["prompts"][0]["text"].as_str().unwrap();
     assert_eq!(text.matches("</s>").count(), 3, "{text}"); // image turn + 2 history rounds
     assert_eq!(ids(&out["prompts"][0]).iter().filter(|&&i| i == 2).count(), 3);
@@ -101,12 +142,22 @@ fn visdial_prompt_has_history_turns_closed_by_eos() {
 
 #[test]
 fn video_few_shot_uses_8_query_and_2_support_frames() {
-    let out = prompt_json(&["--task", "msvd_qa", "--model-family", "emu", "--shots", "2"]);
+    let out = prompt_json(&[
+        "--task",
+        "msvd_qa",
+        "--model-family",
+        "emu",
+        "--shots",
+        "2",
+        "--support",
+        "random",
+    ]);
     let p = &out["prompts"][0];
     let text = p["text"].as_str().unwrap();
     assert_eq!(text.matches("[IMG]").count(), 12);
     assert_eq!(text.matches("<image>").count(), 12 * 32);
-    let frames: Vec<u64> = p["frames"].as_array().unwrap().iter().map(|f| f[1].as_u64().unwrap()).collect();
+    let frames: Vec<u64> =
+        p["frames"].as_array().unwrap().iter().map(|f| f[1].as_u64().unwrap()).collect();
     assert_eq!(frames, [2, 2, 2, 2, 8, 8, 8, 8, 8, 8, 8, 8]);
     assert_eq!(p["images"].as_array().unwrap().len(), 12);
     assert!(out["support"]["method"].as_str().unwrap().contains("not RICES"));
@@ -117,17 +168,50 @@ fn cot_plan_has_caption_stage_first() {
     let out = prompt_json(&["--task", "okvqa", "--model-family", "emu", "--cot"]);
     let p = out["prompts"].as_array().unwrap();
     assert_eq!(p[0]["stage"], "cot.caption");
-    assert!(p[0]["text"].as_str().unwrap().ends_with("describing the image in detail. the image shows"));
-    assert!(p[1]["text"].as_str().unwrap().contains("a picture of {cot.caption}. based on the picture, "));
+    assert!(p[0]["text"]
+        .as_str()
+        .unwrap()
+        .ends_with("describing the image in detail. the image shows"));
+    assert!(p[1]["text"]
+        .as_str()
+        .unwrap()
+        .contains("a picture of {cot.caption}. based on the picture, "));
 }
 
 #[test]
 fn errors_are_one_line() {
     let data = shared().join("fixtures/datasets");
     for args in [
-        vec!["prompt", "--task", "nope", "--model-family", "emu", "--data-root", data.to_str().unwrap()],
-        vec!["prompt", "--task", "vqav2", "--model-family", "emu-i", "--cot", "--data-root", data.to_str().unwrap()],
-        vec!["prompt", "--task", "vqav2", "--model-family", "emu", "--sample", "0", "--data-root", data.to_str().unwrap()],
+        vec![
+            "prompt",
+            "--task",
+            "nope",
+            "--model-family",
+            "emu",
+            "--data-root",
+            data.to_str().unwrap(),
+        ],
+        vec![
+            "prompt",
+            "--task",
+            "vqav2",
+            "--model-family",
+            "emu-i",
+            "--cot",
+            "--data-root",
+            data.to_str().unwrap(),
+        ],
+        vec![
+            "prompt",
+            "--task",
+            "vqav2",
+            "--model-family",
+            "emu",
+            "--sample",
+            "0",
+            "--data-root",
+            data.to_str().unwrap(),
+        ],
     ] {
         let out = emu_eval(&args, None);
         assert!(!out.status.success());

@@ -70,7 +70,8 @@ fn label(sample: &Sample, videos: &HashMap<String, String>) -> Option<usize> {
     let text = match &sample.content {
         Content::Caption { references } => references.first()?.clone(),
         _ => {
-            let rel = sample.media.path().strip_prefix(data_root()).ok()?.to_string_lossy().into_owned();
+            let rel =
+                sample.media.path().strip_prefix(data_root()).ok()?.to_string_lossy().into_owned();
             videos.get(&rel)?.clone()
         }
     };
@@ -89,8 +90,14 @@ fn is_grayscale(s: &Sample) -> bool {
 }
 
 fn video_classes() -> HashMap<String, String> {
-    let e: serde_json::Value = serde_json::from_slice(&std::fs::read(data_root().join("expected.json")).unwrap()).unwrap();
-    e["videos"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v["class"].as_str().unwrap().to_owned())).collect()
+    let e: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data_root().join("expected.json")).unwrap()).unwrap();
+    e["videos"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v["class"].as_str().unwrap().to_owned()))
+        .collect()
 }
 
 #[test]
@@ -100,10 +107,18 @@ fn stand_in_neighbours_are_same_class_training_samples() {
     let ex = HueHistogram { images: AtomicUsize::new(0) };
     for task_id in ["coco_caption", "msvd_qa", "msrvtt_qa", "nextqa"] {
         let task = tasks::registry::get(task_id).unwrap();
-        let index =
-            SupportIndex::open_or_build(&ex, "stand-in", task, &data_root(), &cache, &RicesOptions::default(), &mut |_, _, _| {})
-                .unwrap();
-        let pool_labels: Vec<Option<usize>> = index.pool_samples().iter().map(|s| label(s, &videos)).collect();
+        let index = SupportIndex::open_or_build(
+            &ex,
+            "stand-in",
+            task,
+            &data_root(),
+            &cache,
+            &RicesOptions::default(),
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        let pool_labels: Vec<Option<usize>> =
+            index.pool_samples().iter().map(|s| label(s, &videos)).collect();
         assert!(pool_labels.iter().all(Option::is_some), "{task_id}: unlabelled pool sample");
         let mut checked = 0;
         for q in index.queries() {
@@ -126,7 +141,12 @@ fn stand_in_neighbours_are_same_class_training_samples() {
             let best = index.neighbours(&[id.as_str()], same).unwrap().remove(0);
             assert_eq!(best.len(), same);
             for n in &best {
-                assert_eq!(pool_labels[n.row], Some(class), "{task_id} query {id}: neighbour {} is another class", n.id);
+                assert_eq!(
+                    pool_labels[n.row],
+                    Some(class),
+                    "{task_id} query {id}: neighbour {} is another class",
+                    n.id
+                );
                 assert!(n.similarity > 0.9, "{task_id} query {id}: similarity {}", n.similarity);
             }
             // Prompt order: most similar last.
@@ -146,10 +166,23 @@ fn stand_in_cache_is_reused_and_keyed_by_seed_and_weights() {
     let ex = HueHistogram { images: AtomicUsize::new(0) };
     let open = |weights: &str, seed: u64| {
         let opts = RicesOptions { pool_seed: seed, ..Default::default() };
-        SupportIndex::open_or_build(&ex, weights, task, &data_root(), &cache, &opts, &mut |_, _, _| {}).unwrap()
+        SupportIndex::open_or_build(
+            &ex,
+            weights,
+            task,
+            &data_root(),
+            &cache,
+            &opts,
+            &mut |_, _, _| {},
+        )
+        .unwrap()
     };
     let mut a = open("w1", 0);
-    assert!(matches!(a.pool_outcome(), Outcome::Built { computed: 4, .. }), "{:?}", a.pool_outcome());
+    assert!(
+        matches!(a.pool_outcome(), Outcome::Built { computed: 4, .. }),
+        "{:?}",
+        a.pool_outcome()
+    );
     // 4 pool videos × 2 frames.
     assert_eq!(ex.images.load(Ordering::SeqCst), 8);
     let q = a.build_query_cache(&cache, &mut |_, _, _| {}).unwrap();
@@ -169,7 +202,16 @@ fn stand_in_cache_is_reused_and_keyed_by_seed_and_weights() {
 
     // Frames per support video are part of the recipe of video tasks.
     let opts = RicesOptions { support_frames: 3, ..Default::default() };
-    let c = SupportIndex::open_or_build(&ex, "w1", task, &data_root(), &cache, &opts, &mut |_, _, _| {}).unwrap();
+    let c = SupportIndex::open_or_build(
+        &ex,
+        "w1",
+        task,
+        &data_root(),
+        &cache,
+        &opts,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
     assert!(matches!(c.pool_outcome(), Outcome::Built { computed: 4, .. }));
     assert_eq!(ex.images.load(Ordering::SeqCst), 60);
     std::fs::remove_dir_all(cache.dir()).unwrap();
@@ -182,18 +224,26 @@ fn a_query_never_retrieves_its_own_media() {
     let task = tasks::registry::get("vqav2").unwrap();
     let ex = HueHistogram { images: AtomicUsize::new(0) };
     let opts = RicesOptions { split: Some("train".into()), ..Default::default() };
-    let index = SupportIndex::open_or_build(&ex, "w", task, &data_root(), &cache, &opts, &mut |_, _, _| {}).unwrap();
+    let index =
+        SupportIndex::open_or_build(&ex, "w", task, &data_root(), &cache, &opts, &mut |_, _, _| {})
+            .unwrap();
     let pool = index.pool_samples();
     for q in index.queries() {
         let id = q.id.to_string();
         let best = index.neighbours(&[id.as_str()], pool.len()).unwrap().remove(0);
         let sharing = pool.iter().filter(|s| s.media.key() == q.media.key()).count();
         assert_eq!(best.len(), pool.len() - sharing, "query {id}");
-        assert!(best.iter().all(|n| n.id != id && pool[n.row].media.key() != q.media.key()), "query {id}");
+        assert!(
+            best.iter().all(|n| n.id != id && pool[n.row].media.key() != q.media.key()),
+            "query {id}"
+        );
         // Ranked best first; ties by sample id.
         for w in best.windows(2) {
             let (a, b) = (&pool[w[0].row], &pool[w[1].row]);
-            assert!(w[0].similarity > w[1].similarity || (w[0].similarity == w[1].similarity && a.id < b.id));
+            assert!(
+                w[0].similarity > w[1].similarity
+                    || (w[0].similarity == w[1].similarity && a.id < b.id)
+            );
         }
     }
     std::fs::remove_dir_all(cache.dir()).unwrap();
@@ -205,7 +255,15 @@ fn model() -> PathBuf {
 
 fn index_cmd(cache: &Path, extra: &[&str]) -> serde_json::Value {
     let root = data_root();
-    let mut args = vec!["index", "--task", "msvd_qa", "--data-root", root.to_str().unwrap(), "--cache", cache.to_str().unwrap()];
+    let mut args = vec![
+        "index",
+        "--task",
+        "msvd_qa",
+        "--data-root",
+        root.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     json_out(&emu_eval(&args, None))
 }
@@ -259,7 +317,8 @@ fn index_command_reuses_rebuilds_and_repairs_the_cache() {
     st[last] ^= 1;
     let weights = dir.join("model.safetensors");
     std::fs::write(&weights, st).unwrap();
-    let other = index_cmd(&cache, &[&model[..], &["--weights", weights.to_str().unwrap()]].concat());
+    let other =
+        index_cmd(&cache, &[&model[..], &["--weights", weights.to_str().unwrap()]].concat());
     assert_eq!(other["pool"]["outcome"]["computed"], 4);
     assert_eq!(other["queries"]["outcome"]["computed"], 3);
     assert_ne!(other["weights"], first["weights"]);
@@ -268,7 +327,10 @@ fn index_command_reuses_rebuilds_and_repairs_the_cache() {
     let files: Vec<PathBuf> = std::fs::read_dir(cache.join("rices"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains("msvd_qa.train.pool-seed0") && p.extension().is_some_and(|e| e == "safetensors"))
+        .filter(|p| {
+            p.to_string_lossy().contains("msvd_qa.train.pool-seed0")
+                && p.extension().is_some_and(|e| e == "safetensors")
+        })
         .collect();
     assert_eq!(files.len(), 2, "{files:?}"); // two weights
     for f in &files {
@@ -279,10 +341,14 @@ fn index_command_reuses_rebuilds_and_repairs_the_cache() {
     }
     let repaired = index_cmd(&cache, &model);
     assert_eq!(repaired["pool"]["outcome"]["status"], "built");
-    assert!(repaired["pool"]["outcome"]["reason"].as_str().unwrap().contains("checksum"), "{repaired}");
+    assert!(
+        repaired["pool"]["outcome"]["reason"].as_str().unwrap().contains("checksum"),
+        "{repaired}"
+    );
     assert_eq!(repaired["queries"]["outcome"]["status"], "reused");
     let sidecar = files[0].with_extension("json");
-    let audit: serde_json::Value = serde_json::from_slice(&std::fs::read(sidecar).unwrap()).unwrap();
+    let audit: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sidecar).unwrap()).unwrap();
     assert_eq!(audit["ids"].as_array().unwrap().len(), 8);
     std::fs::remove_dir_all(cache).unwrap();
 }
@@ -326,7 +392,22 @@ fn neighbours_command_is_stable_and_backends_agree() {
             assert!(err.contains("faiss") && err.lines().count() == 1, "{err}");
         }
     }
-    let bad = emu_eval(&["neighbours", "--task", "msvd_qa", "--data-root", data_root().to_str().unwrap(), "--model", model().to_str().unwrap(), "--cache", cache.to_str().unwrap(), "--sample", "nope"], None);
+    let bad = emu_eval(
+        &[
+            "neighbours",
+            "--task",
+            "msvd_qa",
+            "--data-root",
+            data_root().to_str().unwrap(),
+            "--model",
+            model().to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+            "--sample",
+            "nope",
+        ],
+        None,
+    );
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--sample"));
     std::fs::remove_dir_all(cache).unwrap();

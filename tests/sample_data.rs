@@ -87,9 +87,17 @@ fn sample_data_is_in_the_scored_shapes_of_each_task() {
         let t = registry::get(task).unwrap();
         t.load(&t.dir(root), split).unwrap().samples
     };
-    for (task, split) in [("vqav2", "val"), ("vqav2", "train"), ("okvqa", "val"), ("vizwiz", "val"), ("vizwiz", "train")] {
+    for (task, split) in [
+        ("vqav2", "val"),
+        ("vqav2", "train"),
+        ("okvqa", "val"),
+        ("vizwiz", "val"),
+        ("vizwiz", "train"),
+    ] {
         for s in load(task, split) {
-            let Content::Vqa { answers, answer_type, .. } = &s.content else { panic!("{task}: not VQA") };
+            let Content::Vqa { answers, answer_type, .. } = &s.content else {
+                panic!("{task}: not VQA")
+            };
             assert_eq!(answers.len(), 10, "{task} {}", s.id);
             assert!(answer_type.is_some(), "{task} {}", s.id);
         }
@@ -101,7 +109,9 @@ fn sample_data_is_in_the_scored_shapes_of_each_task() {
     assert_eq!(unanswerable, 2);
     let rounds = load("visdial", "val");
     for s in &rounds {
-        let Content::Dialog { options, gt_index, .. } = &s.content else { panic!("visdial: not a dialog") };
+        let Content::Dialog { options, gt_index, .. } = &s.content else {
+            panic!("visdial: not a dialog")
+        };
         assert_eq!(options.len(), 100);
         assert!(gt_index.is_some_and(|g| g < 100));
     }
@@ -112,12 +122,21 @@ fn sample_data_is_in_the_scored_shapes_of_each_task() {
         for s in load(task, "test") {
             let Media::Video { path, .. } = &s.media else { panic!("{task}: not a video") };
             let info = tasks::media::video::probe(path).unwrap();
-            assert!(info.decoded_frames >= 16, "{}: {} frames", path.display(), info.decoded_frames);
+            assert!(
+                info.decoded_frames >= 16,
+                "{}: {} frames",
+                path.display(),
+                info.decoded_frames
+            );
         }
     }
     let nextqa = load("nextqa", "test");
-    assert!(nextqa.iter().any(|s| matches!(&s.content, Content::VideoQa { question, .. } if question.contains(','))));
-    assert!(nextqa.iter().any(|s| matches!(&s.content, Content::VideoQa { answer_add: Some(_), .. })));
+    assert!(nextqa.iter().any(
+        |s| matches!(&s.content, Content::VideoQa { question, .. } if question.contains(','))
+    ));
+    assert!(nextqa
+        .iter()
+        .any(|s| matches!(&s.content, Content::VideoQa { answer_add: Some(_), .. })));
     assert!(nextqa.iter().all(|s| s.media.key().parse::<u64>().is_ok_and(|v| v > u32::MAX as u64)));
 }
 
@@ -129,7 +148,8 @@ fn sample_data_regenerates_an_incomplete_copy_identically() {
     let b = scratch("b");
     let _ = std::fs::remove_dir_all(&b);
     std::fs::create_dir_all(b.join("vqav2")).unwrap();
-    std::fs::write(b.join("vqav2/v2_mscoco_val2014_annotations.json"), "{\"annotations\": [").unwrap();
+    std::fs::write(b.join("vqav2/v2_mscoco_val2014_annotations.json"), "{\"annotations\": [")
+        .unwrap();
     std::thread::scope(|s| {
         let racers: Vec<_> = (0..2).map(|_| s.spawn(|| sample_data::ensure(&b))).collect();
         for r in racers {
@@ -142,7 +162,11 @@ fn sample_data_regenerates_an_incomplete_copy_identically() {
         assert!(bytes == &fb[path], "{path} differs between two generations");
     }
     assert!(fa.contains_key(sample_data::MARKER));
-    assert!(fa.keys().any(|p| p.ends_with(".avi")) && fa.keys().any(|p| p.ends_with(".mp4")) && fa.keys().any(|p| p.ends_with(".jpg")));
+    assert!(
+        fa.keys().any(|p| p.ends_with(".avi"))
+            && fa.keys().any(|p| p.ends_with(".mp4"))
+            && fa.keys().any(|p| p.ends_with(".jpg"))
+    );
     assert_eq!(leftovers("b"), Vec::<String>::new(), "temporary folders left behind");
     let _ = std::fs::remove_dir_all(&b);
 }
@@ -151,9 +175,15 @@ fn sample_data_regenerates_an_incomplete_copy_identically() {
 fn sample_data_ensure_leaves_a_complete_copy_alone() {
     use std::os::unix::fs::MetadataExt;
     let a = generated();
-    let before = (std::fs::metadata(a).unwrap().ino(), std::fs::metadata(a.join(sample_data::MARKER)).unwrap().modified().unwrap());
+    let before = (
+        std::fs::metadata(a).unwrap().ino(),
+        std::fs::metadata(a.join(sample_data::MARKER)).unwrap().modified().unwrap(),
+    );
     sample_data::ensure(a).unwrap();
-    let after = (std::fs::metadata(a).unwrap().ino(), std::fs::metadata(a.join(sample_data::MARKER)).unwrap().modified().unwrap());
+    let after = (
+        std::fs::metadata(a).unwrap().ino(),
+        std::fs::metadata(a.join(sample_data::MARKER)).unwrap().modified().unwrap(),
+    );
     assert_eq!(before, after, "a complete copy was regenerated");
     assert_eq!(leftovers("a"), Vec::<String>::new(), "temporary folders left behind");
 }

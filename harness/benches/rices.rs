@@ -9,8 +9,8 @@ use std::time::Instant;
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
-use models::emu::config::EmuConfig;
 use harness::rices_features::{media_features, Pooling, VisionFeatures, VisionTower};
+use models::emu::config::EmuConfig;
 use tasks::datasets::Media;
 
 fn env_usize(key: &str, default: usize) -> usize {
@@ -21,7 +21,14 @@ fn env_usize(key: &str, default: usize) -> usize {
 struct Random;
 
 impl SimpleBackend for Random {
-    fn get(&self, s: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         if s.rank() == 1 && name.ends_with("weight") {
             return Tensor::ones(s, dtype, dev);
         }

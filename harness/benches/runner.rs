@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Device};
-use models::emu::builtin;
 use harness::runner::{self, ModelInfo, RunOptions};
+use models::emu::builtin;
 use prompts::Family;
 
 fn main() -> anyhow::Result<()> {
@@ -24,7 +24,12 @@ fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|");
     for (name, cfg) in [("tiny", builtin::tiny_config(false)), ("mid (512×8)", mid)] {
         let emu = builtin::random(cfg, 0, DType::F32, &Device::Cpu)?;
-        let model = ModelInfo { name: name.into(), weights_hash: name.into(), dtype: "f32".into(), device: "cpu".into() };
+        let model = ModelInfo {
+            name: name.into(),
+            weights_hash: name.into(),
+            dtype: "f32".into(),
+            device: "cpu".into(),
+        };
         for id in ["vqav2", "coco_caption", "msvd_qa"] {
             for batch in [1usize, 8] {
                 let task = tasks::registry::get(id).expect("task");

@@ -40,7 +40,8 @@ pub const FID: &str = "fid";
 pub fn dir(arg: Option<&Path>, name: &str) -> Result<PathBuf> {
     let base = match arg {
         Some(d) => d.to_path_buf(),
-        None => base_dir().context("--cache: not given, and neither $EMU_EVAL_CACHE nor $HOME is set")?,
+        None => base_dir()
+            .context("--cache: not given, and neither $EMU_EVAL_CACHE nor $HOME is set")?,
     };
     Ok(base.join(name))
 }
@@ -72,8 +73,10 @@ pub fn weights_hash(path: &Path) -> Result<String> {
 
 /// [`weights_hash`] with an explicit memo file (`None`: no memo).
 pub fn weights_hash_with(path: &Path, memo: Option<&Path>) -> Result<String> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let key =
+        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
     let (size, mtime_ns, inode) = (meta.len(), mtime_ns(&meta), inode(&meta));
     let mut table: BTreeMap<String, Stamp> = memo.and_then(read_memo).unwrap_or_default();
     if let Some(s) = table.get(&key) {
@@ -92,7 +95,8 @@ pub fn weights_hash_with(path: &Path, memo: Option<&Path>) -> Result<String> {
 /// Streams a file through SHA-256.
 fn hash_file(path: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
-    let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -106,7 +110,10 @@ fn hash_file(path: &Path) -> Result<String> {
 }
 
 fn mtime_ns(meta: &std::fs::Metadata) -> u64 {
-    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64)
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 #[cfg(unix)]
@@ -128,7 +135,8 @@ fn read_memo(path: &Path) -> Option<BTreeMap<String, Stamp>> {
 fn write_memo(path: &Path, table: &BTreeMap<String, Stamp>) {
     let Ok(text) = serde_json::to_vec_pretty(table) else { return };
     let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
-    let ok = path.parent().is_some_and(|d| std::fs::create_dir_all(d).is_ok()) && std::fs::write(&tmp, text).is_ok();
+    let ok = path.parent().is_some_and(|d| std::fs::create_dir_all(d).is_ok())
+        && std::fs::write(&tmp, text).is_ok();
     if !ok || std::fs::rename(&tmp, path).is_err() {
         std::fs::remove_file(&tmp).ok();
     }
@@ -144,10 +152,19 @@ mod tests {
 
     #[test]
     fn base_dir_follows_cache_conventions() {
-        assert_eq!(base_from(env(&[("EMU_EVAL_CACHE", "/c"), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])), Some("/c".into()));
+        assert_eq!(
+            base_from(env(&[("EMU_EVAL_CACHE", "/c"), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])),
+            Some("/c".into())
+        );
         if !cfg!(target_os = "macos") {
-            assert_eq!(base_from(env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])), Some("/x/emu-eval".into()));
-            assert_eq!(base_from(env(&[("XDG_CACHE_HOME", ""), ("HOME", "/h")])), Some("/h/.cache/emu-eval".into()));
+            assert_eq!(
+                base_from(env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])),
+                Some("/x/emu-eval".into())
+            );
+            assert_eq!(
+                base_from(env(&[("XDG_CACHE_HOME", ""), ("HOME", "/h")])),
+                Some("/h/.cache/emu-eval".into())
+            );
         }
         assert_eq!(base_from(env(&[])), None);
     }
@@ -171,7 +188,11 @@ mod tests {
         assert_eq!(abcd, "sha256:88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589");
         assert_eq!(weights_hash_with(&file, None).unwrap(), abcd);
         std::fs::write(&memo, b"{not json").unwrap();
-        assert_eq!(weights_hash_with(&file, Some(&memo)).unwrap(), abcd, "a corrupt memo is ignored");
+        assert_eq!(
+            weights_hash_with(&file, Some(&memo)).unwrap(),
+            abcd,
+            "a corrupt memo is ignored"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -13,11 +13,13 @@ static LEVEL: AtomicU8 = AtomicU8::new(Level::Warn as u8);
 
 /// Sets the level from the flag, else from `EMU_EVAL_LOG` (`error`, `warn`, `info`).
 pub fn init(flag: Option<Level>) {
-    let env = std::env::var("EMU_EVAL_LOG").ok().and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
-        "error" => Some(Level::Error),
-        "warn" => Some(Level::Warn),
-        "info" => Some(Level::Info),
-        _ => None,
+    let env = std::env::var("EMU_EVAL_LOG").ok().and_then(|v| {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "error" => Some(Level::Error),
+            "warn" => Some(Level::Warn),
+            "info" => Some(Level::Info),
+            _ => None,
+        }
     });
     if let Some(l) = flag.or(env) {
         LEVEL.store(l as u8, Ordering::Relaxed);
@@ -55,8 +57,13 @@ pub fn one_line(text: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
     for line in text.lines() {
         let t = line.trim();
-        let frame = t.split_once(": ").is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if frame || t.eq_ignore_ascii_case("stack backtrace:") || t.starts_with("at ") && line.starts_with("  ") {
+        let frame = t
+            .split_once(": ")
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if frame
+            || t.eq_ignore_ascii_case("stack backtrace:")
+            || t.starts_with("at ") && line.starts_with("  ")
+        {
             break;
         }
         if !t.is_empty() {
@@ -75,6 +82,9 @@ mod tests {
         let e = "cannot load x.safetensors\nshape mismatch\n   0: std::backtrace::Backtrace::create\n             at /rustc/x/library/std/src/backtrace.rs:331:13\n   1: candle_core::error::Error::bt";
         assert_eq!(one_line(e), "cannot load x.safetensors shape mismatch");
         assert_eq!(one_line("a\nStack backtrace:\n  ..."), "a");
-        assert_eq!(one_line("config.json: vision.layers: invalid type"), "config.json: vision.layers: invalid type");
+        assert_eq!(
+            one_line("config.json: vision.layers: invalid type"),
+            "config.json: vision.layers: invalid type"
+        );
     }
 }

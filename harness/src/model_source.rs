@@ -69,7 +69,8 @@ impl ModelSource {
                     crate::log::warn("model config is not instruction-tuned: Emu-I templates' [USER]/[ASSISTANT] are tokenised as text");
                 }
                 let weights = emu.load_report.path.clone();
-                let hash = crate::cache::weights_hash(&weights).with_context(|| format!("{}: hashing weights", weights.display()))?;
+                let hash = crate::cache::weights_hash(&weights)
+                    .with_context(|| format!("{}: hashing weights", weights.display()))?;
                 Ok((emu, info(dir.display().to_string(), hash)))
             }
         }

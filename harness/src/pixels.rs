@@ -21,7 +21,13 @@ pub enum PixelError {
 }
 
 /// The image→tensor boundary: file → (1, 3, size, size) f32.
-pub fn load_pixels(path: &Path, size: usize, mean: [f64; 3], std: [f64; 3], device: &Device) -> Result<Tensor, PixelError> {
+pub fn load_pixels(
+    path: &Path,
+    size: usize,
+    mean: [f64; 3],
+    std: [f64; 3],
+    device: &Device,
+) -> Result<Tensor, PixelError> {
     let px = preprocess_file_with(path, &Normalisation { size, mean, std })
         .map_err(|e| PixelError::Decode(path.display().to_string(), e.reason()))?;
     Ok(Tensor::from_vec(px.data, (1, 3, size, size), device)?)
@@ -35,7 +41,11 @@ pub fn normalisation(emu: &Emu) -> Normalisation {
 
 /// One image (`frames: None`) or the `k` frames Emu's sampler picks from a video, each as a CHW
 /// f32 buffer; the error is one line naming the file.
-pub fn media_pixels(path: &Path, frames: Option<usize>, norm: &Normalisation) -> Result<Vec<Vec<f32>>, String> {
+pub fn media_pixels(
+    path: &Path,
+    frames: Option<usize>,
+    norm: &Normalisation,
+) -> Result<Vec<Vec<f32>>, String> {
     match frames {
         None => preprocess_file_with(path, norm).map(|p| vec![p.data]).map_err(|e| e.to_string()),
         Some(k) => {
@@ -110,7 +120,11 @@ mod tests {
     /// §7.3: v = 0, 128, 255 with the config's mean/std.
     #[test]
     fn normalisation_values() {
-        let n = Normalisation { size: 224, mean: models::emu::config::clip_mean(), std: models::emu::config::clip_std() };
+        let n = Normalisation {
+            size: 224,
+            mean: models::emu::config::clip_mean(),
+            std: models::emu::config::clip_std(),
+        };
         let t = n.table();
         assert!((t[0][0] - (-1.79226253374815f64) as f32).abs() < 1e-7);
         assert!((t[0][128] - 0.07633607351494368_f64 as f32).abs() < 1e-7);

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use tasks::datasets::{Content, Sample, Split};
 use tasks::registry;
 
-
 /// Evaluation samples of a task with their prompt view, and the support pool subset.
 pub struct TaskData {
     pub task: &'static registry::Task,
@@ -23,7 +22,13 @@ pub struct TaskData {
 }
 
 /// Loads the evaluation split, and the support pool subset when `with_pool`.
-pub fn load(task: &'static registry::Task, data_root: &Path, split: &str, with_pool: bool, pool_seed: u64) -> Result<TaskData> {
+pub fn load(
+    task: &'static registry::Task,
+    data_root: &Path,
+    split: &str,
+    with_pool: bool,
+    pool_seed: u64,
+) -> Result<TaskData> {
     Ok(load_with_pool(task, data_root, split, with_pool, pool_seed)?.0)
 }
 
@@ -36,7 +41,8 @@ pub fn load_with_pool(
     with_pool: bool,
     pool_seed: u64,
 ) -> Result<(TaskData, Vec<Sample>)> {
-    let prompt_task = task.prompt.ok_or_else(|| anyhow!("--task {}: has no text prompt", task.id))?;
+    let prompt_task =
+        task.prompt.ok_or_else(|| anyhow!("--task {}: has no text prompt", task.id))?;
     let dir = task.dir(data_root);
     let split = task.load(&dir, split)?;
     let problems = tasks::datasets::validate::validate(&dir, &split.split, &split.samples);
@@ -46,11 +52,23 @@ pub fn load_with_pool(
     }
     let all = if with_pool { task.load_pool(&dir)? } else { Vec::new() };
     let pool = if with_pool {
-        retrieval::support_pool(all.len(), pool_seed).into_iter().map(|i| support(&all[i])).collect()
+        retrieval::support_pool(all.len(), pool_seed)
+            .into_iter()
+            .map(|i| support(&all[i]))
+            .collect()
     } else {
         Vec::new()
     };
-    Ok((TaskData { task, prompt_task, queries: split.samples.iter().map(query).collect(), split, pool }, all))
+    Ok((
+        TaskData {
+            task,
+            prompt_task,
+            queries: split.samples.iter().map(query).collect(),
+            split,
+            pool,
+        },
+        all,
+    ))
 }
 
 /// Support examples of one query and how they were chosen.
@@ -96,18 +114,31 @@ pub fn fallback_support(data: &TaskData, query_id: &str, k: usize, seed: u64) ->
     let sel = retrieval::select(None, None, query_id, data.pool.len(), k, seed)
         .map_err(|e| anyhow!("support examples of {}: {e}", data.task.id))?;
     let samples: Vec<PromptSample> = sel.indices.iter().map(|&i| data.pool[i].clone()).collect();
-    Ok(Support { method: sel.method.label(), ids: samples.iter().map(|s| s.id.clone()).collect(), similarities: None, samples })
+    Ok(Support {
+        method: sel.method.label(),
+        ids: samples.iter().map(|s| s.id.clone()).collect(),
+        similarities: None,
+        samples,
+    })
 }
 
 /// RICES support examples of `query_id` from `index` (prompt order: most similar last), with
 /// their similarities.
-pub fn rices_support(index: &crate::rices::SupportIndex, query_id: &str, k: usize) -> Result<Support> {
+pub fn rices_support(
+    index: &crate::rices::SupportIndex,
+    query_id: &str,
+    k: usize,
+) -> Result<Support> {
     Ok(rices_supports(index, &[query_id], k)?.pop().unwrap_or_else(Support::none))
 }
 
 /// RICES support examples of several queries (their features computed in one batch), in prompt
 /// order (most similar last, as OpenFlamingo).
-pub fn rices_supports(index: &crate::rices::SupportIndex, query_ids: &[&str], k: usize) -> Result<Vec<Support>> {
+pub fn rices_supports(
+    index: &crate::rices::SupportIndex,
+    query_ids: &[&str],
+    k: usize,
+) -> Result<Vec<Support>> {
     if k == 0 {
         return Ok(query_ids.iter().map(|_| Support::none()).collect());
     }
@@ -117,7 +148,8 @@ pub fn rices_supports(index: &crate::rices::SupportIndex, query_ids: &[&str], k:
         .iter()
         .map(|best| {
             let sel = retrieval::selection(best, k, pool.len())?;
-            let samples: Vec<PromptSample> = sel.indices.iter().map(|&i| support(&pool[i])).collect();
+            let samples: Vec<PromptSample> =
+                sel.indices.iter().map(|&i| support(&pool[i])).collect();
             Ok(Support {
                 method: sel.method.label(),
                 ids: samples.iter().map(|s| s.id.clone()).collect(),
@@ -129,8 +161,15 @@ pub fn rices_supports(index: &crate::rices::SupportIndex, query_ids: &[&str], k:
 }
 
 /// The prompt plan of one query.
-pub fn plan(data: &TaskData, family: Family, query: &PromptSample, support: &Support, opts: &PromptOptions) -> Result<PromptPlan> {
-    build(data.prompt_task, family, query, &support.samples, opts).map_err(|e| anyhow!("{}: sample {}: {e}", data.task.id, query.id))
+pub fn plan(
+    data: &TaskData,
+    family: Family,
+    query: &PromptSample,
+    support: &Support,
+    opts: &PromptOptions,
+) -> Result<PromptPlan> {
+    build(data.prompt_task, family, query, &support.samples, opts)
+        .map_err(|e| anyhow!("{}: sample {}: {e}", data.task.id, query.id))
 }
 
 /// One stage as `prompt --json` prints it: name, kind, `text` (earlier outputs as `{stage}` or
@@ -148,7 +187,8 @@ pub fn stage_json(st: &Stage, text: &str) -> Value {
 
 /// An evaluation sample: question and dialog history; no answer is shown.
 pub fn query(s: &Sample) -> PromptSample {
-    let mut p = PromptSample { id: s.id.to_string(), media: vec![s.media.clone()], ..Default::default() };
+    let mut p =
+        PromptSample { id: s.id.to_string(), media: vec![s.media.clone()], ..Default::default() };
     match &s.content {
         Content::Caption { .. } | Content::TextToImage { .. } => {}
         Content::Vqa { question, answerable, .. } => {

@@ -24,7 +24,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
-use retrieval::{Backend, CacheKey, FeatureCache, FeatureSet, Features, Neighbour, Outcome, Plan, Selection, SupportPool};
+use retrieval::{
+    Backend, CacheKey, FeatureCache, FeatureSet, Features, Neighbour, Outcome, Plan, Selection,
+    SupportPool,
+};
 use tasks::datasets::{Media, Sample};
 use tasks::registry::{MediaKind, Task};
 
@@ -92,7 +95,8 @@ pub struct SupportIndex<'a> {
 
 /// The task's training split, or the one-line reason it has no support pool.
 fn pool_split(task: &Task) -> Result<&'static str> {
-    task.pool_split.ok_or_else(|| anyhow!("--task: {} has no training pool (zero-shot only)", task.id))
+    task.pool_split
+        .ok_or_else(|| anyhow!("--task: {} has no training pool (zero-shot only)", task.id))
 }
 
 impl<'a> SupportIndex<'a> {
@@ -129,11 +133,22 @@ impl<'a> SupportIndex<'a> {
         progress: &mut Progress<'_>,
     ) -> Result<Self> {
         let pool_split = pool_split(task)?;
-        let mut pool_samples: Vec<Sample> = retrieval::support_pool(all.len(), opts.pool_seed).into_iter().map(|i| all[i].clone()).collect();
+        let mut pool_samples: Vec<Sample> = retrieval::support_pool(all.len(), opts.pool_seed)
+            .into_iter()
+            .map(|i| all[i].clone())
+            .collect();
         pool_samples.sort_by(|a, b| a.id.cmp(&b.id));
-        let pool_key = key(ex, weights, task, pool_split, Some(opts.pool_seed), opts.support_frames);
-        let (set, pool_outcome) =
-            features(ex, cache, &pool_key, &pool_samples, opts, opts.support_frames, &mut |d, t| progress(Stage::Pool, d, t))?;
+        let pool_key =
+            key(ex, weights, task, pool_split, Some(opts.pool_seed), opts.support_frames);
+        let (set, pool_outcome) = features(
+            ex,
+            cache,
+            &pool_key,
+            &pool_samples,
+            opts,
+            opts.support_frames,
+            &mut |d, t| progress(Stage::Pool, d, t),
+        )?;
         let dim = set.features.dim();
         let pool = SupportPool::new(set, &opts.backend)?;
 
@@ -141,14 +156,36 @@ impl<'a> SupportIndex<'a> {
         let query_by_id = queries.iter().enumerate().map(|(i, s)| (s.id.to_string(), i)).collect();
         let query_key = key(ex, weights, task, split, None, opts.query_frames);
         let query_cache = cache.load(&query_key, &plan(&queries)).ok().map(with_rows);
-        Ok(Self { ex, task: *task, opts: opts.clone(), pool_samples, pool, pool_outcome, dim, queries, query_by_id, query_key, query_cache })
+        Ok(Self {
+            ex,
+            task: *task,
+            opts: opts.clone(),
+            pool_samples,
+            pool,
+            pool_outcome,
+            dim,
+            queries,
+            query_by_id,
+            query_key,
+            query_cache,
+        })
     }
 
     /// Reuses or builds the evaluation split's feature cache (what `emu-eval index` does).
-    pub fn build_query_cache(&mut self, cache: &FeatureCache, progress: &mut Progress<'_>) -> Result<Outcome> {
-        let (set, outcome) = features(self.ex, cache, &self.query_key, &self.queries, &self.opts, self.opts.query_frames, &mut |d, t| {
-            progress(Stage::Queries, d, t)
-        })?;
+    pub fn build_query_cache(
+        &mut self,
+        cache: &FeatureCache,
+        progress: &mut Progress<'_>,
+    ) -> Result<Outcome> {
+        let (set, outcome) = features(
+            self.ex,
+            cache,
+            &self.query_key,
+            &self.queries,
+            &self.opts,
+            self.opts.query_frames,
+            &mut |d, t| progress(Stage::Queries, d, t),
+        )?;
         self.query_cache = Some(with_rows(set));
         Ok(outcome)
     }
@@ -178,12 +215,17 @@ impl<'a> SupportIndex<'a> {
             .iter()
             .map(|id| {
                 self.query_by_id.get(*id).map(|&i| &self.queries[i]).ok_or_else(|| {
-                    anyhow!("--sample: no sample {id:?} in {} {}", self.task.id, self.query_key.split)
+                    anyhow!(
+                        "--sample: no sample {id:?} in {} {}",
+                        self.task.id,
+                        self.query_key.split
+                    )
                 })
             })
             .collect::<Result<_>>()?;
         let feats = self.query_features(&samples)?;
-        let keys: Vec<(String, String)> = samples.iter().map(|s| (s.id.to_string(), s.media.key().to_owned())).collect();
+        let keys: Vec<(String, String)> =
+            samples.iter().map(|s| (s.id.to_string(), s.media.key().to_owned())).collect();
         Ok(self.pool.neighbours(&keys, &feats, k)?)
     }
 
@@ -196,11 +238,17 @@ impl<'a> SupportIndex<'a> {
 
     /// Query features: cached rows where available, the rest computed now (not cached).
     fn query_features(&self, samples: &[&Sample]) -> Result<Features> {
-        let missing: Vec<&Media> = samples.iter().filter(|s| self.cached(s).is_none()).map(|s| &s.media).collect();
+        let missing: Vec<&Media> =
+            samples.iter().filter(|s| self.cached(s).is_none()).map(|s| &s.media).collect();
         let computed = if missing.is_empty() {
             Vec::new()
         } else {
-            media_features(self.ex, &missing, frames_for(&self.task, self.opts.query_frames), self.opts.batch)?
+            media_features(
+                self.ex,
+                &missing,
+                frames_for(&self.task, self.opts.query_frames),
+                self.opts.batch,
+            )?
         };
         let dim = self.dim;
         let mut fresh = computed.chunks(dim);
@@ -208,7 +256,11 @@ impl<'a> SupportIndex<'a> {
         for s in samples {
             match self.cached(s) {
                 Some(row) => data.extend_from_slice(row),
-                None => data.extend_from_slice(fresh.next().ok_or_else(|| anyhow!("feature extractor returned too few rows"))?),
+                None => data.extend_from_slice(
+                    fresh
+                        .next()
+                        .ok_or_else(|| anyhow!("feature extractor returned too few rows"))?,
+                ),
             }
         }
         Ok(Features::new(dim, data)?)
@@ -219,16 +271,28 @@ impl<'a> SupportIndex<'a> {
         let (set, rows) = self.query_cache.as_ref()?;
         rows.get(s.media.key()).map(|&r| set.features.row(r))
     }
-
 }
 
 /// Cache key of one feature set; frames count only for video tasks.
-fn key(ex: &dyn FeatureExtractor, weights: &str, task: &Task, split: &str, pool_seed: Option<u64>, frames: usize) -> CacheKey {
+fn key(
+    ex: &dyn FeatureExtractor,
+    weights: &str,
+    task: &Task,
+    split: &str,
+    pool_seed: Option<u64>,
+    frames: usize,
+) -> CacheKey {
     let recipe = match task.media {
         MediaKind::Image => ex.recipe(),
         MediaKind::Video => format!("{};frames={frames}", ex.recipe()),
     };
-    CacheKey { weights: weights.to_owned(), task: task.id.to_owned(), split: split.to_owned(), pool_seed, recipe }
+    CacheKey {
+        weights: weights.to_owned(),
+        task: task.id.to_owned(),
+        split: split.to_owned(),
+        pool_seed,
+        recipe,
+    }
 }
 
 fn frames_for(task: &Task, frames: usize) -> usize {
@@ -263,10 +327,11 @@ fn features(
         first.entry(s.media.key()).or_insert(&s.media);
     }
     let media: Vec<&Media> = plan.media.iter().map(|k| first[k.as_str()]).collect();
-    let mut compute = |rows: &[usize]| -> std::result::Result<Vec<f32>, retrieval::cache::BoxError> {
-        let items: Vec<&Media> = rows.iter().map(|&r| media[r]).collect();
-        Ok(media_features(ex, &items, frames, opts.batch)?)
-    };
+    let mut compute =
+        |rows: &[usize]| -> std::result::Result<Vec<f32>, retrieval::cache::BoxError> {
+            let items: Vec<&Media> = rows.iter().map(|&r| media[r]).collect();
+            Ok(media_features(ex, &items, frames, opts.batch)?)
+        };
     cache
         .get_or_build(key, &plan, opts.chunk, &mut compute, progress)
         .with_context(|| format!("{} {} features", key.task, key.split))

@@ -75,7 +75,11 @@ pub struct VisionTower {
 
 impl VisionTower {
     /// `visual.*` and `ln_visual.*` from `vb` (checkpoint key names).
-    pub fn new(cfg: &VisionConfig, ln_visual_eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
+    pub fn new(
+        cfg: &VisionConfig,
+        ln_visual_eps: f64,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
         let visual = EvaVisionTransformer::new(cfg, vb.pp("visual"))?;
         let ln_visual = vision::ln_visual(cfg.width, ln_visual_eps, vb.pp("ln_visual"))?;
         Ok(Self { visual, ln_visual, cfg: cfg.clone(), device: vb.device().clone() })
@@ -103,7 +107,13 @@ pub struct VisionFeatures<'a> {
 impl FeatureExtractor for VisionFeatures<'_> {
     fn recipe(&self) -> String {
         let v = self.tower.vision_config();
-        format!("eva-clip:ln_visual:{}:{}px:width{}:blocks{}", self.pooling.name(), v.image_size, v.width, v.layers)
+        format!(
+            "eva-clip:ln_visual:{}:{}px:width{}:blocks{}",
+            self.pooling.name(),
+            v.image_size,
+            v.width,
+            v.layers
+        )
     }
 
     fn embed(&self, images: &[RgbImage]) -> anyhow::Result<Vec<Vec<f32>>> {
@@ -112,8 +122,13 @@ impl FeatureExtractor for VisionFeatures<'_> {
         }
         let v = self.tower.vision_config();
         let norm = Normalisation { size: v.image_size, mean: v.image_mean, std: v.image_std };
-        let data: Vec<f32> = images.par_iter().flat_map_iter(|img| preprocess_with(img, &norm).data).collect();
-        let px = Tensor::from_vec(data, (images.len(), 3, v.image_size, v.image_size), self.tower.device())?;
+        let data: Vec<f32> =
+            images.par_iter().flat_map_iter(|img| preprocess_with(img, &norm).data).collect();
+        let px = Tensor::from_vec(
+            data,
+            (images.len(), 3, v.image_size, v.image_size),
+            self.tower.device(),
+        )?;
         let tokens = self.tower.visual_tokens(&px)?; // (n, tokens, width)
         let pooled = match self.pooling {
             Pooling::Cls => tokens.narrow(1, 0, 1)?.squeeze(1)?,
@@ -126,7 +141,12 @@ impl FeatureExtractor for VisionFeatures<'_> {
 /// Features of media items, row-major: an image's feature L2-normalised, a video's the mean of
 /// its `frames` frames' normalised features, re-normalised. Decoding runs on all cores; the
 /// extractor sees batches of at most `batch` images.
-pub fn media_features(ex: &dyn FeatureExtractor, media: &[&Media], frames: usize, batch: usize) -> anyhow::Result<Vec<f32>> {
+pub fn media_features(
+    ex: &dyn FeatureExtractor,
+    media: &[&Media],
+    frames: usize,
+    batch: usize,
+) -> anyhow::Result<Vec<f32>> {
     let decoded: Vec<Vec<RgbImage>> = media
         .par_iter()
         .map(|m| -> anyhow::Result<Vec<RgbImage>> {
@@ -145,8 +165,9 @@ pub fn media_features(ex: &dyn FeatureExtractor, media: &[&Media], frames: usize
     let mut next = rows.iter();
     for item in &decoded {
         let frame_rows: Vec<&[f32]> = next.by_ref().take(item.len()).map(Vec::as_slice).collect();
-        let mean = retrieval::Features::mean_row(&frame_rows)
-            .ok_or_else(|| anyhow::anyhow!("feature extractor returned rows of different lengths"))?;
+        let mean = retrieval::Features::mean_row(&frame_rows).ok_or_else(|| {
+            anyhow::anyhow!("feature extractor returned rows of different lengths")
+        })?;
         out.extend(normalised(mean));
     }
     Ok(out)

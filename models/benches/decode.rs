@@ -40,7 +40,8 @@ fn random(n: usize, seed: u64, std: f32) -> Vec<f32> {
 /// A model directory with the tiny vision tower / causal former and a mid-size random LLaMA.
 fn mid_model(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tiny().join("config.json"))?)?;
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny().join("config.json"))?)?;
     let l = &mut cfg["llama"];
     l["hidden_size"] = HIDDEN.into();
     l["intermediate_size"] = INTER.into();
@@ -119,23 +120,48 @@ fn main() -> anyhow::Result<()> {
     let history = " [USER]: is it sunny? [ASSISTANT]: yes.</s>".repeat(6);
     let prompt = format!("[IMG]<image><image><image><image>[/IMG]</s>{history} [USER]: how many people are in the picture? [ASSISTANT]:");
     let embeds = single_prompt_embeds(&emu, &prompt, Some(&pixels))?;
-    let words = ["yes", "no", "two people", "i can't tell", "a cat on the table", "blue", "it is sunny outside", "maybe", "three", "white and brown"];
-    let cands: Vec<String> = (0..100).map(|i| format!("{} {}", words[i % 10], words[(i / 10) % 10])).collect();
+    let words = [
+        "yes",
+        "no",
+        "two people",
+        "i can't tell",
+        "a cat on the table",
+        "blue",
+        "it is sunny outside",
+        "maybe",
+        "three",
+        "white and brown",
+    ];
+    let cands: Vec<String> =
+        (0..100).map(|i| format!("{} {}", words[i % 10], words[(i / 10) % 10])).collect();
     let cands = encode_candidates(&emu, &cands)?;
     let p = embeds.dim(1)?;
     let (t_shared, shared) = time(3, || rank_shared(&emu, &embeds, &cands, 100, 100).unwrap());
     let (t_naive, naive) = time(3, || rank_naive(&emu, &embeds, &cands, 100).unwrap());
     let (t_naive1, _) = time(3, || rank_naive(&emu, &embeds, &cands, 1).unwrap());
-    let max_diff = shared.losses.iter().zip(&naive.losses).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    println!("\n## ranking: prompt {p} tokens, 100 candidates (1-5 tokens), n_segments 100 (VisDial)");
+    let max_diff =
+        shared.losses.iter().zip(&naive.losses).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    println!(
+        "\n## ranking: prompt {p} tokens, 100 candidates (1-5 tokens), n_segments 100 (VisDial)"
+    );
     println!("naive (one [prompt; cand] forward per segment, as the reference): {:.3} s", t_naive);
     println!("naive with n_segments 1 (one batch of 100 full sequences):        {:.3} s", t_naive1);
-    println!("shared prefix (prompt once, 100 candidates batched over its cache): {:.3} s", t_shared);
+    println!(
+        "shared prefix (prompt once, 100 candidates batched over its cache): {:.3} s",
+        t_shared
+    );
     println!("speed-up vs naive n_segments 100: {:.1}x; vs n_segments 1: {:.1}x; max |loss diff| {max_diff:.2e}", t_naive / t_shared, t_naive1 / t_shared);
 
     // Beam-5 generation throughput.
-    println!("\n## beam search: 5 beams, 16 new tokens (EOS blocked by min_length), ~30-token prompts");
-    let cfg = GenerationConfig { num_beams: 5, max_new_tokens: 16, min_length: 17, ..GenerationConfig::default() };
+    println!(
+        "\n## beam search: 5 beams, 16 new tokens (EOS blocked by min_length), ~30-token prompts"
+    );
+    let cfg = GenerationConfig {
+        num_beams: 5,
+        max_new_tokens: 16,
+        min_length: 17,
+        ..GenerationConfig::default()
+    };
     for batch in [1usize, 8, 32] {
         let prompts: Vec<String> =
             (0..batch).map(|i| format!("[IMG]<image><image><image><image>[/IMG]Question {i}: what can be seen in this picture? Please describe it{}", " briefly".repeat(i % 4))).collect();
@@ -145,7 +171,10 @@ fn main() -> anyhow::Result<()> {
             generate(&mut s, &cfg, None).unwrap()
         });
         let tokens: usize = out.iter().map(|g| g.ids.len()).sum();
-        println!("batch {batch:>2}: {tokens} tokens in {t:.2} s = {:.1} generated tokens/s", tokens as f64 / t);
+        println!(
+            "batch {batch:>2}: {tokens} tokens in {t:.2} s = {:.1} generated tokens/s",
+            tokens as f64 / t
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -85,7 +85,9 @@ fn random_weights(cfg: &EmuConfig) -> HashMap<String, Tensor> {
     );
     for j in 0..c.num_decoder_layers {
         let p = format!("cformer.cformer.block.{j}.layer");
-        for (l, name, kvw) in [(0, "SelfAttention", c.d_model), (1, "EncDecAttention", c.encoder_width)] {
+        for (l, name, kvw) in
+            [(0, "SelfAttention", c.d_model), (1, "EncDecAttention", c.encoder_width)]
+        {
             put(format!("{p}.{l}.{name}.q.weight"), &[inner, c.d_model]);
             put(format!("{p}.{l}.{name}.k.weight"), &[inner, kvw]);
             put(format!("{p}.{l}.{name}.v.weight"), &[inner, kvw]);
@@ -118,7 +120,10 @@ fn random_weights(cfg: &EmuConfig) -> HashMap<String, Tensor> {
 }
 
 fn fixture_tokenizer() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/emu-tiny/tokenizer.json"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/emu-tiny/tokenizer.json"
+    ))
 }
 
 /// Peak and current resident memory in MiB from /proc/self/status.
@@ -149,7 +154,8 @@ fn child_forward(dir: &Path, dtype: DType) {
     let cfg = mid_config();
     let tok = EmuTokenizer::from_file(&fixture_tokenizer(), false).unwrap();
     let t0 = Instant::now();
-    let emu = Emu::load_with(cfg.clone(), &dir.join("model.safetensors"), tok, dtype, &Device::Cpu).unwrap();
+    let emu = Emu::load_with(cfg.clone(), &dir.join("model.safetensors"), tok, dtype, &Device::Cpu)
+        .unwrap();
     let load_s = t0.elapsed().as_secs_f64();
     let (ids, pixels) = prompt(&cfg);
     let l = ids.len();
@@ -168,7 +174,14 @@ fn child_forward(dir: &Path, dtype: DType) {
     let mut cache = KvCache::new(&emu);
     let pos = Tensor::arange(0i64, l as i64, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
     let t0 = Instant::now();
-    let h = emu.forward_embeds(&embeds, &pos, &Tensor::ones((1, l), DType::U8, &Device::Cpu).unwrap(), &mut cache).unwrap();
+    let h = emu
+        .forward_embeds(
+            &embeds,
+            &pos,
+            &Tensor::ones((1, l), DType::U8, &Device::Cpu).unwrap(),
+            &mut cache,
+        )
+        .unwrap();
     let _ = emu.lm_head(&h).unwrap();
     let prefill_s = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
@@ -199,7 +212,10 @@ fn child_load(path: &Path) {
     let load_s = t0.elapsed().as_secs_f64();
     let (peak, rss) = rss_mib();
     drop(emu);
-    println!("RESULT load {} load_s={load_s:.3} rss_mib={rss:.0} peak_rss_mib={peak:.0}", path.display());
+    println!(
+        "RESULT load {} load_s={load_s:.3} rss_mib={rss:.0} peak_rss_mib={peak:.0}",
+        path.display()
+    );
 }
 
 const TORCH_SCRIPT: &str = r#"
@@ -311,12 +327,22 @@ fn run_child(args: &[&str]) -> String {
 }
 
 fn torch(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("python3").arg("-c").arg(TORCH_SCRIPT).arg(dir).args(args).output().ok()?;
+    let out =
+        Command::new("python3").arg("-c").arg(TORCH_SCRIPT).arg(dir).args(args).output().ok()?;
     if !out.status.success() {
-        eprintln!("torch {args:?} failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        eprintln!(
+            "torch {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        );
         return None;
     }
-    Some(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("RESULT")).collect::<Vec<_>>().join("\n"))
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("RESULT"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
 fn main() {

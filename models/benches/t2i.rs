@@ -36,11 +36,18 @@ fn time(reps: usize, mut f: impl FnMut()) -> f64 {
 fn sd15_scheduler() -> SchedulerConfig {
     serde_json::from_value(serde_json::json!({
         "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
-        "skip_prk_steps": true, "steps_offset": 1 })).unwrap()
+        "skip_prk_steps": true, "steps_offset": 1 }))
+    .unwrap()
 }
 
 /// Seconds per CFG step: UNet on batch 2 + guidance + PNDM step.
-fn cfg_step_seconds(unet: &UNet2DConditionModel, latent: usize, tokens: usize, width: usize, reps: usize) -> f64 {
+fn cfg_step_seconds(
+    unet: &UNet2DConditionModel,
+    latent: usize,
+    tokens: usize,
+    width: usize,
+    reps: usize,
+) -> f64 {
     let dev = Device::Cpu;
     let lat = Tensor::randn(0f32, 1.0, (1, 4, latent, latent), &dev).unwrap();
     let ctx = Tensor::randn(0f32, 1.0, (2, tokens, width), &dev).unwrap();
@@ -50,7 +57,8 @@ fn cfg_step_seconds(unet: &UNet2DConditionModel, latent: usize, tokens: usize, w
     time(reps, || {
         let x = Tensor::cat(&[&lat, &lat], 0).unwrap();
         let e = unet.forward(&x, ts[k % ts.len()], &ctx).unwrap();
-        let (c, u) = (e.get(0).unwrap().unsqueeze(0).unwrap(), e.get(1).unwrap().unsqueeze(0).unwrap());
+        let (c, u) =
+            (e.get(0).unwrap().unsqueeze(0).unwrap(), e.get(1).unwrap().unsqueeze(0).unwrap());
         let g = (&u + ((&c - &u).unwrap() * 5.0).unwrap()).unwrap();
         sched.step(&g, ts[k % ts.len()], &lat).unwrap();
         k += 1;
@@ -60,7 +68,9 @@ fn cfg_step_seconds(unet: &UNet2DConditionModel, latent: usize, tokens: usize, w
 fn random_unet(cfg: serde_json::Value) -> (UNet2DConditionModel, usize) {
     let cfg: UNetConfig = serde_json::from_value(cfg).unwrap();
     let vm = VarMap::new();
-    let unet = UNet2DConditionModel::new(VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu), &cfg).unwrap();
+    let unet =
+        UNet2DConditionModel::new(VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu), &cfg)
+            .unwrap();
     let params = vm.all_vars().iter().map(|v| v.elem_count()).sum();
     (unet, params)
 }
@@ -71,7 +81,11 @@ fn main() {
 
     let tiny = VisualDecoder::load(&fixture("visual-decoder-tiny"), DType::F32, &dev).unwrap();
     let s = cfg_step_seconds(&tiny.unet, 8, 4, 64, 50);
-    println!("unet tiny (32/64 ch, 8x8 latents, 4x64 conditioning): {:.1} CFG steps/s ({:.2} ms/step)", 1.0 / s, s * 1e3);
+    println!(
+        "unet tiny (32/64 ch, 8x8 latents, 4x64 conditioning): {:.1} CFG steps/s ({:.2} ms/step)",
+        1.0 / s,
+        s * 1e3
+    );
     let lat = Tensor::randn(0f32, 1.0, (1, 4, 8, 8), &dev).unwrap();
     let s = time(20, || {
         tiny.decode(&lat).unwrap();
@@ -98,7 +112,8 @@ fn main() {
         println!("unet SD1.5 size with 5120-wide conditioning ({:.0}M params, 64x64 latents): {:.3} CFG steps/s ({:.1} s/step)", params as f64 / 1e6, 1.0 / s, s);
     }
 
-    let net = FidInception::load(&fixture("fid-inception/inception_weights.safetensors"), &dev).unwrap();
+    let net =
+        FidInception::load(&fixture("fid-inception/inception_weights.safetensors"), &dev).unwrap();
     let img: Vec<u8> = (0..512 * 512 * 3).map(|i| (i * 7 % 251) as u8).collect();
     let s = time(10, || {
         inception::preprocess(&img, 512, 512);

@@ -147,7 +147,8 @@ impl<'a> Machine<'a> {
                 self.pos = end;
                 Ok(s)
             }
-            None => self.err(format!("needs {n} more bytes, the pickle ends at byte {}", self.bytes.len())),
+            None => self
+                .err(format!("needs {n} more bytes, the pickle ends at byte {}", self.bytes.len())),
         }
     }
 
@@ -165,7 +166,8 @@ impl<'a> Machine<'a> {
         let Some(n) = rest.iter().take(256).position(|&b| b == b'\n') else {
             return self.err("GLOBAL name is not a newline-terminated line of at most 256 bytes");
         };
-        let s = std::str::from_utf8(&rest[..n]).or_else(|_| self.err("GLOBAL name is not UTF-8"))?;
+        let s =
+            std::str::from_utf8(&rest[..n]).or_else(|_| self.err("GLOBAL name is not UTF-8"))?;
         self.pos += n + 1;
         Ok(s)
     }
@@ -235,7 +237,10 @@ impl<'a> Machine<'a> {
             }
         }
         let at = self.op_at;
-        self.stack.last_mut().map(Rc::make_mut).ok_or(GuardError::Other(at, "stack underflow".into()))
+        self.stack
+            .last_mut()
+            .map(Rc::make_mut)
+            .ok_or(GuardError::Other(at, "stack underflow".into()))
     }
 
     fn extend(&mut self, items: Vec<Obj>, pairs: bool) -> Step<()> {
@@ -243,7 +248,7 @@ impl<'a> Machine<'a> {
         if depth > self.limits.max_depth {
             return self.err(format!("nesting deeper than {}", self.limits.max_depth));
         }
-        if pairs && items.len() % 2 != 0 {
+        if pairs && !items.len().is_multiple_of(2) {
             return self.err("SETITEMS with an odd number of items");
         }
         let op_at = self.op_at;
@@ -257,7 +262,12 @@ impl<'a> Machine<'a> {
                     v.push((k, x));
                 }
             }
-            _ => return Err(GuardError::Other(op_at, "APPEND to a dict or SETITEM on a list".into())),
+            _ => {
+                return Err(GuardError::Other(
+                    op_at,
+                    "APPEND to a dict or SETITEM on a list".into(),
+                ))
+            }
         }
         Ok(())
     }
@@ -267,7 +277,10 @@ impl<'a> Machine<'a> {
         let name = self.line()?;
         match ALLOWED_GLOBALS.iter().find(|(m, c)| *m == module && *c == name) {
             Some((m, c)) => self.push(Val::Class(m, c)),
-            None => Err(GuardError::Refused(module.escape_debug().to_string(), name.escape_debug().to_string())),
+            None => Err(GuardError::Refused(
+                module.escape_debug().to_string(),
+                name.escape_debug().to_string(),
+            )),
         }
     }
 
@@ -276,7 +289,8 @@ impl<'a> Machine<'a> {
         items
             .iter()
             .map(|x| match x.val {
-                Val::Int(i) => usize::try_from(i).or_else(|_| self.err(format!("{what} has a negative entry {i}"))),
+                Val::Int(i) => usize::try_from(i)
+                    .or_else(|_| self.err(format!("{what} has a negative entry {i}"))),
                 _ => self.err(format!("{what} has a non-integer entry")),
             })
             .collect()
@@ -292,7 +306,8 @@ impl<'a> Machine<'a> {
         let (Val::Str(tag), Val::Class("torch", class), Val::Str(key), Val::Int(numel)) =
             (&tag.val, &class.val, &key.val, &numel.val)
         else {
-            return self.err("persistent id is not ('storage', torch.XStorage, key, location, numel)");
+            return self
+                .err("persistent id is not ('storage', torch.XStorage, key, location, numel)");
         };
         let dtype = match *class {
             "FloatStorage" => DType::F32,
@@ -301,12 +316,20 @@ impl<'a> Machine<'a> {
             "DoubleStorage" => DType::F64,
             "LongStorage" => DType::I64,
             "ByteStorage" => DType::U8,
-            other => return self.err(format!("persistent id names `{other}`, not a storage class")),
+            other => {
+                return self.err(format!("persistent id names `{other}`, not a storage class"))
+            }
         };
-        if tag != "storage" || key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return self.err(format!("persistent id ({tag:?}, .., {key:?}, ..) is not a storage reference"));
+        if tag != "storage"
+            || key.is_empty()
+            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return self.err(format!(
+                "persistent id ({tag:?}, .., {key:?}, ..) is not a storage reference"
+            ));
         }
-        let numel = usize::try_from(*numel).or_else(|_| self.err(format!("storage size {numel} is negative")))?;
+        let numel = usize::try_from(*numel)
+            .or_else(|_| self.err(format!("storage size {numel} is negative")))?;
         self.push(Val::Storage(Arc::new(Storage { dtype, key: key.clone(), numel })))
     }
 
@@ -314,21 +337,31 @@ impl<'a> Machine<'a> {
     fn reduce(&mut self) -> Step<()> {
         let args = self.pop()?;
         let callable = self.pop()?;
-        let Val::Class(module, name) = callable.val else { return self.err("REDUCE of a non-callable") };
-        let Val::Tuple(a) = &args.val else { return self.err(format!("{module}.{name}: arguments are not a tuple")) };
+        let Val::Class(module, name) = callable.val else {
+            return self.err("REDUCE of a non-callable");
+        };
+        let Val::Tuple(a) = &args.val else {
+            return self.err(format!("{module}.{name}: arguments are not a tuple"));
+        };
         let val = match (name, a.as_slice()) {
             ("OrderedDict", []) => Val::Dict(Vec::new()),
-            ("_rebuild_tensor_v2", [storage, offset, size, stride, requires_grad, hooks, rest @ ..]) if rest.len() <= 1 => {
+            (
+                "_rebuild_tensor_v2",
+                [storage, offset, size, stride, requires_grad, hooks, rest @ ..],
+            ) if rest.len() <= 1 => {
                 let (Val::Storage(s), Val::Int(offset), Val::Bool(_), Val::Dict(_)) =
                     (&storage.val, &offset.val, &requires_grad.val, &hooks.val)
                 else {
                     return self.err("_rebuild_tensor_v2: expected (storage, int, tuple, tuple, bool, OrderedDict)");
                 };
-                let offset = usize::try_from(*offset).or_else(|_| self.err("_rebuild_tensor_v2: negative offset"))?;
+                let offset = usize::try_from(*offset)
+                    .or_else(|_| self.err("_rebuild_tensor_v2: negative offset"))?;
                 let shape = self.int_tuple(size, "_rebuild_tensor_v2 size")?;
                 let stride = self.int_tuple(stride, "_rebuild_tensor_v2 stride")?;
                 if shape.len() != stride.len() {
-                    return self.err(format!("_rebuild_tensor_v2: size {shape:?} and stride {stride:?} differ in rank"));
+                    return self.err(format!(
+                        "_rebuild_tensor_v2: size {shape:?} and stride {stride:?} differ in rank"
+                    ));
                 }
                 let t = TensorRef { storage: s.clone(), offset, shape, stride };
                 check_extent(&t).or_else(|m| self.err(format!("_rebuild_tensor_v2: {m}")))?;
@@ -337,10 +370,17 @@ impl<'a> Machine<'a> {
             ("_rebuild_parameter", [tensor, requires_grad, hooks]) => {
                 match (&tensor.val, &requires_grad.val, &hooks.val) {
                     (Val::Tensor(t), Val::Bool(_), Val::Dict(_)) => Val::Tensor(t.clone()),
-                    _ => return self.err("_rebuild_parameter: expected (tensor, bool, OrderedDict)"),
+                    _ => {
+                        return self.err("_rebuild_parameter: expected (tensor, bool, OrderedDict)")
+                    }
                 }
             }
-            _ => return self.err(format!("{module}.{name} called with {} arguments of unexpected types", a.len())),
+            _ => {
+                return self.err(format!(
+                    "{module}.{name} called with {} arguments of unexpected types",
+                    a.len()
+                ))
+            }
         };
         self.push(val)
     }
@@ -360,7 +400,11 @@ impl<'a> Machine<'a> {
                 }
                 b'.' => {
                     if self.stack.len() != 1 || !self.marks.is_empty() {
-                        return self.err(format!("STOP with {} objects and {} marks on the stack", self.stack.len(), self.marks.len()));
+                        return self.err(format!(
+                            "STOP with {} objects and {} marks on the stack",
+                            self.stack.len(),
+                            self.marks.len()
+                        ));
                     }
                     return self.pop();
                 }
@@ -390,7 +434,8 @@ impl<'a> Machine<'a> {
                         return self.err(format!("LONG1 of {n} bytes does not fit 64 bits"));
                     }
                     let b = self.take(n)?;
-                    let mut buf = if b.last().is_some_and(|&x| x & 0x80 != 0) { [0xff; 8] } else { [0; 8] };
+                    let mut buf =
+                        if b.last().is_some_and(|&x| x & 0x80 != 0) { [0xff; 8] } else { [0; 8] };
                     buf[..n].copy_from_slice(b);
                     self.push(Val::Int(i64::from_le_bytes(buf)))?
                 }
@@ -403,7 +448,8 @@ impl<'a> Machine<'a> {
                 b'X' => {
                     let n = self.u32()? as usize;
                     let b = self.take(n)?;
-                    let s = std::str::from_utf8(b).or_else(|_| self.err("BINUNICODE is not UTF-8"))?;
+                    let s =
+                        std::str::from_utf8(b).or_else(|_| self.err("BINUNICODE is not UTF-8"))?;
                     self.push(Val::Str(s.to_owned()))?
                 }
                 b')' => self.push(Val::Tuple(Vec::new()))?,
@@ -458,7 +504,8 @@ impl<'a> Machine<'a> {
                         None => return self.err("PUT with an empty stack"),
                     };
                     if self.memo.len() >= self.limits.max_memo && !self.memo.contains_key(&id) {
-                        return self.err(format!("memo grows beyond {} entries", self.limits.max_memo));
+                        return self
+                            .err(format!("memo grows beyond {} entries", self.limits.max_memo));
                     }
                     self.memo.insert(id, top);
                 }
@@ -469,7 +516,10 @@ impl<'a> Machine<'a> {
                             let o = o.clone();
                             self.stack.push(o)
                         }
-                        None => return self.err(format!("GET of memo entry {id}, which was never stored")),
+                        None => {
+                            return self
+                                .err(format!("GET of memo entry {id}, which was never stored"))
+                        }
                     }
                 }
                 b'Q' => self.persistent_load()?,
@@ -499,9 +549,13 @@ fn check_extent(t: &TensorRef) -> Result<(), ExtentError> {
     let mut numel: usize = 1;
     let mut last = t.offset;
     for (&d, &s) in t.shape.iter().zip(&t.stride) {
-        numel = numel.checked_mul(d).ok_or_else(|| ExtentError("element count overflows".into()))?;
+        numel =
+            numel.checked_mul(d).ok_or_else(|| ExtentError("element count overflows".into()))?;
         if d > 0 {
-            last = (d - 1).checked_mul(s).and_then(|x| x.checked_add(last)).ok_or_else(|| ExtentError("extent overflows".into()))?;
+            last = (d - 1)
+                .checked_mul(s)
+                .and_then(|x| x.checked_add(last))
+                .ok_or_else(|| ExtentError("extent overflows".into()))?;
         }
     }
     if numel > t.storage.numel {
@@ -520,7 +574,10 @@ fn check_extent(t: &TensorRef) -> Result<(), ExtentError> {
 }
 
 /// Runs one pickle program under `limits`; returns its result's tensors by dict key.
-pub fn read_state_dict(bytes: &[u8], limits: Limits) -> Result<Vec<(String, TensorRef)>, GuardError> {
+pub fn read_state_dict(
+    bytes: &[u8],
+    limits: Limits,
+) -> Result<Vec<(String, TensorRef)>, GuardError> {
     let mut m = Machine {
         bytes,
         pos: 0,
@@ -550,7 +607,9 @@ pub fn read_state_dict(bytes: &[u8], limits: Limits) -> Result<Vec<(String, Tens
     }
     if let Val::Dict(pairs) = &top.val {
         for wrapper in ["module", "state_dict", "model"] {
-            if let Some((_, v)) = pairs.iter().find(|(k, _)| matches!(&k.val, Val::Str(s) if s == wrapper)) {
+            if let Some((_, v)) =
+                pairs.iter().find(|(k, _)| matches!(&k.val, Val::Str(s) if s == wrapper))
+            {
                 let inner = tensors(v);
                 if !inner.is_empty() {
                     return Ok(inner);
@@ -578,8 +637,10 @@ impl PthFile {
         let origin = path.display().to_string();
         let not_zip = |e: String| PickleError::NotZip(origin.clone(), e);
         let file = std::fs::File::open(path).map_err(|e| not_zip(e.to_string()))?;
-        let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| not_zip(e.to_string()))?;
-        let names: Vec<String> = zip.file_names().filter_map(|s| s.ok().map(|s| s.into_owned())).collect();
+        let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+            .map_err(|e| not_zip(e.to_string()))?;
+        let names: Vec<String> =
+            zip.file_names().filter_map(|s| s.ok().map(|s| s.into_owned())).collect();
         let Some(pkl) = names.iter().find(|n| n.ends_with("data.pkl")).cloned() else {
             return Err(PickleError::NoPickle(origin));
         };
@@ -587,7 +648,10 @@ impl PthFile {
         let mut bytes = Vec::new();
         {
             let member = zip.by_name(&pkl).map_err(|e| program(e.to_string()))?;
-            member.take(limits.max_pickle_bytes + 1).read_to_end(&mut bytes).map_err(|e| program(e.to_string()))?;
+            member
+                .take(limits.max_pickle_bytes + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| program(e.to_string()))?;
         }
         if bytes.len() as u64 > limits.max_pickle_bytes {
             return Err(program(format!("larger than {} bytes", limits.max_pickle_bytes)));
@@ -601,10 +665,13 @@ impl PthFile {
         for (name, t) in found {
             let shown = name.escape_debug().to_string();
             let member = format!("{dir}/{}", t.storage.key);
-            let stored = zip
-                .by_name(&member)
-                .map(|f| f.size())
-                .map_err(|_| PickleError::Tensor(origin.clone(), shown.clone(), format!("storage `{member}` is missing")))?;
+            let stored = zip.by_name(&member).map(|f| f.size()).map_err(|_| {
+                PickleError::Tensor(
+                    origin.clone(),
+                    shown.clone(),
+                    format!("storage `{member}` is missing"),
+                )
+            })?;
             let need = (t.storage.numel as u64).checked_mul(t.storage.dtype.size_in_bytes() as u64);
             if need != Some(stored) {
                 return Err(PickleError::Tensor(
@@ -643,14 +710,19 @@ impl PthFile {
             candle_core::bail!("{}: no tensor `{name}`", self.origin)
         };
         let file = std::fs::File::open(&self.path)?;
-        let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(candle_core::Error::wrap)?;
+        let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+            .map_err(candle_core::Error::wrap)?;
         let f = zip.by_name(member).map_err(candle_core::Error::wrap)?;
         let esize = t.storage.dtype.size_in_bytes();
         let want = t.storage.numel * esize;
         let mut raw = Vec::with_capacity(want);
         f.take(want as u64).read_to_end(&mut raw)?;
         if raw.len() != want {
-            candle_core::bail!("{}: `{member}` holds {} bytes, expected {want}", self.origin, raw.len());
+            candle_core::bail!(
+                "{}: `{member}` holds {} bytes, expected {want}",
+                self.origin,
+                raw.len()
+            );
         }
         let numel: usize = t.shape.iter().product();
         let contiguous = {
@@ -710,7 +782,9 @@ mod tests {
     #[test]
     fn refuses_foreign_global() {
         match check_pickle_bytes(&evil()) {
-            Err(GuardError::Refused(m, c)) => assert_eq!((m.as_str(), c.as_str()), ("posix", "system")),
+            Err(GuardError::Refused(m, c)) => {
+                assert_eq!((m.as_str(), c.as_str()), ("posix", "system"))
+            }
             other => panic!("expected refusal, got {other:?}"),
         }
     }
@@ -746,11 +820,15 @@ mod tests {
             p.extend_from_slice(&i.to_le_bytes());
         }
         let small = Limits { max_memo: 10, ..Limits::DEFAULT };
-        assert!(matches!(read_state_dict(&p, small), Err(GuardError::Other(_, m)) if m.contains("memo grows beyond 10")));
+        assert!(
+            matches!(read_state_dict(&p, small), Err(GuardError::Other(_, m)) if m.contains("memo grows beyond 10"))
+        );
         // Work: a long run of MARKs and empty tuples under a small work bound.
         let p: Vec<u8> = [0x80, 2].into_iter().chain(std::iter::repeat_n(b')', 1000)).collect();
         let small = Limits { max_work: 100, ..Limits::DEFAULT };
-        assert!(matches!(read_state_dict(&p, small), Err(GuardError::Other(_, m)) if m.contains("steps of work")));
+        assert!(
+            matches!(read_state_dict(&p, small), Err(GuardError::Other(_, m)) if m.contains("steps of work"))
+        );
         // Arity: _rebuild_tensor_v2 with one argument.
         let mut p = vec![0x80, 2];
         p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n");

@@ -11,7 +11,8 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 pub fn vectors(name: &str) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(fixture(name).join("vectors.safetensors"), &Device::Cpu).expect("fixture vectors")
+    candle_core::safetensors::load(fixture(name).join("vectors.safetensors"), &Device::Cpu)
+        .expect("fixture vectors")
 }
 
 pub fn f32s(t: &Tensor) -> Vec<f32> {
@@ -29,7 +30,12 @@ pub fn assert_close(what: &str, ours: &Tensor, reference: &Tensor, rtol: f32, at
             (worst, at) = (r, i);
         }
     }
-    assert!(worst <= 1.0, "{what}: element {at}: ours {} vs ref {} (error {worst:.2}x the tolerance)", a[at], b[at]);
+    assert!(
+        worst <= 1.0,
+        "{what}: element {at}: ours {} vs ref {} (error {worst:.2}x the tolerance)",
+        a[at],
+        b[at]
+    );
 }
 
 /// `max |ours - ref| <= rel * max |ref|` (the fixtures' chained-step criterion).
@@ -44,7 +50,12 @@ pub fn assert_close_max(what: &str, ours: &Tensor, reference: &Tensor, rel: f32)
 /// `|ours − ref| ≤ tol + tol·|ref|` elementwise over the flattened tensors (emu-tiny's README);
 /// only the element counts must agree.
 pub fn assert_close_flat(what: &str, ours: &Tensor, reference: &Tensor, tol: f32) {
-    assert_eq!(ours.elem_count(), reference.elem_count(), "{what}: element count (ref shape {:?})", reference.dims());
+    assert_eq!(
+        ours.elem_count(),
+        reference.elem_count(),
+        "{what}: element count (ref shape {:?})",
+        reference.dims()
+    );
     let (a, b) = (f32s(ours), f32s(reference));
     let mut worst = (0.0f32, 0usize);
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
@@ -53,13 +64,21 @@ pub fn assert_close_flat(what: &str, ours: &Tensor, reference: &Tensor, tol: f32
             worst = (excess.max(f32::MIN_POSITIVE), i);
         }
     }
-    assert!(worst.0 <= 0.0, "{what}: element {} ours {} ref {} beyond tol {tol}", worst.1, a[worst.1], b[worst.1]);
+    assert!(
+        worst.0 <= 0.0,
+        "{what}: element {} ours {} ref {} beyond tol {tol}",
+        worst.1,
+        a[worst.1],
+        b[worst.1]
+    );
 }
 
 /// The `strings` object of a fixture's `vectors.json` (prompts and expected generations).
 pub fn strings(name: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(fixture(name).join("vectors.json")).expect("fixture vectors.json");
-    serde_json::from_str::<serde_json::Value>(&text).expect("vectors.json is JSON")["strings"].clone()
+    let text =
+        std::fs::read_to_string(fixture(name).join("vectors.json")).expect("fixture vectors.json");
+    serde_json::from_str::<serde_json::Value>(&text).expect("vectors.json is JSON")["strings"]
+        .clone()
 }
 
 /// The elements of an integer tensor.

@@ -23,14 +23,19 @@ impl Weights {
     /// or a PyTorch zip checkpoint through the bounded [`crate::pickle`] reader, which allows only
     /// a state dict's globals and checks every storage and view before reading data.
     pub fn open(path: &Path) -> Result<Self, ModelError> {
-        let err = |e: candle_core::Error| ModelError::weights(path, format!("cannot read: {}", first_line(&e)));
+        let err = |e: candle_core::Error| {
+            ModelError::weights(path, format!("cannot read: {}", first_line(&e)))
+        };
         let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
         let tensors: HashMap<String, Tensor> = if is_safetensors {
             candle_core::safetensors::load(path, &Device::Cpu).map_err(err)?
         } else {
             let pth = PthFile::open(path, Limits::DEFAULT)?;
             let names: Vec<String> = pth.infos().map(|(k, _, _)| k.clone()).collect();
-            names.into_iter().map(|k| Ok((k.clone(), pth.get(&k).map_err(err)?))).collect::<Result<_, ModelError>>()?
+            names
+                .into_iter()
+                .map(|k| Ok((k.clone(), pth.get(&k).map_err(err)?)))
+                .collect::<Result<_, ModelError>>()?
         };
         if tensors.is_empty() {
             return Err(ModelError::weights(path, "no tensors"));
@@ -60,7 +65,10 @@ impl Weights {
 
     /// Fails on keys the model did not read, except those `ignore` accepts.
     pub fn finish(&self, ignore: impl Fn(&str) -> bool) -> Result<(), ModelError> {
-        let used = self.used.lock().map_err(|_| ModelError::weights(&self.path, "key tracker poisoned"))?;
+        let used = self
+            .used
+            .lock()
+            .map_err(|_| ModelError::weights(&self.path, "key tracker poisoned"))?;
         let mut unexpected: Vec<&String> =
             self.tensors.keys().filter(|k| !used.contains(*k) && !ignore(k)).collect();
         unexpected.sort();
@@ -86,7 +94,10 @@ struct Tracked {
 
 impl Tracked {
     fn fetch(&self, name: &str) -> candle_core::Result<&Tensor> {
-        let t = self.tensors.get(name).ok_or_else(|| candle_core::Error::Msg(format!("missing key `{name}`")))?;
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| candle_core::Error::Msg(format!("missing key `{name}`")))?;
         if let Ok(mut used) = self.used.lock() {
             used.insert(name.to_owned());
         }
@@ -95,8 +106,18 @@ impl Tracked {
 }
 
 impl candle_nn::var_builder::SimpleBackend for Tracked {
-    fn get(&self, s: Shape, name: &str, _: Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        let t = self.tensors.get(name).ok_or_else(|| candle_core::Error::Msg(format!("missing key `{name}`")))?;
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| candle_core::Error::Msg(format!("missing key `{name}`")))?;
         if t.shape() != &s {
             candle_core::bail!("`{name}`: shape {:?}, the model expects {:?}", t.dims(), s.dims());
         }

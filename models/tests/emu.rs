@@ -31,12 +31,32 @@ fn check_parity(emu: &Emu) {
     let input_ids = v["prompt_input_ids"].clone();
     let tr = emu.forward_all(Some(&v["pixel_values_cat"]), &input_ids, None).unwrap();
     let tol = 1e-4;
-    assert_close("vision_patch_embed", tr.vision_patch_embed.as_ref().unwrap(), &v["vision_patch_embed_cat"], tol);
+    assert_close(
+        "vision_patch_embed",
+        tr.vision_patch_embed.as_ref().unwrap(),
+        &v["vision_patch_embed_cat"],
+        tol,
+    );
     assert_close("vision_blocks", tr.vision_blocks.as_ref().unwrap(), &v["vision_blocks_cat"], tol);
-    assert_close("vision_features", tr.vision_features.as_ref().unwrap(), &v["vision_features_cat"], tol);
+    assert_close(
+        "vision_features",
+        tr.vision_features.as_ref().unwrap(),
+        &v["vision_features_cat"],
+        tol,
+    );
     assert_close("ln_visual", tr.ln_visual.as_ref().unwrap(), &v["ln_visual_cat"], tol);
-    assert_close("cformer_t5_hidden_states_all", tr.cformer_hidden_states.as_ref().unwrap(), &v["cformer_t5_hidden_states_all"], tol);
-    assert_close("cformer_hidden", tr.cformer_hidden.as_ref().unwrap(), &v["cformer_hidden_cat"], tol);
+    assert_close(
+        "cformer_t5_hidden_states_all",
+        tr.cformer_hidden_states.as_ref().unwrap(),
+        &v["cformer_t5_hidden_states_all"],
+        tol,
+    );
+    assert_close(
+        "cformer_hidden",
+        tr.cformer_hidden.as_ref().unwrap(),
+        &v["cformer_hidden_cat"],
+        tol,
+    );
     assert_close("cformer_out", tr.cformer_out.as_ref().unwrap(), &v["cformer_out_cat"], tol);
     assert_close("inputs_embeds", &tr.inputs_embeds, &v["prompt_inputs_embeds"], tol);
     assert_close("hidden_states_all", &tr.hidden_states_all, &v["prompt_hidden_states_all"], tol);
@@ -61,7 +81,11 @@ fn check_parity(emu: &Emu) {
             let mut c = 0;
             row.iter().map(move |&x| {
                 c += x;
-                if x == 0 { 1 } else { c - 1 }
+                if x == 0 {
+                    1
+                } else {
+                    c - 1
+                }
             })
         })
         .collect();
@@ -82,15 +106,26 @@ fn check_parity(emu: &Emu) {
     let ones = Tensor::ones((1, l), DType::I64, &Device::Cpu).unwrap();
     let h = emu.forward_embeds(&embeds, &pos, &ones, &mut cache).unwrap();
     let scores = &v["greedy_step_scores"];
-    assert_close("greedy step 0", &emu.lm_head(&h.i((.., l - 1.., ..)).unwrap()).unwrap(), &scores.i((.., 0..1, ..)).unwrap(), 5e-4);
+    assert_close(
+        "greedy step 0",
+        &emu.lm_head(&h.i((.., l - 1.., ..)).unwrap()).unwrap(),
+        &scores.i((.., 0..1, ..)).unwrap(),
+        5e-4,
+    );
     let out = ids_of(&v["greedy_output_ids"]);
+    #[allow(clippy::needless_range_loop)] // `step` is the decoding step (positions, scores)
     for step in 1..scores.dim(1).unwrap() {
         let tok = Tensor::new(&[[out[step] as u32]], &Device::Cpu).unwrap();
         let e = emu.embed(&tok, None).unwrap();
         let p = Tensor::new(&[[(l + step - 1) as i64]], &Device::Cpu).unwrap();
         let mask = Tensor::ones((1, l + step), DType::I64, &Device::Cpu).unwrap();
         let h = emu.forward_embeds(&e, &p, &mask, &mut cache).unwrap();
-        assert_close(&format!("greedy step {step}"), &emu.lm_head(&h).unwrap(), &scores.i((.., step..step + 1, ..)).unwrap(), 5e-4);
+        assert_close(
+            &format!("greedy step {step}"),
+            &emu.lm_head(&h).unwrap(),
+            &scores.i((.., step..step + 1, ..)).unwrap(),
+            5e-4,
+        );
     }
     // Beam reordering keeps rows: expand to 3 rows and check one more step is row-identical.
     cache.index_select(&Tensor::new(&[0u32, 0, 0], &Device::Cpu).unwrap()).unwrap();
@@ -98,7 +133,14 @@ fn check_parity(emu: &Emu) {
     let tok = Tensor::new(&[[29889u32], [29889], [29889]], &Device::Cpu).unwrap();
     let e = emu.embed(&tok, None).unwrap();
     let p = Tensor::new(&[[n as i64], [n as i64], [n as i64]], &Device::Cpu).unwrap();
-    let h = emu.forward_embeds(&e, &p, &Tensor::ones((3, n + 1), DType::U8, &Device::Cpu).unwrap(), &mut cache).unwrap();
+    let h = emu
+        .forward_embeds(
+            &e,
+            &p,
+            &Tensor::ones((3, n + 1), DType::U8, &Device::Cpu).unwrap(),
+            &mut cache,
+        )
+        .unwrap();
     assert_close("beam rows equal", &h.i(2).unwrap(), &h.i(0).unwrap(), 1e-6);
 }
 
@@ -113,7 +155,8 @@ fn parity_from_safetensors() {
 
 #[test]
 fn parity_from_bf16_pickle() {
-    let emu = Emu::load(&fixture(), Some(&fixture().join("model.pt")), DType::F32, &Device::Cpu).unwrap();
+    let emu =
+        Emu::load(&fixture(), Some(&fixture().join("model.pt")), DType::F32, &Device::Cpu).unwrap();
     check_parity(&emu);
 }
 
@@ -139,8 +182,17 @@ fn dtype_probe_decodes_exactly() {
             assert_eq!(t.dtype(), dt);
             assert_eq!(t.dims(), f32t.dims());
             // Stored values are the f32 values rounded to the narrower type: compare bits.
-            let ours = t.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let want = f32t.to_dtype(dt).unwrap().to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let ours =
+                t.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let want = f32t
+                .to_dtype(dt)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             assert_eq!(ours, want, "{base}.{suffix}");
         }
     }
@@ -182,7 +234,10 @@ fn strict_loading_names_the_key() {
     assert!(msg.contains("cformer.extra.weight") && msg.contains("unexpected"), "{msg}");
 
     let mut t = base;
-    t.insert("cformer.projection.bias".into(), Tensor::zeros(63, DType::F32, &Device::Cpu).unwrap());
+    t.insert(
+        "cformer.projection.bias".into(),
+        Tensor::zeros(63, DType::F32, &Device::Cpu).unwrap(),
+    );
     let msg = load_err(&t, "shape");
     assert!(msg.contains("cformer.projection.bias") && msg.contains("[63]"), "{msg}");
 }
@@ -204,7 +259,8 @@ fn foreign_pickle_is_refused() {
     {
         let f = std::fs::File::create(&path).unwrap();
         let mut z = zip::ZipWriter::new(f);
-        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
         z.start_file("evil/data.pkl", opts).unwrap();
         z.write_all(&pkl).unwrap();
         z.start_file("evil/version", opts).unwrap();
@@ -235,7 +291,9 @@ fn lora_checkpoints_merge() {
             continue;
         };
         let pk = format!("decoder.lm.base_model.model.{rest}");
-        let is_attn = ["q_proj", "k_proj", "v_proj", "o_proj"].iter().any(|p| rest.ends_with(&format!("self_attn.{p}.weight")));
+        let is_attn = ["q_proj", "k_proj", "v_proj", "o_proj"]
+            .iter()
+            .any(|p| rest.ends_with(&format!("self_attn.{p}.weight")));
         if !is_attn {
             peft_old.insert(pk.clone(), t.clone());
             peft_new.insert(pk, t.clone());
@@ -246,7 +304,10 @@ fn lora_checkpoints_merge() {
         let a = Tensor::randn(0f32, 0.1, (r, inp), &dev).unwrap();
         let b = Tensor::randn(0f32, 0.1, (out, r), &dev).unwrap();
         let stem = pk.strip_suffix(".weight").unwrap();
-        merged.insert(k.clone(), (t + (b.matmul(&a).unwrap() * (alpha / r as f64)).unwrap()).unwrap());
+        merged.insert(
+            k.clone(),
+            (t + (b.matmul(&a).unwrap() * (alpha / r as f64)).unwrap()).unwrap(),
+        );
         peft_old.insert(pk.clone(), t.clone());
         peft_old.insert(format!("{stem}.lora_A.default.weight"), a.clone());
         peft_old.insert(format!("{stem}.lora_B.default.weight"), b.clone());
@@ -268,12 +329,23 @@ fn lora_checkpoints_merge() {
         if name != "merged" {
             assert_eq!(emu.load_report.lora_merged, 8, "{name}");
         }
-        logits.push(emu.forward_all(Some(&v["pixel_values_cat"]), &v["prompt_input_ids"], None).unwrap().logits);
+        logits.push(
+            emu.forward_all(Some(&v["pixel_values_cat"]), &v["prompt_input_ids"], None)
+                .unwrap()
+                .logits,
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert_close("lora old naming", &logits[1], &logits[0], 1e-5);
     assert_close("lora new naming", &logits[2], &logits[0], 1e-5);
     // And it differs from the base model.
-    let diff = (&logits[0] - &v["prompt_logits"]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let diff = (&logits[0] - &v["prompt_logits"])
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(diff > 1e-2);
 }

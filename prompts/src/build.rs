@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::template::{fill, merge_text, templates, FamilyTemplates, TaskTemplate};
-use crate::types::{Family, MediaRef, MediaSlot, Part, PromptOptions, PromptSample, Task, TaskKind, TEXT_EXAMPLES};
+use crate::types::{
+    Family, MediaRef, MediaSlot, Part, PromptOptions, PromptSample, Task, TaskKind, TEXT_EXAMPLES,
+};
 use crate::BuildError;
 
 /// Name of the query's chain-of-thought caption stage.
@@ -150,13 +152,17 @@ pub fn build(
 ) -> Result<PromptPlan, BuildError> {
     let kind = task.kind();
     if opts.text_examples && opts.shots > 0 {
-        return Err(BuildError::Conflict("text-only examples replace few-shot examples; use one of them".into()));
+        return Err(BuildError::Conflict(
+            "text-only examples replace few-shot examples; use one of them".into(),
+        ));
     }
     if opts.cot && family == Family::EmuI {
         return Err(BuildError::Conflict("chain-of-thought is the pretrained model's prompting (family emu); Emu-I templates have no {caption}".into()));
     }
     if opts.cot && !task.supports_cot() {
-        return Err(BuildError::Conflict("chain-of-thought applies to question answering, not to captioning".into()));
+        return Err(BuildError::Conflict(
+            "chain-of-thought applies to question answering, not to captioning".into(),
+        ));
     }
     if opts.n_causal == 0 || opts.query_frames == 0 || opts.support_frames == 0 {
         return Err(BuildError::Conflict("n_causal and frame counts must be positive".into()));
@@ -198,12 +204,14 @@ pub fn build(
     if task.gated() {
         let t = fam.task("vizwiz_answerability")?;
         let label = |s: &PromptSample| answerability_label(task, s);
-        let parts = b.prompt(t, examples, &support_captions, with_media, query, &query_caption, &label)?;
+        let parts =
+            b.prompt(t, examples, &support_captions, with_media, query, &query_caption, &label)?;
         stages.push(b.stage(ANSWERABILITY, StageKind::Answerability, parts));
     }
     let t = fam.task(kind.template_key())?;
     let answer_of = |s: &PromptSample| support_answer(kind, s);
-    let parts = b.prompt(t, examples, &support_captions, with_media, query, &query_caption, &answer_of)?;
+    let parts =
+        b.prompt(t, examples, &support_captions, with_media, query, &query_caption, &answer_of)?;
     stages.push(b.stage(ANSWER, StageKind::Answer, parts));
 
     Ok(PromptPlan {
@@ -219,7 +227,10 @@ pub fn build(
 /// A support example's answer as shown: captions trimmed and lowercased (the caption rule
 /// lowercases model outputs, so examples match what the model should write); other answers trimmed.
 pub fn support_answer(kind: TaskKind, s: &PromptSample) -> Result<String, BuildError> {
-    let a = s.answer.as_deref().ok_or_else(|| BuildError::MissingField(format!("answer of support example {}", s.id)))?;
+    let a = s
+        .answer
+        .as_deref()
+        .ok_or_else(|| BuildError::MissingField(format!("answer of support example {}", s.id)))?;
     Ok(match kind {
         TaskKind::Caption => a.trim().to_lowercase(),
         _ => a.trim().to_owned(),
@@ -230,11 +241,16 @@ pub fn support_answer(kind: TaskKind, s: &PromptSample) -> Result<String, BuildE
 /// unanswerable output (`yes.`, `no.`), the two strings the constrained generation can produce
 /// (emu-model.md 3.5). Without an `answerable` flag the registry's unanswerable answer means no.
 pub fn answerability_label(task: Task, s: &PromptSample) -> Result<String, BuildError> {
-    let g = task.entry().inference.gate().ok_or_else(|| BuildError::Conflict(format!("{} has no answerability gate", task.id())))?;
+    let g =
+        task.entry().inference.gate().ok_or_else(|| {
+            BuildError::Conflict(format!("{} has no answerability gate", task.id()))
+        })?;
     let answerable = match (s.answerable, s.answer.as_deref()) {
         (Some(b), _) => b,
         (None, Some(a)) => a.trim() != g.unanswerable_answer,
-        (None, None) => return Err(BuildError::MissingField(format!("answerable of support example {}", s.id))),
+        (None, None) => {
+            return Err(BuildError::MissingField(format!("answerable of support example {}", s.id)))
+        }
     };
     Ok(if answerable { g.answerable } else { g.unanswerable }.to_owned())
 }
@@ -247,7 +263,12 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn stage(&self, name: &str, kind: StageKind, parts: Vec<Part>) -> Stage {
-        Stage { name: name.to_owned(), kind, parts: merge_text(parts), n_causal: self.opts.n_causal }
+        Stage {
+            name: name.to_owned(),
+            kind,
+            parts: merge_text(parts),
+            n_causal: self.opts.n_causal,
+        }
     }
 
     fn system(&self) -> &str {
@@ -259,7 +280,12 @@ impl Builder<'_> {
     }
 
     /// Zero-shot captioning prompt on one item's media (chain-of-thought stage 1).
-    fn caption_stage(&self, name: &str, item: &PromptSample, frames: usize) -> Result<Stage, BuildError> {
+    fn caption_stage(
+        &self,
+        name: &str,
+        item: &PromptSample,
+        frames: usize,
+    ) -> Result<Stage, BuildError> {
         let t = self.fam.task(TaskKind::Caption.template_key())?;
         let mut parts = vec![Part::Text(self.system().to_owned())];
         parts.extend(self.item(t, item, Some(frames), &CaptionSource::None)?);
@@ -313,18 +339,22 @@ impl Builder<'_> {
                     }
                     _ => Vec::new(),
                 },
-                "question" => vec![Part::Text(s.question.clone().ok_or_else(|| missing("question"))?)],
+                "question" => {
+                    vec![Part::Text(s.question.clone().ok_or_else(|| missing("question"))?)]
+                }
                 "caption_clause" => match (&t.caption_clause, caption) {
-                    (Some(clause), CaptionSource::Known(c)) => {
-                        fill(clause, &mut |n| Ok((n == "caption").then(|| vec![Part::Text((*c).to_owned())])))?
-                    }
-                    (Some(clause), CaptionSource::Stage(st)) => {
-                        fill(clause, &mut |n| Ok((n == "caption").then(|| vec![Part::StageOutput(st.clone())])))?
-                    }
+                    (Some(clause), CaptionSource::Known(c)) => fill(clause, &mut |n| {
+                        Ok((n == "caption").then(|| vec![Part::Text((*c).to_owned())]))
+                    })?,
+                    (Some(clause), CaptionSource::Stage(st)) => fill(clause, &mut |n| {
+                        Ok((n == "caption").then(|| vec![Part::StageOutput(st.clone())]))
+                    })?,
                     _ => Vec::new(),
                 },
                 "history" => {
-                    let turn = t.history_turn.as_deref().ok_or_else(|| BuildError::BadTemplate("{history} without history_turn".into()))?;
+                    let turn = t.history_turn.as_deref().ok_or_else(|| {
+                        BuildError::BadTemplate("{history} without history_turn".into())
+                    })?;
                     let mut v = Vec::new();
                     for h in &s.history {
                         v.extend(fill(turn, &mut |n| {
@@ -348,10 +378,14 @@ pub fn media_parts(media: &[MediaRef], k: usize) -> Vec<Part> {
     let mut v = Vec::new();
     for m in media {
         match m {
-            MediaRef::Image { path, .. } => v.push(Part::Media(MediaSlot { path: path.display().to_string(), frame: None })),
+            MediaRef::Image { path, .. } => {
+                v.push(Part::Media(MediaSlot { path: path.display().to_string(), frame: None }))
+            }
             MediaRef::Video { path, .. } => {
                 let p = path.display().to_string();
-                v.extend((0..k).map(|i| Part::Media(MediaSlot { path: p.clone(), frame: Some((i, k)) })))
+                v.extend(
+                    (0..k).map(|i| Part::Media(MediaSlot { path: p.clone(), frame: Some((i, k)) })),
+                )
             }
         }
     }

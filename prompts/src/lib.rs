@@ -7,10 +7,15 @@ pub mod postprocess;
 pub mod template;
 pub mod types;
 
-pub use build::{build, image_block, PromptPlan, Stage, StageKind, ANSWER, ANSWERABILITY, COT_CAPTION};
+pub use build::{
+    build, image_block, PromptPlan, Stage, StageKind, ANSWER, ANSWERABILITY, COT_CAPTION,
+};
 pub use postprocess::{coco_caption, gated_answer, postprocess, vqa_short_answer};
 pub use template::{templates, Templates, TEMPLATES_JSON};
-pub use types::{Family, MediaRef, MediaSlot, Part, PromptOptions, PromptSample, Task, TaskKind, Turn, TEXT_EXAMPLES};
+pub use types::{
+    Family, MediaRef, MediaSlot, Part, PromptOptions, PromptSample, Task, TaskKind, Turn,
+    TEXT_EXAMPLES,
+};
 
 /// Why a prompt cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -49,7 +49,10 @@ mod tests {
     fn rules_follow_the_registry() {
         assert_eq!(postprocess(Task::Visdial, StageKind::Answer, " Keep As Is. "), " Keep As Is. ");
         assert_eq!(postprocess(Task::Okvqa, StageKind::Answer, "Yes."), vqa_short_answer("Yes."));
-        assert_eq!(postprocess(Task::CocoCaption, StageKind::Answer, "A Cat."), coco_caption("A Cat."));
+        assert_eq!(
+            postprocess(Task::CocoCaption, StageKind::Answer, "A Cat."),
+            coco_caption("A Cat.")
+        );
         assert_eq!(postprocess(Task::Vqav2, StageKind::Caption, "A Cat."), coco_caption("A Cat."));
     }
 }

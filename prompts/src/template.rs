@@ -58,12 +58,16 @@ pub struct TaskTemplate {
 /// The parsed embedded templates (parsed once; the file is validated by the crate's tests).
 pub fn templates() -> &'static Templates {
     static T: OnceLock<Templates> = OnceLock::new();
-    T.get_or_init(|| serde_json::from_str(TEMPLATES_JSON).expect("embedded templates.json is valid (tested)"))
+    T.get_or_init(|| {
+        serde_json::from_str(TEMPLATES_JSON).expect("embedded templates.json is valid (tested)")
+    })
 }
 
 impl Templates {
     pub fn family(&self, family: Family) -> Result<&FamilyTemplates, BuildError> {
-        self.families.get(family.key()).ok_or_else(|| BuildError::MissingTemplate(family.key().to_owned()))
+        self.families
+            .get(family.key())
+            .ok_or_else(|| BuildError::MissingTemplate(family.key().to_owned()))
     }
 }
 
@@ -74,7 +78,8 @@ impl FamilyTemplates {
 }
 
 /// Placeholder names a template may use.
-pub const PLACEHOLDERS: [&str; 6] = ["media", "question", "answer", "caption", "caption_clause", "history"];
+pub const PLACEHOLDERS: [&str; 6] =
+    ["media", "question", "answer", "caption", "caption_clause", "history"];
 
 /// Splits a template into literal text and `{name}` placeholders, in order.
 pub fn tokens(template: &str) -> Result<Vec<Token<'_>>, BuildError> {
@@ -89,7 +94,9 @@ pub fn tokens(template: &str) -> Result<Vec<Token<'_>>, BuildError> {
             .ok_or_else(|| BuildError::BadTemplate(format!("unclosed '{{' in {template:?}")))?;
         let name = &rest[open + 1..open + close];
         if !PLACEHOLDERS.contains(&name) {
-            return Err(BuildError::BadTemplate(format!("unknown placeholder {{{name}}} in {template:?}")));
+            return Err(BuildError::BadTemplate(format!(
+                "unknown placeholder {{{name}}} in {template:?}"
+            )));
         }
         out.push(Token::Field(name));
         rest = &rest[open + close + 1..];
@@ -106,12 +113,12 @@ pub enum Token<'a> {
     Field(&'a str),
 }
 
+/// The parts a placeholder name stands for (`None`: no value).
+pub type ValueOf<'a> = dyn FnMut(&str) -> Result<Option<Vec<Part>>, BuildError> + 'a;
+
 /// Fills a template in one pass: each `{name}` is replaced by the parts `value(name)` returns.
 /// Text from values is never re-scanned. A placeholder with no value is an error.
-pub fn fill(
-    template: &str,
-    value: &mut dyn FnMut(&str) -> Result<Option<Vec<Part>>, BuildError>,
-) -> Result<Vec<Part>, BuildError> {
+pub fn fill(template: &str, value: &mut ValueOf<'_>) -> Result<Vec<Part>, BuildError> {
     let mut parts = Vec::new();
     for tok in tokens(template)? {
         match tok {
@@ -149,9 +156,14 @@ mod tests {
         for fam in t.families.values() {
             assert_eq!(fam.tasks.len(), 6);
             for task in fam.tasks.values() {
-                for s in [Some(&task.template), Some(&task.answer), task.caption_clause.as_ref(), task.history_turn.as_ref()]
-                    .into_iter()
-                    .flatten()
+                for s in [
+                    Some(&task.template),
+                    Some(&task.answer),
+                    task.caption_clause.as_ref(),
+                    task.history_turn.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
                 {
                     tokens(s).unwrap();
                 }
@@ -161,7 +173,8 @@ mod tests {
 
     #[test]
     fn fill_is_single_pass() {
-        let parts = fill("a {question} b", &mut |_| Ok(Some(vec![Part::Text("{caption}".into())]))).unwrap();
+        let parts = fill("a {question} b", &mut |_| Ok(Some(vec![Part::Text("{caption}".into())])))
+            .unwrap();
         assert_eq!(parts, vec![Part::Text("a {caption} b".into())]);
     }
 

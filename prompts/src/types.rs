@@ -47,7 +47,14 @@ pub struct PromptOptions {
 
 impl Default for PromptOptions {
     fn default() -> Self {
-        Self { shots: 0, cot: false, text_examples: false, n_causal: 32, query_frames: 8, support_frames: 2 }
+        Self {
+            shots: 0,
+            cot: false,
+            text_examples: false,
+            n_causal: 32,
+            query_frames: 8,
+            support_frames: 2,
+        }
     }
 }
 

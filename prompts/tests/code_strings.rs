@@ -48,12 +48,25 @@ fn visdial_prompt_is_the_code_string() {
 
 #[test]
 fn stage_outputs_fill_the_caption() {
-    let plan = build(Task::Vqav2, Family::Emu, &q("what is it?"), &[], &PromptOptions { cot: true, ..Default::default() }).unwrap();
+    let plan = build(
+        Task::Vqav2,
+        Family::Emu,
+        &q("what is it?"),
+        &[],
+        &PromptOptions { cot: true, ..Default::default() },
+    )
+    .unwrap();
     let answer = plan.answer_stage();
     assert_eq!(answer.depends_on(), vec!["cot.caption"]);
     assert!(answer.render(&Default::default()).is_err());
     let outputs = [("cot.caption".to_owned(), "a cat on a mat".to_owned())].into_iter().collect();
-    assert_eq!(answer.render(&outputs).unwrap(), format!("{}a picture of a cat on a mat. based on the picture, what is it? short answer:", ph()));
+    assert_eq!(
+        answer.render(&outputs).unwrap(),
+        format!(
+            "{}a picture of a cat on a mat. based on the picture, what is it? short answer:",
+            ph()
+        )
+    );
 }
 
 #[test]

@@ -9,7 +9,14 @@ fn sample(task: Task, i: usize, query: bool) -> PromptSample {
     let split = if query { "val" } else { "train" };
     let image = |n: usize| MediaRef::image(format!("{split}/img{n}.jpg"));
     let video = |n: usize| MediaRef::video(format!("videos/{split}{n}.mp4"));
-    let shapes = ["red circle", "blue square", "green triangle", "yellow diamond", "purple cross", "orange star"];
+    let shapes = [
+        "red circle",
+        "blue square",
+        "green triangle",
+        "yellow diamond",
+        "purple cross",
+        "orange star",
+    ];
     let shape = shapes[i % shapes.len()];
     let mut s = PromptSample { id: format!("{split}-{i}"), ..Default::default() };
     match task {
@@ -86,7 +93,10 @@ fn options(mode: &str) -> PromptOptions {
 
 /// Human-readable listing: per stage its name, the files feeding the image blocks, the text.
 fn listing(plan: &PromptPlan) -> String {
-    let mut s = format!("example_separator: {:?}\nsupport: {:?}\n", plan.example_separator, plan.support_ids);
+    let mut s = format!(
+        "example_separator: {:?}\nsupport: {:?}\n",
+        plan.example_separator, plan.support_ids
+    );
     for st in &plan.stages {
         let images: Vec<String> = st
             .media()
@@ -96,15 +106,24 @@ fn listing(plan: &PromptPlan) -> String {
                 None => m.path.clone(),
             })
             .collect();
-        s.push_str(&format!("=== stage {} ({:?})\nimages: {}\n{}\n", st.name, st.kind, images.join(" "), st.text()));
+        s.push_str(&format!(
+            "=== stage {} ({:?})\nimages: {}\n{}\n",
+            st.name,
+            st.kind,
+            images.join(" "),
+            st.text()
+        ));
     }
     s
 }
 
 fn snapshot_path(task: Task, family: Family, mode: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(format!("{}.{}.{}.txt", task.id(), family.key(), mode))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!(
+        "{}.{}.{}.txt",
+        task.id(),
+        family.key(),
+        mode
+    ))
 }
 
 #[test]

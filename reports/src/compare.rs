@@ -35,27 +35,23 @@ pub fn load_side(path: &Path) -> Result<Vec<RunEntry>, InputError> {
     if path.is_file() {
         let r: ResultsJson = parse(path, &read_text(path)?)?;
         if r.schema != crate::model::RESULTS_SCHEMA {
-            return Err(InputError::field(path, "schema", format!("{} is not supported", r.schema)));
+            return Err(InputError::field(
+                path,
+                "schema",
+                format!("{} is not supported", r.schema),
+            ));
         }
         return Ok(r.runs);
     }
     if !path.is_dir() {
         return Err(InputError::file(path, "not found"));
     }
-    if path.join("metrics.json").is_file() {
-        return Ok(vec![RunEntry::from_run(&Run::load(path)?, &paper)]);
-    }
-    if path.join("results.json").is_file() {
+    if !path.join("metrics.json").is_file() && path.join("results.json").is_file() {
         return load_side(&path.join("results.json"));
     }
-    let mut dirs: Vec<_> = std::fs::read_dir(path)
-        .map_err(|e| InputError::file(path, format!("cannot read: {e}")))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("metrics.json").is_file())
-        .collect();
-    dirs.sort();
+    let (dirs, _unfinished) = crate::runs::discover(&[path.to_owned()])?;
     if dirs.is_empty() {
-        return Err(InputError::file(path, "no metrics.json, results.json or run folders inside"));
+        return Err(InputError::file(path, "no finished run folder (metrics.json) inside"));
     }
     dirs.iter().map(|d| Run::load(d).map(|r| RunEntry::from_run(&r, &paper))).collect()
 }
@@ -69,11 +65,24 @@ pub struct Options {
     pub paired: bool,
     pub seed: u64,
     pub resamples: usize,
+    /// Least share of the two sides' samples (of their union) that both must have scored.
+    pub min_overlap: f64,
+    /// Model comparison: the model, its weights and dtype may differ (they are what is compared);
+    /// everything else, the data included, must not. Implies the paired bootstrap.
+    pub models: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { tolerance: BTreeMap::new(), default_tolerance: 0.0, paired: false, seed: 0, resamples: 10_000 }
+        Self {
+            tolerance: BTreeMap::new(),
+            default_tolerance: 0.0,
+            paired: false,
+            seed: 0,
+            resamples: 10_000,
+            min_overlap: 1.0,
+            models: false,
+        }
     }
 }
 
@@ -84,13 +93,18 @@ pub fn parse_tolerances(spec: &str, opts: &mut Options) -> Result<(), crate::Err
             Some((t, v)) => (t.trim(), v.trim()),
             None => ("*", part),
         };
-        let v: f64 = v.parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0).ok_or_else(|| {
-            format!("--tolerance: `{part}`: expected TASK=ABS with ABS a non-negative number")
-        })?;
+        let v: f64 =
+            v.parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+                format!("--tolerance: `{part}`: expected TASK=ABS with ABS a non-negative number")
+            })?;
         if task == "*" {
             opts.default_tolerance = v;
         } else if tasks::registry::get(task).is_none() {
-            return Err(format!("--tolerance: unknown task `{task}` (known: {})", tasks::registry::ids().join(", ")).into());
+            return Err(format!(
+                "--tolerance: unknown task `{task}` (known: {})",
+                tasks::registry::ids().join(", ")
+            )
+            .into());
         } else {
             opts.tolerance.insert(task.to_owned(), v);
         }
@@ -152,11 +166,22 @@ pub enum Verdict {
     MissingInCandidate,
     NewInCandidate,
     ConfigChanged,
+    /// The two sides scored different data (files or media differ).
+    DataChanged,
+    /// The two sides share fewer samples than `--min-overlap` asks.
+    TooLittleOverlap,
 }
 
 impl Verdict {
     pub fn fails(self) -> bool {
-        matches!(self, Verdict::Regression | Verdict::MissingInCandidate | Verdict::ConfigChanged)
+        matches!(
+            self,
+            Verdict::Regression
+                | Verdict::MissingInCandidate
+                | Verdict::ConfigChanged
+                | Verdict::DataChanged
+                | Verdict::TooLittleOverlap
+        )
     }
     pub fn as_str(self) -> &'static str {
         match self {
@@ -166,6 +191,8 @@ impl Verdict {
             Verdict::MissingInCandidate => "MISSING in candidate",
             Verdict::NewInCandidate => "new in candidate",
             Verdict::ConfigChanged => "CONFIG CHANGED",
+            Verdict::DataChanged => "DATA CHANGED",
+            Verdict::TooLittleOverlap => "TOO LITTLE OVERLAP",
         }
     }
 }
@@ -203,14 +230,53 @@ fn index(runs: &[RunEntry]) -> Result<BTreeMap<String, &RunEntry>, crate::Error>
     let mut m = BTreeMap::new();
     for r in runs {
         if let Some(prev) = m.insert(r.key(), r) {
-            return Err(format!("runs {} and {} are both `{}`: compare one run per task and setting", prev.name, r.name, r.key()).into());
+            return Err(format!(
+                "runs {} and {} are both `{}`: compare one run per task and setting",
+                prev.name,
+                r.name,
+                r.key()
+            )
+            .into());
         }
     }
     Ok(m)
 }
 
+/// The run-config fields a model comparison lets differ.
+const MODEL_FIELDS: [&str; 3] = ["model", "weights_hash", "dtype"];
+
+/// Share of the union of two sides' sample ids that both have (1 when both are empty).
+fn overlap(a: &[String], b: &[String]) -> f64 {
+    let sa: std::collections::BTreeSet<&String> = a.iter().collect();
+    let sb: std::collections::BTreeSet<&String> = b.iter().collect();
+    let union = sa.union(&sb).count();
+    if union == 0 {
+        return 1.0;
+    }
+    sa.intersection(&sb).count() as f64 / union as f64
+}
+
+/// Model mode: better or worse only where the paired interval says so (tolerance only for
+/// corpus-level metrics, which have no per-sample scores).
+fn model_verdict(bs: Option<&Bootstrap>, worse_by: Option<f64>, tolerance: f64) -> Verdict {
+    match bs {
+        Some(b) if b.ci_low > 0.0 => Verdict::Improved,
+        Some(b) if b.ci_high < 0.0 && -b.mean_diff > tolerance => Verdict::Regression,
+        Some(_) => Verdict::Ok,
+        None => match worse_by {
+            Some(w) if w > tolerance => Verdict::Regression,
+            Some(w) if w < -tolerance => Verdict::Improved,
+            _ => Verdict::Ok,
+        },
+    }
+}
+
 /// Compares runs pairwise. Errors only on ambiguous input (two runs with the same key on one side).
-pub fn compare(baseline: &[RunEntry], candidate: &[RunEntry], opts: &Options) -> Result<Comparison, crate::Error> {
+pub fn compare(
+    baseline: &[RunEntry],
+    candidate: &[RunEntry],
+    opts: &Options,
+) -> Result<Comparison, crate::Error> {
     let (b, c) = (index(baseline)?, index(candidate)?);
     let mut lines = Vec::new();
     let mut keys: Vec<&String> = b.keys().chain(c.keys()).collect();
@@ -233,27 +299,53 @@ pub fn compare(baseline: &[RunEntry], candidate: &[RunEntry], opts: &Options) ->
             notes: Vec::new(),
         };
         let (Some(base), Some(cand)) = (base, cand) else {
-            line.verdict = if base.is_some() { Verdict::MissingInCandidate } else { Verdict::NewInCandidate };
+            line.verdict =
+                if base.is_some() { Verdict::MissingInCandidate } else { Verdict::NewInCandidate };
             lines.push(line);
             continue;
         };
         line.delta = line.baseline.zip(line.candidate).map(|(b, c)| c - b);
         let fb = base.config.fingerprint();
         let fc = cand.config.fingerprint();
+        // In model mode the model is what is compared; without support examples the seed
+        // draws nothing but a built-in model's weights.
+        let zero_shot = base.config.shots == 0 && cand.config.shots == 0;
+        let compared: &[&str] = match (opts.models, zero_shot) {
+            (true, true) => &["model", "weights_hash", "dtype", "seed"],
+            (true, false) => &MODEL_FIELDS,
+            (false, _) => &[],
+        };
         for ((name, vb), (_, vc)) in fb.iter().zip(&fc) {
-            if vb != vc {
+            if vb != vc && compared.contains(name) {
+                line.notes.push(format!("compared: {name}: {vb} → {vc}"));
+            } else if vb != vc {
                 line.notes.push(format!("{name}: {vb} → {vc}"));
             }
         }
-        let changed = !line.notes.is_empty();
+        let changed = line.notes.iter().any(|n| !n.starts_with("compared: "));
+        let data_changed = base.config.data.content_difference(&cand.config.data);
+        if let Some(d) = &data_changed {
+            line.notes.push(format!("data: {d}"));
+        }
+        let overlap = overlap(&base.sample_ids, &cand.sample_ids);
+        if overlap < opts.min_overlap {
+            line.notes.push(format!(
+                "{:.1}% of the samples are scored on both sides; --min-overlap asks {:.1}%",
+                100.0 * overlap,
+                100.0 * opts.min_overlap
+            ));
+        }
         // Oriented so that positive is better.
         let sign = if line.lower_is_better { -1.0 } else { 1.0 };
         let worse_by = line.delta.map(|d| -sign * d);
         let beyond = worse_by.is_some_and(|w| w > tolerance);
-        let significant = if opts.paired {
+        let significant = if opts.paired || opts.models {
             match (&base.sample_scores, &cand.sample_scores) {
                 (Some(sb), Some(sc)) => {
-                    let diffs: Vec<f64> = sb.iter().filter_map(|(id, vb)| sc.get(id).map(|vc| sign * (vc - vb))).collect();
+                    let diffs: Vec<f64> = sb
+                        .iter()
+                        .filter_map(|(id, vb)| sc.get(id).map(|vc| sign * (vc - vb)))
+                        .collect();
                     let unpaired = sb.len() + sc.len() - 2 * diffs.len();
                     if unpaired > 0 {
                         line.notes.push(format!("{unpaired} sample(s) scored on one side only"));
@@ -262,7 +354,9 @@ pub fn compare(baseline: &[RunEntry], candidate: &[RunEntry], opts: &Options) ->
                     line.bootstrap.as_ref().is_some_and(|bs| bs.p_worse < ALPHA)
                 }
                 _ => {
-                    line.notes.push("no per-sample scores (corpus-level metric): tolerance only".to_owned());
+                    line.notes.push(
+                        "no per-sample scores (corpus-level metric): tolerance only".to_owned(),
+                    );
                     true
                 }
             }
@@ -272,8 +366,14 @@ pub fn compare(baseline: &[RunEntry], candidate: &[RunEntry], opts: &Options) ->
         if line.baseline.is_none() || line.candidate.is_none() {
             line.notes.push("headline value missing".to_owned());
         }
-        line.verdict = if changed {
+        line.verdict = if data_changed.is_some() {
+            Verdict::DataChanged
+        } else if overlap < opts.min_overlap {
+            Verdict::TooLittleOverlap
+        } else if changed {
             Verdict::ConfigChanged
+        } else if opts.models {
+            model_verdict(line.bootstrap.as_ref(), worse_by, tolerance)
         } else if beyond && significant {
             Verdict::Regression
         } else if worse_by.is_some_and(|w| w < -tolerance) {
@@ -282,12 +382,16 @@ pub fn compare(baseline: &[RunEntry], candidate: &[RunEntry], opts: &Options) ->
             Verdict::Ok
         };
         if beyond && !significant {
-            line.notes.push(format!("worse by more than the tolerance but not significant (p ≥ {ALPHA})"));
+            line.notes.push(format!(
+                "worse by more than the tolerance but not significant (p ≥ {ALPHA})"
+            ));
         }
         lines.push(line);
     }
     let mut notes = Vec::new();
-    if baseline.iter().chain(candidate).any(|r| crate::model::is_cider(&r.task) && (r.config.limit.is_some() || r.config.shard.is_some())) {
+    if baseline.iter().chain(candidate).any(|r| {
+        crate::model::is_cider(&r.task) && (r.config.limit.is_some() || r.config.shard.is_some())
+    }) {
         notes.push(CIDER_SUBSET_NOTE.to_owned());
     }
     Ok(Comparison { lines, notes })
@@ -296,15 +400,37 @@ pub fn compare(baseline: &[RunEntry], candidate: &[RunEntry], opts: &Options) ->
 /// The comparison as a fixed-width text table.
 pub fn render(c: &Comparison) -> String {
     let num = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
-    let header = ["run (task family shots)", "baseline", "candidate", "delta", "tol", "paired mean [95% CI]", "p", "verdict"];
+    let header = [
+        "run (task family shots)",
+        "baseline",
+        "candidate",
+        "delta",
+        "tol",
+        "paired mean [95% CI]",
+        "p",
+        "verdict",
+    ];
     let mut rows: Vec<[String; 8]> = Vec::new();
     for l in &c.lines {
         let (ci, p) = match &l.bootstrap {
-            Some(b) => (format!("{:+.2} [{:+.2}, {:+.2}] n={}", b.mean_diff, b.ci_low, b.ci_high, b.pairs), format!("{:.4}", b.p_worse)),
+            Some(b) => (
+                format!("{:+.2} [{:+.2}, {:+.2}] n={}", b.mean_diff, b.ci_low, b.ci_high, b.pairs),
+                format!("{:.4}", b.p_worse),
+            ),
             None => ("–".to_owned(), "–".to_owned()),
         };
-        let key = if l.lower_is_better { format!("{} (lower is better)", l.key) } else { l.key.clone() };
-        rows.push([key, num(l.baseline), num(l.candidate), l.delta.map_or("–".to_owned(), |d| format!("{d:+.2}")), format!("{:.2}", l.tolerance), ci, p, l.verdict.as_str().to_owned()]);
+        let key =
+            if l.lower_is_better { format!("{} (lower is better)", l.key) } else { l.key.clone() };
+        rows.push([
+            key,
+            num(l.baseline),
+            num(l.candidate),
+            l.delta.map_or("–".to_owned(), |d| format!("{d:+.2}")),
+            format!("{:.2}", l.tolerance),
+            ci,
+            p,
+            l.verdict.as_str().to_owned(),
+        ]);
     }
     let mut widths = header.map(|h| h.chars().count());
     for r in &rows {
@@ -314,7 +440,8 @@ pub fn render(c: &Comparison) -> String {
     }
     let mut s = String::new();
     let line = |s: &mut String, cells: &[String]| {
-        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let parts: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         let _ = writeln!(s, "{}", parts.join("  ").trim_end());
     };
     line(&mut s, &header.map(str::to_owned));
@@ -367,7 +494,10 @@ mod tests {
         assert_eq!(o.tolerance["vqav2"], 1.5);
         assert_eq!(o.tolerance["coco_caption"], 3.0);
         assert_eq!(o.default_tolerance, 0.25);
-        assert!(parse_tolerances("vqa=1", &mut o).unwrap_err().to_string().contains("unknown task `vqa`"));
+        assert!(parse_tolerances("vqa=1", &mut o)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown task `vqa`"));
         assert!(parse_tolerances("vqav2=-1", &mut o).is_err());
         assert!(parse_tolerances("vqav2=x", &mut o).is_err());
     }

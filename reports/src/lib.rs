@@ -53,15 +53,22 @@ impl Default for ReportOptions {
 
 /// Loads run folders and builds the report model (runs sorted by folder name).
 pub fn build(run_dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportModel, Error> {
-    let mut runs = run_dirs.iter().map(|d| runs::Run::load(d)).collect::<Result<Vec<_>, _>>()?;
+    let (dirs, skipped) = runs::discover(run_dirs)?;
+    let mut runs = dirs.iter().map(|d| runs::Run::load(d)).collect::<Result<Vec<_>, _>>()?;
     runs.sort_by(|a, b| a.name.cmp(&b.name));
     let mut thumbs = samples::Thumbnailer::default();
     let views = runs.iter().map(|r| samples::select(r, opts.samples, &mut thumbs)).collect();
-    Ok(ReportModel::build(&runs, &paper::Paper::published(), views))
+    let mut model = ReportModel::build(&runs, &paper::Paper::published(), views);
+    model.notes.extend(skipped);
+    Ok(model)
 }
 
 /// `emu-eval report`: builds the model and writes every format under `out`.
-pub fn report(run_dirs: &[PathBuf], out: &Path, opts: &ReportOptions) -> Result<(ReportModel, Vec<String>), Error> {
+pub fn report(
+    run_dirs: &[PathBuf],
+    out: &Path,
+    opts: &ReportOptions,
+) -> Result<(ReportModel, Vec<String>), Error> {
     let model = build(run_dirs, opts)?;
     let files = export::ExportManager::default().write_all(&model, out)?;
     Ok((model, files))

@@ -12,8 +12,25 @@ use crate::samples::RunSamples;
 pub const RESULTS_SCHEMA: u32 = 1;
 
 /// The note printed whenever a captioning run covers a subset.
-pub const CIDER_SUBSET_NOTE: &str = "CIDEr on a subset (--limit or a shard) uses that subset's document frequencies: \
+pub const CIDER_SUBSET_NOTE: &str =
+    "CIDEr on a subset (--limit or a shard) uses that subset's document frequencies: \
 it is not comparable to full-set CIDEr.";
+
+/// The note of every report with a run over built-in data or the built-in model.
+pub const BUILTIN_NOTE: &str =
+    "Runs marked \"built-in\" scored emu-eval's built-in sample data or \
+its random built-in model: their numbers only show that the pipeline runs, are never compared \
+with the paper's, and stand apart from the paper rows.";
+
+/// Where a run's data came from, as tables and pages show it.
+pub fn data_label(c: &RunConfig) -> String {
+    match (c.data.builtin, c.model == tasks::run_folder::BUILTIN_MODEL) {
+        (true, true) => "built-in sample data, built-in random model".to_owned(),
+        (true, false) => "built-in sample data".to_owned(),
+        (false, true) => format!("{} (built-in random model)", c.data.root),
+        (false, false) => c.data.root.clone(),
+    }
+}
 
 /// One run, as the leaderboard and `compare` see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +48,9 @@ pub struct RunEntry {
     /// Per-sample scores by id (failed samples count 0, as the metric counts them wrong); None for
     /// corpus-level metrics (CIDEr, FID), whose per-sample lines carry no score.
     pub sample_scores: Option<BTreeMap<String, f64>>,
+    /// Every sample id the run evaluated, sorted (what `compare` checks the overlap of).
+    #[serde(default)]
+    pub sample_ids: Vec<String>,
 }
 
 /// A matched paper value and our delta to it.
@@ -47,14 +67,20 @@ pub struct PaperCell {
 impl RunEntry {
     pub fn from_run(run: &Run, paper: &Paper) -> RunEntry {
         let cfg = run.config();
-        let lower_is_better = tasks::registry::get(&cfg.task).is_some_and(|t| t.metric.lower_is_better());
-        let matched = paper::table_for(cfg, paper).and_then(|t| paper::matching_row(cfg, t));
+        let lower_is_better =
+            tasks::registry::get(&cfg.task).is_some_and(|t| t.metric.lower_is_better());
+        // A built-in run is never placed beside a published number.
+        let matched = paper::table_for(cfg, paper)
+            .filter(|_| !cfg.is_builtin())
+            .and_then(|t| paper::matching_row(cfg, t));
         let headline = run.metrics.headline.clone().unwrap_or_else(|| Headline {
             name: tasks::registry::get(&cfg.task).map_or("score", |t| t.metric.name()).to_owned(),
             value: None,
         });
         let paper_cell = matched.map(|m| {
-            let value = paper.get(&m.table, &m.row, &cfg.task, if m.table == "2" { 0 } else { cfg.shots as u32 }).and_then(|v| v.value);
+            let value = paper
+                .get(&m.table, &m.row, &cfg.task, if m.table == "2" { 0 } else { cfg.shots as u32 })
+                .and_then(|v| v.value);
             PaperCell {
                 source: paper::source(&m.table, &m.row),
                 value,
@@ -72,6 +98,11 @@ impl RunEntry {
             timing: run.metrics.timing.clone(),
             paper: paper_cell,
             sample_scores: sample_scores(run),
+            sample_ids: {
+                let mut ids: Vec<String> = run.predictions.iter().map(|p| p.id.clone()).collect();
+                ids.sort();
+                ids
+            },
         }
     }
 
@@ -169,7 +200,8 @@ const TABLES: [(&str, &str, usize); 3] = [
 impl ReportModel {
     /// Builds the report from loaded runs (sorted by name) and the published numbers.
     pub fn build(runs: &[Run], paper: &Paper, samples: Vec<RunSamples>) -> ReportModel {
-        let mut entries: Vec<RunEntry> = runs.iter().map(|r| RunEntry::from_run(r, paper)).collect();
+        let mut entries: Vec<RunEntry> =
+            runs.iter().map(|r| RunEntry::from_run(r, paper)).collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let mut notes = Vec::new();
         let mut tables = Vec::new();
@@ -184,7 +216,10 @@ impl ReportModel {
         notes.extend(run_notes(&entries, paper));
         ReportModel {
             schema: RESULTS_SCHEMA,
-            emu_eval_version: entries.first().map(|e| e.config.emu_eval_version.clone()).unwrap_or_default(),
+            emu_eval_version: entries
+                .first()
+                .map(|e| e.config.emu_eval_version.clone())
+                .unwrap_or_default(),
             runs: entries,
             tables,
             notes,
@@ -194,9 +229,23 @@ impl ReportModel {
 }
 
 /// Our row identity within a table: everything but task (and shots in Table 3, where shots are columns).
-fn row_key(c: &RunConfig, table: &str) -> (Family, bool, bool, String, String, String, String, u64, Option<usize>, String) {
+fn row_key(
+    c: &RunConfig,
+    table: &str,
+) -> (Family, bool, bool, String, String, String, String, u64, Option<usize>, String) {
     let support = if table == "3" { c.support_method.clone() } else { String::new() };
-    (c.model_family, c.text_examples, c.cot, c.model.clone(), c.weights_hash.clone(), c.dtype.clone(), support, c.seed, c.limit, c.template_version.clone())
+    (
+        c.model_family,
+        c.text_examples,
+        c.cot,
+        c.model.clone(),
+        c.weights_hash.clone(),
+        c.dtype.clone(),
+        support,
+        c.seed,
+        c.limit,
+        c.template_version.clone(),
+    )
 }
 
 /// "ours: Emu * [emu-tiny, f32, CoT, seed 0, limit 4]".
@@ -213,10 +262,22 @@ pub fn row_label(c: &RunConfig, table: &str) -> String {
         parts.push(format!("limit {l}"));
     }
     let star = if c.text_examples { " *" } else { "" };
-    format!("ours: {}{star} [{}]", c.model_family.paper_name(), parts.join(", "))
+    let label = format!("ours: {}{star} [{}]", c.model_family.paper_name(), parts.join(", "));
+    if c.is_builtin() {
+        format!("{label} (built-in: {})", data_label(c))
+    } else {
+        label
+    }
 }
 
-fn build_table(id: &str, title: &str, decimals: usize, members: &[&RunEntry], paper: &Paper, notes: &mut Vec<String>) -> Table {
+fn build_table(
+    id: &str,
+    title: &str,
+    decimals: usize,
+    members: &[&RunEntry],
+    paper: &Paper,
+    notes: &mut Vec<String>,
+) -> Table {
     let columns: Vec<Column> = paper
         .columns(id)
         .into_iter()
@@ -226,24 +287,33 @@ fn build_table(id: &str, title: &str, decimals: usize, members: &[&RunEntry], pa
             shots,
         })
         .collect();
-    let cell_of = |task: &str, shots: u32| columns.iter().position(|c| c.task == task && (id == "2" || c.shots == shots));
+    let cell_of = |task: &str, shots: u32| {
+        columns.iter().position(|c| c.task == task && (id == "2" || c.shots == shots))
+    };
     // Our rows, grouped by configuration.
     let mut ours: BTreeMap<_, (RunConfig, Vec<Cell>)> = BTreeMap::new();
     for e in members {
         let Some(col) = cell_of(&e.task, e.config.shots as u32) else { continue };
-        let (_, cells) = ours
-            .entry(row_key(&e.config, id))
-            .or_insert_with(|| (e.config.clone(), vec![Cell { value: None, delta: None, run: None }; columns.len()]));
+        let (_, cells) = ours.entry(row_key(&e.config, id)).or_insert_with(|| {
+            (e.config.clone(), vec![Cell { value: None, delta: None, run: None }; columns.len()])
+        });
         if let Some(prev) = &cells[col].run {
-            notes.push(format!("Table {id}: runs {prev} and {} fill the same cell; the table shows {prev}", e.name));
+            notes.push(format!(
+                "Table {id}: runs {prev} and {} fill the same cell; the table shows {prev}",
+                e.name
+            ));
             continue;
         }
-        cells[col] = Cell { value: e.headline.value, delta: e.paper.as_ref().and_then(|p| p.delta), run: Some(e.name.clone()) };
+        cells[col] = Cell {
+            value: e.headline.value,
+            delta: e.paper.as_ref().and_then(|p| p.delta),
+            run: Some(e.name.clone()),
+        };
     }
     let mut our_rows: Vec<(Option<RowMatch>, Row)> = ours
         .into_values()
         .map(|(cfg, cells)| {
-            let m = paper::matching_row(&cfg, id);
+            let m = if cfg.is_builtin() { None } else { paper::matching_row(&cfg, id) };
             let row = Row {
                 label: row_label(&cfg, id),
                 ours: true,
@@ -257,21 +327,39 @@ fn build_table(id: &str, title: &str, decimals: usize, members: &[&RunEntry], pa
     let mut rows = Vec::new();
     // The table's rows, then values the text quotes beside it ("1 text": Flamingo-80B).
     let quoted = format!("{id} text");
-    let paper_rows = paper.rows(id).into_iter().map(|r| (id, r)).chain(paper.rows(&quoted).into_iter().map(|r| (quoted.as_str(), r)));
+    let paper_rows = paper
+        .rows(id)
+        .into_iter()
+        .map(|r| (id, r))
+        .chain(paper.rows(&quoted).into_iter().map(|r| (quoted.as_str(), r)));
     for (tab, label) in paper_rows {
         let cells = columns
             .iter()
-            .map(|c| Cell { value: paper.get(tab, label, &c.task, c.shots).and_then(|v| v.value), delta: None, run: None })
+            .map(|c| Cell {
+                value: paper.get(tab, label, &c.task, c.shots).and_then(|v| v.value),
+                delta: None,
+                run: None,
+            })
             .collect();
-        let kind = paper.get(tab, label, &columns[0].task, columns[0].shots).and_then(|v| v.kind.clone());
-        rows.push(Row { label: label.to_owned(), ours: false, source: Some(paper::source(tab, label)), kind, cells });
+        let kind =
+            paper.get(tab, label, &columns[0].task, columns[0].shots).and_then(|v| v.kind.clone());
+        rows.push(Row {
+            label: label.to_owned(),
+            ours: false,
+            source: Some(paper::source(tab, label)),
+            kind,
+            cells,
+        });
         // Our rows stand right below the paper row they are compared with.
-        let (mine, rest): (Vec<_>, Vec<_>) = our_rows.into_iter().partition(|(m, _)| m.as_ref().is_some_and(|m| m.row == label));
+        let (mine, rest): (Vec<_>, Vec<_>) =
+            our_rows.into_iter().partition(|(m, _)| m.as_ref().is_some_and(|m| m.row == label));
         rows.extend(mine.into_iter().map(|(_, r)| r));
         our_rows = rest;
     }
     rows.extend(our_rows.into_iter().map(|(_, r)| r));
-    let lower_is_better = columns.iter().any(|c| tasks::registry::get(&c.task).is_some_and(|t| t.metric.lower_is_better()));
+    let lower_is_better = columns
+        .iter()
+        .any(|c| tasks::registry::get(&c.task).is_some_and(|t| t.metric.lower_is_better()));
     Table { id: id.to_owned(), title: title.to_owned(), decimals, lower_is_better, columns, rows }
 }
 
@@ -282,7 +370,13 @@ pub(crate) fn is_cider(task: &str) -> bool {
 
 fn run_notes(entries: &[RunEntry], paper: &Paper) -> Vec<String> {
     let mut notes = Vec::new();
-    if entries.iter().any(|e| is_cider(&e.task) && (e.config.limit.is_some() || e.config.shard.is_some())) {
+    if entries.iter().any(|e| e.config.is_builtin()) {
+        notes.push(BUILTIN_NOTE.to_owned());
+    }
+    if entries
+        .iter()
+        .any(|e| is_cider(&e.task) && (e.config.limit.is_some() || e.config.shard.is_some()))
+    {
         notes.push(CIDER_SUBSET_NOTE.to_owned());
     }
     if entries.iter().any(|e| e.config.limit.is_some()) {
@@ -290,7 +384,10 @@ fn run_notes(entries: &[RunEntry], paper: &Paper) -> Vec<String> {
     }
     for e in entries {
         if e.counts.failed > 0 {
-            notes.push(format!("{}: {} of {} samples failed and count as wrong.", e.name, e.counts.failed, e.counts.samples));
+            notes.push(format!(
+                "{}: {} of {} samples failed and count as wrong.",
+                e.name, e.counts.failed, e.counts.samples
+            ));
         }
         if let Some(p) = &e.paper {
             for d in &p.differences {
@@ -298,7 +395,10 @@ fn run_notes(entries: &[RunEntry], paper: &Paper) -> Vec<String> {
             }
         }
         if paper::table_for(&e.config, paper).is_none() {
-            notes.push(format!("{}: the paper reports no {} {}-shot number; the run is listed under Runs only.", e.name, e.task, e.config.shots));
+            notes.push(format!(
+                "{}: the paper reports no {} {}-shot number; the run is listed under Runs only.",
+                e.name, e.task, e.config.shots
+            ));
         }
     }
     notes

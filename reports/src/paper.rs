@@ -79,7 +79,9 @@ impl Paper {
 
     /// The published cell, if the paper has one (a "–" cell is returned with `value: None`).
     pub fn get(&self, table: &str, row: &str, task: &str, shots: u32) -> Option<&PaperValue> {
-        self.values.iter().find(|v| v.table == table && v.row == row && v.task == task && v.shots == shots)
+        self.values
+            .iter()
+            .find(|v| v.table == table && v.row == row && v.task == task && v.shots == shots)
     }
 
     /// Every published value for a task, any table.
@@ -97,7 +99,11 @@ pub fn table_for(cfg: &RunConfig, paper: &Paper) -> Option<&'static str> {
         (false, 0) => "1",
         (false, _) => "3",
     };
-    paper.columns(table).iter().any(|&(_, t, k)| t == cfg.task && (table == "2" || k as usize == cfg.shots)).then_some(table)
+    paper
+        .columns(table)
+        .iter()
+        .any(|&(_, t, k)| t == cfg.task && (table == "2" || k as usize == cfg.shots))
+        .then_some(table)
 }
 
 /// A paper row matched to a run, with the settings in which they differ.
@@ -120,7 +126,8 @@ pub fn matching_row(cfg: &RunConfig, table: &str) -> Option<RowMatch> {
         "1" => {
             let cot_applies = tasks::registry::get(&cfg.task).is_some_and(|t| t.supports_cot());
             if cfg.model_family == Family::Emu && !cfg.text_examples && !cfg.cot && cot_applies {
-                differences.push("paper row used chain-of-thought prompting; this run did not".to_owned());
+                differences
+                    .push("paper row used chain-of-thought prompting; this run did not".to_owned());
             }
             format!("{}{star}", cfg.model_family.paper_name())
         }
@@ -129,7 +136,10 @@ pub fn matching_row(cfg: &RunConfig, table: &str) -> Option<RowMatch> {
                 return None;
             }
             if table == "3" && cfg.support_method != "rices" {
-                differences.push(format!("paper row used RICES support examples; this run used {}", cfg.support_method));
+                differences.push(format!(
+                    "paper row used RICES support examples; this run used {}",
+                    cfg.support_method
+                ));
             }
             "Emu".to_owned()
         }
@@ -145,7 +155,10 @@ mod tests {
     #[test]
     fn layout_of_the_three_tables() {
         let p = Paper::published();
-        assert_eq!(p.rows("1"), ["MetaLM", "Kosmos-1", "Flamingo-9B *", "Emu", "Emu *", "Emu-I", "Emu-I *"]);
+        assert_eq!(
+            p.rows("1"),
+            ["MetaLM", "Kosmos-1", "Flamingo-9B *", "Emu", "Emu *", "Emu-I", "Emu-I *"]
+        );
         assert_eq!(p.columns("1").len(), 8);
         assert_eq!(p.columns("3").len(), 12);
         assert_eq!(p.rows("2").len(), 8);

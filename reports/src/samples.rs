@@ -55,8 +55,15 @@ pub struct RunSamples {
 /// Picks the first `n` and the `n` worst samples of a run (failed ones count as worst) and renders them.
 pub fn select(run: &Run, n: usize, thumbs: &mut Thumbnailer) -> RunSamples {
     let has_scores = run.predictions.iter().any(|p| p.score.is_some());
-    let mut ranked: Vec<&Prediction> = run.predictions.iter().filter(|p| p.error.is_some() || p.score.is_some()).collect();
-    let badness = |p: &Prediction| if p.error.is_some() { f64::NEG_INFINITY } else { p.score.unwrap_or(f64::INFINITY) };
+    let mut ranked: Vec<&Prediction> =
+        run.predictions.iter().filter(|p| p.error.is_some() || p.score.is_some()).collect();
+    let badness = |p: &Prediction| {
+        if p.error.is_some() {
+            f64::NEG_INFINITY
+        } else {
+            p.score.unwrap_or(f64::INFINITY)
+        }
+    };
     ranked.sort_by(|a, b| badness(a).total_cmp(&badness(b)).then_with(|| a.id.cmp(&b.id)));
     let worst = ranked.into_iter().filter(|p| has_scores || p.error.is_some()).take(n);
     RunSamples {
@@ -80,7 +87,12 @@ fn view(p: &Prediction, run_dir: &Path, thumbs: &mut Thumbnailer) -> SampleView 
     let stages = p
         .stages
         .iter()
-        .map(|s| StageView { stage: s.stage.clone(), kind: s.kind.clone(), prompt: s.text.clone(), output: text_of(&s.output) })
+        .map(|s| StageView {
+            stage: s.stage.clone(),
+            kind: s.kind.clone(),
+            prompt: s.text.clone(),
+            output: text_of(&s.output),
+        })
         .collect();
     let mut media: Vec<(String, Option<[usize; 2]>)> = Vec::new();
     for s in &p.stages {
@@ -92,7 +104,11 @@ fn view(p: &Prediction, run_dir: &Path, thumbs: &mut Thumbnailer) -> SampleView 
         }
     }
     let more_images = media.len().saturating_sub(THUMBS_PER_SAMPLE);
-    let thumbs = media.iter().take(THUMBS_PER_SAMPLE).map(|(path, frame)| thumbs.thumb(path, *frame, run_dir)).collect();
+    let thumbs = media
+        .iter()
+        .take(THUMBS_PER_SAMPLE)
+        .map(|(path, frame)| thumbs.thumb(path, *frame, run_dir))
+        .collect();
     SampleView {
         id: p.id.clone(),
         stages,
@@ -124,7 +140,8 @@ impl Thumbnailer {
             None => path.to_owned(),
         };
         let file = Path::new(path);
-        let file = if file.is_relative() && !file.exists() { run_dir.join(file) } else { file.to_owned() };
+        let file =
+            if file.is_relative() && !file.exists() { run_dir.join(file) } else { file.to_owned() };
         let t = match self.pixels(&file, frame) {
             Ok(img) => Thumb::DataUri { uri: png_data_uri(&downscale(&img, THUMB_SIDE)), label },
             Err(Unavailable(reason)) => Thumb::Missing { label, reason },
@@ -137,12 +154,14 @@ impl Thumbnailer {
         match frame {
             None => decode_file(file).map_err(|e| Unavailable(e.reason())),
             Some([i, k]) => {
-                let frames = self
-                    .videos
-                    .entry((file.to_owned(), k))
-                    .or_insert_with(|| read_frames(file, k).map(|s| s.frames).map_err(|e| Unavailable(e.reason())));
+                let frames = self.videos.entry((file.to_owned(), k)).or_insert_with(|| {
+                    read_frames(file, k).map(|s| s.frames).map_err(|e| Unavailable(e.reason()))
+                });
                 let frames = frames.as_ref().map_err(Clone::clone)?;
-                frames.get(i).cloned().ok_or_else(|| Unavailable(format!("frame {i} of {} sampled", frames.len())))
+                frames
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| Unavailable(format!("frame {i} of {} sampled", frames.len())))
             }
         }
     }
@@ -166,7 +185,10 @@ pub fn downscale(img: &RgbImage, side: usize) -> RgbImage {
 
 /// `data:image/png;base64,…` of an RGB image.
 pub fn png_data_uri(img: &RgbImage) -> String {
-    format!("data:image/png;base64,{}", base64(&encode_png(img.width as u32, img.height as u32, &img.data)))
+    format!(
+        "data:image/png;base64,{}",
+        base64(&encode_png(img.width as u32, img.height as u32, &img.data))
+    )
 }
 
 /// Encodes 8-bit RGB as PNG.
@@ -188,7 +210,9 @@ pub fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -206,14 +230,23 @@ mod tests {
 
     #[test]
     fn base64_rfc4648_vectors() {
-        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(i.as_bytes()), o);
         }
     }
 
     #[test]
     fn thumbnail_of_a_fixture_photo_is_small_png() {
-        let cat = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/emu-tiny/cat.jpg");
+        let cat =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/emu-tiny/cat.jpg");
         let mut t = Thumbnailer::default();
         match t.thumb(cat.to_str().unwrap(), None, Path::new(".")) {
             Thumb::DataUri { uri, .. } => {

@@ -7,7 +7,10 @@ use serde_json::json;
 use tasks::registry::Metric;
 use tasks::rng::SplitMix64;
 
-use crate::runs::{Counts, Family, Headline, Metrics, Prediction, RunConfig, RunJson, Stage, Support, Timing, RUN_SCHEMA};
+use crate::runs::{
+    Counts, Family, Headline, Metrics, Prediction, RunConfig, RunJson, Stage, Support, Timing,
+    RUN_SCHEMA,
+};
 
 /// What a synthetic run looks like.
 #[derive(Debug, Clone)]
@@ -28,7 +31,18 @@ pub struct Spec {
 
 impl Spec {
     pub fn new(task: &'static str, family: Family, shots: u32) -> Spec {
-        Spec { task, family, shots, cot: false, text_examples: false, samples: 12, limit: None, skill: 0.5, failed: Vec::new(), seed: 0 }
+        Spec {
+            task,
+            family,
+            shots,
+            cot: false,
+            text_examples: false,
+            samples: 12,
+            limit: None,
+            skill: 0.5,
+            failed: Vec::new(),
+            seed: 0,
+        }
     }
     /// The runner's default folder name.
     pub fn dir_name(&self) -> String {
@@ -85,7 +99,7 @@ fn config(spec: &Spec) -> RunConfig {
     RunConfig {
         task: spec.task.to_owned(),
         split: tasks::registry::get(spec.task).map_or("val", |t| t.eval_split).to_owned(),
-        model: "builtin-tiny".to_owned(),
+        model: "/models/emu-synthetic".to_owned(),
         weights_hash: "sha256:5eed".to_owned(),
         model_family: spec.family,
         dtype: "f32".to_owned(),
@@ -100,6 +114,14 @@ fn config(spec: &Spec) -> RunConfig {
         emu_eval_version: "0.1.0".to_owned(),
         git_commit: "0123456789abcdef".to_owned(),
         t2i: None,
+        vqa_variant: None,
+        data: tasks::run_folder::DataProvenance {
+            root: "/data/synthetic".to_owned(),
+            builtin: false,
+            files: [(format!("{}/annotations.json", spec.task), "sha256:5eed".to_owned())].into(),
+            media_files: spec.samples as u64,
+            media_bytes: 1000 * spec.samples as u64,
+        },
         device: None,
     }
 }
@@ -113,11 +135,13 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
     let dir = root.join(spec.dir_name());
     std::fs::create_dir_all(&dir)?;
     let cfg = config(spec);
-    let name_seed = spec.dir_name().bytes().fold(spec.seed, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+    let name_seed =
+        spec.dir_name().bytes().fold(spec.seed, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
     let mut rng = SplitMix64::new(name_seed);
     let metric = tasks::registry::get(spec.task).map(|t| t.metric);
     let corpus = metric.is_some_and(|m| m.corpus_level());
-    let video = tasks::registry::get(spec.task).is_some_and(|t| t.media == tasks::registry::MediaKind::Video);
+    let video = tasks::registry::get(spec.task)
+        .is_some_and(|t| t.media == tasks::registry::MediaKind::Video);
     let photos = [media.join("emu-tiny/cat.jpg"), media.join("emu-tiny/tiger.jpg")];
     let clip = media.join("datasets/msvd_qa/YouTubeClips/-4wsuPCjDBc_5_15.avi");
     let mut preds = Vec::new();
@@ -167,11 +191,14 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
             stages,
             prediction: if failed { serde_json::Value::Null } else { json!(answer) },
             score,
-            error: failed.then(|| format!("{}: cannot decode: synthetic failure", photos[0].display())),
+            error: failed
+                .then(|| format!("{}: cannot decode: synthetic failure", photos[0].display())),
             time_seconds: 0.05,
+            ground_truth: None,
         });
     }
-    let scored: Vec<f64> = preds.iter().filter(|p| p.error.is_none()).filter_map(|p| p.score).collect();
+    let scored: Vec<f64> =
+        preds.iter().filter(|p| p.error.is_none()).filter_map(|p| p.score).collect();
     let value = match metric {
         Some(Metric::Cider) => 80.0 + 40.0 * rng.uniform(),
         Some(Metric::Fid) => 11.0 + 2.0 * rng.uniform(),
@@ -182,7 +209,11 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
     let metrics = Metrics {
         task: cfg.task.clone(),
         split: cfg.split.clone(),
-        counts: Counts { samples: spec.samples as u64, scored: spec.samples as u64 - failed, failed },
+        counts: Counts {
+            samples: spec.samples as u64,
+            scored: spec.samples as u64 - failed,
+            failed,
+        },
         failed_counted_as_wrong: Some(failed > 0),
         failed_left_out: None,
         headline: Some(Headline { name: headline_name(spec.task).to_owned(), value: Some(value) }),
@@ -199,7 +230,8 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
     };
     write_json(&dir.join("run.json"), &RunJson { schema: RUN_SCHEMA, config: cfg })?;
     write_json(&dir.join("metrics.json"), &metrics)?;
-    let lines: Vec<String> = preds.iter().map(|p| serde_json::to_string(p).expect("serialisable")).collect();
+    let lines: Vec<String> =
+        preds.iter().map(|p| serde_json::to_string(p).expect("serialisable")).collect();
     std::fs::write(dir.join("predictions.jsonl"), lines.join("\n") + "\n")?;
     Ok(dir)
 }

@@ -22,7 +22,12 @@ fn artifacts(name: &str) -> PathBuf {
 
 /// Synthetic runs (the default set) written under `dir/runs`.
 fn synthetic_runs(dir: &Path) -> Vec<PathBuf> {
-    synthetic::write_runs(&dir.join("runs"), &synthetic::default_specs(), &shared().join("fixtures")).unwrap()
+    synthetic::write_runs(
+        &dir.join("runs"),
+        &synthetic::default_specs(),
+        &shared().join("fixtures"),
+    )
+    .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -38,7 +43,13 @@ fn spec_cells() -> (Cells, BTreeMap<String, String>) {
     let mut kinds = BTreeMap::new();
     let mut table = String::new();
     let mut header: Vec<String> = Vec::new();
-    let num = |s: &str| if s == "–" { None } else { Some(s.parse::<f64>().unwrap_or_else(|_| panic!("number: {s}"))) };
+    let num = |s: &str| {
+        if s == "–" {
+            None
+        } else {
+            Some(s.parse::<f64>().unwrap_or_else(|_| panic!("number: {s}")))
+        }
+    };
     for line in text.lines() {
         if let Some(h) = line.strip_prefix("## Table ") {
             table = h.split(':').next().unwrap().trim().to_owned();
@@ -55,7 +66,8 @@ fn spec_cells() -> (Cells, BTreeMap<String, String>) {
         if !line.starts_with('|') || table.is_empty() {
             continue;
         }
-        let row: Vec<String> = line.trim_matches('|').split('|').map(|c| c.trim().to_owned()).collect();
+        let row: Vec<String> =
+            line.trim_matches('|').split('|').map(|c| c.trim().to_owned()).collect();
         if row.iter().all(|c| c.chars().all(|ch| ch == '-')) {
             continue;
         }
@@ -88,8 +100,11 @@ fn spec_cells() -> (Cells, BTreeMap<String, String>) {
 fn paper_values_match_the_spec_tables() {
     let (spec, kinds) = spec_cells();
     let paper = Paper::published();
-    let ours: Cells =
-        paper.values.iter().map(|v| ((v.table.clone(), v.row.clone(), v.column.clone(), v.shots), v.value)).collect();
+    let ours: Cells = paper
+        .values
+        .iter()
+        .map(|v| ((v.table.clone(), v.row.clone(), v.column.clone(), v.shots), v.value))
+        .collect();
     assert_eq!(ours.len(), paper.values.len(), "duplicate cells in data/paper_results.csv");
     // 56 + 3 + 8 + 36 cells, every one present on both sides with the same value.
     assert_eq!(spec.len(), 103);
@@ -100,7 +115,12 @@ fn paper_values_match_the_spec_tables() {
     // A column label names one task.
     let mut task_of = BTreeMap::new();
     for v in &paper.values {
-        assert_eq!(task_of.entry(v.column.clone()).or_insert(v.task.clone()), &v.task, "{}", v.column);
+        assert_eq!(
+            task_of.entry(v.column.clone()).or_insert(v.task.clone()),
+            &v.task,
+            "{}",
+            v.column
+        );
         assert!(tasks::registry::get(&v.task).is_some(), "{}", v.task);
     }
 }
@@ -115,9 +135,14 @@ fn check_snapshot(name: &str, actual: &str) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 writes it)", path.display()));
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 writes it)", path.display()));
     if expected != actual {
-        let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b).unwrap_or(expected.lines().count().min(actual.lines().count()));
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.lines().count().min(actual.lines().count()));
         panic!(
             "{name} differs from the snapshot at line {}:\n expected: {:?}\n   actual: {:?}",
             first + 1,
@@ -157,14 +182,18 @@ fn plots_render_as_svg_and_png() {
     let dir = artifacts("plots");
     let model = reports::build(&synthetic_runs(&dir), &reports::ReportOptions::default()).unwrap();
     let all = plots::plots(&model);
-    let tasks: std::collections::BTreeSet<&str> = model.runs.iter().map(|r| r.task.as_str()).collect();
+    let tasks: std::collections::BTreeSet<&str> =
+        model.runs.iter().map(|r| r.task.as_str()).collect();
     assert_eq!(all.len(), 2 * tasks.len());
     let vqa = all.iter().find(|p| p.name == "shots_vqav2").unwrap();
     let plots::PlotKind::Lines(series) = &vqa.kind else { panic!("lines") };
     let paper_emu = series.iter().find(|s| s.label == "paper: Emu").unwrap();
     assert_eq!(paper_emu.points, [(0.0, 52.0), (2.0, 56.4), (4.0, 58.4), (8.0, 59.0)]);
     let ours: Vec<_> = series.iter().filter(|s| !s.paper).collect();
-    assert!(ours.iter().any(|s| s.points.iter().map(|p| p.0).collect::<Vec<_>>() == [2.0, 4.0, 8.0]), "{ours:?}");
+    assert!(
+        ours.iter().any(|s| s.points.iter().map(|p| p.0).collect::<Vec<_>>() == [2.0, 4.0, 8.0]),
+        "{ours:?}"
+    );
     for p in &all {
         let svg = p.svg().unwrap();
         assert!(svg.contains("<svg") && svg.contains("<text"), "{}", p.name);
@@ -202,19 +231,34 @@ fn chromium() -> Option<PathBuf> {
 fn headless(chromium: &Path, profile: &Path) -> Command {
     let mut c = Command::new("timeout");
     c.arg("120").arg(chromium);
-    c.args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"])
-        .arg(format!("--user-data-dir={}", profile.display()));
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
     c
 }
 
 #[test]
 fn index_html_in_headless_chromium() {
     let Some(chromium) = chromium() else {
-        eprintln!("SKIPPED: chromium not installed (run scripts/setup.sh); CI=true makes this a failure");
+        eprintln!(
+            "SKIPPED: chromium not installed (run scripts/setup.sh); CI=true makes this a failure"
+        );
         return;
     };
     let dir = artifacts("html");
-    let (model, files) = reports::report(&synthetic_runs(&dir), &dir.join("report"), &reports::ReportOptions::default()).unwrap();
+    let (model, files) = reports::report(
+        &synthetic_runs(&dir),
+        &dir.join("report"),
+        &reports::ReportOptions::default(),
+    )
+    .unwrap();
     assert!(files.contains(&"index.html".to_owned()));
     let index = dir.join("report/index.html").canonicalize().unwrap();
     let html = std::fs::read_to_string(&index).unwrap();
@@ -228,15 +272,25 @@ fn index_html_in_headless_chromium() {
         .output()
         .expect("run chromium");
     let dom = String::from_utf8_lossy(&out.stdout);
-    let start = dom.find("id=\"selftest\"").unwrap_or_else(|| panic!("no #selftest in the DOM; stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let start = dom.find("id=\"selftest\"").unwrap_or_else(|| {
+        panic!("no #selftest in the DOM; stderr: {}", String::from_utf8_lossy(&out.stderr))
+    });
     let tag_end = start + dom[start..].find('>').unwrap() + 1;
     let body = &dom[tag_end..tag_end + dom[tag_end..].find("</p>").unwrap()];
-    let result: serde_json::Value = serde_json::from_str(&body.replace("&amp;", "&")).unwrap_or_else(|e| panic!("self-test output {body:?}: {e}"));
+    let result: serde_json::Value = serde_json::from_str(&body.replace("&amp;", "&"))
+        .unwrap_or_else(|e| panic!("self-test output {body:?}: {e}"));
     assert_eq!(result["runs_expected"], model.runs.len(), "{result}");
-    assert_eq!(result["runs_found"], model.runs.len(), "every run appears in the leaderboard: {result}");
+    assert_eq!(
+        result["runs_found"],
+        model.runs.len(),
+        "every run appears in the leaderboard: {result}"
+    );
     assert_eq!(result["plots_expected"], plots::plots(&model).len(), "{result}");
     assert_eq!(result["plots_drawn"], result["plots_expected"], "every plot renders: {result}");
-    assert!(result["thumbs"].as_u64().unwrap() > 0 && result["bad_thumbs"] == 0, "thumbnails decode: {result}");
+    assert!(
+        result["thumbs"].as_u64().unwrap() > 0 && result["bad_thumbs"] == 0,
+        "thumbnails decode: {result}"
+    );
     assert_eq!(result["sort_ok"], true, "sorting works: {result}");
     assert_eq!(result["pass"], true, "{result}");
     assert!(dom[start..tag_end].contains("data-status=\"pass\""));
@@ -247,6 +301,10 @@ fn index_html_in_headless_chromium() {
         .arg(format!("file://{}", index.display()))
         .output()
         .unwrap();
-    assert!(shot.is_file() && std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        shot.is_file() && std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("screenshot: {}", shot.display());
 }

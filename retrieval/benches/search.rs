@@ -15,7 +15,8 @@ fn env_usize(key: &str, default: usize) -> usize {
 
 fn unit_rows(rows: usize, dim: usize, seed: u64) -> Features {
     let mut rng = SplitMix64::new(seed);
-    let mut f = Features::new(dim, (0..rows * dim).map(|_| rng.uniform() as f32 - 0.5).collect()).expect("finite");
+    let mut f = Features::new(dim, (0..rows * dim).map(|_| rng.uniform() as f32 - 0.5).collect())
+        .expect("finite");
     f.normalize();
     f
 }
@@ -41,7 +42,10 @@ fn main() {
     let k = env_usize("SEARCH_BENCH_K", 8);
     let dim = 1024;
     let threads = rayon::current_num_threads();
-    println!("queries {nq}, k {k}, dim {dim}, rayon threads {threads}, faiss feature: {}", cfg!(feature = "faiss"));
+    println!(
+        "queries {nq}, k {k}, dim {dim}, rayon threads {threads}, faiss feature: {}",
+        cfg!(feature = "faiss")
+    );
     println!("| pool | exact build | exact search | faiss Flat build | faiss Flat search | exact / faiss | per-query scan |");
     println!("|---|---|---|---|---|---|---|");
     let queries = unit_rows(nq, dim, 2);
@@ -49,19 +53,24 @@ fn main() {
     for &n in &pools {
         let pool = unit_rows(n, dim, 1);
         let runs = if n > 20_000 { 1 } else { 3 };
-        let (eb, exact) = time(1, || SearchIndex::build(pool.clone(), &Backend::Exact).expect("exact index"));
-        let (es, exact_hits) = time(runs, || exact.search(&queries, k, &none).expect("exact search"));
+        let (eb, exact) =
+            time(1, || SearchIndex::build(pool.clone(), &Backend::Exact).expect("exact index"));
+        let (es, exact_hits) =
+            time(runs, || exact.search(&queries, k, &none).expect("exact search"));
         let (fb, fs, ratio) = if cfg!(feature = "faiss") {
             let flat = Backend::Faiss { factory: "Flat".into() };
-            let (fb, faiss) = time(1, || SearchIndex::build(pool.clone(), &flat).expect("faiss index"));
-            let (fs, faiss_hits) = time(runs, || faiss.search(&queries, k, &none).expect("faiss search"));
+            let (fb, faiss) =
+                time(1, || SearchIndex::build(pool.clone(), &flat).expect("faiss index"));
+            let (fs, faiss_hits) =
+                time(runs, || faiss.search(&queries, k, &none).expect("faiss search"));
             assert_eq!(faiss_hits, exact_hits, "faiss and exact neighbours differ");
             (format!("{fb:.3} s"), format!("{fs:.3} s"), format!("{:.2}", es / fs))
         } else {
             ("—".into(), "—".into(), "—".into())
         };
         // The scan is slow on big pools: time 500 queries and scale.
-        let sub = Features::new(dim, queries.as_slice()[..500.min(nq) * dim].to_vec()).expect("finite");
+        let sub =
+            Features::new(dim, queries.as_slice()[..500.min(nq) * dim].to_vec()).expect("finite");
         let (ss, _) = time(1, || top_k_batch(&pool, &sub, k).expect("scan"));
         let scan = ss * nq as f64 / sub.rows() as f64;
         println!("| {n} × {dim} | {eb:.3} s | {es:.3} s | {fb} | {fs} | {ratio} | {scan:.2} s (from {} queries) |", sub.rows());

@@ -94,7 +94,12 @@ impl FeatureSet {
     /// One row per sample (samples sharing a media item share its row).
     pub fn sample_features(&self) -> Features {
         let dim = self.features.dim();
-        let data = self.plan.sample_media.iter().flat_map(|&m| self.features.row(m).iter().copied()).collect();
+        let data = self
+            .plan
+            .sample_media
+            .iter()
+            .flat_map(|&m| self.features.row(m).iter().copied())
+            .collect();
         Features::new(dim, data).expect("rows of a valid matrix")
     }
 }
@@ -171,12 +176,14 @@ impl FeatureCache {
     /// The cached features of `key` for exactly `plan`, or why they cannot be used.
     pub fn load(&self, key: &CacheKey, plan: &Plan) -> Result<FeatureSet, CacheError> {
         let path = self.path(key);
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {}", path.display(), short_io(&e)))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("{}: {}", path.display(), short_io(&e)))?;
         let mut want = header(key, "all");
         want.push(("ids", json(&plan.ids)));
         want.push(("media", json(&plan.media)));
         want.push(("sample_media", json(&plan.sample_media)));
-        let features = read_checked(&bytes, &want, plan.media.len()).map_err(|e| format!("{}: {e}", path.display()))?;
+        let features = read_checked(&bytes, &want, plan.media.len())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(FeatureSet { plan: plan.clone(), features })
     }
 
@@ -198,7 +205,10 @@ impl FeatureCache {
             Err(reason) => reason,
         };
         if plan.media.is_empty() {
-            return Err(CacheError::Invalid(format!("{} {}: no samples to compute features for", key.task, key.split)));
+            return Err(CacheError::Invalid(format!(
+                "{} {}: no samples to compute features for",
+                key.task, key.split
+            )));
         }
         std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, &e))?;
         let chunk = chunk.max(1);
@@ -211,7 +221,8 @@ impl FeatureCache {
             let mut want = header(key, &c.to_string());
             want.push(("media", json(&plan.media[start..start + rows.len()])));
             let part = self.part(key, c);
-            let cached = std::fs::read(&part).ok().and_then(|b| read_checked(&b, &want, rows.len()).ok());
+            let cached =
+                std::fs::read(&part).ok().and_then(|b| read_checked(&b, &want, rows.len()).ok());
             let feats = match cached.filter(|f| dim.is_none_or(|d| d == f.dim())) {
                 Some(f) => {
                     resumed += rows.len();
@@ -239,13 +250,17 @@ impl FeatureCache {
         for c in 0..n.div_ceil(chunk) {
             let _ = std::fs::remove_file(self.part(key, c));
         }
-        Ok((FeatureSet { plan: plan.clone(), features }, Outcome::Built { computed, resumed, reason: reason.to_string() }))
+        Ok((
+            FeatureSet { plan: plan.clone(), features },
+            Outcome::Built { computed, resumed, reason: reason.to_string() },
+        ))
     }
 }
 
 /// Metadata every file carries: format, key fields, key digest and which chunk (`all` = final).
 fn header(key: &CacheKey, chunk: &str) -> Vec<(&'static str, String)> {
-    let mut h = vec![("format", FORMAT.to_owned()), ("key", key.digest()), ("chunk", chunk.to_owned())];
+    let mut h =
+        vec![("format", FORMAT.to_owned()), ("key", key.digest()), ("chunk", chunk.to_owned())];
     h.extend(key.fields());
     h
 }
@@ -256,28 +271,40 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
 
 fn checksum(bytes: &[u8]) -> String {
     // FNV-1a over the raw little-endian f32 bytes.
-    let h = bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01B3));
+    let h = bytes
+        .iter()
+        .fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01B3));
     format!("{h:016x}")
 }
 
 fn matrix(values: Vec<f32>, rows: usize, dim: Option<usize>) -> Result<Features, CacheError> {
-    let d = if rows == 0 { 0 } else { values.len() / rows };
+    let d = values.len().checked_div(rows).unwrap_or(0);
     if d == 0 || d * rows != values.len() || dim.is_some_and(|x| x != d) {
-        return Err(CacheError::Invalid(format!("{} values computed for {rows} rows (dimension {dim:?})", values.len())));
+        return Err(CacheError::Invalid(format!(
+            "{} values computed for {rows} rows (dimension {dim:?})",
+            values.len()
+        )));
     }
     Features::new(d, values).map_err(|e| CacheError::Invalid(e.to_string()))
 }
 
 fn serialize(f: &Features, meta: &[(&str, String)]) -> Result<Vec<u8>, CacheError> {
     let bytes: Vec<u8> = f.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect();
-    let mut info: HashMap<String, String> = meta.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let mut info: HashMap<String, String> =
+        meta.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     info.insert("checksum".into(), checksum(&bytes));
-    let view = TensorView::new(Dtype::F32, vec![f.rows(), f.dim()], &bytes).map_err(|e| CacheError::Invalid(e.to_string()))?;
-    safetensors::serialize([("features", view)], Some(info)).map_err(|e| CacheError::Invalid(e.to_string()))
+    let view = TensorView::new(Dtype::F32, vec![f.rows(), f.dim()], &bytes)
+        .map_err(|e| CacheError::Invalid(e.to_string()))?;
+    safetensors::serialize([("features", view)], Some(info))
+        .map_err(|e| CacheError::Invalid(e.to_string()))
 }
 
 /// Parses a cache file and checks metadata `want`, the row count, the checksum and the values.
-fn read_checked(bytes: &[u8], want: &[(&str, String)], rows: usize) -> Result<Features, CacheError> {
+fn read_checked(
+    bytes: &[u8],
+    want: &[(&str, String)],
+    rows: usize,
+) -> Result<Features, CacheError> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| format!("unreadable ({e})"))?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("unreadable ({e})"))?;
     let meta = header.metadata().clone().unwrap_or_default();
@@ -291,12 +318,15 @@ fn read_checked(bytes: &[u8], want: &[(&str, String)], rows: usize) -> Result<Fe
     let t = st.tensor("features").map_err(|e| format!("no `features` tensor ({e})"))?;
     let shape = t.shape();
     if t.dtype() != Dtype::F32 || shape.len() != 2 || shape[0] != rows || shape[1] == 0 {
-        return Err(format!("`features` is {:?} {shape:?}, expected F32 [{rows}, d]", t.dtype()).into());
+        return Err(
+            format!("`features` is {:?} {shape:?}, expected F32 [{rows}, d]", t.dtype()).into()
+        );
     }
     if meta.get("checksum").map(String::as_str) != Some(checksum(t.data()).as_str()) {
         return Err("checksum mismatch (corrupt file)".into());
     }
-    let values = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let values =
+        t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     Features::new(shape[1], values).map_err(|e| CacheError::Unusable(e.to_string()))
 }
 
@@ -308,7 +338,8 @@ fn sidecar_json(key: &CacheKey, plan: &Plan) -> Vec<u8> {
     }
     obj.insert("ids".into(), plan.ids.clone().into());
     obj.insert("media".into(), plan.media.clone().into());
-    let mut out = serde_json::to_vec_pretty(&serde_json::Value::Object(obj)).expect("plain data serialises");
+    let mut out =
+        serde_json::to_vec_pretty(&serde_json::Value::Object(obj)).expect("plain data serialises");
     out.push(b'\n');
     out
 }
@@ -335,7 +366,13 @@ mod tests {
     use super::*;
 
     fn key(seed: u64) -> CacheKey {
-        CacheKey { weights: "w1".into(), task: "t".into(), split: "train".into(), pool_seed: Some(seed), recipe: "r".into() }
+        CacheKey {
+            weights: "w1".into(),
+            task: "t".into(),
+            split: "train".into(),
+            pool_seed: Some(seed),
+            recipe: "r".into(),
+        }
     }
 
     fn plan() -> Plan {
@@ -343,7 +380,12 @@ mod tests {
     }
 
     /// Media row i → [i, 1] (counted).
-    fn run(cache: &FeatureCache, k: &CacheKey, count: &mut usize, fail_after: Option<usize>) -> Result<(FeatureSet, Outcome), CacheError> {
+    fn run(
+        cache: &FeatureCache,
+        k: &CacheKey,
+        count: &mut usize,
+        fail_after: Option<usize>,
+    ) -> Result<(FeatureSet, Outcome), CacheError> {
         let mut compute = |rows: &[usize]| -> Result<Vec<f32>, BoxError> {
             if fail_after.is_some_and(|n| *count >= n) {
                 return Err("interrupted".into());
@@ -387,7 +429,8 @@ mod tests {
         k.weights = "w2".into();
         run(&cache, &k, &mut n, None).unwrap();
         assert_eq!(n, 15);
-        let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(cache.sidecar(&key(1))).unwrap()).unwrap();
+        let sidecar: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(cache.sidecar(&key(1))).unwrap()).unwrap();
         assert_eq!(sidecar["ids"][6], "s6");
         assert_eq!(sidecar["pool_seed"], "1");
         // A changed sample list under the same key is stale.
@@ -408,11 +451,17 @@ mod tests {
         bytes[last] ^= 0x40; // flip a bit inside the feature data
         std::fs::write(&path, &bytes).unwrap();
         let (rebuilt, out) = run(&cache, &key(1), &mut n, None).unwrap();
-        assert!(matches!(&out, Outcome::Built { computed: 5, reason, .. } if reason.contains("checksum")), "{out:?}");
+        assert!(
+            matches!(&out, Outcome::Built { computed: 5, reason, .. } if reason.contains("checksum")),
+            "{out:?}"
+        );
         assert_eq!(rebuilt, set);
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         let (_, out) = run(&cache, &key(1), &mut n, None).unwrap();
-        assert!(matches!(&out, Outcome::Built { reason, .. } if reason.contains("unreadable")), "{out:?}");
+        assert!(
+            matches!(&out, Outcome::Built { reason, .. } if reason.contains("unreadable")),
+            "{out:?}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

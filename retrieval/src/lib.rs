@@ -33,7 +33,9 @@ impl Method {
     pub fn label(&self) -> String {
         match self {
             Method::Rices => "rices".to_owned(),
-            Method::RandomFallback { seed } => format!("random-fallback(seed={seed}; no features, not RICES)"),
+            Method::RandomFallback { seed } => {
+                format!("random-fallback(seed={seed}; no features, not RICES)")
+            }
         }
     }
 }
@@ -76,7 +78,10 @@ pub fn select(
     match (pool, query) {
         (Some(p), Some(q)) => {
             if p.rows() != pool_len {
-                return Err(RetrievalError::BadFeatures(format!("{} rows for a pool of {pool_len}", p.rows())));
+                return Err(RetrievalError::BadFeatures(format!(
+                    "{} rows for a pool of {pool_len}",
+                    p.rows()
+                )));
             }
             let hits = top_k(p, q, k)?;
             let similarities = hits.iter().rev().map(|h| h.score).collect();

@@ -40,13 +40,17 @@ impl Backend {
     pub fn from_args(name: Option<&str>, factory: Option<&str>) -> Result<Self, RetrievalError> {
         match (name, factory) {
             (None | Some("exact"), None) => Ok(Backend::Exact),
-            (Some("exact"), Some(_)) => Err(RetrievalError::Backend("--index-factory needs --backend faiss".into())),
+            (Some("exact"), Some(_)) => {
+                Err(RetrievalError::Backend("--index-factory needs --backend faiss".into()))
+            }
             (None | Some("faiss"), f) => {
                 let b = Backend::Faiss { factory: f.unwrap_or("Flat").to_owned() };
                 b.check_available()?;
                 Ok(b)
             }
-            (Some(other), _) => Err(RetrievalError::Backend(format!("--backend: unknown backend `{other}` (exact, faiss)"))),
+            (Some(other), _) => Err(RetrievalError::Backend(format!(
+                "--backend: unknown backend `{other}` (exact, faiss)"
+            ))),
         }
     }
 
@@ -78,7 +82,12 @@ impl Backend {
 
 /// Proposes, per query, up to `kc` pool rows with their backend scores, best first.
 trait Candidates: Send + Sync {
-    fn candidates(&self, pool: &Features, queries: &Features, kc: usize) -> Result<Vec<Vec<Hit>>, RetrievalError>;
+    fn candidates(
+        &self,
+        pool: &Features,
+        queries: &Features,
+        kc: usize,
+    ) -> Result<Vec<Vec<Hit>>, RetrievalError>;
 }
 
 /// A searchable pool.
@@ -90,7 +99,13 @@ pub struct SearchIndex {
 
 impl std::fmt::Debug for SearchIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SearchIndex({} × {}, {})", self.pool.rows(), self.pool.dim(), self.backend.label())
+        write!(
+            f,
+            "SearchIndex({} × {}, {})",
+            self.pool.rows(),
+            self.pool.dim(),
+            self.backend.label()
+        )
     }
 }
 
@@ -120,12 +135,21 @@ impl SearchIndex {
 
     /// For each query row, the `k` pool rows with the largest cosine similarity, best first,
     /// ties to the smaller row; rows in `exclude[q]` (sorted or not) are never returned.
-    pub fn search(&self, queries: &Features, k: usize, exclude: &[Vec<usize>]) -> Result<Vec<Vec<Hit>>, RetrievalError> {
+    pub fn search(
+        &self,
+        queries: &Features,
+        k: usize,
+        exclude: &[Vec<usize>],
+    ) -> Result<Vec<Vec<Hit>>, RetrievalError> {
         if queries.dim() != self.pool.dim() {
             return Err(RetrievalError::DimMismatch { got: queries.dim(), want: self.pool.dim() });
         }
         if exclude.len() != queries.rows() {
-            return Err(RetrievalError::BadFeatures(format!("{} exclusion lists for {} queries", exclude.len(), queries.rows())));
+            return Err(RetrievalError::BadFeatures(format!(
+                "{} exclusion lists for {} queries",
+                exclude.len(),
+                queries.rows()
+            )));
         }
         let n = self.pool.rows();
         let widest = exclude.iter().map(Vec::len).max().unwrap_or(0);
@@ -141,7 +165,8 @@ impl SearchIndex {
                 let mut cands = cands;
                 let mut kc = kc;
                 loop {
-                    if let Some(hits) = self.refine(queries.row(q), &cands, k, &exclude[q], kc >= n) {
+                    if let Some(hits) = self.refine(queries.row(q), &cands, k, &exclude[q], kc >= n)
+                    {
                         return Ok(hits);
                     }
                     kc = (kc * 2).min(n);
@@ -153,7 +178,14 @@ impl SearchIndex {
     }
 
     /// Re-scores candidates canonically and ranks them; `None` when the list may miss a top-k row.
-    fn refine(&self, query: &[f32], cands: &[Hit], k: usize, exclude: &[usize], complete: bool) -> Option<Vec<Hit>> {
+    fn refine(
+        &self,
+        query: &[f32],
+        cands: &[Hit],
+        k: usize,
+        exclude: &[usize],
+        complete: bool,
+    ) -> Option<Vec<Hit>> {
         let mut hits: Vec<Hit> = cands
             .iter()
             .filter(|h| !exclude.contains(&h.index))
@@ -180,17 +212,24 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 struct ExactEngine;
 
 impl Candidates for ExactEngine {
-    fn candidates(&self, pool: &Features, queries: &Features, kc: usize) -> Result<Vec<Vec<Hit>>, RetrievalError> {
+    fn candidates(
+        &self,
+        pool: &Features,
+        queries: &Features,
+        kc: usize,
+    ) -> Result<Vec<Vec<Hit>>, RetrievalError> {
         let (n, d) = (pool.rows(), pool.dim());
         let p = MatRef::from_row_major_slice(pool.as_slice(), n, d);
         let per_block = (BLOCK / n.max(1)).max(1);
         let mut out = Vec::with_capacity(queries.rows());
         for start in (0..queries.rows()).step_by(per_block) {
             let m = per_block.min(queries.rows() - start);
-            let q = MatRef::from_row_major_slice(&queries.as_slice()[start * d..(start + m) * d], m, d);
+            let q =
+                MatRef::from_row_major_slice(&queries.as_slice()[start * d..(start + m) * d], m, d);
             let mut s = Mat::<f32>::zeros(n, m); // (pool, queries), column-major: one query per column
             matmul(s.as_mut(), Accum::Replace, p, q.transpose(), 1.0f32, Par::rayon(0));
-            let block: Vec<Vec<Hit>> = (0..m).into_par_iter().map(|j| best_of(s.col_as_slice(j), kc)).collect();
+            let block: Vec<Vec<Hit>> =
+                (0..m).into_par_iter().map(|j| best_of(s.col_as_slice(j), kc)).collect();
             out.extend(block);
         }
         Ok(out)
@@ -226,8 +265,10 @@ fn best_of(scores: &[f32], kc: usize) -> Vec<Hit> {
 #[cfg(feature = "faiss")]
 fn faiss_engine(pool: &Features, factory: &str) -> Result<Box<dyn Candidates>, RetrievalError> {
     use faiss::{index_factory, Index, MetricType};
-    let err = |e: faiss::error::Error| RetrievalError::Backend(format!("faiss index `{factory}`: {e}"));
-    let mut index = index_factory(pool.dim() as u32, factory, MetricType::InnerProduct).map_err(err)?;
+    let err =
+        |e: faiss::error::Error| RetrievalError::Backend(format!("faiss index `{factory}`: {e}"));
+    let mut index =
+        index_factory(pool.dim() as u32, factory, MetricType::InnerProduct).map_err(err)?;
     if !index.is_trained() {
         index.train(pool.as_slice()).map_err(err)?;
     }
@@ -248,12 +289,20 @@ struct FaissEngine {
 
 #[cfg(feature = "faiss")]
 impl Candidates for FaissEngine {
-    fn candidates(&self, _pool: &Features, queries: &Features, kc: usize) -> Result<Vec<Vec<Hit>>, RetrievalError> {
+    fn candidates(
+        &self,
+        _pool: &Features,
+        queries: &Features,
+        kc: usize,
+    ) -> Result<Vec<Vec<Hit>>, RetrievalError> {
         use faiss::Index;
-        let mut index = self.index.lock().map_err(|_| RetrievalError::Backend("faiss index lock poisoned".into()))?;
-        let res = index
-            .search(queries.as_slice(), kc)
-            .map_err(|e| RetrievalError::Backend(format!("faiss index `{}`: search: {e}", self.factory)))?;
+        let mut index = self
+            .index
+            .lock()
+            .map_err(|_| RetrievalError::Backend("faiss index lock poisoned".into()))?;
+        let res = index.search(queries.as_slice(), kc).map_err(|e| {
+            RetrievalError::Backend(format!("faiss index `{}`: search: {e}", self.factory))
+        })?;
         Ok(res
             .labels
             .chunks(kc)
@@ -276,7 +325,9 @@ mod tests {
 
     pub(crate) fn random_unit(rows: usize, dim: usize, seed: u64) -> Features {
         let mut rng = SplitMix64::new(seed);
-        let mut f = Features::new(dim, (0..rows * dim).map(|_| rng.uniform() as f32 - 0.5).collect()).unwrap();
+        let mut f =
+            Features::new(dim, (0..rows * dim).map(|_| rng.uniform() as f32 - 0.5).collect())
+                .unwrap();
         f.normalize();
         f
     }
@@ -296,7 +347,8 @@ mod tests {
         let pool = random_unit(700, 24, 1);
         let queries = random_unit(40, 24, 2);
         let index = SearchIndex::build(pool.clone(), &Backend::Exact).unwrap();
-        let exclude: Vec<Vec<usize>> = (0..40).map(|q| if q % 3 == 0 { vec![q, q + 100] } else { vec![] }).collect();
+        let exclude: Vec<Vec<usize>> =
+            (0..40).map(|q| if q % 3 == 0 { vec![q, q + 100] } else { vec![] }).collect();
         for k in [1, 5, 64] {
             let got = index.search(&queries, k, &exclude).unwrap();
             for (q, hits) in got.iter().enumerate() {
@@ -310,7 +362,9 @@ mod tests {
         // 100 identical rows (a tie group wider than the first candidate round) among random ones.
         let base = random_unit(300, 8, 3);
         let dup = base.row(0).to_vec();
-        let data: Vec<f32> = (0..300).flat_map(|i| if i % 3 == 0 { dup.clone() } else { base.row(i).to_vec() }).collect();
+        let data: Vec<f32> = (0..300)
+            .flat_map(|i| if i % 3 == 0 { dup.clone() } else { base.row(i).to_vec() })
+            .collect();
         let pool = Features::new(8, data).unwrap();
         let index = SearchIndex::build(pool.clone(), &Backend::Exact).unwrap();
         let q = Features::new(8, dup.clone()).unwrap();
@@ -353,12 +407,23 @@ mod tests {
         let exact = SearchIndex::build(pool.clone(), &Backend::Exact).unwrap();
         let faiss = SearchIndex::build(pool, &Backend::Faiss { factory: "Flat".into() }).unwrap();
         for k in [1, 8, 50] {
-            assert_eq!(exact.search(&queries, k, &exclude).unwrap(), faiss.search(&queries, k, &exclude).unwrap());
+            assert_eq!(
+                exact.search(&queries, k, &exclude).unwrap(),
+                faiss.search(&queries, k, &exclude).unwrap()
+            );
         }
         // An approximate factory passes through and still returns ranked, valid rows.
-        let hnsw = SearchIndex::build(exact.pool().clone(), &Backend::Faiss { factory: "HNSW16".into() }).unwrap();
+        let hnsw =
+            SearchIndex::build(exact.pool().clone(), &Backend::Faiss { factory: "HNSW16".into() })
+                .unwrap();
         let hits = hnsw.search(&queries, 8, &exclude).unwrap();
-        assert!(hits.iter().all(|h| h.len() == 8 && h.windows(2).all(|w| best_first(&w[0], &w[1]).is_le())));
-        assert!(SearchIndex::build(exact.pool().clone(), &Backend::Faiss { factory: "NoSuchIndex".into() }).is_err());
+        assert!(hits
+            .iter()
+            .all(|h| h.len() == 8 && h.windows(2).all(|w| best_first(&w[0], &w[1]).is_le())));
+        assert!(SearchIndex::build(
+            exact.pool().clone(),
+            &Backend::Faiss { factory: "NoSuchIndex".into() }
+        )
+        .is_err());
     }
 }

@@ -75,9 +75,18 @@ impl SupportPool {
 
     /// The `k` most similar pool samples of each query `(id, media key)` whose feature is the
     /// matching row of `features`, best first (fewer when the pool runs out).
-    pub fn neighbours(&self, queries: &[(String, String)], features: &Features, k: usize) -> Result<Vec<Vec<Neighbour>>, RetrievalError> {
+    pub fn neighbours(
+        &self,
+        queries: &[(String, String)],
+        features: &Features,
+        k: usize,
+    ) -> Result<Vec<Vec<Neighbour>>, RetrievalError> {
         if queries.len() != features.rows() {
-            return Err(RetrievalError::BadFeatures(format!("{} feature rows for {} queries", features.rows(), queries.len())));
+            return Err(RetrievalError::BadFeatures(format!(
+                "{} feature rows for {} queries",
+                features.rows(),
+                queries.len()
+            )));
         }
         let exclude: Vec<Vec<usize>> = queries.iter().map(|(id, m)| self.excluded(id, m)).collect();
         let hits = self.index.search(features, k, &exclude)?;
@@ -91,7 +100,11 @@ impl SupportPool {
 
 /// A RICES selection of `k` from best-first neighbours, in prompt order (most similar last,
 /// as OpenFlamingo's RICES reverses its ranking).
-pub fn selection(best_first: &[Neighbour], k: usize, pool: usize) -> Result<Selection, RetrievalError> {
+pub fn selection(
+    best_first: &[Neighbour],
+    k: usize,
+    pool: usize,
+) -> Result<Selection, RetrievalError> {
     if best_first.len() < k {
         return Err(RetrievalError::PoolTooSmall { k, pool });
     }
@@ -111,10 +124,12 @@ mod tests {
     /// Six pool samples on four images; features by image: e0, e1, e0+e1, e2.
     fn pool() -> SupportPool {
         let plan = Plan::new(
-            [("1", "a"), ("2", "a"), ("3", "b"), ("4", "c"), ("5", "d"), ("6", "c")].map(|(i, m)| (i.to_owned(), m.to_owned())),
+            [("1", "a"), ("2", "a"), ("3", "b"), ("4", "c"), ("5", "d"), ("6", "c")]
+                .map(|(i, m)| (i.to_owned(), m.to_owned())),
         );
         let h = std::f32::consts::FRAC_1_SQRT_2;
-        let features = Features::new(3, vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, h, h, 0.0, 0.0, 0.0, 1.0]).unwrap();
+        let features =
+            Features::new(3, vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, h, h, 0.0, 0.0, 0.0, 1.0]).unwrap();
         SupportPool::new(FeatureSet { plan, features }, &Backend::Exact).unwrap()
     }
 

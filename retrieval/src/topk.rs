@@ -23,11 +23,17 @@ pub struct Hit {
 
 impl Features {
     pub fn new(dim: usize, data: Vec<f32>) -> Result<Self, RetrievalError> {
-        if dim == 0 || data.len() % dim != 0 {
-            return Err(RetrievalError::BadFeatures(format!("{} values do not form rows of {dim}", data.len())));
+        if dim == 0 || !data.len().is_multiple_of(dim) {
+            return Err(RetrievalError::BadFeatures(format!(
+                "{} values do not form rows of {dim}",
+                data.len()
+            )));
         }
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-            return Err(RetrievalError::BadFeatures(format!("non-finite value in row {}", i / dim)));
+            return Err(RetrievalError::BadFeatures(format!(
+                "non-finite value in row {}",
+                i / dim
+            )));
         }
         Ok(Self { dim, data })
     }
@@ -114,7 +120,11 @@ pub fn top_k(pool: &Features, query: &[f32], k: usize) -> Result<Vec<Hit>, Retri
 }
 
 /// [`top_k`] for every row of `queries`, queries in parallel.
-pub fn top_k_batch(pool: &Features, queries: &Features, k: usize) -> Result<Vec<Vec<Hit>>, RetrievalError> {
+pub fn top_k_batch(
+    pool: &Features,
+    queries: &Features,
+    k: usize,
+) -> Result<Vec<Vec<Hit>>, RetrievalError> {
     (0..queries.rows()).into_par_iter().map(|i| top_k(pool, queries.row(i), k)).collect()
 }
 
@@ -129,7 +139,8 @@ mod tests {
     use super::*;
 
     fn brute(pool: &Features, q: &[f32], k: usize) -> Vec<usize> {
-        let mut all: Vec<Hit> = (0..pool.rows()).map(|i| Hit { index: i, score: dot(pool.row(i), q) }).collect();
+        let mut all: Vec<Hit> =
+            (0..pool.rows()).map(|i| Hit { index: i, score: dot(pool.row(i), q) }).collect();
         all.sort_by(best_first);
         all.into_iter().take(k).map(|h| h.index).collect()
     }
@@ -141,7 +152,8 @@ mod tests {
         let pool = Features::new(4, data).unwrap();
         for q in [[1.0, 0.0, 0.0, 0.0], [0.5, -1.0, 2.0, 0.0], [0.0; 4]] {
             for k in [0, 1, 3, 8, 50, 60] {
-                let got: Vec<usize> = top_k(&pool, &q, k).unwrap().iter().map(|h| h.index).collect();
+                let got: Vec<usize> =
+                    top_k(&pool, &q, k).unwrap().iter().map(|h| h.index).collect();
                 assert_eq!(got, brute(&pool, &q, k), "q={q:?} k={k}");
             }
         }

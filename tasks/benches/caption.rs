@@ -22,35 +22,123 @@ const IMAGES: usize = 5_000;
 const REFS: usize = 5;
 const RUNS: usize = 7;
 
-
 const SUBJ: &[&str] = &[
-    "a man", "a woman", "two dogs", "a cat", "a group of people", "a young boy", "a little girl", "an elderly man",
-    "a baseball player", "a giraffe", "a herd of zebras", "a train", "a red bus", "a plate of food", "a surfer",
-    "a skateboarder", "a tennis player", "two men", "a bowl of fruit", "a large elephant", "a brown horse", "a teddy bear",
-    "a child", "a couple", "a motorcycle", "a white truck", "a kitchen", "a living room", "a pizza", "a clock tower",
+    "a man",
+    "a woman",
+    "two dogs",
+    "a cat",
+    "a group of people",
+    "a young boy",
+    "a little girl",
+    "an elderly man",
+    "a baseball player",
+    "a giraffe",
+    "a herd of zebras",
+    "a train",
+    "a red bus",
+    "a plate of food",
+    "a surfer",
+    "a skateboarder",
+    "a tennis player",
+    "two men",
+    "a bowl of fruit",
+    "a large elephant",
+    "a brown horse",
+    "a teddy bear",
+    "a child",
+    "a couple",
+    "a motorcycle",
+    "a white truck",
+    "a kitchen",
+    "a living room",
+    "a pizza",
+    "a clock tower",
 ];
 const VERB: &[&str] = &[
-    "sitting on", "standing next to", "riding", "holding", "eating", "walking down", "looking at", "playing with",
-    "flying over", "parked near", "lying on", "jumping over", "cutting", "carrying", "waiting for", "swinging",
-    "is sitting on", "is standing in", "is riding", "that is on", "with", "covered in", "filled with",
+    "sitting on",
+    "standing next to",
+    "riding",
+    "holding",
+    "eating",
+    "walking down",
+    "looking at",
+    "playing with",
+    "flying over",
+    "parked near",
+    "lying on",
+    "jumping over",
+    "cutting",
+    "carrying",
+    "waiting for",
+    "swinging",
+    "is sitting on",
+    "is standing in",
+    "is riding",
+    "that is on",
+    "with",
+    "covered in",
+    "filled with",
 ];
 const OBJ: &[&str] = &[
-    "a bench", "the beach", "a wave", "a frisbee", "a sandwich", "the street", "a wooden table", "a laptop", "a kite",
-    "a bed", "the snow", "a grassy field", "an umbrella", "some broccoli", "a large clock", "a cell phone", "a toilet",
-    "an orange", "a surfboard", "a skateboard", "a tennis racket", "the tracks", "a fire hydrant", "a stop sign",
-    "a vase of flowers", "a computer monitor", "a baseball bat", "a bunch of bananas", "a dirt road", "the water",
+    "a bench",
+    "the beach",
+    "a wave",
+    "a frisbee",
+    "a sandwich",
+    "the street",
+    "a wooden table",
+    "a laptop",
+    "a kite",
+    "a bed",
+    "the snow",
+    "a grassy field",
+    "an umbrella",
+    "some broccoli",
+    "a large clock",
+    "a cell phone",
+    "a toilet",
+    "an orange",
+    "a surfboard",
+    "a skateboard",
+    "a tennis racket",
+    "the tracks",
+    "a fire hydrant",
+    "a stop sign",
+    "a vase of flowers",
+    "a computer monitor",
+    "a baseball bat",
+    "a bunch of bananas",
+    "a dirt road",
+    "the water",
 ];
 const PLACE: &[&str] = &[
-    "in the park", "at night", "on a sunny day", "near the water", "in a kitchen", "in a field", "on the sidewalk",
-    "in front of a building", "at the airport", "next to a fence", "in the city", "on a table", "in the snow",
-    "under a tree", "at the zoo", "on the ocean", "in a room", "by the road", "during the day", "with trees behind",
+    "in the park",
+    "at night",
+    "on a sunny day",
+    "near the water",
+    "in a kitchen",
+    "in a field",
+    "on the sidewalk",
+    "in front of a building",
+    "at the airport",
+    "next to a fence",
+    "in the city",
+    "on a table",
+    "in the snow",
+    "under a tree",
+    "at the zoo",
+    "on the ocean",
+    "in a room",
+    "by the road",
+    "during the day",
+    "with trees behind",
 ];
 
 fn caption(rng: &mut SplitMix64) -> String {
     let mut s = format!("{} {} {}", rng.pick(SUBJ), rng.pick(VERB), rng.pick(OBJ));
     if rng.uniform() < 0.7 {
         s.push(' ');
-        s.push_str(*rng.pick(PLACE));
+        s.push_str(rng.pick::<&str>(PLACE));
     }
     if rng.uniform() < 0.1 {
         s = s.replacen("man ", "man's ", 1);
@@ -87,9 +175,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let mut rng = SplitMix64::new(0x9E37_79B9_7F4A_7C15);
-    let refs_raw: Vec<Vec<String>> = (0..IMAGES).map(|_| (0..REFS).map(|_| caption(&mut rng)).collect()).collect();
+    let refs_raw: Vec<Vec<String>> =
+        (0..IMAGES).map(|_| (0..REFS).map(|_| caption(&mut rng)).collect()).collect();
     let cands_raw: Vec<String> = (0..IMAGES).map(|_| caption(&mut rng)).collect();
-    let words: usize = refs_raw.iter().flatten().chain(&cands_raw).map(|s| s.split(' ').count()).sum();
+    let words: usize =
+        refs_raw.iter().flatten().chain(&cands_raw).map(|s| s.split(' ').count()).sum();
     println!(
         "caption bench: {IMAGES} images x {REFS} refs, {:.1} words/caption, rayon threads {}",
         words as f64 / (IMAGES * (REFS + 1)) as f64,
@@ -204,28 +294,36 @@ fn main() {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
             print!("{text}");
-            let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_default();
+            let v: serde_json::Value =
+                serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_default();
             let cider_s = v["cider_s"].as_f64();
             let tok_s = v["tokenizer_s"].as_f64().unwrap_or(1.5);
-            let tok_note = if v["tokenizer_s"].is_f64() { "measured" } else { "not available, 1.5 s assumed" };
+            let tok_note =
+                if v["tokenizer_s"].is_f64() { "measured" } else { "not available, 1.5 s assumed" };
             if let Some(c) = cider_s {
                 println!(
                     "speed-up (wall): cider-d {:.0}x, tokenize {:.0}x (java {tok_note}), total {:.0}x",
                     c / cid, tok_s / tok, (c + tok_s) / tot
                 );
             }
-            if let (Some(c), Some(b), Some(r)) = (cider_s, v["bleu_s"].as_f64(), v["rouge_s"].as_f64()) {
+            if let (Some(c), Some(b), Some(r)) =
+                (cider_s, v["bleu_s"].as_f64(), v["rouge_s"].as_f64())
+            {
                 println!(
                     "speed-up (wall), tokenize + BLEU + ROUGE-L + CIDEr-D: {:.0}x ({:.2} s vs {:.1} ms)",
                     (tok_s + b + r + c) / all, tok_s + b + r + c, all * 1e3
                 );
             }
-            let ref_cpu = v["cider_cpu_s"].as_f64().zip(v["tokenizer_cpu_s"].as_f64()).map(|(a, b)| a + b);
+            let ref_cpu =
+                v["cider_cpu_s"].as_f64().zip(v["tokenizer_cpu_s"].as_f64()).map(|(a, b)| a + b);
             if let (Some(r), Some(c)) = (ref_cpu, cpu) {
                 println!("speed-up (CPU time, tokenize + cider-d): {:.0}x", r / c);
             }
         }
-        Ok(out) => println!("reference not run: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
+        Ok(out) => println!(
+            "reference not run: {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        ),
         Err(e) => println!("reference not run: python3: {e}"),
     }
 }

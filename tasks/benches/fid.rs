@@ -63,7 +63,10 @@ fn main() {
     let (pa, pb) = (dir.join(format!("a_{n}x{d}.npy")), dir.join(format!("b_{n}x{d}.npy")));
     npy::write_matrix(&pa, n, d, &features(n, d, 1, 1.0, 0.0), npy::Dtype::F32).expect("write a");
     npy::write_matrix(&pb, n, d, &features(n, d, 2, 1.1, 0.05), npy::Dtype::F32).expect("write b");
-    println!("fid bench: two {n} x {d} float32 .npy matrices, {} rayon threads", rayon::current_num_threads());
+    println!(
+        "fid bench: two {n} x {d} float32 .npy matrices, {} rayon threads",
+        rayon::current_num_threads()
+    );
 
     let t = Instant::now();
     let (_, _, xa) = npy::read_matrix(&pa).expect("read a");

@@ -15,7 +15,10 @@ fn python(args: &[&str]) -> Option<String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/media_reference.py");
     let out = Command::new("python3").arg(script).args(args).output().ok()?;
     if !out.status.success() {
-        eprintln!("python3 media_reference.py {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "python3 media_reference.py {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return None;
     }
     Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -27,7 +30,14 @@ fn images_per_second(files: &[PathBuf], threads: usize) -> f64 {
     let checksum: f64 = pool.install(|| {
         files
             .par_iter()
-            .map(|f| image::preprocess_file(f).expect("decode").data.iter().map(|&x| x as f64).sum::<f64>())
+            .map(|f| {
+                image::preprocess_file(f)
+                    .expect("decode")
+                    .data
+                    .iter()
+                    .map(|&x| x as f64)
+                    .sum::<f64>()
+            })
             .sum()
     });
     let s = t.elapsed().as_secs_f64();
@@ -89,7 +99,8 @@ fn main() {
             let link = photos.join(format!("photo_{i:03}.jpg"));
             if !link.exists() {
                 let src = shared.join(if i % 2 == 0 { "cat.jpg" } else { "tiger.jpg" });
-                std::os::unix::fs::symlink(src.canonicalize().expect("fixture photo"), &link).expect("link");
+                std::os::unix::fs::symlink(src.canonicalize().expect("fixture photo"), &link)
+                    .expect("link");
             }
         }
         compare("fixture photos cat.jpg + tiger.jpg", &photos);

@@ -12,14 +12,58 @@ use tasks::metrics::result::Detail;
 use tasks::metrics::vqa::{score, score_file, tables::CONTRACTIONS, QuestionId, Variant, VqaItem};
 use tasks::rng::SplitMix64;
 
-
 const BASES: [&str; 40] = [
-    "yes", "no", "2", "two", "3", "red", "white", "black and white", "dog", "the dog", "cat", "t-shirt",
-    "1,000", "dont", "don't", "hot dogs", "tennis", "3.5", "frisbee", "none", "skateboarding", "left",
-    "kitchen", "pizza", "baseball", "grass", "blue", "green", "1", "10", "man", "woman", "surfing",
-    "giraffe", "umbrella", "snow", "water", "wood", "nothing", "sitting",
+    "yes",
+    "no",
+    "2",
+    "two",
+    "3",
+    "red",
+    "white",
+    "black and white",
+    "dog",
+    "the dog",
+    "cat",
+    "t-shirt",
+    "1,000",
+    "dont",
+    "don't",
+    "hot dogs",
+    "tennis",
+    "3.5",
+    "frisbee",
+    "none",
+    "skateboarding",
+    "left",
+    "kitchen",
+    "pizza",
+    "baseball",
+    "grass",
+    "blue",
+    "green",
+    "1",
+    "10",
+    "man",
+    "woman",
+    "surfing",
+    "giraffe",
+    "umbrella",
+    "snow",
+    "water",
+    "wood",
+    "nothing",
+    "sitting",
 ];
-const QTYPES: [&str; 8] = ["is the", "what color is the", "how many", "what is the", "what sport is", "are there", "what", "does the"];
+const QTYPES: [&str; 8] = [
+    "is the",
+    "what color is the",
+    "how many",
+    "what is the",
+    "what sport is",
+    "are there",
+    "what",
+    "does the",
+];
 const ATYPES: [&str; 3] = ["yes/no", "number", "other"];
 
 /// A variant of an answer as annotators or a model might write it.
@@ -84,9 +128,13 @@ fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 }
 
 fn main() {
-    let n: usize = std::env::var("VQA_BENCH_N").ok().and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let n: usize =
+        std::env::var("VQA_BENCH_N").ok().and_then(|s| s.parse().ok()).unwrap_or(200_000);
     let items = synthetic(n);
-    println!("VQA accuracy, {n} synthetic questions x 10 answers, rayon threads: {}", rayon::current_num_threads());
+    println!(
+        "VQA accuracy, {n} synthetic questions x 10 answers, rayon threads: {}",
+        rayon::current_num_threads()
+    );
 
     let mut ours = serde_json::Map::new();
     for v in [Variant::Official, Variant::Emu, Variant::Okvqa, Variant::Vizwiz] {
@@ -107,8 +155,10 @@ fn main() {
                    "question_type": it.question_type, "answer_type": it.answer_type})
         })
         .collect();
-    std::fs::write(&qpath, serde_json::to_vec(&json!({ "questions": questions })).expect("json")).expect("write");
-    let (secs, _) = time(3, || score_file(&qpath, Variant::Official, Detail::PerSample).expect("score_file"));
+    std::fs::write(&qpath, serde_json::to_vec(&json!({ "questions": questions })).expect("json"))
+        .expect("write");
+    let (secs, _) =
+        time(3, || score_file(&qpath, Variant::Official, Detail::PerSample).expect("score_file"));
     println!("  rust score_file(official) incl. read+parse, best of 3: {secs:.3} s");
 
     if std::env::var("VQA_BENCH_REFERENCE").as_deref() != Ok("0") {
@@ -120,17 +170,23 @@ fn main() {
 /// Runs the Python transcription of the reference loops on the same file and compares results.
 fn reference(dir: &Path, qpath: &Path, ours: &serde_json::Map<String, Value>) {
     let cpath = dir.join("contractions.json");
-    let table: serde_json::Map<String, Value> = CONTRACTIONS.iter().map(|&(k, v)| (k.to_owned(), json!(v))).collect();
+    let table: serde_json::Map<String, Value> =
+        CONTRACTIONS.iter().map(|&(k, v)| (k.to_owned(), json!(v))).collect();
     std::fs::write(&cpath, Value::Object(table).to_string()).expect("write");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/vqa_reference.py");
     let out = match Command::new("python3").arg(script).arg(qpath).arg(&cpath).output() {
         Ok(o) if o.status.success() => o,
-        Ok(o) => return println!("  reference: python3 failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Ok(o) => {
+            return println!("  reference: python3 failed: {}", String::from_utf8_lossy(&o.stderr))
+        }
         Err(e) => return println!("  reference: python3 not available ({e})"),
     };
     let r: Value = serde_json::from_slice(&out.stdout).expect("reference JSON");
     for name in ["official", "emu"] {
-        let (secs, overall) = (r[name]["seconds"].as_f64().unwrap_or(f64::NAN), r[name]["overall"].as_f64().unwrap_or(f64::NAN));
+        let (secs, overall) = (
+            r[name]["seconds"].as_f64().unwrap_or(f64::NAN),
+            r[name]["overall"].as_f64().unwrap_or(f64::NAN),
+        );
         let mine = ours[name].as_f64().unwrap_or(f64::NAN);
         println!("  python reference loop ({name:<8}):      {secs:>7.3} s   overall {overall:.6}");
         assert!((mine - overall).abs() < 1e-9, "{name}: rust {mine} vs reference {overall}");

@@ -4,12 +4,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tasks::metrics::wordnet::WordNet;
 use tasks::metrics::result::{Detail, MetricResult};
+use tasks::metrics::wordnet::WordNet;
 use tasks::metrics::wups::{self, WupsItem};
 
 fn golden(name: &str) -> Value {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/wups/")).join(name);
+    let path =
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/wups/")).join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -28,7 +29,11 @@ fn main() {
         loads.push(t.elapsed());
         drop(wn);
     }
-    println!("WordNet::load_default: median {:?}, min {:?} (10 runs)", median(loads.clone()), loads.iter().min().unwrap());
+    println!(
+        "WordNet::load_default: median {:?}, min {:?} (10 runs)",
+        median(loads.clone()),
+        loads.iter().min().unwrap()
+    );
     let wn = WordNet::load_default().unwrap_or_else(|e| panic!("{e}"));
 
     // 2. get_wups on every golden pair, both thresholds, single thread.
@@ -37,7 +42,9 @@ fn main() {
         .as_array()
         .expect("array")
         .iter()
-        .map(|c| (c["prediction"].as_str().unwrap().to_owned(), c["answer"].as_str().unwrap().to_owned()))
+        .map(|c| {
+            (c["prediction"].as_str().unwrap().to_owned(), c["answer"].as_str().unwrap().to_owned())
+        })
         .collect();
     let reps = 5;
     let t = Instant::now();

@@ -18,7 +18,9 @@ impl fmt::Display for InputError {
         // One line whatever the input echoed into the message: line breaks are escaped.
         let esc = |t: &str| t.replace('\n', "\\n").replace('\r', "\\r");
         match &self.field {
-            Some(field) => write!(f, "{}: {}: {}", self.file.display(), esc(field), esc(&self.message)),
+            Some(field) => {
+                write!(f, "{}: {}: {}", self.file.display(), esc(field), esc(&self.message))
+            }
             None => write!(f, "{}: {}", self.file.display(), esc(&self.message)),
         }
     }
@@ -27,7 +29,11 @@ impl fmt::Display for InputError {
 impl std::error::Error for InputError {}
 
 impl InputError {
-    pub fn new(file: impl Into<PathBuf>, field: Option<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        file: impl Into<PathBuf>,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self { file: file.into(), field, message: message.into() }
     }
     pub fn file(file: &Path, message: impl Into<String>) -> Self {
@@ -57,7 +63,8 @@ impl From<&str> for Invalid {
 
 /// Reads a whole file, naming it in the error.
 pub fn read_text(path: &Path) -> Result<String, InputError> {
-    let bytes = std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
     String::from_utf8(bytes).map_err(|e| {
         InputError::file(path, format!("not UTF-8 (byte offset {})", e.utf8_error().valid_up_to()))
     })
@@ -66,7 +73,10 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
 /// Parses JSON text; a syntax error names line and column.
 pub fn parse_json(path: &Path, text: &str) -> Result<Value, InputError> {
     serde_json::from_str(text).map_err(|e| {
-        InputError::file(path, format!("malformed JSON at line {} column {}: {}", e.line(), e.column(), e))
+        InputError::file(
+            path,
+            format!("malformed JSON at line {} column {}: {}", e.line(), e.column(), e),
+        )
     })
 }
 
@@ -93,12 +103,19 @@ impl<'a> Json<'a> {
     /// `obj[key]`, required; `field` is the path of the object itself ("" for the root).
     pub fn get<'v>(&self, obj: &'v Value, field: &str, key: &str) -> Result<&'v Value, InputError> {
         let path = join(field, key);
-        let map = obj.as_object().ok_or_else(|| self.type_err(field_or_root(field), "an object", obj))?;
+        let map =
+            obj.as_object().ok_or_else(|| self.type_err(field_or_root(field), "an object", obj))?;
         map.get(key).ok_or_else(|| self.err(&path, "missing field"))
     }
     /// `obj[key]`, optional (absent or null gives None).
-    pub fn opt<'v>(&self, obj: &'v Value, field: &str, key: &str) -> Result<Option<&'v Value>, InputError> {
-        let map = obj.as_object().ok_or_else(|| self.type_err(field_or_root(field), "an object", obj))?;
+    pub fn opt<'v>(
+        &self,
+        obj: &'v Value,
+        field: &str,
+        key: &str,
+    ) -> Result<Option<&'v Value>, InputError> {
+        let map =
+            obj.as_object().ok_or_else(|| self.type_err(field_or_root(field), "an object", obj))?;
         Ok(map.get(key).filter(|v| !v.is_null()))
     }
     pub fn str<'v>(&self, v: &'v Value, field: &str) -> Result<&'v str, InputError> {
@@ -117,7 +134,9 @@ impl<'a> Json<'a> {
     /// values are errors, never truncated.
     pub fn u32(&self, v: &Value, field: &str) -> Result<u32, InputError> {
         let n = self.u64(v, field)?;
-        u32::try_from(n).map_err(|_| self.err(field, format!("{n} does not fit a 32-bit integer (at most {})", u32::MAX)))
+        u32::try_from(n).map_err(|_| {
+            self.err(field, format!("{n} does not fit a 32-bit integer (at most {})", u32::MAX))
+        })
     }
     pub fn array<'v>(&self, v: &'v Value, field: &str) -> Result<&'v Vec<Value>, InputError> {
         v.as_array().ok_or_else(|| self.type_err(field, "an array", v))
@@ -132,17 +151,29 @@ impl<'a> Json<'a> {
     }
     /// An array of numbers.
     pub fn f64s(&self, v: &Value, field: &str) -> Result<Vec<f64>, InputError> {
-        self.array(v, field)?.iter().enumerate().map(|(i, x)| self.f64(x, &format!("{field}[{i}]"))).collect()
+        self.array(v, field)?
+            .iter()
+            .enumerate()
+            .map(|(i, x)| self.f64(x, &format!("{field}[{i}]")))
+            .collect()
     }
     /// An array of integers.
     pub fn i64s(&self, v: &Value, field: &str) -> Result<Vec<i64>, InputError> {
-        self.array(v, field)?.iter().enumerate().map(|(i, x)| self.i64(x, &format!("{field}[{i}]"))).collect()
+        self.array(v, field)?
+            .iter()
+            .enumerate()
+            .map(|(i, x)| self.i64(x, &format!("{field}[{i}]")))
+            .collect()
     }
 }
 
 /// `a.b` or `a[3]`-style path building.
 pub fn join(field: &str, key: &str) -> String {
-    if field.is_empty() { key.to_owned() } else { format!("{field}.{key}") }
+    if field.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{field}.{key}")
+    }
 }
 
 /// `field[i]`.
@@ -151,7 +182,11 @@ pub fn index(field: &str, i: usize) -> String {
 }
 
 fn field_or_root(field: &str) -> &str {
-    if field.is_empty() { "(root)" } else { field }
+    if field.is_empty() {
+        "(root)"
+    } else {
+        field
+    }
 }
 
 /// JSON type name for messages.
@@ -179,7 +214,9 @@ mod tests {
         let img = &v["images"][0];
         let e = j.get(img, "images[0]", "references").unwrap_err();
         assert_eq!(e.to_string(), "f.json: images[0].references: missing field");
-        let e = j.str(j.get(img, "images[0]", "candidate").unwrap(), "images[0].candidate").unwrap_err();
+        let e = j
+            .str(j.get(img, "images[0]", "candidate").unwrap(), "images[0].candidate")
+            .unwrap_err();
         assert_eq!(e.to_string(), "f.json: images[0].candidate: expected a string, found a number");
     }
 
@@ -188,7 +225,10 @@ mod tests {
         let j = Json::new(Path::new("p.json"));
         assert_eq!(j.u32(&json!(4294967295u64), "r").unwrap(), u32::MAX);
         let e = j.u32(&json!(4294967297u64), "[0].ranks[3]").unwrap_err();
-        assert_eq!(e.to_string(), "p.json: [0].ranks[3]: 4294967297 does not fit a 32-bit integer (at most 4294967295)");
+        assert_eq!(
+            e.to_string(),
+            "p.json: [0].ranks[3]: 4294967297 does not fit a 32-bit integer (at most 4294967295)"
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ impl Limit {
         if v != UNSET {
             return v;
         }
-        let v = std::env::var(self.env).ok().and_then(|s| s.trim().replace('_', "").parse::<u64>().ok());
+        let v = std::env::var(self.env)
+            .ok()
+            .and_then(|s| s.trim().replace('_', "").parse::<u64>().ok());
         let v = v.unwrap_or(self.default);
         self.value.store(v, Ordering::Relaxed);
         v
@@ -42,7 +44,12 @@ impl Limit {
     pub fn check(&self, n: u64, what: &str) -> Result<(), LimitExceeded> {
         let max = self.get();
         if max != 0 && n > max {
-            return Err(LimitExceeded { what: what.to_owned(), max, flag: self.flag, env: self.env });
+            return Err(LimitExceeded {
+                what: what.to_owned(),
+                max,
+                flag: self.flag,
+                env: self.env,
+            });
         }
         Ok(())
     }
@@ -50,11 +57,13 @@ impl Limit {
 
 /// Pixels of one decoded image or video frame. Pillow's `MAX_IMAGE_PIXELS` default
 /// (`1024 * 1024 * 1024 // 4 // 3`, about 89.5 megapixels).
-pub static IMAGE_PIXELS: Limit = Limit::new("EMU_EVAL_MAX_IMAGE_PIXELS", "--max-image-pixels", 89_478_485);
+pub static IMAGE_PIXELS: Limit =
+    Limit::new("EMU_EVAL_MAX_IMAGE_PIXELS", "--max-image-pixels", 89_478_485);
 
 /// Feature columns of an FID matrix (its covariance needs `8 * cols^2` bytes, several times
 /// over during the eigendecomposition). 8192 columns: 512 MiB per covariance matrix.
-pub static FID_FEATURES: Limit = Limit::new("EMU_EVAL_MAX_FID_FEATURES", "--max-fid-features", 8192);
+pub static FID_FEATURES: Limit =
+    Limit::new("EMU_EVAL_MAX_FID_FEATURES", "--max-fid-features", 8192);
 
 /// A value over one of the limits, with the flag and variable that raise it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,7 +91,11 @@ mod tests {
         assert_eq!(l.get(), 10);
         assert!(l.check(10, "n").is_ok());
         let e = l.check(11, "n 11").unwrap_err().to_string();
-        assert!(e.contains("n 11 exceeds the limit of 10") && e.contains("--x") && e.contains("EMU_EVAL_TEST_LIMIT_UNSET_VAR"));
+        assert!(
+            e.contains("n 11 exceeds the limit of 10")
+                && e.contains("--x")
+                && e.contains("EMU_EVAL_TEST_LIMIT_UNSET_VAR")
+        );
         l.set(0);
         assert!(l.check(u64::MAX - 1, "n").is_ok());
     }

@@ -87,12 +87,15 @@ pub struct Generation {
 
 /// COCO caption settings of the released evaluation code (§3.4): also used for chain-of-thought
 /// caption stages, which caption the image the same way.
-pub const CAPTION: Generation = Generation { num_beams: 5, max_new_tokens: 20, min_length: 8, length_penalty: -1.0 };
+pub const CAPTION: Generation =
+    Generation { num_beams: 5, max_new_tokens: 20, min_length: 8, length_penalty: -1.0 };
 /// VQAv2 / OK-VQA / VizWiz answer settings (§3.4). The video QA tasks have no released evaluation
 /// code; their short answers are generated and post-processed the same way.
-pub const SHORT_ANSWER: Generation = Generation { num_beams: 5, max_new_tokens: 20, min_length: 1, length_penalty: -1.0 };
+pub const SHORT_ANSWER: Generation =
+    Generation { num_beams: 5, max_new_tokens: 20, min_length: 1, length_penalty: -1.0 };
 /// VizWiz answerability pass (§3.5): the model defaults, constrained to `yes.`/`no.`.
-pub const ANSWERABILITY: Generation = Generation { num_beams: 5, max_new_tokens: 50, min_length: 1, length_penalty: 0.0 };
+pub const ANSWERABILITY: Generation =
+    Generation { num_beams: 5, max_new_tokens: 50, min_length: 1, length_penalty: 0.0 };
 
 /// How a task's samples are answered.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,7 +134,8 @@ impl Inference {
     pub fn gate(&self) -> Option<GateStrings> {
         match *self {
             Inference::AnswerabilityGate { answers, unanswerable, unanswerable_answer, .. } => {
-                let answerable = answers.into_iter().find(|a| *a != unanswerable).unwrap_or(answers[0]);
+                let answerable =
+                    answers.into_iter().find(|a| *a != unanswerable).unwrap_or(answers[0]);
                 Some(GateStrings { answerable, unanswerable, unanswerable_answer })
             }
             _ => None,
@@ -183,7 +187,10 @@ impl PromptTask {
     }
     /// The registry entry of this task.
     pub fn entry(self) -> &'static Task {
-        TASKS.iter().find(|t| t.prompt == Some(self)).expect("every PromptTask has a registry entry")
+        TASKS
+            .iter()
+            .find(|t| t.prompt == Some(self))
+            .expect("every PromptTask has a registry entry")
     }
     /// Task id as used by the registry and the command line.
     pub fn id(self) -> &'static str {
@@ -216,7 +223,9 @@ impl PromptTask {
     pub fn postprocess(self) -> PostProcess {
         match self.kind() {
             TaskKind::Caption => PostProcess::CocoCaption,
-            TaskKind::ImageQa | TaskKind::VideoEventQa | TaskKind::VideoTemporalQa => PostProcess::VqaShortAnswer,
+            TaskKind::ImageQa | TaskKind::VideoEventQa | TaskKind::VideoTemporalQa => {
+                PostProcess::VqaShortAnswer
+            }
             TaskKind::ImageDialog => PostProcess::None,
         }
     }
@@ -355,7 +364,11 @@ pub static TASKS: &[Task] = &[
         eval_split: "val",
         splits: datasets::coco_t2i::SPLITS,
         pool_split: None,
-        data_files: &["annotations/captions_val2014.json", "val2014/", "annotations/captions_train2014.json (optional)"],
+        data_files: &[
+            "annotations/captions_val2014.json",
+            "val2014/",
+            "annotations/captions_train2014.json (optional)",
+        ],
         prompt: None,
         inference: Inference::TextToImage,
         result_format: ResultFormat::Images,
@@ -419,7 +432,14 @@ pub static TASKS: &[Task] = &[
         eval_split: "val",
         splits: datasets::vizwiz::SPLITS,
         pool_split: Some("train"),
-        data_files: &["annotations/val.json", "annotations/train.json", "annotations/test.json (submission)", "train/", "val/", "test/"],
+        data_files: &[
+            "annotations/val.json",
+            "annotations/train.json",
+            "annotations/test.json (submission)",
+            "train/",
+            "val/",
+            "test/",
+        ],
         prompt: Some(PromptTask::Vizwiz),
         inference: Inference::AnswerabilityGate {
             gate: ANSWERABILITY,
@@ -466,7 +486,13 @@ pub static TASKS: &[Task] = &[
         eval_split: "test",
         splits: datasets::msvd_qa::SPLITS,
         pool_split: Some("train"),
-        data_files: &["test_qa.json", "val_qa.json", "train_qa.json", "youtube_mapping.txt", "YouTubeClips/"],
+        data_files: &[
+            "test_qa.json",
+            "val_qa.json",
+            "train_qa.json",
+            "youtube_mapping.txt",
+            "YouTubeClips/",
+        ],
         prompt: Some(PromptTask::MsvdQa),
         inference: Inference::Generate { answer: SHORT_ANSWER },
         result_format: ResultFormat::QuestionAnswer,
@@ -498,7 +524,14 @@ pub static TASKS: &[Task] = &[
         eval_split: "test",
         splits: datasets::nextqa::SPLITS,
         pool_split: Some("train"),
-        data_files: &["test.csv", "val.csv", "train.csv", "map_vid_vidorID.json", "add_reference_answer_test.json (optional)", "NExTVideo/"],
+        data_files: &[
+            "test.csv",
+            "val.csv",
+            "train.csv",
+            "map_vid_vidorID.json",
+            "add_reference_answer_test.json (optional)",
+            "NExTVideo/",
+        ],
         prompt: Some(PromptTask::Nextqa),
         inference: Inference::Generate { answer: SHORT_ANSWER },
         result_format: ResultFormat::NextqaVideoQid,
@@ -526,7 +559,17 @@ mod tests {
     fn nine_tasks_with_known_default_splits() {
         assert_eq!(
             ids(),
-            ["coco_caption", "coco_t2i", "vqav2", "okvqa", "vizwiz", "visdial", "msvd_qa", "msrvtt_qa", "nextqa"]
+            [
+                "coco_caption",
+                "coco_t2i",
+                "vqav2",
+                "okvqa",
+                "vizwiz",
+                "visdial",
+                "msvd_qa",
+                "msrvtt_qa",
+                "nextqa"
+            ]
         );
         for t in TASKS {
             assert!(t.splits.contains(&t.eval_split), "{}", t.id);
@@ -553,9 +596,11 @@ mod tests {
 
     #[test]
     fn metric_facts() {
-        let lower: Vec<&str> = TASKS.iter().filter(|t| t.metric.lower_is_better()).map(|t| t.id).collect();
+        let lower: Vec<&str> =
+            TASKS.iter().filter(|t| t.metric.lower_is_better()).map(|t| t.id).collect();
         assert_eq!(lower, ["coco_t2i"]);
-        let corpus: Vec<&str> = TASKS.iter().filter(|t| t.metric.corpus_level()).map(|t| t.id).collect();
+        let corpus: Vec<&str> =
+            TASKS.iter().filter(|t| t.metric.corpus_level()).map(|t| t.id).collect();
         assert_eq!(corpus, ["coco_caption", "coco_t2i"]);
         let cot: Vec<&str> = TASKS.iter().filter(|t| t.supports_cot()).map(|t| t.id).collect();
         assert_eq!(cot, ["vqav2", "okvqa", "vizwiz", "visdial", "msvd_qa", "msrvtt_qa", "nextqa"]);
@@ -563,7 +608,10 @@ mod tests {
         assert_eq!(PromptTask::CocoCaption.postprocess(), PostProcess::CocoCaption);
         assert_eq!(PromptTask::Nextqa.postprocess(), PostProcess::VqaShortAnswer);
         let g = PromptTask::Vizwiz.entry().inference.gate().unwrap();
-        assert_eq!((g.answerable, g.unanswerable, g.unanswerable_answer), ("yes.", "no.", "unanswerable"));
+        assert_eq!(
+            (g.answerable, g.unanswerable, g.unanswerable_answer),
+            ("yes.", "no.", "unanswerable")
+        );
         assert_eq!(PromptTask::Vqav2.entry().inference.gate(), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The run folder, the contract between `run`, resume, `merge`, `score`, `report` and `compare`:
 //! the typed schema of `run.json`, `metrics.json` and a `predictions.jsonl` line, defined once and
 //! used by every writer and reader. A reader meets another schema version with a one-line error.
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -10,8 +11,13 @@ use serde_json::Value;
 
 use crate::input::{read_text, InputError};
 
-/// Version of the run-folder schema this build writes and reads.
-pub const SCHEMA: u32 = 1;
+/// Version of the run-folder schema this build writes and reads. Version policy: any change to
+/// what a file means, or a field that becomes required, bumps it; a reader accepts exactly its
+/// own version and names the other one in a one-line error (folders of another version are
+/// read by the emu-eval that wrote them, or run again).
+/// 2: `run.json` and `metrics.json`'s `config` carry the data provenance (`data`) and the
+/// scoring variant; lines carry their ground truth.
+pub const SCHEMA: u32 = 2;
 
 pub const RUN_JSON: &str = "run.json";
 pub const PREDICTIONS: &str = "predictions.jsonl";
@@ -105,6 +111,51 @@ pub struct T2iConfig {
     pub image_size: usize,
 }
 
+/// Which data a run scored: where it was, whether it is the built-in sample data, and what the
+/// files held (a moved data root is recognised by the digests; a changed file is not the same
+/// data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataProvenance {
+    /// The absolute data root at the time of the run.
+    pub root: String,
+    /// emu-eval's built-in sample data: never comparable with published numbers.
+    pub builtin: bool,
+    /// `sha256:<hex>` of each of the task's annotation/question/caption files found, by path
+    /// relative to the data root.
+    pub files: BTreeMap<String, String>,
+    /// Media files of the evaluated samples, and their total size.
+    pub media_files: u64,
+    pub media_bytes: u64,
+}
+
+impl DataProvenance {
+    /// The first difference in content (the root's location aside), as `what: a vs b`.
+    pub fn content_difference(&self, other: &DataProvenance) -> Option<String> {
+        let keys =
+            self.files.keys().chain(other.files.keys().filter(|k| !self.files.contains_key(*k)));
+        for k in keys {
+            let (a, b) = (self.files.get(k), other.files.get(k));
+            if a != b {
+                let show = |d: Option<&String>| {
+                    d.map_or("absent".to_owned(), |d| d.chars().take(19).collect())
+                };
+                return Some(format!("{k}: {} vs {}", show(a), show(b)));
+            }
+        }
+        if (self.media_files, self.media_bytes) != (other.media_files, other.media_bytes) {
+            return Some(format!(
+                "media: {} files / {} bytes vs {} files / {} bytes",
+                self.media_files, self.media_bytes, other.media_files, other.media_bytes
+            ));
+        }
+        (self.builtin != other.builtin)
+            .then(|| format!("built-in sample data: {} vs {}", self.builtin, other.builtin))
+    }
+}
+
+/// The name `run.json` records for the built-in tiny random model.
+pub const BUILTIN_MODEL: &str = "builtin-tiny";
+
 /// The configuration of a run: `run.json` (with `schema`) and `metrics.json`'s `config` (with
 /// `device`). A rerun into the same folder must match it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,6 +179,11 @@ pub struct RunConfig {
     /// Text-to-image settings (coco_t2i only), flattened into the top level.
     #[serde(flatten)]
     pub t2i: Option<T2iConfig>,
+    /// The scoring variant where a task has several (VQAv2: `official` or `emu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vqa_variant: Option<String>,
+    /// Which data the run scored.
+    pub data: DataProvenance,
     /// The device the run used (`metrics.json` only: a resume may use another).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
@@ -151,13 +207,27 @@ impl RunConfig {
 
     /// The first field (of the serialised form, `ignore` aside) whose value differs, with both
     /// values.
-    pub fn first_difference(&self, other: &RunConfig, ignore: &[&str]) -> Option<(String, Value, Value)> {
+    pub fn first_difference(
+        &self,
+        other: &RunConfig,
+        ignore: &[&str],
+    ) -> Option<(String, Value, Value)> {
         let (a, b) = (serde_json::to_value(self).ok()?, serde_json::to_value(other).ok()?);
         let (a, b) = (a.as_object()?, b.as_object()?);
         let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
-        keys.filter(|k| !ignore.contains(&k.as_str()))
-            .find(|k| a.get(*k) != b.get(*k))
-            .map(|k| (k.clone(), a.get(k).cloned().unwrap_or(Value::Null), b.get(k).cloned().unwrap_or(Value::Null)))
+        keys.filter(|k| !ignore.contains(&k.as_str())).find(|k| a.get(*k) != b.get(*k)).map(|k| {
+            (
+                k.clone(),
+                a.get(k).cloned().unwrap_or(Value::Null),
+                b.get(k).cloned().unwrap_or(Value::Null),
+            )
+        })
+    }
+
+    /// Whether the run used the built-in random model or the built-in sample data: its numbers
+    /// say nothing about Emu.
+    pub fn is_builtin(&self) -> bool {
+        self.model == BUILTIN_MODEL || self.data.builtin
     }
 
     /// Short model name: the last path component of `model`.
@@ -280,6 +350,10 @@ pub struct Prediction {
     pub error: Option<String>,
     #[serde(default)]
     pub time_seconds: f64,
+    /// What the sample is scored against (answers, references, the gold option); absent for
+    /// splits without answers and for text-to-image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ground_truth: Option<Value>,
 }
 
 /// Parses a JSON document into `T`; the error names the file and the field path.
@@ -343,7 +417,10 @@ mod tests {
         for bad in ["0/2", "3/2", "1/0", "x/2", "2"] {
             assert!(Shard::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(Shard::parse("3/2").unwrap_err().to_string(), "--shard: \"3/2\": need 1 <= I <= N");
+        assert_eq!(
+            Shard::parse("3/2").unwrap_err().to_string(),
+            "--shard: \"3/2\": need 1 <= I <= N"
+        );
     }
 
     #[test]
@@ -360,7 +437,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(RUN_JSON), r#"{"schema": 7, "task": "vqav2"}"#).unwrap();
         let e = read_run_json(&dir).unwrap_err().to_string();
-        assert!(e.ends_with("run.json: schema: 7 is not supported by this emu-eval (it reads schema 1); use the emu-eval that wrote the folder"), "{e}");
+        assert!(e.ends_with("run.json: schema: 7 is not supported by this emu-eval (it reads schema 2); use the emu-eval that wrote the folder"), "{e}");
         std::fs::write(dir.join(RUN_JSON), r#"{"task": "vqav2"}"#).unwrap();
         assert!(read_run_json(&dir).unwrap_err().to_string().contains("schema: missing"));
         std::fs::remove_dir_all(&dir).unwrap();
@@ -368,7 +445,7 @@ mod tests {
 
     #[test]
     fn first_difference_sees_fields_on_either_side() {
-        let text = r#"{"task":"vqav2","split":"val","model":"m","weights_hash":"h","model_family":"emu","dtype":"f32","shots":0,"cot":false,"text_examples":false,"support_method":"none","seed":0,"limit":null,"template_version":"t","shard":null,"emu_eval_version":"0.1.0","git_commit":"x"}"#;
+        let text = r#"{"task":"vqav2","split":"val","model":"m","weights_hash":"h","model_family":"emu","dtype":"f32","shots":0,"cot":false,"text_examples":false,"support_method":"none","seed":0,"limit":null,"template_version":"t","shard":null,"emu_eval_version":"0.1.0","git_commit":"x","data":{"root":"/d","builtin":false,"files":{"vqav2/q.json":"sha256:ab"},"media_files":3,"media_bytes":9}}"#;
         let a: RunConfig = serde_json::from_str(text).unwrap();
         let mut b = a.clone();
         assert_eq!(a.first_difference(&b, &[]), None);
@@ -377,5 +454,23 @@ mod tests {
         assert_eq!(a.first_difference(&b, &["device"]), None);
         b.seed = 3;
         assert_eq!(a.first_difference(&b, &["device"]).map(|d| d.0), Some("seed".into()));
+    }
+
+    #[test]
+    fn data_content_ignores_the_root_and_names_a_changed_file() {
+        let a = DataProvenance {
+            root: "/a".into(),
+            builtin: false,
+            files: [("t/q.json".to_owned(), "sha256:aaaa".to_owned())].into(),
+            media_files: 2,
+            media_bytes: 10,
+        };
+        let moved = DataProvenance { root: "/b".into(), ..a.clone() };
+        assert_eq!(a.content_difference(&moved), None);
+        let mut changed = moved.clone();
+        changed.files.insert("t/q.json".into(), "sha256:bbbb".into());
+        assert_eq!(a.content_difference(&changed).unwrap(), "t/q.json: sha256:aaaa vs sha256:bbbb");
+        let fewer = DataProvenance { media_files: 1, ..a.clone() };
+        assert!(a.content_difference(&fewer).unwrap().starts_with("media: 2 files"));
     }
 }

@@ -16,7 +16,8 @@ pub fn parse_device(s: &str) -> anyhow::Result<Device> {
     match s {
         "cpu" => Ok(Device::Cpu),
         d if d == "cuda" || d.starts_with("cuda:") => {
-            let ordinal = d.strip_prefix("cuda:").map(str::parse::<usize>).transpose()?.unwrap_or(0);
+            let ordinal =
+                d.strip_prefix("cuda:").map(str::parse::<usize>).transpose()?.unwrap_or(0);
             Ok(Device::new_cuda(ordinal)?)
         }
         other => anyhow::bail!("--device: unknown device `{other}` (cpu, cuda, cuda:N)"),

@@ -105,7 +105,8 @@ impl RuntimeFlags {
 /// `--data-root`: where the benchmarks' official files are.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DataFlags {
-    /// Data root holding `<task>/…` (default: $EMU_EVAL_DATA, else the built-in sample data).
+    /// Data root holding `<task>/…` (default: the root a run folder recorded, where a command
+    /// reads one; else $EMU_EVAL_DATA, else the built-in sample data).
     #[arg(long)]
     pub data_root: Option<PathBuf>,
 }

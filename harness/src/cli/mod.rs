@@ -7,7 +7,11 @@ pub mod device;
 pub mod flags;
 
 #[derive(Parser, Debug)]
-#[command(name = "emu-eval", version, about = "Evaluate the Emu multimodal model on the nine benchmarks of the Emu paper")]
+#[command(
+    name = "emu-eval",
+    version,
+    about = "Evaluate the Emu multimodal model on the nine benchmarks of the Emu paper"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

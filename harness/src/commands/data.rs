@@ -92,7 +92,11 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
     }
     if !r.problems.is_empty() {
         let first = r.problems[0].to_string();
-        let more = if r.problems.len() > 1 { format!(" (and {} more problems)", r.problems.len() - 1) } else { String::new() };
+        let more = if r.problems.len() > 1 {
+            format!(" (and {} more problems)", r.problems.len() - 1)
+        } else {
+            String::new()
+        };
         anyhow::bail!("{first}{more}");
     }
     Ok(())

@@ -30,11 +30,20 @@ pub fn run(args: Args) -> Result<()> {
     let device = args.device.parse()?;
     let paths = list_images(&args.images)?;
     if paths.len() < 2 {
-        bail!("{}: {} image(s) found; the covariance needs at least 2", args.images.display(), paths.len());
+        bail!(
+            "{}: {} image(s) found; the covariance needs at least 2",
+            args.images.display(),
+            paths.len()
+        );
     }
     let net = load_inception(args.inception.as_deref(), &device)?;
     let (mu, sigma) = image_stats(&net, &paths, args.batch_size, &device, true)?;
     npz::write_stats(&args.out, &mu, &sigma)?;
-    println!("{}", serde_json::to_string_pretty(&json!({ "images": paths.len(), "dims": mu.len(), "out": args.out }))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(
+            &json!({ "images": paths.len(), "dims": mu.len(), "out": args.out })
+        )?
+    );
     Ok(())
 }

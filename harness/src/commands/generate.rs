@@ -8,8 +8,8 @@ use anyhow::Result;
 use clap::{Arg, ArgAction, ArgMatches, FromArgMatches};
 use serde_json::json;
 
-use crate::cli::flags::EmuFlags;
 use super::stage::{media_tensor, StageInput};
+use crate::cli::flags::EmuFlags;
 use models::decode::emu_lm::EmuSession;
 use models::decode::{self, GenerationConfig, Sampling, TokenTrie};
 
@@ -31,22 +31,31 @@ pub struct PromptInputs {
 
 impl FromArgMatches for PromptInputs {
     fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        let prompts: Vec<(usize, String)> = match (m.indices_of("prompt"), m.get_many::<String>("prompt")) {
-            (Some(i), Some(v)) => i.zip(v.cloned()).collect(),
-            _ => Vec::new(),
-        };
-        let images: Vec<(usize, PathBuf)> = match (m.indices_of("image"), m.get_many::<PathBuf>("image")) {
-            (Some(i), Some(v)) => i.zip(v.cloned()).collect(),
-            _ => Vec::new(),
-        };
-        let mut items: Vec<PromptItem> = prompts.iter().map(|(_, p)| PromptItem { prompt: p.clone(), images: Vec::new() }).collect();
+        let prompts: Vec<(usize, String)> =
+            match (m.indices_of("prompt"), m.get_many::<String>("prompt")) {
+                (Some(i), Some(v)) => i.zip(v.cloned()).collect(),
+                _ => Vec::new(),
+            };
+        let images: Vec<(usize, PathBuf)> =
+            match (m.indices_of("image"), m.get_many::<PathBuf>("image")) {
+                (Some(i), Some(v)) => i.zip(v.cloned()).collect(),
+                _ => Vec::new(),
+            };
+        let mut items: Vec<PromptItem> = prompts
+            .iter()
+            .map(|(_, p)| PromptItem { prompt: p.clone(), images: Vec::new() })
+            .collect();
         for (at, img) in images {
             let Some(owner) = prompts.iter().rposition(|(pi, _)| *pi < at) else {
-                return Err(clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, "--image must follow the --prompt it belongs to\n"));
+                return Err(clap::Error::raw(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--image must follow the --prompt it belongs to\n",
+                ));
             };
             items[owner].images.push(img);
         }
-        let stages = m.get_many::<PathBuf>("stage").map(|v| v.cloned().collect()).unwrap_or_default();
+        let stages =
+            m.get_many::<PathBuf>("stage").map(|v| v.cloned().collect()).unwrap_or_default();
         Ok(PromptInputs { items, stages })
     }
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
@@ -123,7 +132,11 @@ pub fn generation_config(a: &Args) -> Result<GenerationConfig> {
         max_new_tokens: a.max_new_tokens,
         min_length: a.min_length,
         length_penalty: a.length_penalty,
-        sampling: a.temperature.map(|temperature| Sampling { temperature, top_p: a.top_p, seed: a.seed }),
+        sampling: a.temperature.map(|temperature| Sampling {
+            temperature,
+            top_p: a.top_p,
+            seed: a.seed,
+        }),
         ..GenerationConfig::default()
     };
     cfg.validate()?;
@@ -132,8 +145,15 @@ pub fn generation_config(a: &Args) -> Result<GenerationConfig> {
 
 pub fn run(args: Args) -> Result<()> {
     let cfg = generation_config(&args)?;
-    let stages = args.inputs.stages.iter().map(|p| StageInput::read(p)).collect::<Result<Vec<_>>>()?;
-    let images: Vec<PathBuf> = args.inputs.items.iter().flat_map(|i| i.images.clone()).chain(stages.iter().flat_map(StageInput::image_files)).collect();
+    let stages =
+        args.inputs.stages.iter().map(|p| StageInput::read(p)).collect::<Result<Vec<_>>>()?;
+    let images: Vec<PathBuf> = args
+        .inputs
+        .items
+        .iter()
+        .flat_map(|i| i.images.clone())
+        .chain(stages.iter().flat_map(StageInput::image_files))
+        .collect();
     let model_cfg = args.model.preflight(&images)?;
     cfg.check_fits(1, model_cfg.llama.max_position_embeddings)?;
     // The answer constraint needs only the tokenizer: checked before the weights are loaded.
@@ -149,7 +169,8 @@ pub fn run(args: Args) -> Result<()> {
     };
     let emu = args.model.load()?;
     let texts = args.inputs.items.iter().map(|i| &i.prompt).chain(stages.iter().map(|s| &s.text));
-    let prompts: Vec<String> = texts.map(|t| decode::emu_lm::expand_image_marker(t, emu.cfg.n_causal)).collect();
+    let prompts: Vec<String> =
+        texts.map(|t| decode::emu_lm::expand_image_marker(t, emu.cfg.n_causal)).collect();
     let longest = prompts.iter().map(|p| emu.tokenizer().encode(p).len()).max().unwrap_or(0);
     cfg.check_fits(longest, emu.cfg.llama.max_position_embeddings)?;
     let pixels = if stages.is_empty() {
@@ -160,7 +181,9 @@ pub fn run(args: Args) -> Result<()> {
     };
     let mut session = EmuSession::from_prompts(&emu, &prompts, pixels.as_ref())?;
     let out = decode::generate(&mut session, &cfg, trie.as_ref())?;
-    if let Some((i, s)) = out.iter().enumerate().find_map(|(i, g)| g.score.filter(|s| !s.is_finite()).map(|s| (i, s))) {
+    if let Some((i, s)) =
+        out.iter().enumerate().find_map(|(i, g)| g.score.filter(|s| !s.is_finite()).map(|s| (i, s)))
+    {
         anyhow::bail!("beam score of result {i} is {s} (from the model's log-probabilities)");
     }
     let results: Vec<_> = out

@@ -50,13 +50,22 @@ pub fn run(args: Args) -> Result<()> {
     }
     let emu = args.model.load()?;
     let device = args.model.runtime.device()?;
-    let decoder = VisualDecoder::load(&args.decoder, crate::cli::device::parse_dtype(&args.decoder_dtype)?, &device)?;
+    let decoder = VisualDecoder::load(
+        &args.decoder,
+        crate::cli::device::parse_dtype(&args.decoder_dtype)?,
+        &device,
+    )?;
     let size = args.size.unwrap_or_else(|| TextToImage::default_size(&decoder));
     let f = decoder.vae_cfg.scale_factor();
-    if size == 0 || size % f != 0 {
+    if size == 0 || !size.is_multiple_of(f) {
         bail!("--size: {size} is not a positive multiple of the VAE scale factor {f}");
     }
-    let t2i = TextToImage::new(&emu, &decoder, GenerateOptions { steps: args.steps, guidance: args.guidance }, size)?;
+    let t2i = TextToImage::new(
+        &emu,
+        &decoder,
+        GenerateOptions { steps: args.steps, guidance: args.guidance },
+        size,
+    )?;
     let init = match &args.init_latents {
         Some(p) => read_init_latents(p, t2i.latent_shape())?,
         None => seeded_latents(t2i.latent_shape(), args.seed.unwrap_or(0), &device)?,

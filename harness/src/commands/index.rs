@@ -54,7 +54,8 @@ impl RicesArgs {
         if self.support_frames == 0 || self.query_frames == 0 || self.batch_size == 0 {
             bail!("--support-frames, --query-frames and --batch-size must be at least 1");
         }
-        let backend = Backend::from_args(self.backend.as_deref(), self.index_factory.as_deref()).map_err(|e| anyhow!("{e}"))?;
+        let backend = Backend::from_args(self.backend.as_deref(), self.index_factory.as_deref())
+            .map_err(|e| anyhow!("{e}"))?;
         Ok(RicesOptions {
             pool_seed: self.seed,
             support_frames: self.support_frames,
@@ -75,7 +76,11 @@ impl RicesArgs {
 
     /// The model and its weights hash: `--model`, else the built-in tiny model (as `run`).
     pub fn model(&self) -> Result<(Emu, String)> {
-        let (emu, info) = self.model.source(self.seed).load(false, self.runtime.dtype()?, &self.runtime.device()?)?;
+        let (emu, info) = self.model.source(self.seed).load(
+            false,
+            self.runtime.dtype()?,
+            &self.runtime.device()?,
+        )?;
         Ok((emu, info.weights_hash))
     }
 
@@ -99,7 +104,8 @@ pub fn run(args: Args) -> Result<()> {
     let ex = VisionFeatures { tower: &emu, pooling: a.pooling };
     let bar = Bar::new();
     let mut progress = |stage: Stage, done: usize, total: usize| bar.update(stage, done, total);
-    let mut index = SupportIndex::open_or_build(&ex, &weights, task, &root, &cache, &opts, &mut progress)?;
+    let mut index =
+        SupportIndex::open_or_build(&ex, &weights, task, &root, &cache, &opts, &mut progress)?;
     let queries = index.build_query_cache(&cache, &mut progress)?;
     bar.finish();
     let out = json!({
@@ -119,7 +125,11 @@ pub fn run(args: Args) -> Result<()> {
             "outcome": outcome(&queries),
         },
     });
-    let text = if args.format.compact { serde_json::to_string(&out)? } else { serde_json::to_string_pretty(&out)? };
+    let text = if args.format.compact {
+        serde_json::to_string(&out)?
+    } else {
+        serde_json::to_string_pretty(&out)?
+    };
     println!("{text}");
     Ok(())
 }
@@ -141,10 +151,15 @@ struct Bar {
 
 impl Bar {
     fn new() -> Self {
-        let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
-        let style = indicatif::ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} media {per_sec} eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] {pos}/{len} media {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
         bar.set_style(style);
         Self { bar }
     }

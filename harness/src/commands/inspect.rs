@@ -31,7 +31,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     args.model.preflight(&args.image)?;
     let emu = args.model.load()?;
     if !emu.load_report.ignored.is_empty() {
-        crate::log::info(format!("{}: ignored {} unused keys", emu.load_report.path.display(), emu.load_report.ignored.len()));
+        crate::log::info(format!(
+            "{}: ignored {} unused keys",
+            emu.load_report.path.display(),
+            emu.load_report.ignored.len()
+        ));
     }
     let device = emu.device().clone();
     let pixels = match &args.pixels {
@@ -45,7 +49,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut out: HashMap<String, Tensor> = HashMap::new();
     let mut put = |name: &str, t: Option<&Tensor>| -> candle_core::Result<()> {
         if let Some(t) = t {
-            out.insert(name.to_string(), t.to_dtype(DType::F32)?.to_device(&candle_core::Device::Cpu)?);
+            out.insert(
+                name.to_string(),
+                t.to_dtype(DType::F32)?.to_device(&candle_core::Device::Cpu)?,
+            );
         }
         Ok(())
     };
@@ -62,7 +69,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     put("hidden_states_all", Some(&tr.hidden_states_all.reshape((n, l, h))?))?; // (layers+1, L, H)
     put("final_hidden", Some(&tr.final_hidden))?;
     put("logits", Some(&tr.logits))?;
-    out.insert("input_ids".into(), input_ids.to_dtype(DType::I64)?.to_device(&candle_core::Device::Cpu)?);
-    candle_core::safetensors::save(&out, &args.out).map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
+    out.insert(
+        "input_ids".into(),
+        input_ids.to_dtype(DType::I64)?.to_device(&candle_core::Device::Cpu)?,
+    );
+    candle_core::safetensors::save(&out, &args.out)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
     Ok(())
 }

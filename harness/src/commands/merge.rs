@@ -15,9 +15,9 @@ pub struct Args {
     pub output: PathBuf,
     #[command(flatten)]
     pub data: crate::cli::flags::DataFlags,
-    /// VQAv2 accuracy variant.
-    #[arg(long, value_enum, default_value = "official")]
-    pub vqa_variant: super::metric::VqaVariant,
+    /// VQAv2 accuracy variant (default: the one the shards recorded).
+    #[arg(long, value_enum)]
+    pub vqa_variant: Option<super::metric::VqaVariant>,
     /// WordNet 3.0 folder for NExT-QA.
     #[arg(long)]
     pub wordnet: Option<PathBuf>,
@@ -39,7 +39,6 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let data_root = args.data.resolve()?;
     let t2i = runner::t2i::MergeFid {
         inception: args.inception,
         device: args.device.parse()?,
@@ -47,7 +46,14 @@ pub fn run(args: Args) -> Result<()> {
         cache: args.cache,
         batch: args.batch_size.max(1),
     };
-    let m = runner::merge::merge(&args.dirs, &args.output, &data_root, args.wordnet.as_deref(), args.vqa_variant.into(), &t2i)?;
+    let m = runner::merge::merge(
+        &args.dirs,
+        &args.output,
+        args.data.data_root.as_deref(),
+        args.wordnet.as_deref(),
+        args.vqa_variant.map(Into::into),
+        &t2i,
+    )?;
     print!("{}", runner::finish::table(&[m]));
     Ok(())
 }

@@ -125,7 +125,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let lines = stdin_lines()?;
             return print_lines(&ptb::tokenize_captions(&lines));
         }
-        Metric::Vqa { variant, input } => return print_json(&vqa::score_file(&input, variant.into(), Detail::PerSample)?, args.format.compact),
+        Metric::Vqa { variant, input } => {
+            return print_json(
+                &vqa::score_file(&input, variant.into(), Detail::PerSample)?,
+                args.format.compact,
+            )
+        }
         Metric::Stem => {
             let words = stdin_lines()?;
             let stems: Vec<String> = words.iter().map(|w| porter::stem(w)).collect();
@@ -134,8 +139,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Metric::Postprocess { kind } => {
             let mut text = String::new();
             std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
-            let raw: Vec<String> = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("<stdin>: expected a JSON array of strings (line {} column {}): {e}", e.line(), e.column()))?;
+            let raw: Vec<String> = serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "<stdin>: expected a JSON array of strings (line {} column {}): {e}",
+                    e.line(),
+                    e.column()
+                )
+            })?;
             let rule = match kind {
                 PostprocessKind::VqaShortAnswer => postprocess::vqa_short_answer,
                 PostprocessKind::CocoCaption => postprocess::coco_caption,
@@ -147,9 +157,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some(d) => wordnet::WordNet::load(&d)?,
                 None => wordnet::WordNet::load_default()?,
             };
-            return print_json(&wups::score_file(&input, nextqa, &wn, Detail::PerSample)?, args.format.compact);
+            return print_json(
+                &wups::score_file(&input, nextqa, &wn, Detail::PerSample)?,
+                args.format.compact,
+            );
         }
-        Metric::Visdial { input } => return print_json(&visdial::score_file(&input, Detail::Aggregate)?, args.format.compact),
+        Metric::Visdial { input } => {
+            return print_json(
+                &visdial::score_file(&input, Detail::Aggregate)?,
+                args.format.compact,
+            )
+        }
         Metric::Fid { a, b } => json!({ "fid": fid::fid_files(&a, &b)? }),
     };
     print_json(&out, args.format.compact)

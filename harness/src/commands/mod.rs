@@ -1,10 +1,11 @@
 //! One module per subcommand: `Args` (clap) and `run(args)`. Handlers stay thin.
+pub mod compare;
 pub mod convert;
 pub mod data;
 pub mod fid_stats;
 pub mod generate;
-pub mod index;
 pub mod generate_image;
+pub mod index;
 pub mod inspect;
 pub mod merge;
 pub mod metric;
@@ -12,9 +13,8 @@ pub mod neighbours;
 pub mod prompt;
 pub mod rank;
 pub mod regress;
-pub mod run;
-pub mod stage;
 pub mod report;
-pub mod compare;
+pub mod run;
 pub mod score;
+pub mod stage;
 pub mod tasks_list;

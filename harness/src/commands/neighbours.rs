@@ -29,7 +29,8 @@ pub fn run(args: Args) -> Result<()> {
     let (task, root, opts, cache) = (a.task()?, a.data_root()?, a.options()?, a.cache()?);
     let (emu, weights) = a.model()?;
     let ex = VisionFeatures { tower: &emu, pooling: a.pooling };
-    let index = SupportIndex::open_or_build(&ex, &weights, task, &root, &cache, &opts, &mut |_, _, _| {})?;
+    let index =
+        SupportIndex::open_or_build(&ex, &weights, task, &root, &cache, &opts, &mut |_, _, _| {})?;
     let best = index.neighbours(&[args.sample.as_str()], args.k)?.pop().unwrap_or_default();
     let mut out = std::io::stdout().lock();
     if args.format.json {
@@ -37,10 +38,20 @@ pub fn run(args: Args) -> Result<()> {
             "sample": args.sample,
             "neighbours": best.iter().map(|n| json!({"id": n.id, "similarity": n.similarity})).collect::<Vec<_>>(),
         });
-        let text = if args.format.compact.compact { serde_json::to_string(&v)? } else { serde_json::to_string_pretty(&v)? };
+        let text = if args.format.compact.compact {
+            serde_json::to_string(&v)?
+        } else {
+            serde_json::to_string_pretty(&v)?
+        };
         writeln!(out, "{text}")?;
     } else {
-        writeln!(out, "# {} sample {} | {} | most similar first", task.id, args.sample, index.backend().label())?;
+        writeln!(
+            out,
+            "# {} sample {} | {} | most similar first",
+            task.id,
+            args.sample,
+            index.backend().label()
+        )?;
         for n in &best {
             writeln!(out, "{}\t{:.6}", n.id, n.similarity)?;
         }

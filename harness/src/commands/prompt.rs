@@ -1,16 +1,18 @@
 //! `emu-eval prompt`: print the exact prompt(s) of one sample (and with `--ids` their token ids).
 //!
-//! Samples come from the task loaders under the data root; support examples from the task's
-//! training pool. No image features are computed here, so support examples are chosen with
-//! retrieval's seeded fallback (reported as such, never as RICES). `<image>` slots per block come
-//! from the model's config (`--model`, else the built-in tiny model's).
+//! What `run` sends, with `run`'s defaults: the same data root, model, family and seed, and the
+//! same support examples (RICES from the same feature cache, or with `--support random` the
+//! seeded fallback). `<image>` slots per block come from the model's config (`--model`, else the
+//! built-in tiny model's).
 use std::io::Write;
 
 use anyhow::Context;
 use prompts::{Family, PromptOptions, PromptPlan};
 use serde_json::{json, Value};
 
-use crate::cli::flags::{DataFlags, FamilyFlag, FormatFlags, ModelFlags, TaskFlag};
+use std::path::PathBuf;
+
+use crate::cli::flags::{DataFlags, FamilyFlag, FormatFlags, ModelFlags, RuntimeFlags, TaskFlag};
 use crate::plan;
 
 #[derive(clap::Args, Debug)]
@@ -44,9 +46,19 @@ pub struct Args {
     // The model's config gives the `<image>` slots per block, its tokenizer the --ids.
     #[command(flatten)]
     pub model: ModelFlags,
-    /// Seed of the support pool subset and of the fallback selection.
+    /// Seed of the support pool subset, the support choice and the built-in model's weights, as
+    /// `run --seed`.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// How few-shot support examples are chosen, as `run --support`: RICES (nearest EVA-CLIP
+    /// features of the training pool; loads the model's vision tower) or the seeded random choice.
+    #[arg(long, value_enum, default_value = "rices")]
+    pub support: super::run::SupportArg,
+    /// RICES feature cache folder, as `run --cache`.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub runtime: RuntimeFlags,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -57,15 +69,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let instruct = family == Family::EmuI;
     let n_causal = source.config(instruct)?.n_causal;
     let tokenizer = if args.ids { Some(source.tokenizer(instruct)?) } else { None };
-    let opts = PromptOptions { shots: args.shots, cot: args.cot, text_examples: args.text_examples, n_causal, ..Default::default() };
+    let opts = PromptOptions {
+        shots: args.shots,
+        cot: args.cot,
+        text_examples: args.text_examples,
+        n_causal,
+        ..Default::default()
+    };
     let wanted = plan::wanted_support(&opts);
     let split = args.split.clone().unwrap_or_else(|| task.eval_split.to_owned());
-    let data = plan::load(task, &data_root, &split, wanted > 0, args.seed)?;
+    let rices = wanted > 0 && matches!(args.support, super::run::SupportArg::Rices);
+    let (data, pool_all) = plan::load_with_pool(task, &data_root, &split, wanted > 0, args.seed)?;
     let query = match &args.sample {
-        Some(id) => data.queries.iter().find(|s| &s.id == id).with_context(|| format!("--sample: no sample {id:?} in {}", task.id))?,
-        None => data.queries.first().with_context(|| format!("{}: no evaluation samples", task.id))?,
+        Some(id) => data
+            .queries
+            .iter()
+            .find(|s| &s.id == id)
+            .with_context(|| format!("--sample: no sample {id:?} in {}", task.id))?,
+        None => {
+            data.queries.first().with_context(|| format!("{}: no evaluation samples", task.id))?
+        }
     };
-    let support = plan::fallback_support(&data, &query.id, wanted, args.seed)?;
+    // The support examples `run` would use: RICES from the same feature cache (the model's vision
+    // tower computes what the cache lacks), or the seeded random choice.
+    let support = if rices {
+        let (emu, info) = source.load(instruct, args.runtime.dtype()?, &args.runtime.device()?)?;
+        let cache = args.cache.as_deref();
+        let ex = crate::rices_features::VisionFeatures { tower: &emu, pooling: Default::default() };
+        let index = crate::runner::support_index(
+            &ex,
+            &info.weights_hash,
+            args.seed,
+            cache,
+            &data,
+            &pool_all,
+        )?;
+        plan::rices_support(&index, &query.id, wanted)?
+    } else {
+        plan::fallback_support(&data, &query.id, wanted, args.seed)?
+    };
     let plan = plan::plan(&data, family, query, &support, &opts)?;
 
     let stages = stage_values(&plan, tokenizer.as_ref());
@@ -97,7 +139,8 @@ fn stage_values(plan: &PromptPlan, tokenizer: Option<&Tokenizer>) -> Vec<Value> 
             let mut v = plan::stage_json(st, &text);
             v["depends_on"] = json!(st.depends_on());
             if let Some(tok) = tokenizer {
-                v["ids"] = if st.depends_on().is_empty() { json!(tok.encode(&text)) } else { Value::Null };
+                v["ids"] =
+                    if st.depends_on().is_empty() { json!(tok.encode(&text)) } else { Value::Null };
             }
             v
         })
@@ -116,7 +159,12 @@ fn write_text(w: &mut dyn Write, out: &Value) -> anyhow::Result<()> {
         out["example_separator"],
     )?;
     for st in out["prompts"].as_array().into_iter().flatten() {
-        writeln!(w, "== stage {} ({})", st["stage"].as_str().unwrap_or_default(), st["kind"].as_str().unwrap_or_default())?;
+        writeln!(
+            w,
+            "== stage {} ({})",
+            st["stage"].as_str().unwrap_or_default(),
+            st["kind"].as_str().unwrap_or_default()
+        )?;
         let images: Vec<String> = st["images"]
             .as_array()
             .into_iter()

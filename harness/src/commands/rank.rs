@@ -6,12 +6,12 @@
 use anyhow::Result;
 use serde_json::json;
 
-use crate::pixels::load_images;
-use crate::cli::flags::EmuFlags;
 use super::stage::{media_tensor, StageInput};
+use crate::cli::flags::EmuFlags;
+use crate::pixels::load_images;
 use models::decode::emu_lm::expand_image_marker;
-use tasks::metrics::visdial::order_to_ranks as visdial_ranks;
 use models::decode::rank_emu::{encode_candidates, rank_naive, rank_shared, single_prompt_embeds};
+use tasks::metrics::visdial::order_to_ranks as visdial_ranks;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -60,8 +60,13 @@ pub fn run(args: Args) -> Result<()> {
         rank_shared(&emu, &embeds, &cands, args.segments, args.chunk)?
     };
     if let Some(i) = r.losses.iter().position(|l| !l.is_finite()) {
-        anyhow::bail!("loss of candidate {i} (`{}`) is {} (from the model's logits)", args.candidates[i], r.losses[i]);
+        anyhow::bail!(
+            "loss of candidate {i} (`{}`) is {} (from the model's logits)",
+            args.candidates[i],
+            r.losses[i]
+        );
     }
-    let out = json!({"losses": r.losses, "ranks": r.order, "visdial_ranks": visdial_ranks(&r.order)});
+    let out =
+        json!({"losses": r.losses, "ranks": r.order, "visdial_ranks": visdial_ranks(&r.order)});
     super::metric::print_json(&out, args.format.compact)
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use candle_core::DType;
 
-use crate::pixels::load_images;
 use crate::cli::flags::EmuFlags;
+use crate::pixels::load_images;
 use models::decode::regress::regress_embeddings;
 
 #[derive(clap::Args, Debug)]
@@ -31,7 +31,10 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(i) = embeds.flatten_all()?.to_vec1::<f32>()?.iter().position(|x| !x.is_finite()) {
         anyhow::bail!("regressed embedding element {i} is not finite (from the model's outputs); nothing written");
     }
-    candle_core::safetensors::save(&std::collections::HashMap::from([("embeds".to_string(), embeds)]), &args.out)
-        .with_context(|| format!("{}: writing", args.out.display()))?;
+    candle_core::safetensors::save(
+        &std::collections::HashMap::from([("embeds".to_string(), embeds)]),
+        &args.out,
+    )
+    .with_context(|| format!("{}: writing", args.out.display()))?;
     Ok(())
 }

@@ -100,10 +100,12 @@ pub enum SupportArg {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    check_flags(&args)?;
     let family = args.family.get();
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
     let data_root = args.data.resolve()?;
-    let combos: Vec<(&str, usize)> = args.tasks.iter().flat_map(|t| args.shots.iter().map(move |&k| (t.as_str(), k))).collect();
+    let combos: Vec<(&str, usize)> =
+        args.tasks.iter().flat_map(|t| args.shots.iter().map(move |&k| (t.as_str(), k))).collect();
     let t2i = runner::t2i::T2iOptions {
         decoder: args.decoder.clone(),
         inception: args.inception.clone(),
@@ -112,57 +114,97 @@ pub fn run(args: Args) -> Result<()> {
         guidance: args.guidance,
         reference_stats: args.reference_stats.clone(),
     };
-    // Every combination's flags are checked before the model loads and before any task runs.
-    for &(id, shots) in &combos {
-        if matches!(lookup(id).inference, tasks::registry::Inference::TextToImage) {
-            runner::t2i::check_flags(id, shots, args.cot, args.text_examples, &t2i)?;
-        }
-    }
+    let runs: Vec<RunOptions> = combos
+        .iter()
+        .map(|&(id, shots)| {
+            let task = lookup(id);
+            let name = folder_name(id, family, shots, args.cot, args.text_examples);
+            let output = match &args.output {
+                Some(o) if combos.len() == 1 => o.clone(),
+                Some(o) => o.join(&name),
+                None => PathBuf::from("runs").join(&name),
+            };
+            RunOptions {
+                task,
+                family,
+                shots,
+                cot: args.cot,
+                text_examples: args.text_examples,
+                data_root: data_root.clone(),
+                split: args.split.clone().unwrap_or_else(|| task.eval_split.to_owned()),
+                limit: args.limit,
+                batch_size: args.batch_size,
+                seed: args.seed,
+                output,
+                shard,
+                max_failures: args.max_failures,
+                overwrite: args.overwrite,
+                retry_failed: args.retry_failed,
+                vqa_variant: args.vqa_variant.into(),
+                wordnet: args.wordnet.clone(),
+                support: match args.support {
+                    SupportArg::Rices => SupportKind::Rices,
+                    SupportArg::Random => SupportKind::Random,
+                },
+                cache: args.cache.clone(),
+                t2i: t2i.clone(),
+            }
+        })
+        .collect();
+    // Everything that can be checked without the model is checked for every combination before
+    // the model loads and before any task runs.
     let source = args.model.source(args.seed);
-    let (emu, model) = source.load(family == Family::EmuI, args.runtime.dtype()?, &args.runtime.device()?)?;
+    let n_causal = source.config(family == Family::EmuI)?.n_causal;
+    for opts in &runs {
+        runner::preflight(opts, n_causal)?;
+    }
+    let (emu, model) =
+        source.load(family == Family::EmuI, args.runtime.dtype()?, &args.runtime.device()?)?;
     let mut rows = Vec::new();
-    for &(id, shots) in &combos {
-        let task = lookup(id);
-        let name = folder_name(id, family, shots, args.cot, args.text_examples);
-        let output = match &args.output {
-            Some(o) if combos.len() == 1 => o.clone(),
-            Some(o) => o.join(&name),
-            None => PathBuf::from("runs").join(&name),
-        };
-        let opts = RunOptions {
-            task,
-            family,
-            shots,
-            cot: args.cot,
-            text_examples: args.text_examples,
-            data_root: data_root.clone(),
-            split: args.split.clone().unwrap_or_else(|| task.eval_split.to_owned()),
-            limit: args.limit,
-            batch_size: args.batch_size,
-            seed: args.seed,
-            output,
-            shard,
-            max_failures: args.max_failures,
-            overwrite: args.overwrite,
-            retry_failed: args.retry_failed,
-            vqa_variant: args.vqa_variant.into(),
-            wordnet: args.wordnet.clone(),
-            support: match args.support {
-                SupportArg::Rices => SupportKind::Rices,
-                SupportArg::Random => SupportKind::Random,
-            },
-            cache: args.cache.clone(),
-            t2i: t2i.clone(),
-        };
-        let summary = runner::run_task(&emu, &model, &opts)?;
-        crate::log::note(format!("{id}: wrote {}", summary.output.display()));
+    for opts in &runs {
+        let summary = runner::run_task(&emu, &model, opts)?;
+        crate::log::note(format!("{}: wrote {}", opts.task.id, summary.output.display()));
         rows.push(summary.metrics);
     }
     print!("{}", runner::finish::table(&rows));
     Ok(())
 }
 
+/// Flag values and combinations that are wrong whatever the data: one line each.
+fn check_flags(args: &Args) -> Result<()> {
+    if args.limit == Some(0) {
+        anyhow::bail!("--limit: must be at least 1");
+    }
+    if args.batch_size == 0 {
+        anyhow::bail!("--batch-size: must be at least 1");
+    }
+    if let Some(t) = first_repeat(&args.tasks) {
+        anyhow::bail!("--task {t}: given twice");
+    }
+    if let Some(k) = first_repeat(&args.shots) {
+        anyhow::bail!("--shots {k}: given twice");
+    }
+    if args.cot {
+        if let Some(t) = args.tasks.iter().map(|t| lookup(t)).find(|t| !t.supports_cot()) {
+            anyhow::bail!(
+                "--cot: {} has no chain-of-thought prompting (it captions or generates)",
+                t.id
+            );
+        }
+    }
+    Ok(())
+}
+
+fn first_repeat<T: PartialEq>(xs: &[T]) -> Option<&T> {
+    xs.iter().enumerate().find(|(i, x)| xs[..*i].contains(x)).map(|(_, x)| x)
+}
+
 /// `<task>-<family>-<shots>shot[-cot][-text]`.
 pub fn folder_name(task: &str, family: Family, shots: usize, cot: bool, text: bool) -> String {
-    format!("{task}-{}-{shots}shot{}{}", family.key(), if cot { "-cot" } else { "" }, if text { "-text" } else { "" })
+    format!(
+        "{task}-{}-{shots}shot{}{}",
+        family.key(),
+        if cot { "-cot" } else { "" },
+        if text { "-text" } else { "" }
+    )
 }

@@ -47,12 +47,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let metric = predictions::score(task, &joined, args.vqa_variant.into(), wn.as_ref(), Detail::PerSample).map_err(|e| anyhow::anyhow!("{}: {e}", args.predictions.display()))?;
-    for (what, ids) in [("unknown id", &m.unknown), ("duplicate id", &m.duplicates), ("missing id", &m.missing)] {
+    let metric =
+        predictions::score(task, &joined, args.vqa_variant.into(), wn.as_ref(), Detail::PerSample)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.predictions.display()))?;
+    for (what, ids) in
+        [("unknown id", &m.unknown), ("duplicate id", &m.duplicates), ("missing id", &m.missing)]
+    {
         if !ids.is_empty() {
             let shown: Vec<&str> = ids.iter().take(LIST).map(String::as_str).collect();
-            let more = if ids.len() > LIST { format!(" … ({} in all)", ids.len()) } else { String::new() };
-            eprintln!("{}: {} {what}(s): {}{more}", args.predictions.display(), ids.len(), shown.join(", "));
+            let more = if ids.len() > LIST {
+                format!(" … ({} in all)", ids.len())
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "{}: {} {what}(s): {}{more}",
+                args.predictions.display(),
+                ids.len(),
+                shown.join(", ")
+            );
         }
     }
     let list = |ids: &Vec<String>| ids.iter().take(LIST).cloned().collect::<Vec<_>>();

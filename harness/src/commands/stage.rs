@@ -12,8 +12,8 @@ use prompts::MediaSlot;
 use serde::Deserialize;
 
 use crate::pixels::normalisation;
-use models::emu::Emu;
 use crate::runner::media::{decode_all, slot_pixels, MediaKey};
+use models::emu::Emu;
 
 /// A stage's text and the media feeding its image blocks, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,9 @@ impl StageInput {
         let name = if stdin { "<stdin>".to_owned() } else { path.display().to_string() };
         let mut text = String::new();
         if stdin {
-            std::io::stdin().read_to_string(&mut text).with_context(|| format!("{name}: reading the stage"))?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .with_context(|| format!("{name}: reading the stage"))?;
         } else {
             text = std::fs::read_to_string(path).with_context(|| format!("{name}: cannot read"))?;
         }
@@ -52,7 +54,11 @@ impl StageInput {
         let f: StageFields = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            if path == "." { format!("{inner}") } else { format!("{path}: {inner}") }
+            if path == "." {
+                format!("{inner}")
+            } else {
+                format!("{path}: {inner}")
+            }
         })?;
         let frames = f.frames.unwrap_or_else(|| vec![None; f.images.len()]);
         if frames.len() != f.images.len() {
@@ -61,11 +67,18 @@ impl StageInput {
         for (n, fr) in frames.iter().enumerate() {
             if let Some((i, k)) = fr {
                 if i >= k {
-                    return Err(format!("frames[{n}]: frame {i} of {k} sampled frames does not exist"));
+                    return Err(format!(
+                        "frames[{n}]: frame {i} of {k} sampled frames does not exist"
+                    ));
                 }
             }
         }
-        let media = f.images.into_iter().zip(frames).map(|(path, frame)| MediaSlot { path, frame }).collect();
+        let media = f
+            .images
+            .into_iter()
+            .zip(frames)
+            .map(|(path, frame)| MediaSlot { path, frame })
+            .collect();
         Ok(StageInput { text: f.text, media })
     }
 
@@ -82,7 +95,8 @@ pub fn media_tensor(emu: &Emu, media: &[MediaSlot]) -> Result<Option<Tensor>> {
         return Ok(None);
     }
     let mut seen = HashSet::new();
-    let keys: Vec<MediaKey> = media.iter().map(MediaKey::of).filter(|k| seen.insert(k.clone())).collect();
+    let keys: Vec<MediaKey> =
+        media.iter().map(MediaKey::of).filter(|k| seen.insert(k.clone())).collect();
     let norm = normalisation(emu);
     let decoded = decode_all(keys, &norm);
     let mut data = Vec::with_capacity(media.len() * 3 * norm.size * norm.size);
@@ -114,7 +128,8 @@ mod tests {
     fn errors_name_the_field() {
         let e = StageInput::parse(r#"{"images":[]}"#).unwrap_err();
         assert!(e.contains("missing field `text`"), "{e}");
-        let e = StageInput::parse(r#"{"text":"t","images":["a"],"frames":[null,null]}"#).unwrap_err();
+        let e =
+            StageInput::parse(r#"{"text":"t","images":["a"],"frames":[null,null]}"#).unwrap_err();
         assert_eq!(e, "frames: 2 entries for 1 images");
         let e = StageInput::parse(r#"{"text":"t","images":["v"],"frames":[[2,2]]}"#).unwrap_err();
         assert!(e.starts_with("frames[0]: frame 2 of 2"), "{e}");

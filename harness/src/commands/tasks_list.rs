@@ -14,7 +14,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let root: Option<PathBuf> = args.data.data_root.clone().or_else(|| std::env::var_os("EMU_EVAL_DATA").filter(|d| !d.is_empty()).map(PathBuf::from));
+    let root: Option<PathBuf> =
+        args.data.data_root.clone().or_else(|| {
+            std::env::var_os("EMU_EVAL_DATA").filter(|d| !d.is_empty()).map(PathBuf::from)
+        });
     let mut rows = Vec::new();
     for t in TASKS {
         let mut sizes = serde_json::Map::new();
@@ -43,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.format.json {
         return super::metric::print_json(&Value::from(rows), args.format.compact.compact);
     }
-    println!("{:<13} {:<6} {:<31} {:<9} {:<6} {}", "task", "media", "metric", "eval", "pool", "splits");
+    println!("{:<13} {:<6} {:<31} {:<9} {:<6} splits", "task", "media", "metric", "eval", "pool");
     for (t, r) in TASKS.iter().zip(&rows) {
         let splits: Vec<String> = t
             .splits

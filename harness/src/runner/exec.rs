@@ -7,10 +7,10 @@ use candle_core::Tensor;
 use tasks::registry::Generation;
 
 use models::decode::emu_lm::EmuSession;
-use tasks::metrics::visdial::order_to_ranks as visdial_ranks;
 use models::decode::rank_emu::{encode_candidates, rank_shared, single_prompt_embeds};
 use models::decode::{self, GenerationConfig, TokenTrie};
 use models::emu::Emu;
+use tasks::metrics::visdial::order_to_ranks as visdial_ranks;
 
 /// Candidates scored per forward over the shared prompt cache (does not change the losses).
 const RANK_CHUNK: usize = 100;
@@ -48,7 +48,13 @@ impl<'m> Executor<'m> {
 
     /// One left-padded batch: `prompts[i]` with its images (rows of `pixels` in prompt order);
     /// `allowed` constrains outputs to these strings followed by EOS. Returns the decoded texts.
-    pub fn generate(&mut self, prompts: &[String], pixels: Option<&Tensor>, settings: &Generation, allowed: Option<&[&str]>) -> Result<Vec<String>> {
+    pub fn generate(
+        &mut self,
+        prompts: &[String],
+        pixels: Option<&Tensor>,
+        settings: &Generation,
+        allowed: Option<&[&str]>,
+    ) -> Result<Vec<String>> {
         let start = Instant::now();
         let cfg = generation_config(settings);
         let tok = self.emu.tokenizer();
@@ -63,7 +69,13 @@ impl<'m> Executor<'m> {
     }
 
     /// VisDial ranking (§3.7): 1-based rank of each candidate by the classification loss.
-    pub fn rank(&mut self, prompt: &str, pixels: Option<&Tensor>, candidates: &[String], n_segments: usize) -> Result<Vec<u32>> {
+    pub fn rank(
+        &mut self,
+        prompt: &str,
+        pixels: Option<&Tensor>,
+        candidates: &[String],
+        n_segments: usize,
+    ) -> Result<Vec<u32>> {
         let start = Instant::now();
         let embeds = single_prompt_embeds(self.emu, prompt, pixels)?;
         let cands = encode_candidates(self.emu, candidates)?;

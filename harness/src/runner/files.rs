@@ -12,10 +12,14 @@ pub use tasks::run_folder::{RunConfig, RunJson, Shard, T2iConfig, METRICS, PREDI
 
 /// Writes `path` atomically: a temporary file beside it, then a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    let tmp = path
+        .with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
     let mut f = File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot rename into place", path.display()))
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("{}: cannot rename into place", path.display()))
 }
 
 /// Pretty JSON, atomically.
@@ -50,7 +54,9 @@ pub fn read_predictions(path: &Path, repair: bool) -> Result<Vec<Value>> {
     let mut torn = None;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).with_context(|| format!("{}: cannot read", path.display()))?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
         if n == 0 {
             break;
         }
@@ -63,14 +69,21 @@ pub fn read_predictions(path: &Path, repair: bool) -> Result<Vec<Value>> {
                 good_end = pos;
             }
             _ if torn.is_none() => torn = Some(lines.len() + 1),
-            _ => bail!("{}: line {}: not a JSON object (only a torn last line can be repaired)", path.display(), torn.unwrap_or(0)),
+            _ => bail!(
+                "{}: line {}: not a JSON object (only a torn last line can be repaired)",
+                path.display(),
+                torn.unwrap_or(0)
+            ),
         }
     }
     if torn.is_some() {
         if !repair {
             bail!("{}: line {}: torn or not a JSON object", path.display(), torn.unwrap_or(0));
         }
-        let f = OpenOptions::new().write(true).open(path).with_context(|| format!("{}: cannot open for repair", path.display()))?;
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("{}: cannot open for repair", path.display()))?;
         f.set_len(good_end).with_context(|| format!("{}: cannot truncate", path.display()))?;
         crate::log::note(format!("{}: dropped a torn last line (it is redone)", path.display()));
     }
@@ -85,7 +98,11 @@ pub struct PredictionWriter {
 
 impl PredictionWriter {
     pub fn open(path: &Path) -> Result<Self> {
-        let mut file = OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
         file.seek(SeekFrom::End(0))?;
         Ok(PredictionWriter { file, path: path.to_owned() })
     }
@@ -93,7 +110,10 @@ impl PredictionWriter {
     pub fn append(&mut self, line: &Value) -> Result<()> {
         let mut s = serde_json::to_string(line)?;
         s.push('\n');
-        self.file.write_all(s.as_bytes()).and_then(|()| self.file.flush()).with_context(|| format!("{}: cannot append", self.path.display()))
+        self.file
+            .write_all(s.as_bytes())
+            .and_then(|()| self.file.flush())
+            .with_context(|| format!("{}: cannot append", self.path.display()))
     }
 }
 

@@ -22,19 +22,29 @@ pub fn ordered_lines(out: &Path, data: &TaskData, positions: &[usize]) -> Result
 }
 
 /// The run's lines in the order of `ids`: one line per id, no other line.
-pub fn lines_in_order<'a>(out: &Path, ids: impl ExactSizeIterator<Item = &'a str>) -> Result<Vec<Value>> {
+pub fn lines_in_order<'a>(
+    out: &Path,
+    ids: impl ExactSizeIterator<Item = &'a str>,
+) -> Result<Vec<Value>> {
     let path = out.join(files::PREDICTIONS);
     let lines = files::read_predictions(&path, false)?;
     let mut by_id: HashMap<String, Value> = HashMap::new();
     for l in lines {
-        let id = l["id"].as_str().ok_or_else(|| anyhow!("{}: a line without \"id\"", path.display()))?.to_owned();
+        let id = l["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("{}: a line without \"id\"", path.display()))?
+            .to_owned();
         if by_id.insert(id.clone(), l).is_some() {
             return Err(anyhow!("{}: sample {id} appears twice", path.display()));
         }
     }
     let mut ordered = Vec::with_capacity(ids.len());
     for id in ids {
-        ordered.push(by_id.remove(id).ok_or_else(|| anyhow!("{}: sample {id} has no line", path.display()))?);
+        ordered.push(
+            by_id
+                .remove(id)
+                .ok_or_else(|| anyhow!("{}: sample {id} has no line", path.display()))?,
+        );
     }
     if let Some(extra) = by_id.keys().next() {
         return Err(anyhow!("{}: sample {extra} is not part of this run", path.display()));
@@ -63,27 +73,38 @@ pub fn finish(
     let mut failed = 0;
     for (l, &p) in lines.iter().zip(positions) {
         let sample = &data.split.samples[p];
-        let pred: Option<Prediction> = if l["error"].is_null() { prediction_from_json(&l["prediction"]) } else { None };
-        match &pred {
-            Some(pr) => records.push(predictions::record(task, sample, pr).map_err(|e| anyhow!(e))?),
-            None => failed += 1,
-        }
-        joined.push((sample, pred));
+        let pred: Option<Prediction> =
+            if l["error"].is_null() { prediction_from_json(&l["prediction"]) } else { None };
+        // A failed sample stays in the result file as what the score counts it as.
+        let pred = pred.unwrap_or_else(|| {
+            failed += 1;
+            predictions::stand_in(sample)
+        });
+        records.push(predictions::record(task, sample, &pred).map_err(|e| anyhow!(e))?);
+        joined.push((sample, Some(pred)));
     }
     files::write_json(&out.join(task.result_file), &Value::Array(records))?;
 
     // Aggregate only: the per-sample scores are in predictions.jsonl.
-    let (metric, headline) = match predictions::score(task, &joined, variant, wordnet, Detail::Aggregate) {
-        Ok(m) => {
-            let h = m.headline();
-            (serde_json::to_value(&m)?, Some(Headline { name: h.name.to_owned(), value: h.value }))
-        }
-        Err(e) => (json!({"unscored": e.to_string()}), None),
-    };
+    let (metric, headline) =
+        match predictions::score(task, &joined, variant, wordnet, Detail::Aggregate) {
+            Ok(m) => {
+                let h = m.headline();
+                (
+                    serde_json::to_value(&m)?,
+                    Some(Headline { name: h.name.to_owned(), value: h.value }),
+                )
+            }
+            Err(e) => (json!({"unscored": e.to_string()}), None),
+        };
     let metrics = Metrics {
         task: task.id.into(),
         split: fp.split.clone(),
-        counts: Counts { samples: lines.len() as u64, scored: (lines.len() - failed) as u64, failed: failed as u64 },
+        counts: Counts {
+            samples: lines.len() as u64,
+            scored: (lines.len() - failed) as u64,
+            failed: failed as u64,
+        },
         failed_counted_as_wrong: Some(failed > 0),
         failed_left_out: None,
         headline,

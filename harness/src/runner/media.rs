@@ -40,13 +40,20 @@ pub fn decode_all(keys: Vec<MediaKey>, norm: &Normalisation) -> Decoded {
 }
 
 fn decode(k: &MediaKey, norm: &Normalisation) -> Result<Vec<PixelBuf>, String> {
-    Ok(media_pixels(std::path::Path::new(&k.path), k.frames, norm)?.into_iter().map(Arc::new).collect())
+    Ok(media_pixels(std::path::Path::new(&k.path), k.frames, norm)?
+        .into_iter()
+        .map(Arc::new)
+        .collect())
 }
 
 /// The pixels feeding one media slot.
 pub fn slot_pixels(decoded: &Decoded, slot: &MediaSlot) -> Result<PixelBuf, String> {
     let key = MediaKey::of(slot);
-    let bufs = decoded.get(&key).ok_or_else(|| format!("{}: not prefetched", slot.path))?.as_ref().map_err(Clone::clone)?;
+    let bufs = decoded
+        .get(&key)
+        .ok_or_else(|| format!("{}: not prefetched", slot.path))?
+        .as_ref()
+        .map_err(Clone::clone)?;
     let i = slot.frame.map_or(0, |(i, _)| i);
     bufs.get(i).cloned().ok_or_else(|| format!("{}: frame {i} missing", slot.path))
 }

@@ -23,9 +23,10 @@ use serde_json::Value;
 use tasks::metrics::{vqa, wordnet::WordNet};
 use tasks::registry::{Inference, Task};
 
-use models::emu::Emu;
 use crate::plan::{self, TaskData};
 use files::{RunConfig, Shard};
+use models::emu::Emu;
+use tasks::run_folder::DataProvenance;
 
 pub use crate::model_source::ModelInfo;
 
@@ -94,11 +95,23 @@ pub fn support_method(opts: &RunOptions) -> String {
 }
 
 fn prompt_options(opts: &RunOptions, n_causal: usize) -> PromptOptions {
-    PromptOptions { shots: opts.shots, cot: opts.cot, text_examples: opts.text_examples, n_causal, ..Default::default() }
+    PromptOptions {
+        shots: opts.shots,
+        cot: opts.cot,
+        text_examples: opts.text_examples,
+        n_causal,
+        ..Default::default()
+    }
 }
 
-/// The fingerprint `run.json` records.
-pub fn fingerprint(opts: &RunOptions, model: &ModelInfo) -> RunConfig {
+/// The VQA variant a run records: VQAv2's is the user's choice; other tasks have a fixed one.
+pub fn recorded_variant(task: &Task, variant: vqa::Variant) -> Option<String> {
+    (task.scorer == tasks::registry::Scorer::Vqa(vqa::Variant::Official))
+        .then(|| variant.name().to_owned())
+}
+
+/// The fingerprint `run.json` records, with the provenance of the data it scores.
+pub fn fingerprint(opts: &RunOptions, model: &ModelInfo, data: DataProvenance) -> RunConfig {
     RunConfig {
         task: opts.task.id.into(),
         split: opts.split.clone(),
@@ -117,8 +130,14 @@ pub fn fingerprint(opts: &RunOptions, model: &ModelInfo) -> RunConfig {
         emu_eval_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: git_commit().into(),
         t2i: None,
+        vqa_variant: recorded_variant(opts.task, opts.vqa_variant),
+        data,
         device: None,
     }
+}
+
+fn positions_of(data: &TaskData, limit: Option<usize>, shard: Option<Shard>) -> Vec<usize> {
+    positions(data.split.samples.len(), limit, shard)
 }
 
 /// Positions (in the split's canonical order) this run evaluates: the first `limit`, then every
@@ -138,6 +157,56 @@ pub fn load_wordnet(task: &Task, dir: Option<&Path>) -> Result<Option<WordNet>> 
     }))
 }
 
+/// Checks, before the model loads (minutes for the 14B model), what a run of `opts` would only
+/// find out later: the task's files and their consistency, the support pool against the shots,
+/// the prompt options against the templates (`n_causal` from the model's config), WordNet, and
+/// that the output folder can be written.
+pub fn preflight(opts: &RunOptions, n_causal: usize) -> Result<()> {
+    let task = opts.task;
+    let refuse = || format!("refusing to start {}", task.id);
+    if task.is_text_to_image() {
+        t2i::check_flags(task.id, opts.shots, opts.cot, opts.text_examples, &opts.t2i)?;
+        task.load(&task.dir(&opts.data_root), &opts.split).with_context(refuse)?;
+    } else {
+        let popts = prompt_options(opts, n_causal);
+        let wanted = plan::wanted_support(&popts);
+        let data = plan::load(task, &opts.data_root, &opts.split, wanted > 0, opts.seed)
+            .with_context(refuse)?;
+        if wanted > data.pool.len() {
+            bail!(
+                "{}: {wanted} support examples asked, but the {} pool has {} sample(s)",
+                task.id,
+                task.pool_split.unwrap_or("training"),
+                data.pool.len()
+            );
+        }
+        if data.queries.is_empty() {
+            bail!("{}: split {} has no samples", task.id, opts.split);
+        }
+        let q = &data.queries[0];
+        let support = plan::fallback_support(&data, &q.id, wanted, opts.seed)?;
+        plan::plan(&data, opts.family, q, &support, &popts).with_context(refuse)?;
+        load_wordnet(task, opts.wordnet.as_deref())?;
+    }
+    check_writable(&opts.output)
+}
+
+/// Writes, then removes, a probe file in `dir` or, when it does not exist yet, in the nearest
+/// folder above it that does (nothing is left behind).
+fn check_writable(dir: &Path) -> Result<()> {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let existing = abs.ancestors().find(|a| a.is_dir()).unwrap_or(Path::new("."));
+    let probe = existing.join(format!(".emu-eval-write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"probe").with_context(|| {
+        format!(
+            "{}: the output folder cannot be written (in {})",
+            dir.display(),
+            existing.display()
+        )
+    })?;
+    std::fs::remove_file(&probe).with_context(|| format!("{}: cannot remove", probe.display()))
+}
+
 /// Runs one task into `opts.output`, resuming what is there.
 pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary> {
     let task = opts.task;
@@ -146,21 +215,29 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     }
     let popts = prompt_options(opts, emu.cfg.n_causal);
     let wanted = plan::wanted_support(&popts);
-    let (data, pool_all) = plan::load_with_pool(task, &opts.data_root, &opts.split, wanted > 0, opts.seed)
-        .with_context(|| format!("refusing to start {}", task.id))?;
+    let (data, pool_all) =
+        plan::load_with_pool(task, &opts.data_root, &opts.split, wanted > 0, opts.seed)
+            .with_context(|| format!("refusing to start {}", task.id))?;
     // The whole training pool is kept only for RICES to index.
-    let pool_all = if wanted > 0 && opts.support == SupportKind::Rices { pool_all } else { Vec::new() };
+    let pool_all =
+        if wanted > 0 && opts.support == SupportKind::Rices { pool_all } else { Vec::new() };
     if let Some(q) = data.queries.first() {
         // Options the templates cannot honour (CoT for captioning or Emu-I, …) stop here.
         let support = plan::fallback_support(&data, &q.id, wanted, opts.seed)?;
-        plan::plan(&data, opts.family, q, &support, &popts).with_context(|| format!("refusing to start {}", task.id))?;
+        plan::plan(&data, opts.family, q, &support, &popts)
+            .with_context(|| format!("refusing to start {}", task.id))?;
     }
     let wordnet = load_wordnet(task, opts.wordnet.as_deref())?;
     let positions = positions(data.split.samples.len(), opts.limit, opts.shard);
 
     let out = &opts.output;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
-    let fp = fingerprint(opts, model);
+    // The data of the whole run (all shards): a shard and the single run record the same.
+    let scored: Vec<&tasks::datasets::Sample> =
+        positions_of(&data, opts.limit, None).into_iter().map(|p| &data.split.samples[p]).collect();
+    let provenance =
+        crate::provenance::of(task, &opts.data_root, scored.iter().map(|s| s.media.path()))?;
+    let fp = fingerprint(opts, model, provenance);
     prepare_folder(out, &fp, opts)?;
     let pred_path = out.join(files::PREDICTIONS);
     let mut lines = files::read_predictions(&pred_path, true)?;
@@ -168,11 +245,18 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
         lines.retain(|l| l["error"].is_null());
         rewrite_lines(&pred_path, &lines)?;
     }
-    let done: HashSet<String> = lines.iter().filter_map(|l| l["id"].as_str().map(str::to_owned)).collect();
+    let done: HashSet<String> =
+        lines.iter().filter_map(|l| l["id"].as_str().map(str::to_owned)).collect();
     let mut failed = lines.iter().filter(|l| !l["error"].is_null()).count();
-    let todo: Vec<usize> = positions.iter().copied().filter(|&p| !done.contains(&data.queries[p].id)).collect();
+    let todo: Vec<usize> =
+        positions.iter().copied().filter(|&p| !done.contains(&data.queries[p].id)).collect();
     if !done.is_empty() {
-        crate::log::note(format!("{}: resuming: {} of {} samples already done", out.display(), positions.len() - todo.len(), positions.len()));
+        crate::log::note(format!(
+            "{}: resuming: {} of {} samples already done",
+            out.display(),
+            positions.len() - todo.len(),
+            positions.len()
+        ));
     }
 
     let start = Instant::now();
@@ -180,14 +264,20 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
         rices_supports(emu, model, opts, &data, &pool_all, &todo, wanted)?
     } else {
         if wanted > 0 {
-            crate::log::note(format!("{}: few-shot support examples: {}", task.id, support_method(opts)));
+            crate::log::note(format!(
+                "{}: few-shot support examples: {}",
+                task.id,
+                support_method(opts)
+            ));
         }
         HashMap::new()
     };
     let mut writer = files::PredictionWriter::open(&pred_path)?;
     let mut exec = exec::Executor::new(emu);
-    let mut bar = progress::Progress::new(task.id, positions.len(), positions.len() - todo.len(), failed);
-    let scorer = stages::SampleScorer { task, variant: opts.vqa_variant, wordnet: wordnet.as_ref() };
+    let mut bar =
+        progress::Progress::new(task.id, positions.len(), positions.len() - todo.len(), failed);
+    let scorer =
+        stages::SampleScorer { task, variant: opts.vqa_variant, wordnet: wordnet.as_ref() };
     let norm = crate::pixels::normalisation(emu);
     let batch = opts.batch_size.max(1);
     let outcome: Result<()> = std::thread::scope(|scope| {
@@ -198,7 +288,8 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
         let supports_ref = &supports;
         scope.spawn(move || {
             for chunk in todo_ref.chunks(batch) {
-                let prepared = stages::prepare(data_ref, opts, popts_ref, chunk, &norm, supports_ref);
+                let prepared =
+                    stages::prepare(data_ref, opts, popts_ref, chunk, &norm, supports_ref);
                 if tx.send(prepared).is_err() {
                     break;
                 }
@@ -210,7 +301,12 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
             for rec in records {
                 if !rec["error"].is_null() {
                     failed += 1;
-                    crate::log::note(format!("{}: sample {} failed: {}", task.id, rec["id"].as_str().unwrap_or(""), rec["error"].as_str().unwrap_or("")));
+                    crate::log::note(format!(
+                        "{}: sample {} failed: {}",
+                        task.id,
+                        rec["id"].as_str().unwrap_or(""),
+                        rec["error"].as_str().unwrap_or("")
+                    ));
                 }
                 writer.append(&rec)?;
                 bar.inc(failed);
@@ -237,15 +333,29 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
         samples_this_invocation: Some(todo.len() as u64),
         ..Default::default()
     };
-    let metrics = finish::finish(out, &data, &positions, &fp, model, opts.vqa_variant, wordnet.as_ref(), timing)?;
+    let metrics = finish::finish(
+        out,
+        &data,
+        &positions,
+        &fp,
+        model,
+        opts.vqa_variant,
+        wordnet.as_ref(),
+        timing,
+    )?;
     if failed > opts.max_failures {
-        bail!("{}: {failed} samples failed, more than --max-failures {}", task.id, opts.max_failures);
+        bail!(
+            "{}: {failed} samples failed, more than --max-failures {}",
+            task.id,
+            opts.max_failures
+        );
     }
     Ok(RunSummary { output: out.clone(), metrics })
 }
 
-/// Fields that name the binary: a rebuilt binary may resume a run (noted, not refused).
-const BUILD_FIELDS: &[&str] = &["emu_eval_version", "git_commit"];
+/// Fields that name the binary: a rebuilt binary may resume a run (noted, not refused). `data`
+/// is compared by content ([`DataProvenance::content_difference`]): a moved data root resumes.
+const BUILD_FIELDS: &[&str] = &["emu_eval_version", "git_commit", "data"];
 
 /// Checks or writes `run.json`; `--overwrite` clears the folder's run files first.
 fn prepare_folder(out: &Path, fp: &RunConfig, opts: &RunOptions) -> Result<()> {
@@ -253,22 +363,45 @@ fn prepare_folder(out: &Path, fp: &RunConfig, opts: &RunOptions) -> Result<()> {
     let has_predictions = out.join(files::PREDICTIONS).exists();
     match existing {
         Some(old) if old.first_difference(fp, BUILD_FIELDS).is_some() && !opts.overwrite => {
-            let (field, was, now) = old.first_difference(fp, BUILD_FIELDS).unwrap_or_else(|| ("?".into(), Value::Null, Value::Null));
+            let (field, was, now) = old
+                .first_difference(fp, BUILD_FIELDS)
+                .unwrap_or_else(|| ("?".into(), Value::Null, Value::Null));
             bail!(
                 "{}: holds a run with a different configuration ({field}: {was} there, {now} now); use another --output or --overwrite",
                 out.join(files::RUN_JSON).display()
             );
         }
+        Some(old) if old.data.content_difference(&fp.data).is_some() && !opts.overwrite => {
+            let what = old.data.content_difference(&fp.data).unwrap_or_default();
+            bail!(
+                "{}: holds a run over different data (data: {what}); use another --output or --overwrite",
+                out.join(files::RUN_JSON).display()
+            );
+        }
         None if has_predictions && !opts.overwrite => {
-            bail!("{}: predictions without run.json; use another --output or --overwrite", out.display());
+            bail!(
+                "{}: predictions without run.json; use another --output or --overwrite",
+                out.display()
+            );
         }
         _ => {}
     }
     if opts.overwrite {
-        let t2i_files: &[&str] = if matches!(opts.task.inference, Inference::TextToImage) { &t2i::RUN_FILES } else { &[] };
-        for f in [files::PREDICTIONS, files::METRICS, opts.task.result_file].iter().chain(t2i_files) {
+        let t2i_files: &[&str] = if matches!(opts.task.inference, Inference::TextToImage) {
+            &t2i::RUN_FILES
+        } else {
+            &[]
+        };
+        for f in [files::PREDICTIONS, files::METRICS, opts.task.result_file].iter().chain(t2i_files)
+        {
             let p = out.join(f);
-            let removed = if p.is_dir() { std::fs::remove_dir_all(&p) } else if p.exists() { std::fs::remove_file(&p) } else { Ok(()) };
+            let removed = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else if p.exists() {
+                std::fs::remove_file(&p)
+            } else {
+                Ok(())
+            };
             removed.with_context(|| format!("{}: cannot remove", p.display()))?;
         }
     }
@@ -284,6 +417,41 @@ fn rewrite_lines(path: &Path, lines: &[Value]) -> Result<()> {
     files::write_atomic(path, s.as_bytes())
 }
 
+/// The RICES index of a run: the task's pool and split with the vision features of `ex` (cached,
+/// keyed by the weights hash, task, split, seed and recipe). `prompt` uses the same, so it shows
+/// the support examples `run` uses.
+pub fn support_index<'a>(
+    ex: &'a crate::rices_features::VisionFeatures<'a>,
+    weights_hash: &str,
+    seed: u64,
+    cache: Option<&Path>,
+    data: &TaskData,
+    pool_all: &[tasks::datasets::Sample],
+) -> Result<crate::rices::SupportIndex<'a>> {
+    use crate::rices::{RicesOptions, SupportIndex};
+    let cache = retrieval::cache::FeatureCache::new(crate::cache::dir(cache, crate::cache::RICES)?);
+    let ropts = RicesOptions {
+        pool_seed: seed,
+        split: Some(data.split.split.clone()),
+        ..RicesOptions::default()
+    };
+    crate::log::note(format!(
+        "{}: RICES support examples (features cached in {})",
+        data.task.id,
+        cache.dir().display()
+    ));
+    SupportIndex::build(
+        ex,
+        weights_hash,
+        data.task,
+        pool_all,
+        data.split.samples.clone(),
+        &cache,
+        &ropts,
+        &mut |_, _, _| {},
+    )
+}
+
 /// RICES support examples of the samples to run (features of the pool cached, keyed by the
 /// weights hash, task, split, seed and recipe), by position.
 fn rices_supports(
@@ -295,14 +463,9 @@ fn rices_supports(
     todo: &[usize],
     k: usize,
 ) -> Result<HashMap<usize, plan::Support>> {
-    use crate::rices::{RicesOptions, SupportIndex};
-    use crate::rices_features::{Pooling, VisionFeatures};
-    let ex = VisionFeatures { tower: emu, pooling: Pooling::default() };
-    let cache = retrieval::cache::FeatureCache::new(crate::cache::dir(opts.cache.as_deref(), crate::cache::RICES)?);
-    let ropts = RicesOptions { pool_seed: opts.seed, split: Some(opts.split.clone()), ..RicesOptions::default() };
-    crate::log::note(format!("{}: RICES support examples (features cached in {})", opts.task.id, cache.dir().display()));
-    let queries = data.split.samples.clone();
-    let index = SupportIndex::build(&ex, &model.weights_hash, opts.task, pool_all, queries, &cache, &ropts, &mut |_, _, _| {})?;
+    let ex = crate::rices_features::VisionFeatures { tower: emu, pooling: Default::default() };
+    let index =
+        support_index(&ex, &model.weights_hash, opts.seed, opts.cache.as_deref(), data, pool_all)?;
     let mut out = HashMap::with_capacity(todo.len());
     for chunk in todo.chunks(256) {
         let ids: Vec<&str> = chunk.iter().map(|&p| data.queries[p].id.as_str()).collect();

@@ -22,7 +22,9 @@ impl Progress {
     pub fn new(task: &'static str, total: usize, done: usize, failed: usize) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = ProgressBar::new(total as u64);
-            if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}") {
+            if let Ok(style) = ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}",
+            ) {
                 b.set_style(style.progress_chars("=> "));
             }
             b.set_prefix(task);
@@ -44,7 +46,8 @@ impl Progress {
             }
             None if self.last_log.elapsed() >= LOG_EVERY => {
                 self.last_log = Instant::now();
-                let rate = (self.done - self.started_at) as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+                let rate = (self.done - self.started_at) as f64
+                    / self.start.elapsed().as_secs_f64().max(1e-9);
                 let eta = (self.total - self.done) as f64 / rate.max(1e-9);
                 eprintln!("emu-eval: {}: {}/{} samples, {rate:.2} samples/s, ETA {eta:.0} s, failed {failed}", self.task, self.done, self.total);
             }

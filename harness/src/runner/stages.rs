@@ -50,7 +50,9 @@ pub fn prepare(
                 None => plan::fallback_support(data, &q.id, k, opts.seed),
             };
             let planned = support
-                .and_then(|support| Ok((plan::plan(data, opts.family, q, &support, popts)?, support)))
+                .and_then(|support| {
+                    Ok((plan::plan(data, opts.family, q, &support, popts)?, support))
+                })
                 .map_err(|e| format!("{e:#}"));
             PreparedSample { pos, plan: planned }
         })
@@ -80,12 +82,16 @@ enum StageExec {
 /// The registry's settings for a stage kind of `task`.
 fn stage_exec(task: &Task, kind: StageKind) -> StageExec {
     match (kind, task.inference) {
-        (StageKind::Caption, _) => StageExec::Generate { settings: registry::CAPTION, allowed: None },
+        (StageKind::Caption, _) => {
+            StageExec::Generate { settings: registry::CAPTION, allowed: None }
+        }
         (StageKind::Answerability, Inference::AnswerabilityGate { gate, answers, .. }) => {
             StageExec::Generate { settings: gate, allowed: Some(answers) }
         }
         (_, Inference::RankOptions { n_segments }) => StageExec::Rank { n_segments },
-        (_, Inference::Generate { answer } | Inference::AnswerabilityGate { answer, .. }) => StageExec::Generate { settings: answer, allowed: None },
+        (_, Inference::Generate { answer } | Inference::AnswerabilityGate { answer, .. }) => {
+            StageExec::Generate { settings: answer, allowed: None }
+        }
         (_, Inference::TextToImage) => unreachable!("text-to-image has no text stages"),
     }
 }
@@ -118,8 +124,21 @@ impl Live<'_> {
         for slot in &slots {
             data.extend_from_slice(&media::slot_pixels(self.decoded, slot)?);
         }
-        let t = Tensor::from_vec(data, (slots.len(), 3, size, size), &Device::Cpu).map_err(|e| e.to_string())?;
+        let t = Tensor::from_vec(data, (slots.len(), 3, size, size), &Device::Cpu)
+            .map_err(|e| e.to_string())?;
         Ok((text, Some(t)))
+    }
+
+    /// Marks the sample failed at stage `i` and keeps that stage in its line (text as far as it
+    /// was built, no output), so a failed line shows where it stopped.
+    fn fail_stage(&mut self, i: usize, text: Option<String>, error: String) {
+        let st = &self.plan.stages[i];
+        let text = text.unwrap_or_else(|| st.text());
+        let mut v = plan::stage_json(st, &text);
+        v["output"] = Value::Null;
+        v["error"] = Value::String(error.clone());
+        self.records.push(v);
+        self.error = Some(error);
     }
 
     fn record_stage(&mut self, task: &Task, i: usize, text: String, output: Value) {
@@ -127,7 +146,10 @@ impl Live<'_> {
         let mut v = plan::stage_json(st, &text);
         v["output"] = output.clone();
         if let Value::String(s) = &output {
-            self.filled.insert(st.name.clone(), prompts::postprocess(task.prompt.expect("prompted task"), st.kind, s));
+            self.filled.insert(
+                st.name.clone(),
+                prompts::postprocess(task.prompt.expect("prompted task"), st.kind, s),
+            );
         }
         self.raw.insert(st.name.clone(), output);
         self.records.push(v);
@@ -149,14 +171,21 @@ impl SampleScorer<'_> {
             return None;
         }
         let joined = [(sample, Some(p.clone()))];
-        let m = predictions::score(self.task, &joined, self.variant, self.wordnet, Detail::PerSample).ok()?;
+        let m =
+            predictions::score(self.task, &joined, self.variant, self.wordnet, Detail::PerSample)
+                .ok()?;
         m.per_sample()?.first().copied().flatten()
     }
 }
 
 /// Executes every stage of the chunk's samples, round by round; returns one record per sample,
 /// in chunk order.
-pub fn execute(exec: &mut Executor, data: &TaskData, chunk: PreparedChunk, scorer: &SampleScorer) -> Vec<Value> {
+pub fn execute(
+    exec: &mut Executor,
+    data: &TaskData,
+    chunk: PreparedChunk,
+    scorer: &SampleScorer,
+) -> Vec<Value> {
     let task = data.task;
     let size = exec.emu().cfg.vision.image_size;
     let decoded = &chunk.decoded;
@@ -180,7 +209,9 @@ pub fn execute(exec: &mut Executor, data: &TaskData, chunk: PreparedChunk, score
     }
     let rounds = live.iter().map(|l| l.plan.stages.len()).max().unwrap_or(0);
     for i in 0..rounds {
-        let ready: Vec<usize> = (0..live.len()).filter(|&j| live[j].error.is_none() && live[j].plan.stages.len() > i).collect();
+        let ready: Vec<usize> = (0..live.len())
+            .filter(|&j| live[j].error.is_none() && live[j].plan.stages.len() > i)
+            .collect();
         // Group by stage kind so a batch never mixes settings.
         let mut groups: Vec<(StageKind, Vec<usize>)> = Vec::new();
         for j in ready {
@@ -197,13 +228,19 @@ pub fn execute(exec: &mut Executor, data: &TaskData, chunk: PreparedChunk, score
                         run_rank(exec, data, &mut live[j], i, size, n_segments);
                     }
                 }
-                StageExec::Generate { settings, allowed } => run_generate(exec, task, &mut live, &members, i, size, &settings, allowed),
+                StageExec::Generate { settings, allowed } => {
+                    run_generate(exec, task, &mut live, &members, i, size, &settings, allowed)
+                }
             }
         }
     }
-    let mut out: Vec<(usize, Value)> = live.into_iter().map(|l| (l.pos, finish_sample(task, data, l, scorer))).collect();
+    let mut out: Vec<(usize, Value)> =
+        live.into_iter().map(|l| (l.pos, finish_sample(task, data, l, scorer))).collect();
     for (pos, support, e) in failed_early {
-        out.push((pos, record(&data.queries[pos].id, &support, Vec::new(), Value::Null, None, Some(e), 0.0)));
+        out.push((
+            pos,
+            record(&data.queries[pos].id, &support, Vec::new(), Value::Null, None, Some(e), 0.0),
+        ));
     }
     out.sort_by_key(|(p, _)| *p);
     out.into_iter().map(|(_, v)| v).collect()
@@ -224,7 +261,7 @@ fn run_generate(
     for &j in members {
         match live[j].stage_input(i, size) {
             Ok((text, px)) => rows.push((j, text, px)),
-            Err(e) => live[j].error = Some(e),
+            Err(e) => live[j].fail_stage(i, None, e),
         }
     }
     if rows.is_empty() {
@@ -250,22 +287,41 @@ fn run_generate(
                         live[j].seconds += t0.elapsed().as_secs_f64();
                         live[j].record_stage(task, i, text, Value::String(texts.remove(0)));
                     }
-                    Err(e) => live[j].error = Some(format!("stage {}: {e:#}", live[j].plan.stages[i].name)),
+                    Err(e) => {
+                        let msg = format!("stage {}: {e:#}", live[j].plan.stages[i].name);
+                        live[j].fail_stage(i, Some(text), msg)
+                    }
                 }
             }
         }
-        Err(e) => live[rows[0].0].error = Some(format!("stage {}: {e:#}", live[rows[0].0].plan.stages[i].name)),
+        Err(e) => {
+            let (j, text, _) = rows.swap_remove(0);
+            let msg = format!("stage {}: {e:#}", live[j].plan.stages[i].name);
+            live[j].fail_stage(i, Some(text), msg)
+        }
     }
 }
 
-fn generate_rows(exec: &mut Executor, rows: &[(usize, String, Option<Tensor>)], settings: &Generation, allowed: Option<&[&str]>) -> anyhow::Result<Vec<String>> {
+fn generate_rows(
+    exec: &mut Executor,
+    rows: &[(usize, String, Option<Tensor>)],
+    settings: &Generation,
+    allowed: Option<&[&str]>,
+) -> anyhow::Result<Vec<String>> {
     let prompts: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
     let px: Vec<&Tensor> = rows.iter().filter_map(|r| r.2.as_ref()).collect();
     let pixels = if px.is_empty() { None } else { Some(Tensor::cat(&px, 0)?) };
     exec.generate(&prompts, pixels.as_ref(), settings, allowed)
 }
 
-fn run_rank(exec: &mut Executor, data: &TaskData, l: &mut Live, i: usize, size: usize, n_segments: usize) {
+fn run_rank(
+    exec: &mut Executor,
+    data: &TaskData,
+    l: &mut Live,
+    i: usize,
+    size: usize,
+    n_segments: usize,
+) {
     let options = match &data.split.samples[l.pos].content {
         Content::Dialog { options, .. } => options.clone(),
         _ => Vec::new(),
@@ -273,7 +329,7 @@ fn run_rank(exec: &mut Executor, data: &TaskData, l: &mut Live, i: usize, size: 
     let (text, px) = match l.stage_input(i, size) {
         Ok(x) => x,
         Err(e) => {
-            l.error = Some(e);
+            l.fail_stage(i, None, e);
             return;
         }
     };
@@ -283,7 +339,10 @@ fn run_rank(exec: &mut Executor, data: &TaskData, l: &mut Live, i: usize, size: 
             l.seconds += start.elapsed().as_secs_f64();
             l.record_stage(data.task, i, text, json!(ranks));
         }
-        Err(e) => l.error = Some(format!("stage {}: {e:#}", l.plan.stages[i].name)),
+        Err(e) => {
+            let msg = format!("stage {}: {e:#}", l.plan.stages[i].name);
+            l.fail_stage(i, Some(text), msg)
+        }
     }
 }
 
@@ -292,7 +351,13 @@ fn prediction(task: &Task, l: &Live) -> Option<Prediction> {
     let answer = l.raw.get(prompts::ANSWER)?;
     let ptask = task.prompt?;
     Some(match task.inference {
-        Inference::RankOptions { .. } => Prediction::Ranks(answer.as_array()?.iter().filter_map(|r| r.as_u64().and_then(|r| u32::try_from(r).ok())).collect()),
+        Inference::RankOptions { .. } => Prediction::Ranks(
+            answer
+                .as_array()?
+                .iter()
+                .filter_map(|r| r.as_u64().and_then(|r| u32::try_from(r).ok()))
+                .collect(),
+        ),
         Inference::AnswerabilityGate { .. } => {
             let gate = l.raw.get(prompts::ANSWERABILITY)?.as_str()?;
             Prediction::Text(prompts::gated_answer(ptask, gate, answer.as_str()?))
@@ -303,17 +368,20 @@ fn prediction(task: &Task, l: &Live) -> Option<Prediction> {
 
 fn finish_sample(task: &Task, data: &TaskData, l: Live, scorer: &SampleScorer) -> Value {
     let id = &data.queries[l.pos].id;
-    if let Some(e) = &l.error {
-        return record(id, &l.support, l.records, Value::Null, None, Some(e.clone()), l.seconds);
+    let sample = &data.split.samples[l.pos];
+    let truth = tasks::datasets::predictions::ground_truth(sample);
+    let (pred, error) = match (&l.error, prediction(task, &l)) {
+        (Some(e), _) => (None, Some(e.clone())),
+        (None, Some(p)) => (Some(p), None),
+        (None, None) => (None, Some("no answer stage output".to_owned())),
+    };
+    let score = pred.as_ref().and_then(|p| scorer.score(sample, p));
+    let pv = pred.as_ref().map_or(Value::Null, prediction_json);
+    let mut v = record(id, &l.support, l.records, pv, score, error, l.seconds);
+    if let Some(t) = truth {
+        v["ground_truth"] = t;
     }
-    match prediction(task, &l) {
-        Some(p) => {
-            let score = scorer.score(&data.split.samples[l.pos], &p);
-            let pv = prediction_json(&p);
-            record(id, &l.support, l.records, pv, score, None, l.seconds)
-        }
-        None => record(id, &l.support, l.records, Value::Null, None, Some("no answer stage output".into()), l.seconds),
-    }
+    v
 }
 
 /// A prediction as `predictions.jsonl` stores it: the answer text or the ranks.
@@ -328,12 +396,24 @@ pub fn prediction_json(p: &Prediction) -> Value {
 pub fn prediction_from_json(v: &Value) -> Option<Prediction> {
     match v {
         Value::String(s) => Some(Prediction::Text(s.clone())),
-        Value::Array(a) => Some(Prediction::Ranks(a.iter().map(|r| r.as_u64().and_then(|r| u32::try_from(r).ok())).collect::<Option<Vec<_>>>()?)),
+        Value::Array(a) => Some(Prediction::Ranks(
+            a.iter()
+                .map(|r| r.as_u64().and_then(|r| u32::try_from(r).ok()))
+                .collect::<Option<Vec<_>>>()?,
+        )),
         _ => None,
     }
 }
 
-fn record(id: &str, support: &Support, stages: Vec<Value>, prediction: Value, score: Option<f64>, error: Option<String>, seconds: f64) -> Value {
+fn record(
+    id: &str,
+    support: &Support,
+    stages: Vec<Value>,
+    prediction: Value,
+    score: Option<f64>,
+    error: Option<String>,
+    seconds: f64,
+) -> Value {
     json!({
         "id": id,
         "support": support.to_json(),

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use models::decoder::GenerateOptions;
-use serde_json::{json, Value};
+use serde_json::json;
 use tasks::metrics::fid::frechet_distance;
 
 use tasks::registry::Task;
@@ -18,11 +18,11 @@ use tasks::run_folder::{Counts, Headline, Metrics, Timing};
 
 use super::files::{self, RunConfig, T2iConfig};
 use super::{finish, positions, progress, ModelInfo, RunOptions, RunSummary};
-use models::emu::Emu;
 use crate::t2i::captions::{read_captions, sample_captions, write_captions, Caption};
 use crate::t2i::fid::{cached_stats, image_stats, write_stats_atomic};
 use crate::t2i::sources::{load_decoder, InceptionSource};
 use crate::t2i::{generate_one, image_path, TextToImage};
+use models::emu::Emu;
 
 /// Files of a coco_t2i run folder besides `predictions.jsonl`, `metrics.json` and the images
 /// (removed by `--overwrite`).
@@ -47,7 +47,14 @@ pub struct T2iOptions {
 impl Default for T2iOptions {
     fn default() -> Self {
         let g = GenerateOptions::default();
-        T2iOptions { decoder: None, inception: None, prompts: crate::t2i::captions::COCO_T2I_PROMPTS, steps: g.steps, guidance: g.guidance, reference_stats: None }
+        T2iOptions {
+            decoder: None,
+            inception: None,
+            prompts: crate::t2i::captions::COCO_T2I_PROMPTS,
+            steps: g.steps,
+            guidance: g.guidance,
+            reference_stats: None,
+        }
     }
 }
 
@@ -64,7 +71,13 @@ pub struct FidSetup<'a> {
 
 /// Refuses flags text-to-image cannot honour; `run` calls it for every combination before loading
 /// the model.
-pub fn check_flags(task: &str, shots: usize, cot: bool, text_examples: bool, t: &T2iOptions) -> Result<()> {
+pub fn check_flags(
+    task: &str,
+    shots: usize,
+    cot: bool,
+    text_examples: bool,
+    t: &T2iOptions,
+) -> Result<()> {
     if shots > 0 || cot || text_examples {
         bail!("--task {task}: zero-shot text-to-image only (no --shots above 0, --cot or --text-examples)");
     }
@@ -85,7 +98,9 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     let task = opts.task;
     let t = &opts.t2i;
     check_flags(task.id, opts.shots, opts.cot, opts.text_examples, t)?;
-    let samples = task.load(&task.dir(&opts.data_root), &opts.split).with_context(|| format!("refusing to start {}", task.id))?;
+    let samples = task
+        .load(&task.dir(&opts.data_root), &opts.split)
+        .with_context(|| format!("refusing to start {}", task.id))?;
     let list = sample_captions(&samples.samples, t.prompts, opts.seed);
     if list.is_empty() {
         bail!("refusing to start {}: split {} has no captions", task.id, opts.split);
@@ -93,7 +108,13 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     let (decoder, decoder_name, decoder_hash) = load_decoder(emu, t.decoder.as_deref(), opts.seed)?;
     let size = TextToImage::default_size(&decoder);
     let inception = InceptionSource::resolve(t.inception.as_deref(), opts.seed);
-    let mut fp = super::fingerprint(opts, model);
+    let scored = positions(list.len(), opts.limit, None);
+    let provenance = crate::provenance::of(
+        task,
+        &opts.data_root,
+        scored.iter().map(|&p| list[p].image.as_path()),
+    )?;
+    let mut fp = super::fingerprint(opts, model, provenance);
     fp.t2i = Some(T2iConfig {
         decoder: decoder_name,
         decoder_hash,
@@ -110,28 +131,48 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     super::prepare_folder(out, &fp, opts)?;
     check_or_write_captions(&out.join(RUN_FILES[0]), &list)?;
     let images = out.join(task.result_file);
-    std::fs::create_dir_all(&images).with_context(|| format!("{}: cannot create", images.display()))?;
+    std::fs::create_dir_all(&images)
+        .with_context(|| format!("{}: cannot create", images.display()))?;
     let positions = positions(list.len(), opts.limit, opts.shard);
 
     // Lines are kept when their image is still there (or they record a failure).
     let pred_path = out.join(files::PREDICTIONS);
     let mut lines = files::read_predictions(&pred_path, true)?;
     let before = lines.len();
-    lines.retain(|l| if l["error"].is_null() { l["image"].as_str().is_some_and(|p| out.join(p).is_file()) } else { !opts.retry_failed });
+    lines.retain(|l| {
+        if l["error"].is_null() {
+            l["image"].as_str().is_some_and(|p| out.join(p).is_file())
+        } else {
+            !opts.retry_failed
+        }
+    });
     if lines.len() != before {
         super::rewrite_lines(&pred_path, &lines)?;
     }
-    let done: HashSet<String> = lines.iter().filter_map(|l| l["id"].as_str().map(str::to_owned)).collect();
+    let done: HashSet<String> =
+        lines.iter().filter_map(|l| l["id"].as_str().map(str::to_owned)).collect();
     let mut failed = lines.iter().filter(|l| !l["error"].is_null()).count();
-    let todo: Vec<usize> = positions.iter().copied().filter(|&p| !done.contains(&list[p].id.to_string())).collect();
+    let todo: Vec<usize> =
+        positions.iter().copied().filter(|&p| !done.contains(&list[p].id.to_string())).collect();
     if !done.is_empty() {
-        crate::log::note(format!("{}: resuming: {} of {} images already done", out.display(), positions.len() - todo.len(), positions.len()));
+        crate::log::note(format!(
+            "{}: resuming: {} of {} images already done",
+            out.display(),
+            positions.len() - todo.len(),
+            positions.len()
+        ));
     }
 
     let start = Instant::now();
-    let t2i = TextToImage::new(emu, &decoder, GenerateOptions { steps: t.steps, guidance: t.guidance }, size)?;
+    let t2i = TextToImage::new(
+        emu,
+        &decoder,
+        GenerateOptions { steps: t.steps, guidance: t.guidance },
+        size,
+    )?;
     let mut writer = files::PredictionWriter::open(&pred_path)?;
-    let mut bar = progress::Progress::new(task.id, positions.len(), positions.len() - todo.len(), failed);
+    let mut bar =
+        progress::Progress::new(task.id, positions.len(), positions.len() - todo.len(), failed);
     let (mut generated, mut found) = (0usize, 0usize);
     let mut model_seconds = 0.0;
     for &p in &todo {
@@ -139,7 +180,11 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
         let begin = Instant::now();
         // An image without its line was written just before an interruption: it is kept.
         let on_disk = image_path(&images, c.id).is_file();
-        let result = if on_disk { Ok(0.0) } else { generate_one(&t2i, c, &images, opts.seed).map(|()| begin.elapsed().as_secs_f64()) };
+        let result = if on_disk {
+            Ok(0.0)
+        } else {
+            generate_one(&t2i, c, &images, opts.seed).map(|()| begin.elapsed().as_secs_f64())
+        };
         let line = match result {
             Ok(secs) => {
                 if on_disk {
@@ -172,7 +217,22 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     }
     bar.finish();
     let device = emu.device().clone();
-    let fid = FidSetup { inception: &inception, device: &device, reference_stats: t.reference_stats.clone(), cache: opts.cache.clone(), batch: opts.batch_size.max(1) };
+    let mut fid = FidSetup {
+        inception: &inception,
+        device: &device,
+        reference_stats: t.reference_stats.clone(),
+        cache: opts.cache.clone(),
+        batch: opts.batch_size.max(1),
+    };
+    // The reference statistics of the whole run (every shard names the same file), so that
+    // `merge` finds them with nothing but the folders.
+    if fid.reference_stats.is_none() {
+        let all = super::positions(list.len(), opts.limit, None);
+        let mut refs: Vec<PathBuf> = all.iter().map(|&p| list[p].image.clone()).collect();
+        refs.sort();
+        refs.dedup();
+        fid.reference_stats = Some(default_reference_stats(&fid, &opts.split, &refs)?);
+    }
     let timing = Timing {
         wall_seconds: Some(start.elapsed().as_secs_f64()),
         model_seconds: Some(model_seconds),
@@ -182,7 +242,8 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
         images_found_without_line: Some(found as u64),
         merged_shards: None,
     };
-    let metrics = finish_t2i(task, out, &list, &positions, &fp, model, opts.shard.is_none().then_some(&fid), timing)?;
+    let metrics =
+        finish_t2i(task, out, &list, &positions, &fp, model, &fid, opts.shard.is_none(), timing)?;
     Ok(RunSummary { output: out.clone(), metrics })
 }
 
@@ -196,41 +257,60 @@ fn check_or_write_captions(path: &Path, list: &[Caption]) -> Result<()> {
     }
     let tmp = path.with_extension("json.partial");
     write_captions(&tmp, list)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot rename into place", path.display()))
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("{}: cannot rename into place", path.display()))
 }
 
 /// Sorts the predictions into caption order and writes `metrics.json`, with the FID when `fid`
 /// is given (a complete run) and `null` for a shard.
-pub fn finish_t2i(task: &Task, out: &Path, list: &[Caption], positions: &[usize], fp: &RunConfig, model: &ModelInfo, fid: Option<&FidSetup>, timing: Timing) -> Result<Metrics> {
+#[allow(clippy::too_many_arguments)] // the run's parts, each needed once
+pub fn finish_t2i(
+    task: &Task,
+    out: &Path,
+    list: &[Caption],
+    positions: &[usize],
+    fp: &RunConfig,
+    model: &ModelInfo,
+    fid: &FidSetup,
+    complete: bool,
+    timing: Timing,
+) -> Result<Metrics> {
     let ids: Vec<String> = positions.iter().map(|&p| list[p].id.to_string()).collect();
     let lines = finish::lines_in_order(out, ids.iter().map(String::as_str))?;
     super::rewrite_lines(&out.join(files::PREDICTIONS), &lines)?;
-    let images: Vec<PathBuf> = lines.iter().filter_map(|l| l["image"].as_str().filter(|_| l["error"].is_null()).map(|p| out.join(p))).collect();
+    let images: Vec<PathBuf> = lines
+        .iter()
+        .filter_map(|l| l["image"].as_str().filter(|_| l["error"].is_null()).map(|p| out.join(p)))
+        .collect();
     let failed = lines.len() - images.len();
     let mut reference: Vec<PathBuf> = positions.iter().map(|&p| list[p].image.clone()).collect();
     reference.sort();
     reference.dedup();
-    let (metric, statistics) = match fid {
-        Some(f) => {
-            let gen_stats = out.join(RUN_FILES[1]);
-            let ref_stats = match &f.reference_stats {
-                Some(p) => p.clone(),
-                None => default_reference_stats(f, &fp.split, &reference)?,
-            };
-            let value = compute_fid(f, &images, &reference, &ref_stats, &gen_stats)?;
-            let metric = json!({"fid": value, "generated_images": images.len(), "reference_images": reference.len()});
-            (metric, json!({"generated": RUN_FILES[1], "reference": ref_stats}))
-        }
-        None => {
-            let note = "a shard: FID over all images is computed by `emu-eval merge`";
-            (json!({"fid": null, "generated_images": images.len(), "reference_images": reference.len(), "note": note}), Value::Null)
-        }
+    let ref_stats = match &fid.reference_stats {
+        Some(p) => p.clone(),
+        None => default_reference_stats(fid, &fp.split, &reference)?,
+    };
+    let (metric, statistics) = if complete {
+        let gen_stats = out.join(RUN_FILES[1]);
+        let value = compute_fid(fid, &images, &reference, &ref_stats, &gen_stats)?;
+        let metric = json!({"fid": value, "generated_images": images.len(), "reference_images": reference.len()});
+        (metric, json!({"generated": RUN_FILES[1], "reference": ref_stats}))
+    } else {
+        let note = "a shard: FID over all images is computed by `emu-eval merge`";
+        (
+            json!({"fid": null, "generated_images": images.len(), "reference_images": reference.len(), "note": note}),
+            json!({"generated": null, "reference": ref_stats}),
+        )
     };
     let name = tasks::registry::Metric::Fid.name();
     let metrics = Metrics {
         task: fp.task.clone(),
         split: fp.split.clone(),
-        counts: Counts { samples: lines.len() as u64, scored: images.len() as u64, failed: failed as u64 },
+        counts: Counts {
+            samples: lines.len() as u64,
+            scored: images.len() as u64,
+            failed: failed as u64,
+        },
         failed_counted_as_wrong: None,
         failed_left_out: Some(failed > 0),
         headline: Some(Headline { name: name.into(), value: metric["fid"].as_f64() }),
@@ -261,7 +341,13 @@ fn default_reference_stats(f: &FidSetup, split: &str, reference: &[PathBuf]) -> 
 /// FID of the generated images against the reference images' statistics (read from
 /// `ref_stats` when present, else computed and written there); the generated statistics are
 /// written to `gen_stats`.
-fn compute_fid(f: &FidSetup, images: &[PathBuf], reference: &[PathBuf], ref_stats: &Path, gen_stats: &Path) -> Result<f64> {
+fn compute_fid(
+    f: &FidSetup,
+    images: &[PathBuf],
+    reference: &[PathBuf],
+    ref_stats: &Path,
+    gen_stats: &Path,
+) -> Result<f64> {
     if images.len() < 2 {
         bail!("FID: {} generated image(s); the covariance needs at least 2", images.len());
     }
@@ -270,7 +356,11 @@ fn compute_fid(f: &FidSetup, images: &[PathBuf], reference: &[PathBuf], ref_stat
     }
     let net = f.inception.load(f.device)?;
     let how = if ref_stats.is_file() { "read from" } else { "computing into" };
-    crate::log::note(format!("FID: reference statistics ({} real images) {how} {}", reference.len(), ref_stats.display()));
+    crate::log::note(format!(
+        "FID: reference statistics ({} real images) {how} {}",
+        reference.len(),
+        ref_stats.display()
+    ));
     let (mu_r, sigma_r) = cached_stats(&net, reference, ref_stats, f.batch, f.device)?;
     crate::log::note(format!("FID: statistics of the {} generated images", images.len()));
     let (mu_g, sigma_g) = image_stats(&net, images, f.batch, f.device, true)?;
@@ -285,11 +375,21 @@ fn compute_fid(f: &FidSetup, images: &[PathBuf], reference: &[PathBuf], ref_stat
 /// Merges coco_t2i shard folders: the caption lists must agree, lines are concatenated, images
 /// are hard-linked (copied across file systems) into `out/coco_t2i_images/`, then the FID is
 /// computed over all of them with the Inception the shards recorded (or `inception`).
-pub fn merge(task: &Task, shards: &[(RunConfig, &PathBuf)], out: &Path, fp: &RunConfig, model: &ModelInfo, fid: &MergeFid) -> Result<Metrics> {
-    let cfg = fp.t2i.as_ref().with_context(|| format!("{}: no text-to-image settings", shards[0].1.join(files::RUN_JSON).display()))?;
+pub fn merge(
+    task: &Task,
+    shards: &[(RunConfig, &PathBuf)],
+    out: &Path,
+    fp: &RunConfig,
+    model: &ModelInfo,
+    fid: &MergeFid,
+) -> Result<Metrics> {
+    let cfg = fp.t2i.as_ref().with_context(|| {
+        format!("{}: no text-to-image settings", shards[0].1.join(files::RUN_JSON).display())
+    })?;
     let first_captions = shards[0].1.join(RUN_FILES[0]);
     let list = read_captions(&first_captions)?;
-    std::fs::create_dir_all(out.join(task.result_file)).with_context(|| format!("{}: cannot create", out.display()))?;
+    std::fs::create_dir_all(out.join(task.result_file))
+        .with_context(|| format!("{}: cannot create", out.display()))?;
     let mut ids = HashSet::new();
     let mut lines = Vec::new();
     for (_, d) in shards {
@@ -297,10 +397,17 @@ pub fn merge(task: &Task, shards: &[(RunConfig, &PathBuf)], out: &Path, fp: &Run
             bail!("{}: shard did not finish (no {})", d.display(), files::METRICS);
         }
         if read_captions(&d.join(RUN_FILES[0]))? != list {
-            bail!("{}: differs from {}: shards of different caption samples", d.join(RUN_FILES[0]).display(), first_captions.display());
+            bail!(
+                "{}: differs from {}: shards of different caption samples",
+                d.join(RUN_FILES[0]).display(),
+                first_captions.display()
+            );
         }
         for l in files::read_predictions(&d.join(files::PREDICTIONS), false)? {
-            let id = l["id"].as_str().with_context(|| format!("{}: a line without \"id\"", d.display()))?.to_owned();
+            let id = l["id"]
+                .as_str()
+                .with_context(|| format!("{}: a line without \"id\"", d.display()))?
+                .to_owned();
             if !ids.insert(id.clone()) {
                 bail!("{}: caption {id} appears in two shards", d.display());
             }
@@ -311,7 +418,8 @@ pub fn merge(task: &Task, shards: &[(RunConfig, &PathBuf)], out: &Path, fp: &Run
         }
     }
     files::write_run_json(out, fp)?;
-    std::fs::copy(&first_captions, out.join(RUN_FILES[0])).with_context(|| format!("{}: cannot copy", first_captions.display()))?;
+    std::fs::copy(&first_captions, out.join(RUN_FILES[0]))
+        .with_context(|| format!("{}: cannot copy", first_captions.display()))?;
     super::rewrite_lines(&out.join(files::PREDICTIONS), &lines)?;
     let inception = match &fid.inception {
         Some(p) => InceptionSource::File(p.clone()),
@@ -319,12 +427,33 @@ pub fn merge(task: &Task, shards: &[(RunConfig, &PathBuf)], out: &Path, fp: &Run
     };
     let hash = inception.hash()?;
     if hash != cfg.inception_hash {
-        bail!("{}: inception_hash is {}, but {} hashes to {hash}: FID needs the shards' Inception", shards[0].1.join(files::RUN_JSON).display(), cfg.inception_hash, inception.name());
+        bail!(
+            "{}: inception_hash is {}, but {} hashes to {hash}: FID needs the shards' Inception",
+            shards[0].1.join(files::RUN_JSON).display(),
+            cfg.inception_hash,
+            inception.name()
+        );
     }
-    let setup = FidSetup { inception: &inception, device: &fid.device, reference_stats: fid.reference_stats.clone(), cache: fid.cache.clone(), batch: fid.batch };
+    // Without --reference-stats or --cache: the statistics file the shards named.
+    let recorded = || -> Option<PathBuf> {
+        let m = tasks::run_folder::read_metrics(shards[0].1).ok()?;
+        m.fid_statistics?.get("reference")?.as_str().map(PathBuf::from)
+    };
+    let reference_stats = match (&fid.reference_stats, &fid.cache) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(_)) => None,
+        (None, None) => recorded(),
+    };
+    let setup = FidSetup {
+        inception: &inception,
+        device: &fid.device,
+        reference_stats,
+        cache: fid.cache.clone(),
+        batch: fid.batch,
+    };
     let pos = positions(list.len(), fp.limit, None);
     let timing = Timing { merged_shards: Some(shards.len()), ..Timing::default() };
-    finish_t2i(task, out, &list, &pos, fp, model, Some(&setup), timing)
+    finish_t2i(task, out, &list, &pos, fp, model, &setup, true, timing)
 }
 
 /// FID settings of `merge` for coco_t2i shards.
@@ -345,7 +474,8 @@ fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
         std::fs::remove_file(dst).with_context(|| format!("{}: cannot replace", dst.display()))?;
     }
     if std::fs::hard_link(src, dst).is_err() {
-        std::fs::copy(src, dst).with_context(|| format!("{}: cannot copy to {}", src.display(), dst.display()))?;
+        std::fs::copy(src, dst)
+            .with_context(|| format!("{}: cannot copy to {}", src.display(), dst.display()))?;
     }
     Ok(())
 }

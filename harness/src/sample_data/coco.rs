@@ -43,7 +43,11 @@ pub fn captions(s: &Scene, n: usize, seed: u64) -> Vec<String> {
 
 /// Karpathy `tokens`: lower-cased words without punctuation.
 fn tokens(raw: &str) -> Vec<String> {
-    raw.to_lowercase().split(|ch: char| !ch.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+    raw.to_lowercase()
+        .split(|ch: char| !ch.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Image sizes: mostly landscape, some portrait and square (COCO sizes vary).
@@ -61,8 +65,12 @@ pub fn scene(rng: &mut SplitMix64, class: usize) -> Scene {
 pub const MAX_COCO_ID: u64 = 581_929;
 
 /// Karpathy split sizes: (split, image folder, images).
-const KARPATHY: [(&str, &str, usize); 4] =
-    [("test", "val2014", 10), ("val", "val2014", 2), ("train", "train2014", 12), ("restval", "val2014", 4)];
+const KARPATHY: [(&str, &str, usize); 4] = [
+    ("test", "val2014", 10),
+    ("val", "val2014", 2),
+    ("train", "train2014", 12),
+    ("restval", "val2014", 4),
+];
 
 /// `coco_caption/`: test 10 images, val 2, RICES pool 16 (train 12 in `train2014/` + restval 4
 /// in `val2014/`).
@@ -84,7 +92,8 @@ pub fn caption(plan: &mut Plan) {
                     json!({"tokens": tokens(&raw), "raw": raw, "imgid": imgid, "sentid": sentid - 1})
                 })
                 .collect();
-            let sentids: Vec<u64> = sentences.iter().map(|x| x["sentid"].as_u64().unwrap_or(0)).collect();
+            let sentids: Vec<u64> =
+                sentences.iter().map(|x| x["sentid"].as_u64().unwrap_or(0)).collect();
             plan.jpeg(format!("coco_caption/{folder}/{filename}"), s);
             images.push(json!({
                 "filepath": folder, "sentids": sentids, "filename": filename, "imgid": imgid,
@@ -120,14 +129,19 @@ pub fn t2i(plan: &mut Plan) {
             "height": s.height, "width": s.width, "date_captured": date, "flickr_url": "", "id": id,
         }));
         for caption in captions(&s, 2, rng.next_u64()) {
-            annotations.push(json!({"image_id": id, "id": caption_ids.draw(1, 900_000), "caption": caption}));
+            annotations.push(
+                json!({"image_id": id, "id": caption_ids.draw(1, 900_000), "caption": caption}),
+            );
         }
     }
     // The real file is not grouped by image.
     let order = sample_indices(annotations.len(), annotations.len(), rng.next_u64());
     let annotations: Vec<Value> = order.into_iter().map(|i| annotations[i].clone()).collect();
-    let licenses: Vec<Value> =
-        (1..=3).map(|id| json!({"url": "", "id": id, "name": format!("emu-eval sample data licence {id}")})).collect();
+    let licenses: Vec<Value> = (1..=3)
+        .map(
+            |id| json!({"url": "", "id": id, "name": format!("emu-eval sample data licence {id}")}),
+        )
+        .collect();
     plan.json(
         "coco_t2i/annotations/captions_val2014.json",
         &json!({

@@ -11,10 +11,13 @@ use super::plan::Container;
 use super::scene::{Clip, Scene};
 
 /// Output options every encode uses; part of the content hash.
-pub const COMMON: &[&str] = &["-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1", "-threads", "1"];
+pub const COMMON: &[&str] =
+    &["-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1", "-threads", "1"];
 const JPEG: &[&str] = &["-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p"];
-const AVI: &[&str] = &["-c:v", "mpeg4", "-vtag", "XVID", "-q:v", "4", "-pix_fmt", "yuv420p", "-f", "avi"];
-const MP4: &[&str] = &["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-f", "mp4"];
+const AVI: &[&str] =
+    &["-c:v", "mpeg4", "-vtag", "XVID", "-q:v", "4", "-pix_fmt", "yuv420p", "-f", "avi"];
+const MP4: &[&str] =
+    &["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-f", "mp4"];
 
 /// Every encoder setting, for the content hash.
 pub fn settings() -> String {
@@ -35,7 +38,14 @@ fn check_tool(program: &str) -> Result<()> {
 }
 
 /// Runs ffmpeg reading `frames` (raw RGB24, `w`×`h`, rate `fps`) from stdin.
-fn ffmpeg(w: u32, h: u32, fps: (u32, u32), frames: &[u8], output: &[&str], target: &Path) -> Result<()> {
+fn ffmpeg(
+    w: u32,
+    h: u32,
+    fps: (u32, u32),
+    frames: &[u8],
+    output: &[&str],
+    target: &Path,
+) -> Result<()> {
     let mut child = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"])
         .args(["-s", &format!("{w}x{h}"), "-r", &format!("{}/{}", fps.0, fps.1), "-i", "-"])
@@ -46,7 +56,9 @@ fn ffmpeg(w: u32, h: u32, fps: (u32, u32), frames: &[u8], output: &[&str], targe
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .context("cannot run `ffmpeg`; the built-in sample data needs FFmpeg: run scripts/setup.sh")?;
+        .context(
+            "cannot run `ffmpeg`; the built-in sample data needs FFmpeg: run scripts/setup.sh",
+        )?;
     // A write error means ffmpeg stopped early; its own message says why.
     let _ = child.stdin.take().map(|mut s| s.write_all(frames));
     let out = child.wait_with_output()?;
@@ -67,7 +79,8 @@ pub fn jpegs(scratch: &Path, w: u32, h: u32, scenes: &[(PathBuf, Scene)]) -> Res
     ffmpeg(w, h, (8, 1), &frames, &args, &scratch.join("%05d.jpg"))?;
     for (i, (target, _)) in scenes.iter().enumerate() {
         let numbered = scratch.join(format!("{i:05}.jpg"));
-        std::fs::rename(&numbered, target).with_context(|| format!("ffmpeg wrote no {}", numbered.display()))?;
+        std::fs::rename(&numbered, target)
+            .with_context(|| format!("ffmpeg wrote no {}", numbered.display()))?;
     }
     std::fs::remove_dir(scratch)?;
     Ok(())

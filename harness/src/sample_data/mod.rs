@@ -49,7 +49,10 @@ pub fn data_root(given: Option<&Path>) -> Result<PathBuf> {
     }
     let dir = default_dir();
     ensure(&dir)?;
-    crate::log::note(format!("no --data-root: using the built-in sample data in {}", dir.display()));
+    crate::log::note(format!(
+        "no --data-root: using the built-in sample data in {}",
+        dir.display()
+    ));
     Ok(dir)
 }
 
@@ -95,15 +98,21 @@ pub fn ensure(dir: &Path) -> Result<()> {
         return Ok(());
     }
     encode::check_ffmpeg()?;
-    let dir = std::path::absolute(dir).with_context(|| format!("{}: cannot resolve the sample data folder", dir.display()))?;
+    let dir = std::path::absolute(dir)
+        .with_context(|| format!("{}: cannot resolve the sample data folder", dir.display()))?;
     let (parent, name) = match (dir.parent(), dir.file_name()) {
         (Some(p), Some(n)) => (p.to_owned(), n.to_string_lossy().into_owned()),
         _ => anyhow::bail!("{}: not a usable sample data folder", dir.display()),
     };
-    std::fs::create_dir_all(&parent).with_context(|| format!("{}: cannot create folder", parent.display()))?;
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("{}: cannot create folder", parent.display()))?;
     let sibling = |what: &str| {
         static N: AtomicUsize = AtomicUsize::new(0);
-        parent.join(format!(".{name}.{what}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+        parent.join(format!(
+            ".{name}.{what}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ))
     };
     let tmp = sibling("tmp");
     let written = write(&plan, &tmp, &marker);
@@ -125,7 +134,9 @@ pub fn ensure(dir: &Path) -> Result<()> {
             if is_complete(&dir, &marker) {
                 Ok(()) // another process finished first
             } else {
-                Err(e).with_context(|| format!("{}: cannot move the generated sample data into place", dir.display()))
+                Err(e).with_context(|| {
+                    format!("{}: cannot move the generated sample data into place", dir.display())
+                })
             }
         }
     }
@@ -133,7 +144,8 @@ pub fn ensure(dir: &Path) -> Result<()> {
 
 /// Writes every file of `plan` under `root`, the marker last.
 fn write(plan: &Plan, root: &Path, marker: &str) -> Result<()> {
-    std::fs::create_dir_all(root).with_context(|| format!("{}: cannot create folder", root.display()))?;
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("{}: cannot create folder", root.display()))?;
     let mut jpegs: BTreeMap<(u32, u32), Vec<(PathBuf, Scene)>> = BTreeMap::new();
     let mut videos: Vec<(PathBuf, Clip, Container)> = Vec::new();
     let mut copies: Vec<(PathBuf, PathBuf)> = Vec::new();
@@ -141,10 +153,12 @@ fn write(plan: &Plan, root: &Path, marker: &str) -> Result<()> {
     for f in &plan.files {
         let path = root.join(&f.path);
         if let Some(p) = path.parent() {
-            std::fs::create_dir_all(p).with_context(|| format!("{}: cannot create folder", p.display()))?;
+            std::fs::create_dir_all(p)
+                .with_context(|| format!("{}: cannot create folder", p.display()))?;
         }
         match &f.content {
-            Content::Bytes(b) => std::fs::write(&path, b).with_context(|| format!("{}: cannot write", path.display()))?,
+            Content::Bytes(b) => std::fs::write(&path, b)
+                .with_context(|| format!("{}: cannot write", path.display()))?,
             Content::Jpeg(s) => jpegs.entry((s.width, s.height)).or_default().push((path, *s)),
             Content::Video(clip, container) => match encoded.get(&(*clip, *container)) {
                 Some(first) => copies.push((first.clone(), path)),
@@ -168,7 +182,8 @@ fn write(plan: &Plan, root: &Path, marker: &str) -> Result<()> {
     for (from, to) in copies {
         std::fs::copy(&from, &to).with_context(|| format!("{}: cannot write", to.display()))?;
     }
-    std::fs::write(root.join(MARKER), marker).with_context(|| format!("{}: cannot write", root.join(MARKER).display()))?;
+    std::fs::write(root.join(MARKER), marker)
+        .with_context(|| format!("{}: cannot write", root.join(MARKER).display()))?;
     Ok(())
 }
 
@@ -193,11 +208,21 @@ mod tests {
 
     #[test]
     fn default_dir_follows_cache_conventions() {
-        let env =
-            |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| OsString::from(p.1));
-        assert_eq!(dir_from(env(&[("EMU_EVAL_CACHE", "/c"), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])), Path::new("/c/sample-data-v1"));
-        assert_eq!(dir_from(env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])), Path::new("/x/emu-eval/sample-data-v1"));
-        assert_eq!(dir_from(env(&[("XDG_CACHE_HOME", ""), ("HOME", "/h")])), Path::new("/h/.cache/emu-eval/sample-data-v1"));
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| OsString::from(p.1))
+        };
+        assert_eq!(
+            dir_from(env(&[("EMU_EVAL_CACHE", "/c"), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])),
+            Path::new("/c/sample-data-v1")
+        );
+        assert_eq!(
+            dir_from(env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])),
+            Path::new("/x/emu-eval/sample-data-v1")
+        );
+        assert_eq!(
+            dir_from(env(&[("XDG_CACHE_HOME", ""), ("HOME", "/h")])),
+            Path::new("/h/.cache/emu-eval/sample-data-v1")
+        );
         assert_eq!(dir_from(env(&[])), std::env::temp_dir().join("emu-eval/sample-data-v1"));
     }
 

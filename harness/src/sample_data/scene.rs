@@ -53,7 +53,17 @@ impl Scene {
         let cx = span(width);
         let cy = span(height);
         let background = [0; 3].map(|_| 212 + rng.below(38) as u8);
-        Scene { class, width, height, cx, cy, radius, background, dark: false, seed: rng.next_u64() }
+        Scene {
+            class,
+            width,
+            height,
+            cx,
+            cy,
+            radius,
+            background,
+            dark: false,
+            seed: rng.next_u64(),
+        }
     }
 
     /// "on the left", "in the middle", "on the right" (by the centre's horizontal third).
@@ -154,7 +164,14 @@ pub struct Clip {
 
 impl Clip {
     /// A left-to-right (or right-to-left) slide of `class`.
-    pub fn random(rng: &mut SplitMix64, class: usize, width: u32, height: u32, frames: u32, fps: (u32, u32)) -> Self {
+    pub fn random(
+        rng: &mut SplitMix64,
+        class: usize,
+        width: u32,
+        height: u32,
+        frames: u32,
+        fps: (u32, u32),
+    ) -> Self {
         let scene = Scene::random(rng, class, width, height);
         let (a, b) = (scene.radius, width as i32 - scene.radius);
         let (x_start, x_end) = if rng.below(4) == 0 { (b, a) } else { (a, b) };
@@ -201,6 +218,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)] // `class` is the scene's class, not only an index
     fn render_paints_the_class_colour_at_the_centre_on_a_light_background() {
         let mut rng = SplitMix64::new(1);
         for class in 0..CLASSES {
@@ -211,9 +229,16 @@ mod tests {
             let at = |x: i32, y: i32| &px[(y as usize * 160 + x as usize) * 3..][..3];
             let want = COLOURS[class].1;
             let centre = at(s.cx, s.cy);
-            assert!(centre.iter().zip(want).all(|(&a, b)| (a as i32 - b as i32).abs() <= 6), "{centre:?}");
+            assert!(
+                centre.iter().zip(want).all(|(&a, b)| (a as i32 - b as i32).abs() <= 6),
+                "{centre:?}"
+            );
             // A corner far from the shape is light.
-            let (fx, fy) = if s.cx < 80 { (159, if s.cy < 60 { 119 } else { 0 }) } else { (0, if s.cy < 60 { 119 } else { 0 }) };
+            let (fx, fy) = if s.cx < 80 {
+                (159, if s.cy < 60 { 119 } else { 0 })
+            } else {
+                (0, if s.cy < 60 { 119 } else { 0 })
+            };
             assert!(at(fx, fy).iter().all(|&v| v >= 200), "{:?}", at(fx, fy));
         }
     }

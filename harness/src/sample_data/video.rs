@@ -115,18 +115,46 @@ fn clip_name(rng: &mut SplitMix64, dash: bool) -> String {
 fn nextqa_question(qtype: &str, clip: &Clip, other: usize) -> (String, String, Option<String>) {
     let (c, sh, dir) = (colour(clip.scene.class), shape(clip.scene.class), clip.direction());
     let (q, ans, extra) = match qtype {
-        "DO" => ("what object appears in the video".to_owned(), format!("{c} {sh}"), Some(sh.to_owned())),
-        "DC" => ("how many objects are in the video".to_owned(), "one".to_owned(), Some("1".to_owned())),
-        "DB" => {
-            let asked = if other % 2 == 0 { clip.scene.class } else { (clip.scene.class + 1 + other % (CLASSES - 1)) % CLASSES };
-            (format!("is the object {}", colour(asked)), if asked == clip.scene.class { "yes" } else { "no" }.to_owned(), None)
+        "DO" => (
+            "what object appears in the video".to_owned(),
+            format!("{c} {sh}"),
+            Some(sh.to_owned()),
+        ),
+        "DC" => {
+            ("how many objects are in the video".to_owned(), "one".to_owned(), Some("1".to_owned()))
         }
-        "DL" => ("where is the object at the end of the video".to_owned(), format!("{dir} side"), None),
-        "TN" => (format!("what does the {sh} do after it appears"), format!("move {dir}"), Some(format!("slide {dir}"))),
+        "DB" => {
+            let asked = if other.is_multiple_of(2) {
+                clip.scene.class
+            } else {
+                (clip.scene.class + 1 + other % (CLASSES - 1)) % CLASSES
+            };
+            (
+                format!("is the object {}", colour(asked)),
+                if asked == clip.scene.class { "yes" } else { "no" }.to_owned(),
+                None,
+            )
+        }
+        "DL" => {
+            ("where is the object at the end of the video".to_owned(), format!("{dir} side"), None)
+        }
+        "TN" => (
+            format!("what does the {sh} do after it appears"),
+            format!("move {dir}"),
+            Some(format!("slide {dir}")),
+        ),
         "TC" => (format!("as the {sh} moves, which way does it go"), dir.to_owned(), None),
-        "TP" => (format!("what was the {sh} doing before the video ended"), format!("moving {dir}"), None),
+        "TP" => (
+            format!("what was the {sh} doing before the video ended"),
+            format!("moving {dir}"),
+            None,
+        ),
         "CW" => (format!("why does the {sh} end up on the {dir}"), format!("it moved {dir}"), None),
-        _ => (format!("how does {} {c} {sh} move", a(c)), "slide".to_owned(), Some("sideways".to_owned())),
+        _ => (
+            format!("how does {} {c} {sh} move", a(c)),
+            "slide".to_owned(),
+            Some("sideways".to_owned()),
+        ),
     };
     (q, ans, extra)
 }
@@ -173,7 +201,11 @@ fn nextqa(plan: &mut Plan, all: &[(&str, Vec<Clip>)]) {
                     qid.to_string(),
                     qtype.to_owned(),
                 ];
-                let _ = writeln!(csv, "{}", row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+                let _ = writeln!(
+                    csv,
+                    "{}",
+                    row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
+                );
                 if let (true, Some(more)) = (*split == "test", more) {
                     let per = extra.entry(video.clone()).or_insert_with(|| json!({}));
                     per[qid.to_string()] = Value::String(more);

@@ -47,20 +47,33 @@ fn side_answers(side: &str) -> [&'static str; 3] {
 /// The questions a dialog about `s` draws from (questions have no "?", answers are lower-case).
 fn facts(s: &Scene) -> Vec<Fact> {
     let (c, sh) = (colour(s.class), shape(s.class));
-    let shapes = [format!("{} {sh}", a(sh)), format!("it's {} {sh}", a(sh)), sh.to_owned(), format!("looks like {} {sh}", a(sh))];
+    let shapes = [
+        format!("{} {sh}", a(sh)),
+        format!("it's {} {sh}", a(sh)),
+        sh.to_owned(),
+        format!("looks like {} {sh}", a(sh)),
+    ];
     vec![
         fact(
             "which color does the shape have",
             format!("colour {c}"),
             &[c, &format!("it is {c}"), &format!("it's {c}"), &format!("looks {c}")],
         ),
-        Fact { question: "what kind of shape is it", key: format!("shape {sh}"), answers: shapes.to_vec() },
+        Fact {
+            question: "what kind of shape is it",
+            key: format!("shape {sh}"),
+            answers: shapes.to_vec(),
+        },
         yes_no("is it big", s.size_word() == "large"),
         fact("where is it in the picture", format!("side {}", s.side()), &side_answers(s.side())),
         fact("how many things are in the image", "count 1", &["1", "one", "just one", "only one"]),
         yes_no("is there any text", false),
         yes_no("are there any people", false),
-        fact("what color is the background", "background", &["white", "light gray", "off white", "very pale"]),
+        fact(
+            "what color is the background",
+            "background",
+            &["white", "light gray", "off white", "very pale"],
+        ),
         yes_no("is the shape solid", true),
         yes_no("is the image bright", !s.dark),
         yes_no("is the shape near the top", s.height_word() == "near the top"),
@@ -92,7 +105,17 @@ impl Pools {
         for class in 0..CLASSES {
             // Left/top/small, middle/top/large, right/bottom/large: every answer a fact can give.
             for (cx, cy, radius) in [(5, 10, 5), (30, 10, 15), (55, 50, 15)] {
-                let s = Scene { class, width: 60, height: 60, cx, cy, radius, background: [230; 3], dark: false, seed: 0 };
+                let s = Scene {
+                    class,
+                    width: 60,
+                    height: 60,
+                    cx,
+                    cy,
+                    radius,
+                    background: [230; 3],
+                    dark: false,
+                    seed: 0,
+                };
                 for f in facts(&s) {
                     questions.insert(f.question);
                     for ans in f.answers {
@@ -108,9 +131,15 @@ impl Pools {
             key.entry(f.to_owned()).or_insert_with(|| f.to_owned());
         }
         let answers: Vec<String> = key.keys().cloned().collect();
-        let answers = sample_indices(answers.len(), answers.len(), rng.next_u64()).into_iter().map(|i| answers[i].clone()).collect();
+        let answers = sample_indices(answers.len(), answers.len(), rng.next_u64())
+            .into_iter()
+            .map(|i| answers[i].clone())
+            .collect();
         let questions: Vec<&str> = questions.into_iter().collect();
-        let questions = sample_indices(questions.len(), questions.len(), rng.next_u64()).into_iter().map(|i| questions[i]).collect();
+        let questions = sample_indices(questions.len(), questions.len(), rng.next_u64())
+            .into_iter()
+            .map(|i| questions[i])
+            .collect();
         Pools { questions, answers, key }
     }
 
@@ -124,10 +153,16 @@ impl Pools {
 
     /// 100 option indices holding `gt` and all its paraphrases; returns (options, gt_index).
     fn options(&self, gt: &str, rng: &mut SplitMix64) -> (Vec<usize>, usize) {
-        let same: Vec<usize> = (0..self.answers.len()).filter(|&i| self.key[&self.answers[i]] == self.key[gt]).collect();
+        let same: Vec<usize> = (0..self.answers.len())
+            .filter(|&i| self.key[&self.answers[i]] == self.key[gt])
+            .collect();
         let others: Vec<usize> = (0..self.answers.len()).filter(|i| !same.contains(i)).collect();
         let mut opts = same.clone();
-        opts.extend(sample_indices(others.len(), OPTIONS - same.len(), rng.next_u64()).into_iter().map(|i| others[i]));
+        opts.extend(
+            sample_indices(others.len(), OPTIONS - same.len(), rng.next_u64())
+                .into_iter()
+                .map(|i| others[i]),
+        );
         let order = sample_indices(OPTIONS, OPTIONS, rng.next_u64());
         let opts: Vec<usize> = order.into_iter().map(|i| opts[i]).collect();
         let g = self.answer(gt);
@@ -161,13 +196,25 @@ impl Pools {
 
 /// One dialog over `s` with `rounds` rounds. Rounds get options when `options(r)`; the last round
 /// of a test dialog has no answer. Returns the dialog and, for `dense`, its dense entry.
-fn dialog(pools: &Pools, s: &Scene, image_id: u64, rounds: usize, test: bool, dense: bool, rng: &mut SplitMix64) -> (Value, Option<Value>) {
+fn dialog(
+    pools: &Pools,
+    s: &Scene,
+    image_id: u64,
+    rounds: usize,
+    test: bool,
+    dense: bool,
+    rng: &mut SplitMix64,
+) -> (Value, Option<Value>) {
     let facts = facts(s);
     let caption = captions(s, 1, rng.next_u64())[0].trim().trim_end_matches('.').to_lowercase();
     let dense_round = rng.below(rounds);
     let mut turns = Vec::new();
     let mut dense_entry = None;
-    for (r, f) in sample_indices(facts.len(), rounds, rng.next_u64()).into_iter().map(|i| &facts[i]).enumerate() {
+    for (r, f) in sample_indices(facts.len(), rounds, rng.next_u64())
+        .into_iter()
+        .map(|i| &facts[i])
+        .enumerate()
+    {
         let gt = rng.pick(&f.answers).clone();
         let question = pools.question(f.question);
         let last = r + 1 == rounds;
@@ -181,7 +228,9 @@ fn dialog(pools: &Pools, s: &Scene, image_id: u64, rounds: usize, test: bool, de
             continue;
         }
         if dense && r == dense_round {
-            dense_entry = Some(json!({"image_id": image_id, "round_id": r + 1, "gt_relevance": pools.relevance(&options, &gt)}));
+            dense_entry = Some(
+                json!({"image_id": image_id, "round_id": r + 1, "gt_relevance": pools.relevance(&options, &gt)}),
+            );
         }
         turns.push(json!({"question": question, "answer": pools.answer(&gt), "answer_options": options, "gt_index": gt_index}));
     }
@@ -209,7 +258,10 @@ pub fn visdial(plan: &mut Plan) {
     plan.jpeg(format!("visdial/VisualDialog_val2018/VisualDialog_val2018_{id:012}.jpg"), s);
     let (d, dense) = dialog(&pools, &s, id, ROUNDS, false, true, &mut rng);
     plan.json("visdial/visdial_1.0_val.json", &file("val2018", &pools, vec![d]));
-    plan.json("visdial/visdial_1.0_val_dense_annotations.json", &Value::Array(dense.into_iter().collect()));
+    plan.json(
+        "visdial/visdial_1.0_val_dense_annotations.json",
+        &Value::Array(dense.into_iter().collect()),
+    );
     // train: COCO ids in either folder
     let pools = Pools::new(&mut rng);
     let mut dialogs = Vec::new();
@@ -249,6 +301,10 @@ mod tests {
         assert_eq!(pools.answers[opts[g]], "looks red");
         let rel = pools.relevance(&opts, "looks red");
         assert_eq!(rel[g], 1.0);
-        assert_eq!(rel.iter().filter(|&&r| r > 0.0).count(), 4, "the answer and its three paraphrases");
+        assert_eq!(
+            rel.iter().filter(|&&r| r > 0.0).count(),
+            4,
+            "the answer and its three paraphrases"
+        );
     }
 }

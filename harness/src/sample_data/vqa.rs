@@ -8,9 +8,11 @@ use super::plan::{class_of, Ids, Plan};
 use super::scene::{colour, shape, Scene, CLASSES};
 
 /// A near-synonym of each colour, as some annotators answer.
-const COLOUR_VARIANT: [&str; CLASSES] = ["dark red", "navy", "dark green", "gold", "violet", "dark orange"];
+const COLOUR_VARIANT: [&str; CLASSES] =
+    ["dark red", "navy", "dark green", "gold", "violet", "dark orange"];
 /// A near-synonym of each shape.
-const SHAPE_VARIANT: [&str; CLASSES] = ["round", "rectangle", "pyramid", "rhombus", "plus sign", "star shape"];
+const SHAPE_VARIANT: [&str; CLASSES] =
+    ["round", "rectangle", "pyramid", "rhombus", "plus sign", "star shape"];
 
 /// One question with its ten answers `(answer, answer_confidence)`.
 struct Qa {
@@ -33,12 +35,22 @@ fn vqav2_question(kind: usize, s: &Scene, rng: &mut SplitMix64) -> Qa {
             "What color is the object in this picture?".to_owned(),
             "what color is the",
             "other",
-            [times(7, c, "yes"), times(2, COLOUR_VARIANT[s.class], "maybe"), times(1, c, "maybe")].concat(),
+            [times(7, c, "yes"), times(2, COLOUR_VARIANT[s.class], "maybe"), times(1, c, "maybe")]
+                .concat(),
         ),
         1 => {
-            let asked = if rng.below(2) == 0 { s.class } else { (s.class + 1 + rng.below(CLASSES - 1)) % CLASSES };
+            let asked = if rng.below(2) == 0 {
+                s.class
+            } else {
+                (s.class + 1 + rng.below(CLASSES - 1)) % CLASSES
+            };
             let (yes, no) = if asked == s.class { ("yes", "no") } else { ("no", "yes") };
-            (format!("Is the object {}?", colour(asked)), "is the", "yes/no", [times(9, yes, "yes"), times(1, no, "maybe")].concat())
+            (
+                format!("Is the object {}?", colour(asked)),
+                "is the",
+                "yes/no",
+                [times(9, yes, "yes"), times(1, no, "maybe")].concat(),
+            )
         }
         2 => (
             "Which shape is shown?".to_owned(),
@@ -103,11 +115,13 @@ fn annotations_file(info: &Value, subtype: &str, annotations: Vec<Value>) -> Val
 /// `vqav2/`: val 10 questions on 5 images (all three answer types), train 18 questions on 12
 /// images (RICES pool), test-dev 3 questions (no answers; images in `test2015/`).
 pub fn vqav2(plan: &mut Plan) {
-    let mut rng = SplitMix64::new(0x5_0A_0002);
+    let mut rng = SplitMix64::new(0x050A_0002);
     let mut ids = Ids::new(rng.next_u64());
     let info = vqa_info("VQA v2", "2.0");
     let mut kind = 0;
-    for (split, subset, images, first) in [("val", "val2014", 5, 0), ("train", "train2014", 12, 1), ("test-dev", "test2015", 3, 2)] {
+    for (split, subset, images, first) in
+        [("val", "val2014", 5, 0), ("train", "train2014", 12, 1), ("test-dev", "test2015", 3, 2)]
+    {
         let (mut questions, mut annotations) = (Vec::new(), Vec::new());
         for i in 0..images {
             let s = scene(&mut rng, class_of(i, first));
@@ -136,9 +150,15 @@ pub fn vqav2(plan: &mut Plan) {
             }
         }
         let subtype = if split == "test-dev" { "test-dev2015" } else { subset };
-        plan.json(format!("vqav2/v2_OpenEnded_mscoco_{subtype}_questions.json"), &questions_file(&info, subtype, questions));
+        plan.json(
+            format!("vqav2/v2_OpenEnded_mscoco_{subtype}_questions.json"),
+            &questions_file(&info, subtype, questions),
+        );
         if split != "test-dev" {
-            plan.json(format!("vqav2/v2_mscoco_{subtype}_annotations.json"), &annotations_file(&info, subtype, annotations));
+            plan.json(
+                format!("vqav2/v2_mscoco_{subtype}_annotations.json"),
+                &annotations_file(&info, subtype, annotations),
+            );
         }
     }
 }
@@ -187,7 +207,7 @@ const KNOWLEDGE: [Knowledge; 3] = [
 /// `okvqa/`: val 10 questions on 10 images, train 16 on 16 (RICES pool). Five answers, each
 /// listed twice, with `raw_answer` and the processed `answer`.
 pub fn okvqa(plan: &mut Plan) {
-    let mut rng = SplitMix64::new(0x0C_0A_0003);
+    let mut rng = SplitMix64::new(0x0C0A_0003);
     let mut ids = Ids::new(rng.next_u64());
     let info = json!({"description": "emu-eval sample data in the layout of OK-VQA", "version": "1.1", "year": 2019});
     let mut kind = 0;
@@ -208,23 +228,42 @@ pub fn okvqa(plan: &mut Plan) {
                 })
                 .collect();
             let question_id = image_id * 10 + rng.below(10) as u64;
-            questions.push(json!({"image_id": image_id, "question": question, "question_id": question_id}));
-            annotations.push(json!({"image_id": image_id, "answer_type": "other", "question_type": category,
-                                    "question_id": question_id, "answers": answers}));
+            questions.push(
+                json!({"image_id": image_id, "question": question, "question_id": question_id}),
+            );
+            annotations.push(
+                json!({"image_id": image_id, "answer_type": "other", "question_type": category,
+                                    "question_id": question_id, "answers": answers}),
+            );
         }
-        plan.json(format!("okvqa/OpenEnded_mscoco_{subset}_questions.json"), &questions_file(&info, subset, questions));
-        plan.json(format!("okvqa/mscoco_{subset}_annotations.json"), &annotations_file(&info, subset, annotations));
+        plan.json(
+            format!("okvqa/OpenEnded_mscoco_{subset}_questions.json"),
+            &questions_file(&info, subset, questions),
+        );
+        plan.json(
+            format!("okvqa/mscoco_{subset}_annotations.json"),
+            &annotations_file(&info, subset, annotations),
+        );
     }
 }
 
 /// VizWiz questions (phone-photo style); dark photos are unanswerable.
-fn vizwiz_question(kind: usize, s: &Scene, rng: &mut SplitMix64) -> (String, &'static str, Vec<(String, &'static str)>) {
+fn vizwiz_question(
+    kind: usize,
+    s: &Scene,
+    rng: &mut SplitMix64,
+) -> (String, &'static str, Vec<(String, &'static str)>) {
     if s.dark {
         let q = ["What color is this thing?", "What does this say?"][kind % 2].to_owned();
         return (
             q,
             "unanswerable",
-            [times(7, "unanswerable", "yes"), times(2, "unsuitable", "yes"), times(1, "too dark", "maybe")].concat(),
+            [
+                times(7, "unanswerable", "yes"),
+                times(2, "unsuitable", "yes"),
+                times(1, "too dark", "maybe"),
+            ]
+            .concat(),
         );
     }
     let qa = vqav2_question(kind, s, rng);
@@ -240,7 +279,7 @@ fn vizwiz_question(kind: usize, s: &Scene, rng: &mut SplitMix64) -> (String, &'s
 /// `vizwiz/`: val 10 records (2 unanswerable), train 16 (3 unanswerable; RICES pool), test 3
 /// (`image` and `question` only).
 pub fn vizwiz(plan: &mut Plan) {
-    let mut rng = SplitMix64::new(0x0B_112_0004);
+    let mut rng = SplitMix64::new(0x0000_B112_0004);
     let mut kind = 0;
     for (split, count, first) in [("val", 10, 0), ("train", 16, 3), ("test", 3, 1)] {
         let mut records = Vec::new();
@@ -256,7 +295,10 @@ pub fn vizwiz(plan: &mut Plan) {
                 records.push(json!({"image": image, "question": question}));
                 continue;
             }
-            let answers: Vec<Value> = answers.iter().map(|(a, conf)| json!({"answer": a, "answer_confidence": conf})).collect();
+            let answers: Vec<Value> = answers
+                .iter()
+                .map(|(a, conf)| json!({"answer": a, "answer_confidence": conf}))
+                .collect();
             records.push(json!({"image": image, "question": question, "answers": answers,
                                 "answer_type": answer_type, "answerable": i64::from(!s.dark)}));
         }

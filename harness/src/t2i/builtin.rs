@@ -46,8 +46,14 @@ pub fn decoder(width: usize, seed: u64, dtype: DType, device: &Device) -> Result
         "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
         "skip_prk_steps": true, "steps_offset": 1,
     }))?;
-    let vb = |salt: u64| VarBuilder::from_backend(Box::new(RandomWeights { seed: seed ^ salt }), dtype, device.clone());
-    Ok(VisualDecoder::new(vb(0x756e_6574), vb(0x7661_65), unet, vae, scheduler)?)
+    let vb = |salt: u64| {
+        VarBuilder::from_backend(
+            Box::new(RandomWeights { seed: seed ^ salt }),
+            dtype,
+            device.clone(),
+        )
+    };
+    Ok(VisualDecoder::new(vb(0x756e_6574), vb(0x0076_6165), unet, vae, scheduler)?)
 }
 
 /// pytorch-fid's InceptionV3 with He-scaled random convolutions and identity BatchNorm
@@ -62,7 +68,14 @@ struct HeWeights {
 }
 
 impl SimpleBackend for HeWeights {
-    fn get(&self, s: Shape, name: &str, _h: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _h: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         let n = s.elem_count();
         let data: Vec<f32> = if s.rank() == 1 {
             let one = name.ends_with(".weight") || name.ends_with(".running_var");
@@ -75,7 +88,12 @@ impl SimpleBackend for HeWeights {
         };
         Tensor::from_vec(data, s, &Device::Cpu)?.to_dtype(dtype)?.to_device(dev)
     }
-    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _dtype: DType,
+        _dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         candle_core::bail!("{NAME}: tensor {name} needs a shape")
     }
     fn contains_tensor(&self, _name: &str) -> bool {

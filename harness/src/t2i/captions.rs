@@ -41,6 +41,8 @@ pub fn write_captions(path: &Path, captions: &[Caption]) -> Result<()> {
 
 /// Reads a list written by [`write_captions`].
 pub fn read_captions(path: &Path) -> Result<Vec<Caption>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: malformed caption list", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: malformed caption list", path.display()))
 }

@@ -15,10 +15,16 @@ const EXTENSIONS: &[&str] = &["bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", 
 
 /// Image files directly in `dir` with pytorch-fid's extensions, sorted by name.
 pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
-    let rd = std::fs::read_dir(dir).with_context(|| format!("{}: cannot read directory", dir.display()))?;
+    let rd = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot read directory", dir.display()))?;
     let mut v: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
         .collect();
     v.sort();
     Ok(v)
@@ -51,7 +57,13 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(label: &'static str, total: usize) -> Self {
-        Self { label, total, start: Instant::now(), tty: std::io::stderr().is_terminal(), last_decile: 0 }
+        Self {
+            label,
+            total,
+            start: Instant::now(),
+            tty: std::io::stderr().is_terminal(),
+            last_decile: 0,
+        }
     }
 
     pub fn update(&mut self, done: usize) {
@@ -74,7 +86,13 @@ impl Progress {
 }
 
 /// pool3 features (n x 2048, row-major, f64) of image files, `batch` images per forward pass.
-pub fn features(net: &FidInception, paths: &[PathBuf], batch: usize, device: &Device, show_progress: bool) -> Result<Vec<f64>> {
+pub fn features(
+    net: &FidInception,
+    paths: &[PathBuf],
+    batch: usize,
+    device: &Device,
+    show_progress: bool,
+) -> Result<Vec<f64>> {
     let mut out = Vec::with_capacity(paths.len() * 2048);
     let mut progress = show_progress.then(|| Progress::new("fid-stats", paths.len()));
     for chunk in paths.chunks(batch.max(1)) {
@@ -96,7 +114,13 @@ pub fn features(net: &FidInception, paths: &[PathBuf], batch: usize, device: &De
 }
 
 /// `(mu, sigma)` of image files (pytorch-fid `calculate_activation_statistics`).
-pub fn image_stats(net: &FidInception, paths: &[PathBuf], batch: usize, device: &Device, show_progress: bool) -> Result<(Vec<f64>, Vec<f64>)> {
+pub fn image_stats(
+    net: &FidInception,
+    paths: &[PathBuf],
+    batch: usize,
+    device: &Device,
+    show_progress: bool,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     if paths.len() < 2 {
         bail!("{} image(s); the covariance needs at least 2", paths.len());
     }
@@ -106,7 +130,13 @@ pub fn image_stats(net: &FidInception, paths: &[PathBuf], batch: usize, device: 
 
 /// Statistics of `paths` cached in `cache` (`.npz`): read when present, else computed and
 /// written (under a temporary name, then renamed, so that an interrupted write is never read).
-pub fn cached_stats(net: &FidInception, paths: &[PathBuf], cache: &Path, batch: usize, device: &Device) -> Result<(Vec<f64>, Vec<f64>)> {
+pub fn cached_stats(
+    net: &FidInception,
+    paths: &[PathBuf],
+    cache: &Path,
+    batch: usize,
+    device: &Device,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     if cache.is_file() {
         let (mu, sigma, _) = npz::read_stats(cache)?;
         return Ok((mu, sigma));
@@ -119,9 +149,11 @@ pub fn cached_stats(net: &FidInception, paths: &[PathBuf], cache: &Path, batch: 
 /// [`npz::write_stats`] to a temporary name beside `path`, then a rename.
 pub fn write_stats_atomic(path: &Path, mu: &[f64], sigma: &[f64]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
     }
     let tmp = path.with_extension("npz.partial");
     npz::write_stats(&tmp, mu, sigma)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot rename into place", path.display()))
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("{}: cannot rename into place", path.display()))
 }

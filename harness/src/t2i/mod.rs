@@ -19,7 +19,11 @@ pub mod sources;
 /// Standard normal latents (1, 4, h, w) from a seed: SplitMix64 uniforms through Box–Muller.
 /// Not torch's generator: images are reproducible within emu-eval; use `--init-latents` to
 /// start from another implementation's noise.
-pub fn seeded_latents(shape: (usize, usize, usize, usize), seed: u64, device: &Device) -> Result<Tensor> {
+pub fn seeded_latents(
+    shape: (usize, usize, usize, usize),
+    seed: u64,
+    device: &Device,
+) -> Result<Tensor> {
     let n = shape.0 * shape.1 * shape.2 * shape.3;
     let mut rng = SplitMix64::new(seed);
     let mut v = Vec::with_capacity(n + 1);
@@ -42,11 +46,18 @@ pub fn caption_seed(seed: u64, caption_id: u64) -> u64 {
 
 /// The `initial_latents` tensor of a safetensors file, checked against the decoder's shape.
 pub fn read_init_latents(path: &Path, shape: (usize, usize, usize, usize)) -> Result<Tensor> {
-    let mut t = candle_core::safetensors::load(path, &Device::Cpu).with_context(|| format!("{}: cannot read", path.display()))?;
-    let x = t.remove("initial_latents").with_context(|| format!("{}: initial_latents: no such tensor", path.display()))?;
+    let mut t = candle_core::safetensors::load(path, &Device::Cpu)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let x = t
+        .remove("initial_latents")
+        .with_context(|| format!("{}: initial_latents: no such tensor", path.display()))?;
     let want = [shape.0, shape.1, shape.2, shape.3];
     if x.dims() != want {
-        bail!("{}: initial_latents: shape {:?}, the decoder expects {want:?}", path.display(), x.dims());
+        bail!(
+            "{}: initial_latents: shape {:?}, the decoder expects {want:?}",
+            path.display(),
+            x.dims()
+        );
     }
     Ok(x.to_dtype(DType::F32)?)
 }
@@ -73,7 +84,12 @@ pub struct TextToImage<'a> {
 }
 
 impl<'a> TextToImage<'a> {
-    pub fn new(emu: &'a Emu, decoder: &'a VisualDecoder, opts: GenerateOptions, size: usize) -> Result<Self> {
+    pub fn new(
+        emu: &'a Emu,
+        decoder: &'a VisualDecoder,
+        opts: GenerateOptions,
+        size: usize,
+    ) -> Result<Self> {
         let d = decoder.conditioning_width();
         if emu.cfg.llama.hidden_size != d {
             bail!("the decoder's UNet expects {d}-wide conditioning (cross_attention_dim/encoder_hid_dim), Emu's hidden size is {}", emu.cfg.llama.hidden_size);
@@ -92,7 +108,12 @@ impl<'a> TextToImage<'a> {
     }
 
     /// One image; `pixels` are the context images (n, 3, 224, 224) for `[<IMG_PLH>]` markers.
-    pub fn generate(&self, prompt: &str, pixels: Option<&Tensor>, init_latents: &Tensor) -> Result<Generated> {
+    pub fn generate(
+        &self,
+        prompt: &str,
+        pixels: Option<&Tensor>,
+        init_latents: &Tensor,
+    ) -> Result<Generated> {
         let cond = regress_embeddings(self.emu, prompt, pixels)?.to_dtype(DType::F32)?;
         Ok(self.decoder.generate(&cond, &self.uncond, init_latents, self.opts, |_| {})?)
     }
@@ -106,12 +127,19 @@ pub fn image_path(dir: &Path, caption_id: u64) -> PathBuf {
 /// Generates `dir/{caption_id}.png` with noise seeded by `caption_seed(seed, id)`. The PNG is
 /// written to a temporary name and renamed, so an interrupted run never leaves a partial image
 /// that a resume would take as finished.
-pub fn generate_one(t2i: &TextToImage, caption: &captions::Caption, dir: &Path, seed: u64) -> Result<()> {
+pub fn generate_one(
+    t2i: &TextToImage,
+    caption: &captions::Caption,
+    dir: &Path,
+    seed: u64,
+) -> Result<()> {
     let path = image_path(dir, caption.id);
-    let init = seeded_latents(t2i.latent_shape(), caption_seed(seed, caption.id), t2i.decoder.device())?;
-    let img = t2i.generate(&caption.caption, None, &init).with_context(|| format!("caption {}", caption.id))?;
+    let init =
+        seeded_latents(t2i.latent_shape(), caption_seed(seed, caption.id), t2i.decoder.device())?;
+    let img = t2i
+        .generate(&caption.caption, None, &init)
+        .with_context(|| format!("caption {}", caption.id))?;
     let tmp = path.with_extension("png.partial");
     write_png(&tmp, &img.rgb, img.width, img.height)?;
     std::fs::rename(&tmp, &path).with_context(|| format!("{}: cannot rename", tmp.display()))
 }
-

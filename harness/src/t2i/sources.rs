@@ -20,7 +20,10 @@ pub enum InceptionSource {
 impl InceptionSource {
     /// `--inception`, else `$EMU_EVAL_INCEPTION`, else the built-in random network (with a note).
     pub fn resolve(given: Option<&Path>, seed: u64) -> Self {
-        match given.map(Path::to_path_buf).or_else(|| std::env::var_os("EMU_EVAL_INCEPTION").map(PathBuf::from)) {
+        match given
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("EMU_EVAL_INCEPTION").map(PathBuf::from))
+        {
             Some(p) => InceptionSource::File(p),
             None => {
                 eprintln!("emu-eval: NOTE: no --inception (or $EMU_EVAL_INCEPTION): using a built-in RANDOM Inception (seed {seed}); FID values are meaningless");
@@ -47,7 +50,9 @@ impl InceptionSource {
 
     pub fn hash(&self) -> Result<String> {
         match self {
-            InceptionSource::File(p) => crate::cache::weights_hash(p).with_context(|| "--inception".to_string()),
+            InceptionSource::File(p) => {
+                crate::cache::weights_hash(p).with_context(|| "--inception".to_string())
+            }
             InceptionSource::Builtin { seed } => Ok(builtin::inception_hash(*seed)),
         }
     }
@@ -62,12 +67,20 @@ impl InceptionSource {
 
 /// The decoder of `--decoder`, or the built-in tiny random one (with a note), with its name and
 /// hash for `run.json`.
-pub fn load_decoder(emu: &Emu, dir: Option<&Path>, seed: u64) -> Result<(VisualDecoder, String, String)> {
+pub fn load_decoder(
+    emu: &Emu,
+    dir: Option<&Path>,
+    seed: u64,
+) -> Result<(VisualDecoder, String, String)> {
     let width = emu.cfg.llama.hidden_size;
     match dir {
         None => {
             eprintln!("emu-eval: NOTE: no --decoder: using a built-in tiny RANDOM visual decoder (seed {seed}, 64 x 64 images); its images and FID are meaningless");
-            Ok((builtin::decoder(width, seed, emu.dtype(), emu.device())?, builtin::NAME.into(), builtin::decoder_hash(seed, width)))
+            Ok((
+                builtin::decoder(width, seed, emu.dtype(), emu.device())?,
+                builtin::NAME.into(),
+                builtin::decoder_hash(seed, width),
+            ))
         }
         Some(d) => {
             let decoder = VisualDecoder::load(d, emu.dtype(), emu.device())?;

@@ -20,9 +20,16 @@ pub struct Candidate {
 /// `torch.topk(scores.view(batch, N·V), 2N, sorted=True)` for one item: the `k` best of
 /// `log_probs[beam][tok] + beam_scores[beam]` (f32 addition), ties resolved by the lower flat
 /// index `beam·V + tok`.
-pub fn top_candidates(logits: &Logits, first_row: usize, beam_scores: &[f32], k: usize) -> Vec<Candidate> {
+pub fn top_candidates(
+    logits: &Logits,
+    first_row: usize,
+    beam_scores: &[f32],
+    k: usize,
+) -> Vec<Candidate> {
     let mut best: Vec<Candidate> = Vec::with_capacity(k + 1);
-    let better = |a: &Candidate, b: &Candidate| a.score > b.score || (a.score == b.score && (a.beam, a.token) < (b.beam, b.token));
+    let better = |a: &Candidate, b: &Candidate| {
+        a.score > b.score || (a.score == b.score && (a.beam, a.token) < (b.beam, b.token))
+    };
     for (beam, &bs) in beam_scores.iter().enumerate() {
         for (tok, &lp) in logits.row(first_row + beam).iter().enumerate() {
             let c = Candidate { score: lp + bs, token: tok as u32, beam };
@@ -73,26 +80,35 @@ pub fn process_item(
         }
     }
     if next.tokens.len() < num_beams {
-        bail!("beam search: fewer than {num_beams} non-EOS candidates among the top {}", cands.len());
+        bail!(
+            "beam search: fewer than {num_beams} non-EOS candidates among the top {}",
+            cands.len()
+        );
     }
     Ok(next)
 }
 
 /// Beam search over every prompt row of `model`; one [`Generated`] per row.
-pub fn beam_search<M: StepModel>(model: &mut M, cfg: &GenerationConfig, allowed: Option<&TokenTrie>) -> Result<Vec<Generated>> {
+pub fn beam_search<M: StepModel>(
+    model: &mut M,
+    cfg: &GenerationConfig,
+    allowed: Option<&TokenTrie>,
+) -> Result<Vec<Generated>> {
     let n = cfg.num_beams;
     let max_length = cfg.max_length();
     let prompt = model.prompt_logits()?;
     let batch = prompt.rows;
     // Expand every prompt row N times (the prompt itself is computed once per row).
-    let expand: Vec<usize> = (0..batch).flat_map(|b| std::iter::repeat(b).take(n)).collect();
+    let expand: Vec<usize> = (0..batch).flat_map(|b| std::iter::repeat_n(b, n)).collect();
     model.reorder(&expand)?;
     let mut logits = prompt.select(&expand);
 
     let mut tracked: Vec<Vec<Vec<u32>>> = vec![vec![vec![cfg.bos_token_id]; n]; batch];
-    let mut beam_scores: Vec<Vec<f32>> = vec![std::iter::once(0.0).chain(std::iter::repeat(-1e9).take(n - 1)).collect(); batch];
-    let mut hyps: Vec<BeamHypotheses> =
-        (0..batch).map(|_| BeamHypotheses::new(n, cfg.length_penalty, cfg.early_stopping, max_length)).collect();
+    let mut beam_scores: Vec<Vec<f32>> =
+        vec![std::iter::once(0.0).chain(std::iter::repeat_n(-1e9, n - 1)).collect(); batch];
+    let mut hyps: Vec<BeamHypotheses> = (0..batch)
+        .map(|_| BeamHypotheses::new(n, cfg.length_penalty, cfg.early_stopping, max_length))
+        .collect();
     let mut done = vec![false; batch];
     // Items still decoded by the model, in row order (N rows each). Done items are dropped: the
     // reference keeps feeding them PAD, which cannot change any output.
@@ -103,7 +119,8 @@ pub fn beam_search<M: StepModel>(model: &mut M, cfg: &GenerationConfig, allowed:
         log_softmax(&mut logits);
         apply_min_length(&mut logits, tracked_len, cfg.min_length, cfg.eos_token_id);
         if let Some(trie) = allowed {
-            let generated: Vec<Vec<u32>> = active.iter().flat_map(|&b| tracked[b].iter().map(|t| t[1..].to_vec())).collect();
+            let generated: Vec<Vec<u32>> =
+                active.iter().flat_map(|&b| tracked[b].iter().map(|t| t[1..].to_vec())).collect();
             apply_prefix_constraint(&mut logits, &generated, trie);
         }
         let cur_len = tracked_len + 1;
@@ -162,7 +179,8 @@ pub fn finalize(
             h.add(seq.clone(), score as f64);
         }
     }
-    let best: Vec<_> = hyps.iter().map(|h| h.best().cloned().expect("at least num_beams hypotheses")).collect();
+    let best: Vec<_> =
+        hyps.iter().map(|h| h.best().cloned().expect("at least num_beams hypotheses")).collect();
     let sent_max_len = (best.iter().map(|h| h.tokens.len()).max().unwrap_or(0) + 1).min(max_length);
     best.into_iter()
         .map(|h| {
@@ -201,7 +219,10 @@ mod tests {
         // ranks: 0 tok 5, 1 EOS (beam 1) → hypothesis, 2 tok 6, 3 EOS (rank ≥ N) → skipped.
         let c = cands(&[(-1.0, 5, 0), (-1.5, 2, 1), (-2.0, 6, 1), (-2.5, 2, 0)]);
         let next = process_item(&c, &tracked, &mut h, 2, 2).unwrap();
-        assert_eq!(next, NextBeams { scores: vec![-1.0, -2.0], tokens: vec![5, 6], sources: vec![0, 1] });
+        assert_eq!(
+            next,
+            NextBeams { scores: vec![-1.0, -2.0], tokens: vec![5, 6], sources: vec![0, 1] }
+        );
         assert_eq!(h.hyps.len(), 1);
         assert_eq!(h.hyps[0].tokens, vec![1, 11]);
         assert_eq!(h.hyps[0].score, -1.5);
@@ -222,7 +243,14 @@ mod tests {
             BeamHypotheses::new(1, 0.0, EarlyStopping::Heuristic, 4),
         ];
         hyps[0].add(vec![1, 7], -1.0); // ended with EOS earlier
-        let out = finalize(&[vec![vec![1, 7, 8]], vec![vec![1, 5, 6, 9]]], &[vec![-5.0], vec![-2.0]], &mut hyps, &[true, false], 4, 2);
+        let out = finalize(
+            &[vec![vec![1, 7, 8]], vec![vec![1, 5, 6, 9]]],
+            &[vec![-5.0], vec![-2.0]],
+            &mut hyps,
+            &[true, false],
+            4,
+            2,
+        );
         assert_eq!(out[0], Generated { ids: vec![7, 2], score: Some(-1.0) });
         assert_eq!(out[1], Generated { ids: vec![5, 6, 9], score: Some(-2.0) });
     }
@@ -247,7 +275,15 @@ mod tests {
     }
 
     fn toy_cfg(num_beams: usize, length_penalty: f64, max_new_tokens: usize) -> GenerationConfig {
-        GenerationConfig { num_beams, max_new_tokens, length_penalty, eos_token_id: 2, pad_token_id: 0, bos_token_id: 1, ..GenerationConfig::default() }
+        GenerationConfig {
+            num_beams,
+            max_new_tokens,
+            length_penalty,
+            eos_token_id: 2,
+            pad_token_id: 0,
+            bos_token_id: 1,
+            ..GenerationConfig::default()
+        }
     }
 
     #[test]
@@ -259,7 +295,11 @@ mod tests {
             for (p, row) in batch.iter().enumerate() {
                 let mut single = ToyLm::new(p + 1, hashed_dist);
                 single.reorder(&[p]).unwrap();
-                assert_eq!(&beam_search(&mut single, &cfg, None).unwrap()[0], row, "lp {lp} row {p}");
+                assert_eq!(
+                    &beam_search(&mut single, &cfg, None).unwrap()[0],
+                    row,
+                    "lp {lp} row {p}"
+                );
             }
         }
     }
@@ -270,7 +310,8 @@ mod tests {
         use super::super::processors::log_softmax_row;
         use super::super::toy::hashed_dist;
         for lp in [0.0, -1.0, 1.0] {
-            let out = beam_search(&mut ToyLm::new(3, hashed_dist), &toy_cfg(4, lp, 6), None).unwrap();
+            let out =
+                beam_search(&mut ToyLm::new(3, hashed_dist), &toy_cfg(4, lp, 6), None).unwrap();
             for (p, g) in out.iter().enumerate() {
                 let mut sum = 0.0f32;
                 for k in 0..g.ids.len() {
@@ -280,7 +321,11 @@ mod tests {
                 }
                 let len = 1 + g.ids.iter().filter(|&&t| t != 2).count();
                 let want = sum as f64 / (len as f64).powf(lp);
-                assert!((g.score.unwrap() as f64 - want).abs() < 1e-4, "lp {lp} row {p}: {:?} vs {want}", g.score);
+                assert!(
+                    (g.score.unwrap() as f64 - want).abs() < 1e-4,
+                    "lp {lp} row {p}: {:?} vs {want}",
+                    g.score
+                );
             }
         }
     }

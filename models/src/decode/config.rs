@@ -149,7 +149,11 @@ mod tests {
         bad(|c| (c.num_beams, c.sampling) = (1, s(1.0, 0.0)), "top_p: 0");
         let c = GenerationConfig::default();
         assert!(c.check_fits(1998, 2048).is_ok());
-        assert!(c.check_fits(1999, 2048).unwrap_err().to_string().starts_with("max_new_tokens: a prompt of 1999"));
+        assert!(c
+            .check_fits(1999, 2048)
+            .unwrap_err()
+            .to_string()
+            .starts_with("max_new_tokens: a prompt of 1999"));
     }
 
     #[test]

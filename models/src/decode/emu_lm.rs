@@ -21,8 +21,8 @@ pub fn left_pad(rows: &[Vec<u32>], pad: u32) -> LeftPadded {
     let mut out = LeftPadded { ids: Vec::new(), mask: Vec::new() };
     for r in rows {
         let n = width - r.len();
-        out.ids.push(std::iter::repeat(pad).take(n).chain(r.iter().copied()).collect());
-        out.mask.push(std::iter::repeat(0).take(n).chain(std::iter::repeat(1).take(r.len())).collect());
+        out.ids.push(std::iter::repeat_n(pad, n).chain(r.iter().copied()).collect());
+        out.mask.push(std::iter::repeat_n(0, n).chain(std::iter::repeat_n(1, r.len())).collect());
     }
     out
 }
@@ -62,7 +62,11 @@ pub fn encode_images(emu: &Emu, pixels: Option<&Tensor>) -> Result<Option<Tensor
 }
 
 /// Tokenises and left-pads `prompts`, embeds them and splices the images (row-major order).
-pub fn prompt_embeds(emu: &Emu, prompts: &[String], pixels: Option<&Tensor>) -> Result<(LeftPadded, Tensor)> {
+pub fn prompt_embeds(
+    emu: &Emu,
+    prompts: &[String],
+    pixels: Option<&Tensor>,
+) -> Result<(LeftPadded, Tensor)> {
     if prompts.is_empty() {
         bail!("no prompt given");
     }
@@ -70,7 +74,9 @@ pub fn prompt_embeds(emu: &Emu, prompts: &[String], pixels: Option<&Tensor>) -> 
     let batch = left_pad(&rows, PAD_ID);
     let ids = ids_tensor(&batch.ids, emu.device())?;
     let images = encode_images(emu, pixels)?;
-    let embeds = emu.embed(&ids, images.as_ref()).map_err(|e| ModelError::from(e).context("splicing image embeddings"))?;
+    let embeds = emu
+        .embed(&ids, images.as_ref())
+        .map_err(|e| ModelError::from(e).context("splicing image embeddings"))?;
     Ok((batch, embeds))
 }
 
@@ -112,7 +118,12 @@ impl<'a> EmuSession<'a> {
         let device = emu.device();
         let positions: Vec<Vec<i64>> = mask.iter().map(|m| generation_positions(m)).collect();
         let mut cache = KvCache::new(emu);
-        let hidden = emu.forward_embeds(embeds, &positions_tensor(&positions, device)?, &mask_tensor(&mask, device)?, &mut cache)?;
+        let hidden = emu.forward_embeds(
+            embeds,
+            &positions_tensor(&positions, device)?,
+            &mask_tensor(&mask, device)?,
+            &mut cache,
+        )?;
         let prompt = last_logits(emu, &hidden)?;
         Ok(EmuSession { emu, cache, mask, prompt: Some(prompt) })
     }
@@ -135,14 +146,19 @@ impl StepModel for EmuSession<'_> {
             bail!("step with {} tokens for {} rows", tokens.len(), self.mask.len());
         }
         let ids = Tensor::from_vec(tokens.to_vec(), (tokens.len(), 1), device)?;
-        let embeds = self.emu.embed(&ids, None)?;
+        // Generated ids are plain tokens (a random model may well produce `<image>`).
+        let embeds = self.emu.embed_tokens(&ids)?;
         let mut positions = Vec::with_capacity(tokens.len());
         for m in self.mask.iter_mut() {
             m.push(1);
             positions.push(vec![m.iter().map(|&v| v as i64).sum::<i64>() - 1]);
         }
-        let hidden =
-            self.emu.forward_embeds(&embeds, &positions_tensor(&positions, device)?, &mask_tensor(&self.mask, device)?, &mut self.cache)?;
+        let hidden = self.emu.forward_embeds(
+            &embeds,
+            &positions_tensor(&positions, device)?,
+            &mask_tensor(&self.mask, device)?,
+            &mut self.cache,
+        )?;
         last_logits(self.emu, &hidden)
     }
 
@@ -170,5 +186,20 @@ mod tests {
     #[test]
     fn image_marker() {
         assert_eq!(expand_image_marker("[<IMG_PLH>]Now", 2), "[IMG]<image><image>[/IMG]Now");
+    }
+
+    /// A generated `<image>` id is fed back as an ordinary token (HF `generate` embeds decoding
+    /// steps with `embed_tokens`), not refused for lacking image embeddings.
+    #[test]
+    fn a_generated_image_token_is_an_ordinary_token() {
+        use crate::emu::{builtin, tokenizer::IMAGE};
+        let emu = builtin::tiny(0, false, candle_core::DType::F32, &Device::Cpu).unwrap();
+        let mut s =
+            EmuSession::from_prompts(&emu, &["a photo of".to_owned(), "x".to_owned()], None)
+                .unwrap();
+        s.prompt_logits().unwrap();
+        let l = s.step(&[IMAGE, 5]).unwrap();
+        assert_eq!((l.rows, l.vocab), (2, emu.cfg.llama.vocab_size));
+        assert!(l.data.iter().all(|x| x.is_finite()));
     }
 }

@@ -3,13 +3,19 @@ use crate::Result;
 
 use super::config::GenerationConfig;
 use super::lm::StepModel;
-use super::processors::{apply_min_length, apply_prefix_constraint, apply_temperature, apply_top_p, argmax, sample, Rng};
+use super::processors::{
+    apply_min_length, apply_prefix_constraint, apply_temperature, apply_top_p, argmax, sample, Rng,
+};
 use super::trie::TokenTrie;
 use super::Generated;
 
 /// Greedy (arg-max of the processed logits) or, with `cfg.sampling`, multinomial sampling after
 /// temperature and top-p. A row stops at EOS (kept in its ids); all rows stop at `max_new_tokens`.
-pub fn greedy_or_sample<M: StepModel>(model: &mut M, cfg: &GenerationConfig, allowed: Option<&TokenTrie>) -> Result<Vec<Generated>> {
+pub fn greedy_or_sample<M: StepModel>(
+    model: &mut M,
+    cfg: &GenerationConfig,
+    allowed: Option<&TokenTrie>,
+) -> Result<Vec<Generated>> {
     let mut logits = model.prompt_logits()?;
     let batch = logits.rows;
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); batch];
@@ -62,7 +68,12 @@ mod tests {
     use super::*;
 
     fn cfg(max_new: usize) -> GenerationConfig {
-        GenerationConfig { bos_token_id: 1, eos_token_id: 2, pad_token_id: 0, ..GenerationConfig::greedy(max_new) }
+        GenerationConfig {
+            bos_token_id: 1,
+            eos_token_id: 2,
+            pad_token_id: 0,
+            ..GenerationConfig::greedy(max_new)
+        }
     }
 
     #[test]
@@ -95,12 +106,18 @@ mod tests {
             single.reorder(&[p]).unwrap();
             assert_eq!(&greedy_or_sample(&mut single, &c, None).unwrap()[0], row);
         }
-        assert!(batch.iter().any(|g| g.ids.len() != batch[0].ids.len()), "rows should end at different steps");
+        assert!(
+            batch.iter().any(|g| g.ids.len() != batch[0].ids.len()),
+            "rows should end at different steps"
+        );
     }
 
     #[test]
     fn sampling_is_reproducible_per_seed() {
-        let mk = |seed| GenerationConfig { sampling: Some(Sampling { temperature: 1.0, top_p: 0.9, seed }), ..cfg(10) };
+        let mk = |seed| GenerationConfig {
+            sampling: Some(Sampling { temperature: 1.0, top_p: 0.9, seed }),
+            ..cfg(10)
+        };
         let a = greedy_or_sample(&mut ToyLm::new(3, hashed_dist), &mk(1), None).unwrap();
         let b = greedy_or_sample(&mut ToyLm::new(3, hashed_dist), &mk(1), None).unwrap();
         assert_eq!(a, b);

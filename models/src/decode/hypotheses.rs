@@ -22,8 +22,20 @@ pub struct BeamHypotheses {
 }
 
 impl BeamHypotheses {
-    pub fn new(num_beams: usize, length_penalty: f64, early_stopping: EarlyStopping, max_length: usize) -> Self {
-        BeamHypotheses { num_beams, length_penalty, early_stopping, max_length, hyps: Vec::new(), worst_score: 1e9 }
+    pub fn new(
+        num_beams: usize,
+        length_penalty: f64,
+        early_stopping: EarlyStopping,
+        max_length: usize,
+    ) -> Self {
+        BeamHypotheses {
+            num_beams,
+            length_penalty,
+            early_stopping,
+            max_length,
+            hyps: Vec::new(),
+            worst_score: 1e9,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -43,7 +55,8 @@ impl BeamHypotheses {
             self.hyps.push(Hypothesis { score, tokens });
             if self.hyps.len() > self.num_beams {
                 // sorted([(s, idx) ...]) : ascending by score, then by index.
-                let mut order: Vec<(f64, usize)> = self.hyps.iter().enumerate().map(|(i, h)| (h.score, i)).collect();
+                let mut order: Vec<(f64, usize)> =
+                    self.hyps.iter().enumerate().map(|(i, h)| (h.score, i)).collect();
                 order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 self.hyps.remove(order[0].1);
                 self.worst_score = order[1].0;
@@ -73,7 +86,7 @@ impl BeamHypotheses {
     pub fn best(&self) -> Option<&Hypothesis> {
         let mut best: Option<&Hypothesis> = None;
         for h in &self.hyps {
-            if best.map_or(true, |b| h.score >= b.score) {
+            if best.is_none_or(|b| h.score >= b.score) {
                 best = Some(h);
             }
         }

@@ -38,8 +38,11 @@ pub fn apply_prefix_constraint(logits: &mut Logits, generated: &[Vec<u32>], trie
     for (r, prefix) in generated.iter().enumerate() {
         let allowed = trie.allowed(prefix);
         let row = logits.row_mut(r);
-        let keep: Vec<(usize, f32)> =
-            allowed.iter().filter(|&&t| (t as usize) < row.len()).map(|&t| (t as usize, row[t as usize])).collect();
+        let keep: Vec<(usize, f32)> = allowed
+            .iter()
+            .filter(|&&t| (t as usize) < row.len())
+            .map(|&t| (t as usize, row[t as usize]))
+            .collect();
         row.fill(f32::NEG_INFINITY);
         for (t, v) in keep {
             row[t] = v;
@@ -164,8 +167,14 @@ mod tests {
     #[test]
     fn sampling_is_seeded() {
         let row = vec![0.0f32; 10];
-        let a: Vec<u32> = { let mut g = Rng::new(7); (0..20).map(|_| sample(&row, &mut g)).collect() };
-        let b: Vec<u32> = { let mut g = Rng::new(7); (0..20).map(|_| sample(&row, &mut g)).collect() };
+        let a: Vec<u32> = {
+            let mut g = Rng::new(7);
+            (0..20).map(|_| sample(&row, &mut g)).collect()
+        };
+        let b: Vec<u32> = {
+            let mut g = Rng::new(7);
+            (0..20).map(|_| sample(&row, &mut g)).collect()
+        };
         assert_eq!(a, b);
         assert!(a.iter().any(|&t| t != a[0]));
     }

@@ -32,7 +32,11 @@ pub fn candidate_loss(token_nll: &[f32], prompt_len: usize, segment_max_len: usi
 }
 
 /// Losses of all candidates given their token NLLs and lengths, with the segment denominators.
-pub fn segment_losses(token_nll: &[Vec<f32>], prompt_len: usize, n_segments: usize) -> Result<Vec<f32>> {
+pub fn segment_losses(
+    token_nll: &[Vec<f32>],
+    prompt_len: usize,
+    n_segments: usize,
+) -> Result<Vec<f32>> {
     let mut losses = Vec::with_capacity(token_nll.len());
     for seg in segments(token_nll.len(), n_segments)? {
         let lc = token_nll[seg.clone()].iter().map(Vec::len).max().unwrap_or(0);

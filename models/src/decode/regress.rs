@@ -19,7 +19,12 @@ pub fn regress_embeddings(emu: &Emu, text: &str, pixels: Option<&Tensor>) -> Res
     let embeds = emu.embed(&ids_tensor(&[ids], device)?, images.as_ref())?;
     let mut cache = KvCache::new(emu);
     let pos: Vec<i64> = (0..l as i64).collect();
-    let hidden = emu.forward_embeds(&embeds, &Tensor::from_vec(pos, (1, l), device)?, &Tensor::ones((1, l), DType::U32, device)?, &mut cache)?;
+    let hidden = emu.forward_embeds(
+        &embeds,
+        &Tensor::from_vec(pos, (1, l), device)?,
+        &Tensor::ones((1, l), DType::U32, device)?,
+        &mut cache,
+    )?;
     let mut e = emu.regress_head(&hidden.i((.., l - 1..l, ..))?)?; // (1, 1, h): from the [IMG] position
     let mut outs = vec![e.clone()];
     for k in 1..n_causal {

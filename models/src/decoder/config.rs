@@ -145,28 +145,65 @@ pub struct SchedulerConfig {
     pub steps_offset: usize,
 }
 
-fn one() -> usize { 1 }
-fn two() -> usize { 2 }
-fn three() -> usize { 3 }
-fn four() -> usize { 4 }
-fn one_f() -> f64 { 1.0 }
-fn yes() -> bool { true }
-fn groups() -> usize { 32 }
-fn norm_eps() -> f64 { 1e-5 }
-fn heads() -> PerBlock { PerBlock::One(8) }
-fn silu() -> String { "silu".into() }
-fn mid_cross_attn() -> Option<String> { Some("UNetMidBlock2DCrossAttn".into()) }
-fn scaling_factor() -> f64 { 0.18215 }
-fn train_steps() -> usize { 1000 }
-fn beta_start() -> f64 { 0.0001 }
-fn beta_end() -> f64 { 0.02 }
-fn scaled_linear() -> String { "linear".into() }
-fn epsilon() -> String { "epsilon".into() }
+fn one() -> usize {
+    1
+}
+fn two() -> usize {
+    2
+}
+fn three() -> usize {
+    3
+}
+fn four() -> usize {
+    4
+}
+fn one_f() -> f64 {
+    1.0
+}
+fn yes() -> bool {
+    true
+}
+fn groups() -> usize {
+    32
+}
+fn norm_eps() -> f64 {
+    1e-5
+}
+fn heads() -> PerBlock {
+    PerBlock::One(8)
+}
+fn silu() -> String {
+    "silu".into()
+}
+fn mid_cross_attn() -> Option<String> {
+    Some("UNetMidBlock2DCrossAttn".into())
+}
+fn scaling_factor() -> f64 {
+    0.18215
+}
+fn train_steps() -> usize {
+    1000
+}
+fn beta_start() -> f64 {
+    0.0001
+}
+fn beta_end() -> f64 {
+    0.02
+}
+fn scaled_linear() -> String {
+    "linear".into()
+}
+fn epsilon() -> String {
+    "epsilon".into()
+}
 
 fn read<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError::config(path, "file", format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ModelError::config(path, "file", format!("cannot read: {e}")))?;
     // serde_json names the offending field in its message.
-    serde_json::from_str(&text).map_err(|e| ModelError::config(path, format!("line {} column {}", e.line(), e.column()), e.to_string()))
+    serde_json::from_str(&text).map_err(|e| {
+        ModelError::config(path, format!("line {} column {}", e.line(), e.column()), e.to_string())
+    })
 }
 
 fn unsupported(path: &Path, field: &str, found: impl std::fmt::Debug) -> ModelError {
@@ -191,10 +228,18 @@ impl UNetConfig {
             return Err(ModelError::config(p, "block_out_channels", "empty"));
         }
         if self.down_block_types.len() != n {
-            return Err(ModelError::config(p, "down_block_types", format!("{} entries for {n} blocks", self.down_block_types.len())));
+            return Err(ModelError::config(
+                p,
+                "down_block_types",
+                format!("{} entries for {n} blocks", self.down_block_types.len()),
+            ));
         }
         if self.up_block_types.len() != n {
-            return Err(ModelError::config(p, "up_block_types", format!("{} entries for {n} blocks", self.up_block_types.len())));
+            return Err(ModelError::config(
+                p,
+                "up_block_types",
+                format!("{} entries for {n} blocks", self.up_block_types.len()),
+            ));
         }
         for (i, t) in self.down_block_types.iter().enumerate() {
             let mirrored = match t.as_str() {
@@ -203,18 +248,33 @@ impl UNetConfig {
                 _ => return Err(unsupported(p, &format!("down_block_types[{i}]"), t)),
             };
             if self.up_block_types[n - 1 - i] != mirrored {
-                return Err(ModelError::config(p, format!("up_block_types[{}]", n - 1 - i), format!("expected {mirrored} to mirror down block {i}")));
+                return Err(ModelError::config(
+                    p,
+                    format!("up_block_types[{}]", n - 1 - i),
+                    format!("expected {mirrored} to mirror down block {i}"),
+                ));
             }
         }
         if let PerBlock::Each(v) = &self.attention_head_dim {
             if v.len() != n {
-                return Err(ModelError::config(p, "attention_head_dim", format!("{} entries for {n} blocks", v.len())));
+                return Err(ModelError::config(
+                    p,
+                    "attention_head_dim",
+                    format!("{} entries for {n} blocks", v.len()),
+                ));
             }
         }
         for i in 0..n {
             let (c, h) = (self.block_out_channels[i], self.attention_head_dim.get(i));
             if h == 0 || c % h != 0 || c % self.norm_num_groups != 0 {
-                return Err(ModelError::config(p, "block_out_channels", format!("{c} channels do not split into {h} heads and {} groups", self.norm_num_groups)));
+                return Err(ModelError::config(
+                    p,
+                    "block_out_channels",
+                    format!(
+                        "{c} channels do not split into {h} heads and {} groups",
+                        self.norm_num_groups
+                    ),
+                ));
             }
         }
         if self.mid_block_type.as_deref() != Some("UNetMidBlock2DCrossAttn") {
@@ -227,15 +287,47 @@ impl UNetConfig {
         let checks: [(&str, bool, String); 11] = [
             ("act_fn", self.act_fn == "silu", self.act_fn.clone()),
             ("dual_cross_attention", !self.dual_cross_attention, "true".into()),
-            ("class_embed_type", self.class_embed_type.is_none() && self.num_class_embeds.is_none(), format!("{:?}", self.class_embed_type)),
-            ("resnet_time_scale_shift", matches!(self.resnet_time_scale_shift.as_deref(), None | Some("default")), format!("{:?}", self.resnet_time_scale_shift)),
+            (
+                "class_embed_type",
+                self.class_embed_type.is_none() && self.num_class_embeds.is_none(),
+                format!("{:?}", self.class_embed_type),
+            ),
+            (
+                "resnet_time_scale_shift",
+                matches!(self.resnet_time_scale_shift.as_deref(), None | Some("default")),
+                format!("{:?}", self.resnet_time_scale_shift),
+            ),
             ("resnet_skip_time_act", !self.resnet_skip_time_act, "true".into()),
-            ("time_embedding_type", matches!(self.time_embedding_type.as_deref(), None | Some("positional")), format!("{:?}", self.time_embedding_type)),
-            ("time_embedding_act_fn", self.time_embedding_act_fn.is_none(), format!("{:?}", self.time_embedding_act_fn)),
-            ("timestep_post_act", self.timestep_post_act.is_none(), format!("{:?}", self.timestep_post_act)),
-            ("time_cond_proj_dim", self.time_cond_proj_dim.is_none(), format!("{:?}", self.time_cond_proj_dim)),
-            ("conv_in_kernel", self.conv_in_kernel == 3 && self.conv_out_kernel == 3, format!("{}/{}", self.conv_in_kernel, self.conv_out_kernel)),
-            ("cross_attention_norm", self.cross_attention_norm.is_none(), format!("{:?}", self.cross_attention_norm)),
+            (
+                "time_embedding_type",
+                matches!(self.time_embedding_type.as_deref(), None | Some("positional")),
+                format!("{:?}", self.time_embedding_type),
+            ),
+            (
+                "time_embedding_act_fn",
+                self.time_embedding_act_fn.is_none(),
+                format!("{:?}", self.time_embedding_act_fn),
+            ),
+            (
+                "timestep_post_act",
+                self.timestep_post_act.is_none(),
+                format!("{:?}", self.timestep_post_act),
+            ),
+            (
+                "time_cond_proj_dim",
+                self.time_cond_proj_dim.is_none(),
+                format!("{:?}", self.time_cond_proj_dim),
+            ),
+            (
+                "conv_in_kernel",
+                self.conv_in_kernel == 3 && self.conv_out_kernel == 3,
+                format!("{}/{}", self.conv_in_kernel, self.conv_out_kernel),
+            ),
+            (
+                "cross_attention_norm",
+                self.cross_attention_norm.is_none(),
+                format!("{:?}", self.cross_attention_norm),
+            ),
         ];
         match checks.into_iter().find(|(_, ok, _)| !ok) {
             Some((field, _, found)) => Err(unsupported(p, field, found)),
@@ -251,14 +343,22 @@ impl VaeConfig {
         if n == 0 {
             return Err(ModelError::config(path, "block_out_channels", "empty"));
         }
-        if let Some((i, t)) = cfg.down_block_types.iter().enumerate().find(|(_, t)| *t != "DownEncoderBlock2D") {
+        if let Some((i, t)) =
+            cfg.down_block_types.iter().enumerate().find(|(_, t)| *t != "DownEncoderBlock2D")
+        {
             return Err(unsupported(path, &format!("down_block_types[{i}]"), t));
         }
-        if let Some((i, t)) = cfg.up_block_types.iter().enumerate().find(|(_, t)| *t != "UpDecoderBlock2D") {
+        if let Some((i, t)) =
+            cfg.up_block_types.iter().enumerate().find(|(_, t)| *t != "UpDecoderBlock2D")
+        {
             return Err(unsupported(path, &format!("up_block_types[{i}]"), t));
         }
         if cfg.down_block_types.len() != n || cfg.up_block_types.len() != n {
-            return Err(ModelError::config(path, "up_block_types", format!("block counts differ from {n} block_out_channels")));
+            return Err(ModelError::config(
+                path,
+                "up_block_types",
+                format!("block counts differ from {n} block_out_channels"),
+            ));
         }
         if cfg.act_fn != "silu" {
             return Err(unsupported(path, "act_fn", &cfg.act_fn));
@@ -276,12 +376,18 @@ impl SchedulerConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let cfg: Self = read(path)?;
         if !cfg.skip_prk_steps {
-            return Err(ModelError::config(path, "skip_prk_steps", "only PLMS (skip_prk_steps = true) is implemented"));
+            return Err(ModelError::config(
+                path,
+                "skip_prk_steps",
+                "only PLMS (skip_prk_steps = true) is implemented",
+            ));
         }
         if cfg.prediction_type != "epsilon" {
             return Err(unsupported(path, "prediction_type", &cfg.prediction_type));
         }
-        if !matches!(cfg.beta_schedule.as_str(), "scaled_linear" | "linear") && cfg.trained_betas.is_none() {
+        if !matches!(cfg.beta_schedule.as_str(), "scaled_linear" | "linear")
+            && cfg.trained_betas.is_none()
+        {
             return Err(unsupported(path, "beta_schedule", &cfg.beta_schedule));
         }
         if cfg.num_train_timesteps < 2 {
@@ -289,7 +395,11 @@ impl SchedulerConfig {
         }
         if let Some(b) = &cfg.trained_betas {
             if b.len() != cfg.num_train_timesteps {
-                return Err(ModelError::config(path, "trained_betas", format!("{} values for {} steps", b.len(), cfg.num_train_timesteps)));
+                return Err(ModelError::config(
+                    path,
+                    "trained_betas",
+                    format!("{} values for {} steps", b.len(), cfg.num_train_timesteps),
+                ));
             }
         }
         Ok(cfg)

@@ -97,17 +97,25 @@ impl VisualDecoder {
         let vae_cfg = VaeConfig::load(&dir.join("vae/config.json"))?;
         let scheduler_cfg = SchedulerConfig::load(&dir.join("scheduler/scheduler_config.json"))?;
         let w = Weights::open(&find_weights(dir, "unet")?)?;
-        let unet = UNet2DConditionModel::new(w.var_builder(dtype, device), &unet_cfg).map_err(|e| w.construction_error(e))?;
+        let unet = UNet2DConditionModel::new(w.var_builder(dtype, device), &unet_cfg)
+            .map_err(|e| w.construction_error(e))?;
         w.finish(|_| false)?;
         let w = Weights::open(&find_weights(dir, "vae")?)?;
-        let vae = vae_model(w.var_builder(dtype, device), &vae_cfg).map_err(|e| w.construction_error(e))?;
+        let vae = vae_model(w.var_builder(dtype, device), &vae_cfg)
+            .map_err(|e| w.construction_error(e))?;
         w.finish(|_| false)?;
         Ok(Self { unet, vae, unet_cfg, vae_cfg, scheduler_cfg, device: device.clone(), dtype })
     }
 
     /// A decoder from weight sources other than checkpoint files (e.g. seeded random weights for
     /// a built-in model); the dtype and device are the UNet builder's.
-    pub fn new(unet_vb: VarBuilder, vae_vb: VarBuilder, unet_cfg: UNetConfig, vae_cfg: VaeConfig, scheduler_cfg: SchedulerConfig) -> Result<Self> {
+    pub fn new(
+        unet_vb: VarBuilder,
+        vae_vb: VarBuilder,
+        unet_cfg: UNetConfig,
+        vae_cfg: VaeConfig,
+        scheduler_cfg: SchedulerConfig,
+    ) -> Result<Self> {
         let (device, dtype) = (unet_vb.device().clone(), unet_vb.dtype());
         let unet = UNet2DConditionModel::new(unet_vb, &unet_cfg)?;
         let vae = vae_model(vae_vb, &vae_cfg)?;
@@ -144,15 +152,20 @@ impl VisualDecoder {
         let d = self.conditioning_width();
         for (name, t) in [("cond", cond), ("uncond", uncond)] {
             if t.rank() != 3 || t.dim(0)? != 1 || t.dim(2)? != d {
-                return Err(ModelError::Input(format!("{name} embeddings {:?}: expected (1, tokens, {d})", t.dims())));
+                return Err(ModelError::Input(format!(
+                    "{name} embeddings {:?}: expected (1, tokens, {d})",
+                    t.dims()
+                )));
             }
         }
-        let context = if guided { Tensor::cat(&[cond, uncond], 0)? } else { cond.clone() }.to_dtype(self.dtype)?;
+        let context = if guided { Tensor::cat(&[cond, uncond], 0)? } else { cond.clone() }
+            .to_dtype(self.dtype)?;
         let mut sched = Pndm::new(&self.scheduler_cfg);
         let timesteps = sched.set_timesteps(opts.steps).to_vec();
         let mut latents = init_latents.to_device(&self.device)?.to_dtype(self.dtype)?;
         for t in timesteps {
-            let input = if guided { Tensor::cat(&[&latents, &latents], 0)? } else { latents.clone() };
+            let input =
+                if guided { Tensor::cat(&[&latents, &latents], 0)? } else { latents.clone() };
             let noise = self.unet.forward(&input, t, &context)?;
             let (noise_cond, noise_uncond, noise_guided) = if guided {
                 let (c, u) = (noise.get(0)?.unsqueeze(0)?, noise.get(1)?.unsqueeze(0)?);
@@ -163,7 +176,14 @@ impl VisualDecoder {
             };
             let out = sched.step(&noise_guided, t, &latents)?;
             let next = out.prev_sample.clone();
-            on_step(&StepTrace { t, latents_in: latents, noise_cond, noise_uncond, noise_guided, sched: out });
+            on_step(&StepTrace {
+                t,
+                latents_in: latents,
+                noise_cond,
+                noise_uncond,
+                noise_guided,
+                sched: out,
+            });
             latents = next;
         }
         self.decode(&latents)
@@ -175,7 +195,12 @@ impl VisualDecoder {
         let decoded = self.vae.decode(&(latents * (1.0 / self.vae_cfg.scaling_factor))?)?;
         let (_, _, height, width) = decoded.dims4()?;
         let float = image_float(&decoded)?;
-        let rgb = float.flatten_all()?.to_vec1::<f32>()?.into_iter().map(|x| (x * 255.0).round_ties_even() as u8).collect();
+        let rgb = float
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(|x| (x * 255.0).round_ties_even() as u8)
+            .collect();
         Ok(Generated { final_latents: latents.clone(), decoded, rgb, width, height })
     }
 }

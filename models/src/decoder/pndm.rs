@@ -41,7 +41,9 @@ fn linspace_f32(start: f64, end: f64, n: usize) -> Vec<f32> {
     }
     let step = (e - s) / (n - 1) as f32;
     let half = n / 2;
-    (0..n).map(|i| if i < half { s + step * i as f32 } else { e - step * (n - i - 1) as f32 }).collect()
+    (0..n)
+        .map(|i| if i < half { s + step * i as f32 } else { e - step * (n - i - 1) as f32 })
+        .collect()
 }
 
 impl Pndm {
@@ -49,9 +51,10 @@ impl Pndm {
         let n = cfg.num_train_timesteps;
         let betas: Vec<f32> = match (&cfg.trained_betas, cfg.beta_schedule.as_str()) {
             (Some(b), _) => b.iter().map(|&x| x as f32).collect(),
-            (None, "scaled_linear") => {
-                linspace_f32(cfg.beta_start.sqrt(), cfg.beta_end.sqrt(), n).into_iter().map(|b| b * b).collect()
-            }
+            (None, "scaled_linear") => linspace_f32(cfg.beta_start.sqrt(), cfg.beta_end.sqrt(), n)
+                .into_iter()
+                .map(|b| b * b)
+                .collect(),
             (None, _) => linspace_f32(cfg.beta_start, cfg.beta_end, n),
         };
         let mut acc = 1f64;
@@ -133,13 +136,22 @@ impl Pndm {
         };
         let prev_sample = self.prev_sample(&sample, t, prev_t, &eps)?;
         self.counter += 1;
-        Ok(StepOutput { prev_sample, eps_combined: eps, sample_used: sample, t_prev_t: (t, prev_t) })
+        Ok(StepOutput {
+            prev_sample,
+            eps_combined: eps,
+            sample_used: sample,
+            t_prev_t: (t, prev_t),
+        })
     }
 
     /// `_get_prev_sample`: formula (9) of the PNDM paper with float32 coefficients.
     fn prev_sample(&self, x: &Tensor, t: i64, prev_t: i64, eps: &Tensor) -> Result<Tensor> {
         let a_t = self.alphas_cumprod[t as usize];
-        let a_p = if prev_t >= 0 { self.alphas_cumprod[prev_t as usize] } else { self.final_alpha_cumprod };
+        let a_p = if prev_t >= 0 {
+            self.alphas_cumprod[prev_t as usize]
+        } else {
+            self.final_alpha_cumprod
+        };
         let (b_t, b_p) = (1f32 - a_t, 1f32 - a_p);
         let sample_coeff = (a_p / a_t).sqrt();
         let denom = a_t * b_p.sqrt() + (a_t * b_t * a_p).sqrt();

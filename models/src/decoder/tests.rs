@@ -13,11 +13,14 @@ const NET_RTOL: f32 = 1e-4;
 const NET_ATOL: f32 = 1e-5;
 
 fn decoder() -> VisualDecoder {
-    VisualDecoder::load(&fixture("visual-decoder-tiny"), DType::F32, &Device::Cpu).expect("tiny decoder loads")
+    VisualDecoder::load(&fixture("visual-decoder-tiny"), DType::F32, &Device::Cpu)
+        .expect("tiny decoder loads")
 }
 
 fn scheduler() -> Pndm {
-    let cfg = SchedulerConfig::load(&fixture("visual-decoder-tiny/scheduler/scheduler_config.json")).unwrap();
+    let cfg =
+        SchedulerConfig::load(&fixture("visual-decoder-tiny/scheduler/scheduler_config.json"))
+            .unwrap();
     Pndm::new(&cfg)
 }
 
@@ -42,7 +45,11 @@ fn assert_image(what: &str, ours: &Generated, reference: &Tensor) -> usize {
         }
         let boundary = ((float[i] * 255.0).floor() + 0.5) / 255.0;
         let at_boundary = (float[i] - boundary).abs() <= 1e-4;
-        assert!(at_boundary && a.abs_diff(b) == 1, "{what}: byte {i}: ours {a}, ref {b} (float {})", float[i]);
+        assert!(
+            at_boundary && a.abs_diff(b) == 1,
+            "{what}: byte {i}: ours {a}, ref {b} (float {})",
+            float[i]
+        );
         near += 1;
     }
     near
@@ -77,9 +84,23 @@ fn sched50_chain_within_tolerance() {
     let mut x = v["sched50_sample_in"].clone();
     for (k, &t) in ts.iter().enumerate() {
         let out = s.step(&outputs.get(k).unwrap(), t, &x).unwrap();
-        assert_eq!([out.t_prev_t.0, out.t_prev_t.1], [t_prev[2 * k], t_prev[2 * k + 1]], "step {k} (t, prev_t)");
-        assert_close_max(&format!("sched50 eps' {k}"), &out.eps_combined, &v["sched50_eps_combined"].get(k).unwrap(), 2e-6);
-        assert_close_max(&format!("sched50 sample {k}"), &out.prev_sample, &v["sched50_samples_out"].get(k).unwrap(), 2e-6);
+        assert_eq!(
+            [out.t_prev_t.0, out.t_prev_t.1],
+            [t_prev[2 * k], t_prev[2 * k + 1]],
+            "step {k} (t, prev_t)"
+        );
+        assert_close_max(
+            &format!("sched50 eps' {k}"),
+            &out.eps_combined,
+            &v["sched50_eps_combined"].get(k).unwrap(),
+            2e-6,
+        );
+        assert_close_max(
+            &format!("sched50 sample {k}"),
+            &out.prev_sample,
+            &v["sched50_samples_out"].get(k).unwrap(),
+            2e-6,
+        );
         x = out.prev_sample;
     }
 }
@@ -91,11 +112,36 @@ fn run10_scheduler_steps_from_stored_inputs() {
     let ts = s.set_timesteps(10).to_vec();
     let t_prev = ints(&v["run10_sched_t_prev_t"]);
     for (k, &t) in ts.iter().enumerate() {
-        let out = s.step(&v["run10_noise_pred_guided"].get(k).unwrap(), t, &v["run10_latents_in"].get(k).unwrap()).unwrap();
-        assert_eq!([out.t_prev_t.0, out.t_prev_t.1], [t_prev[2 * k], t_prev[2 * k + 1]], "step {k}");
-        assert_close_max(&format!("sample used {k}"), &out.sample_used, &v["run10_sched_sample_used"].get(k).unwrap(), 1e-6);
-        assert_close_max(&format!("eps' {k}"), &out.eps_combined, &v["run10_sched_eps_combined"].get(k).unwrap(), 1e-6);
-        assert_close_max(&format!("latents out {k}"), &out.prev_sample, &v["run10_latents_out"].get(k).unwrap(), 1e-6);
+        let out = s
+            .step(
+                &v["run10_noise_pred_guided"].get(k).unwrap(),
+                t,
+                &v["run10_latents_in"].get(k).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            [out.t_prev_t.0, out.t_prev_t.1],
+            [t_prev[2 * k], t_prev[2 * k + 1]],
+            "step {k}"
+        );
+        assert_close_max(
+            &format!("sample used {k}"),
+            &out.sample_used,
+            &v["run10_sched_sample_used"].get(k).unwrap(),
+            1e-6,
+        );
+        assert_close_max(
+            &format!("eps' {k}"),
+            &out.eps_combined,
+            &v["run10_sched_eps_combined"].get(k).unwrap(),
+            1e-6,
+        );
+        assert_close_max(
+            &format!("latents out {k}"),
+            &out.prev_sample,
+            &v["run10_latents_out"].get(k).unwrap(),
+            1e-6,
+        );
     }
 }
 
@@ -110,8 +156,20 @@ fn unet_time_embedding_and_every_step_output() {
     for (k, t) in ints(&v["timesteps_10"]).into_iter().enumerate() {
         let lat = v["run10_latents_in"].get(k).unwrap();
         let out = d.unet.forward(&Tensor::cat(&[&lat, &lat], 0).unwrap(), t as usize, ctx).unwrap();
-        assert_close(&format!("noise cond {k}"), &out.i(0..1).unwrap(), &v["run10_noise_pred_cond"].get(k).unwrap(), NET_RTOL, NET_ATOL);
-        assert_close(&format!("noise uncond {k}"), &out.i(1..2).unwrap(), &v["run10_noise_pred_uncond"].get(k).unwrap(), NET_RTOL, NET_ATOL);
+        assert_close(
+            &format!("noise cond {k}"),
+            &out.i(0..1).unwrap(),
+            &v["run10_noise_pred_cond"].get(k).unwrap(),
+            NET_RTOL,
+            NET_ATOL,
+        );
+        assert_close(
+            &format!("noise uncond {k}"),
+            &out.i(1..2).unwrap(),
+            &v["run10_noise_pred_uncond"].get(k).unwrap(),
+            NET_RTOL,
+            NET_ATOL,
+        );
     }
 }
 
@@ -121,7 +179,13 @@ fn vae_decode_of_stored_latents() {
     let v = v();
     let g = d.decode(&v["run10_final_latents"]).unwrap();
     assert_close("vae decoded", &g.decoded, &v["run10_vae_decoded"], NET_RTOL, NET_ATOL);
-    assert_close("image float", &image_float(&g.decoded).unwrap(), &v["run10_image_float"], NET_RTOL, NET_ATOL);
+    assert_close(
+        "image float",
+        &image_float(&g.decoded).unwrap(),
+        &v["run10_image_float"],
+        NET_RTOL,
+        NET_ATOL,
+    );
     assert_image("run10 image from stored latents", &g, &v["run10_image_u8"]);
 }
 
@@ -130,11 +194,24 @@ fn full_run(steps: usize, guidance: f64, ctx: &str, prefix: &str) -> (Generated,
     let d = decoder();
     let v = v();
     let rows = &v[ctx];
-    let (cond, uncond) = if rows.dim(0).unwrap() == 2 { (rows.i(0..1).unwrap(), rows.i(1..2).unwrap()) } else { (rows.clone(), rows.clone()) };
+    let (cond, uncond) = if rows.dim(0).unwrap() == 2 {
+        (rows.i(0..1).unwrap(), rows.i(1..2).unwrap())
+    } else {
+        (rows.clone(), rows.clone())
+    };
     let mut trace = vec![];
-    let g = d.generate(&cond, &uncond, &v["initial_latents"], GenerateOptions { steps, guidance }, |s| trace.push(s.clone())).unwrap();
+    let g = d
+        .generate(&cond, &uncond, &v["initial_latents"], GenerateOptions { steps, guidance }, |s| {
+            trace.push(s.clone())
+        })
+        .unwrap();
     assert_eq!(trace.len(), steps + 1, "{prefix}: UNet evaluations");
-    assert_close_max(&format!("{prefix} final latents"), &g.final_latents, &v[&format!("{prefix}_final_latents")], 1e-4);
+    assert_close_max(
+        &format!("{prefix} final latents"),
+        &g.final_latents,
+        &v[&format!("{prefix}_final_latents")],
+        1e-4,
+    );
     (g, trace)
 }
 
@@ -143,11 +220,39 @@ fn run10_guidance5_matches_every_step_and_the_image() {
     let v = v();
     let (g, trace) = full_run(10, 5.0, "cond_batch_text", "run10");
     for (k, s) in trace.iter().enumerate() {
-        assert_close_max(&format!("latents in {k}"), &s.latents_in, &v["run10_latents_in"].get(k).unwrap(), 1e-4);
-        assert_close(&format!("cond {k}"), &s.noise_cond, &v["run10_noise_pred_cond"].get(k).unwrap(), NET_RTOL, NET_ATOL);
-        assert_close(&format!("uncond {k}"), s.noise_uncond.as_ref().unwrap(), &v["run10_noise_pred_uncond"].get(k).unwrap(), NET_RTOL, NET_ATOL);
-        assert_close(&format!("guided {k}"), &s.noise_guided, &v["run10_noise_pred_guided"].get(k).unwrap(), NET_RTOL, NET_ATOL);
-        assert_close_max(&format!("latents out {k}"), &s.sched.prev_sample, &v["run10_latents_out"].get(k).unwrap(), 1e-4);
+        assert_close_max(
+            &format!("latents in {k}"),
+            &s.latents_in,
+            &v["run10_latents_in"].get(k).unwrap(),
+            1e-4,
+        );
+        assert_close(
+            &format!("cond {k}"),
+            &s.noise_cond,
+            &v["run10_noise_pred_cond"].get(k).unwrap(),
+            NET_RTOL,
+            NET_ATOL,
+        );
+        assert_close(
+            &format!("uncond {k}"),
+            s.noise_uncond.as_ref().unwrap(),
+            &v["run10_noise_pred_uncond"].get(k).unwrap(),
+            NET_RTOL,
+            NET_ATOL,
+        );
+        assert_close(
+            &format!("guided {k}"),
+            &s.noise_guided,
+            &v["run10_noise_pred_guided"].get(k).unwrap(),
+            NET_RTOL,
+            NET_ATOL,
+        );
+        assert_close_max(
+            &format!("latents out {k}"),
+            &s.sched.prev_sample,
+            &v["run10_latents_out"].get(k).unwrap(),
+            1e-4,
+        );
     }
     let vae_in = (&g.final_latents * (1.0 / 0.18215)).unwrap();
     assert_close("vae input", &vae_in, &v["run10_vae_input"], NET_RTOL, NET_ATOL);
@@ -160,7 +265,12 @@ fn run50_guidance5_matches_every_step_and_the_image() {
     let v = v();
     let (g, trace) = full_run(50, 5.0, "cond_batch_text", "run50");
     for (k, s) in trace.iter().enumerate() {
-        assert_close_max(&format!("run50 latents out {k}"), &s.sched.prev_sample, &v["run50_latents_out"].get(k).unwrap(), 1e-4);
+        assert_close_max(
+            &format!("run50 latents out {k}"),
+            &s.sched.prev_sample,
+            &v["run50_latents_out"].get(k).unwrap(),
+            1e-4,
+        );
     }
     assert_close("run50 vae decoded", &g.decoded, &v["run50_vae_decoded"], NET_RTOL, NET_ATOL);
     assert_image("run50 image", &g, &v["run50_image_u8"]);
@@ -193,18 +303,40 @@ fn strict_loading_names_missing_and_unexpected_keys() {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
     let src = fixture("visual-decoder-tiny");
-    for f in ["unet/config.json", "vae/config.json", "scheduler/scheduler_config.json", "vae.safetensors"] {
+    for f in [
+        "unet/config.json",
+        "vae/config.json",
+        "scheduler/scheduler_config.json",
+        "vae.safetensors",
+    ] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }
-    let mut unet = candle_core::safetensors::load(src.join("unet.safetensors"), &Device::Cpu).unwrap();
+    let mut unet =
+        candle_core::safetensors::load(src.join("unet.safetensors"), &Device::Cpu).unwrap();
     unet.insert("extra.weight".into(), Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap());
     candle_core::safetensors::save(&unet, dir.join("unet.safetensors")).unwrap();
-    let e = VisualDecoder::load(&dir, DType::F32, &Device::Cpu).err().expect("unexpected key refused").to_string();
-    assert!(e.contains("unet.safetensors") && e.contains("1 unexpected key(s), first `extra.weight`") && !e.contains('\n'), "{e}");
+    let e = VisualDecoder::load(&dir, DType::F32, &Device::Cpu)
+        .err()
+        .expect("unexpected key refused")
+        .to_string();
+    assert!(
+        e.contains("unet.safetensors")
+            && e.contains("1 unexpected key(s), first `extra.weight`")
+            && !e.contains('\n'),
+        "{e}"
+    );
     unet.remove("extra.weight");
     unet.remove("conv_in.bias");
     candle_core::safetensors::save(&unet, dir.join("unet.safetensors")).unwrap();
-    let e = VisualDecoder::load(&dir, DType::F32, &Device::Cpu).err().expect("missing key refused").to_string();
-    assert!(e.contains("unet.safetensors") && e.contains("missing key `conv_in.bias`") && !e.contains('\n'), "{e}");
+    let e = VisualDecoder::load(&dir, DType::F32, &Device::Cpu)
+        .err()
+        .expect("missing key refused")
+        .to_string();
+    assert!(
+        e.contains("unet.safetensors")
+            && e.contains("missing key `conv_in.bias`")
+            && !e.contains('\n'),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -3,7 +3,10 @@
 //! candle-transformers because candle's feed-forward uses the tanh GELU approximation, while
 //! diffusers' GEGLU uses the exact (erf) GELU.
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{conv2d, group_norm, layer_norm, linear, linear_no_bias, Conv2d, Conv2dConfig, GroupNorm, LayerNorm, Linear, VarBuilder};
+use candle_nn::{
+    conv2d, group_norm, layer_norm, linear, linear_no_bias, Conv2d, Conv2dConfig, GroupNorm,
+    LayerNorm, Linear, VarBuilder,
+};
 
 /// `Attention` (diffusers 0.15 `CrossAttention`): self-attention when `context` is `None`.
 #[derive(Debug)]
@@ -17,7 +20,13 @@ struct Attention {
 }
 
 impl Attention {
-    fn new(vb: VarBuilder, query_dim: usize, context_dim: usize, heads: usize, dim_head: usize) -> Result<Self> {
+    fn new(
+        vb: VarBuilder,
+        query_dim: usize,
+        context_dim: usize,
+        heads: usize,
+        dim_head: usize,
+    ) -> Result<Self> {
         let inner = heads * dim_head;
         Ok(Self {
             to_q: linear_no_bias(query_dim, inner, vb.pp("to_q"))?,
@@ -58,7 +67,10 @@ struct FeedForward {
 impl FeedForward {
     fn new(vb: VarBuilder, dim: usize) -> Result<Self> {
         let inner = 4 * dim;
-        Ok(Self { proj: linear(dim, 2 * inner, vb.pp("net.0.proj"))?, out: linear(inner, dim, vb.pp("net.2"))? })
+        Ok(Self {
+            proj: linear(dim, 2 * inner, vb.pp("net.0.proj"))?,
+            out: linear(inner, dim, vb.pp("net.2"))?,
+        })
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
@@ -79,7 +91,13 @@ struct BasicTransformerBlock {
 }
 
 impl BasicTransformerBlock {
-    fn new(vb: VarBuilder, dim: usize, heads: usize, dim_head: usize, context_dim: usize) -> Result<Self> {
+    fn new(
+        vb: VarBuilder,
+        dim: usize,
+        heads: usize,
+        dim_head: usize,
+        context_dim: usize,
+    ) -> Result<Self> {
         Ok(Self {
             norm1: layer_norm(dim, 1e-5, vb.pp("norm1"))?,
             attn1: Attention::new(vb.pp("attn1"), dim, dim, heads, dim_head)?,
@@ -114,7 +132,14 @@ pub struct Transformer2D {
 }
 
 impl Transformer2D {
-    pub fn new(vb: VarBuilder, channels: usize, heads: usize, groups: usize, context_dim: usize, linear_proj: bool) -> Result<Self> {
+    pub fn new(
+        vb: VarBuilder,
+        channels: usize,
+        heads: usize,
+        groups: usize,
+        context_dim: usize,
+        linear_proj: bool,
+    ) -> Result<Self> {
         let proj = |name: &str| -> Result<Proj> {
             Ok(if linear_proj {
                 Proj::Linear(linear(channels, channels, vb.pp(name))?)
@@ -122,7 +147,13 @@ impl Transformer2D {
                 Proj::Conv(conv2d(channels, channels, 1, Conv2dConfig::default(), vb.pp(name))?)
             })
         };
-        let block = BasicTransformerBlock::new(vb.pp("transformer_blocks.0"), channels, heads, channels / heads, context_dim)?;
+        let block = BasicTransformerBlock::new(
+            vb.pp("transformer_blocks.0"),
+            channels,
+            heads,
+            channels / heads,
+            context_dim,
+        )?;
         Ok(Self {
             norm: group_norm(groups, channels, 1e-6, vb.pp("norm"))?,
             proj_in: proj("proj_in")?,
@@ -133,7 +164,8 @@ impl Transformer2D {
 
     pub fn forward(&self, xs: &Tensor, context: &Tensor) -> Result<Tensor> {
         let (b, c, h, w) = xs.dims4()?;
-        let to_seq = |t: Tensor| -> Result<Tensor> { t.permute((0, 2, 3, 1))?.reshape((b, h * w, c)) };
+        let to_seq =
+            |t: Tensor| -> Result<Tensor> { t.permute((0, 2, 3, 1))?.reshape((b, h * w, c)) };
         let normed = self.norm.forward(xs)?;
         let mut seq = match &self.proj_in {
             Proj::Conv(p) => to_seq(p.forward(&normed)?)?,
@@ -142,7 +174,9 @@ impl Transformer2D {
         for block in &self.blocks {
             seq = block.forward(&seq, context)?;
         }
-        let to_map = |t: Tensor| -> Result<Tensor> { t.reshape((b, h, w, c))?.permute((0, 3, 1, 2))?.contiguous() };
+        let to_map = |t: Tensor| -> Result<Tensor> {
+            t.reshape((b, h, w, c))?.permute((0, 3, 1, 2))?.contiguous()
+        };
         let out = match &self.proj_out {
             Proj::Conv(p) => p.forward(&to_map(seq)?)?,
             Proj::Linear(p) => to_map(p.forward(&seq)?)?,

@@ -24,7 +24,8 @@ impl Timesteps {
     fn new(channels: usize, flip_sin_to_cos: bool, shift: f64) -> Self {
         let half = channels / 2;
         let ln = -(10000f64.ln()) as f32;
-        let freqs = (0..half).map(|i| ((ln * i as f32) / (half as f64 - shift) as f32).exp()).collect();
+        let freqs =
+            (0..half).map(|i| ((ln * i as f32) / (half as f64 - shift) as f32).exp()).collect();
         Self { freqs, flip_sin_to_cos }
     }
 
@@ -38,7 +39,8 @@ impl Timesteps {
     }
 }
 
-const PAD1: Conv2dConfig = Conv2dConfig { padding: 1, stride: 1, dilation: 1, groups: 1, cudnn_fwd_algo: None };
+const PAD1: Conv2dConfig =
+    Conv2dConfig { padding: 1, stride: 1, dilation: 1, groups: 1, cudnn_fwd_algo: None };
 
 /// A down or up block: resnets, each optionally followed by a spatial transformer, then an
 /// optional down/up-sampling convolution.
@@ -57,7 +59,14 @@ struct BlockSpec {
 
 impl Block {
     /// `resnet_in[j]` is the input width of resnet j.
-    fn new(vb: VarBuilder, cfg: &UNetConfig, spec: &BlockSpec, resnet_in: &[usize], sampler: Option<Conv2dConfig>, scale: f64) -> Result<Self> {
+    fn new(
+        vb: VarBuilder,
+        cfg: &UNetConfig,
+        spec: &BlockSpec,
+        resnet_in: &[usize],
+        sampler: Option<Conv2dConfig>,
+        scale: f64,
+    ) -> Result<Self> {
         let c = spec.channels;
         let rcfg = ResnetBlock2DConfig {
             out_channels: Some(c),
@@ -75,7 +84,16 @@ impl Block {
         let n_attn = if spec.cross_attn { resnets.len() } else { 0 };
         let context_dim = cfg.cross_attention_dim;
         let attentions = (0..n_attn)
-            .map(|j| Transformer2D::new(vb.pp(format!("attentions.{j}")), c, spec.heads, cfg.norm_num_groups, context_dim, cfg.use_linear_projection))
+            .map(|j| {
+                Transformer2D::new(
+                    vb.pp(format!("attentions.{j}")),
+                    c,
+                    spec.heads,
+                    cfg.norm_num_groups,
+                    context_dim,
+                    cfg.use_linear_projection,
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         let sampler = match sampler {
             Some(sc) if sc.stride == 2 => Some(conv2d(c, c, 3, sc, vb.pp("downsamplers.0.conv"))?),
@@ -94,7 +112,13 @@ impl Block {
     }
 
     /// Down block: returns the output and the skip tensors (one per layer, plus the downsampled).
-    fn down(&self, xs: &Tensor, temb: &Tensor, context: &Tensor, skips: &mut Vec<Tensor>) -> Result<Tensor> {
+    fn down(
+        &self,
+        xs: &Tensor,
+        temb: &Tensor,
+        context: &Tensor,
+        skips: &mut Vec<Tensor>,
+    ) -> Result<Tensor> {
         let mut xs = xs.clone();
         for j in 0..self.resnets.len() {
             xs = self.layer(j, &xs, temb, context)?;
@@ -108,10 +132,19 @@ impl Block {
     }
 
     /// Up block: each layer concatenates the last remaining skip on the channel axis.
-    fn up(&self, xs: &Tensor, temb: &Tensor, context: &Tensor, skips: &mut Vec<Tensor>, size: Option<(usize, usize)>) -> Result<Tensor> {
+    fn up(
+        &self,
+        xs: &Tensor,
+        temb: &Tensor,
+        context: &Tensor,
+        skips: &mut Vec<Tensor>,
+        size: Option<(usize, usize)>,
+    ) -> Result<Tensor> {
         let mut xs = xs.clone();
         for j in 0..self.resnets.len() {
-            let skip = skips.pop().ok_or_else(|| candle_core::Error::Msg("UNet skip connections exhausted".into()))?;
+            let skip = skips
+                .pop()
+                .ok_or_else(|| candle_core::Error::Msg("UNet skip connections exhausted".into()))?;
             xs = Tensor::cat(&[&xs, &skip], 1)?;
             xs = self.layer(j, &xs, temb, context)?;
         }
@@ -158,14 +191,30 @@ impl UNet2DConditionModel {
             Some(d) => Some(linear(d, cfg.cross_attention_dim, vb.pp("encoder_hid_proj"))?),
             None => None,
         };
-        let spec = |i: usize| BlockSpec { channels: ch[i], heads: cfg.attention_head_dim.get(i), cross_attn: cfg.cross_attn(i) };
+        let spec = |i: usize| BlockSpec {
+            channels: ch[i],
+            heads: cfg.attention_head_dim.get(i),
+            cross_attn: cfg.cross_attn(i),
+        };
         let scale = cfg.resnet_out_scale_factor;
         let down_blocks = (0..n)
             .map(|i| {
                 let cin = if i == 0 { c0 } else { ch[i - 1] };
-                let resnet_in: Vec<usize> = (0..cfg.layers_per_block).map(|j| if j == 0 { cin } else { ch[i] }).collect();
-                let down = (i + 1 < n).then_some(Conv2dConfig { stride: 2, padding: cfg.downsample_padding, ..PAD1 });
-                Block::new(vb.pp(format!("down_blocks.{i}")), cfg, &spec(i), &resnet_in, down, scale)
+                let resnet_in: Vec<usize> =
+                    (0..cfg.layers_per_block).map(|j| if j == 0 { cin } else { ch[i] }).collect();
+                let down = (i + 1 < n).then_some(Conv2dConfig {
+                    stride: 2,
+                    padding: cfg.downsample_padding,
+                    ..PAD1
+                });
+                Block::new(
+                    vb.pp(format!("down_blocks.{i}")),
+                    cfg,
+                    &spec(i),
+                    &resnet_in,
+                    down,
+                    scale,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         let last = spec(n - 1);
@@ -180,7 +229,14 @@ impl UNet2DConditionModel {
         let mvb = vb.pp("mid_block");
         let mid_block = MidBlock {
             resnet0: ResnetBlock2D::new(mvb.pp("resnets.0"), last.channels, mid_cfg)?,
-            attention: Transformer2D::new(mvb.pp("attentions.0"), last.channels, last.heads, cfg.norm_num_groups, cfg.cross_attention_dim, cfg.use_linear_projection)?,
+            attention: Transformer2D::new(
+                mvb.pp("attentions.0"),
+                last.channels,
+                last.heads,
+                cfg.norm_num_groups,
+                cfg.cross_attention_dim,
+                cfg.use_linear_projection,
+            )?,
             resnet1: ResnetBlock2D::new(mvb.pp("resnets.1"), last.channels, mid_cfg)?,
         };
         // Up block i mirrors down block n-1-i; resnet j takes the previous output plus a skip.
@@ -191,10 +247,20 @@ impl UNet2DConditionModel {
                 let skip_last = ch[(n - 1 - i).saturating_sub(1)];
                 let layers = cfg.layers_per_block + 1;
                 let resnet_in: Vec<usize> = (0..layers)
-                    .map(|j| (if j == 0 { prev } else { out }) + if j + 1 == layers { skip_last } else { out })
+                    .map(|j| {
+                        (if j == 0 { prev } else { out })
+                            + if j + 1 == layers { skip_last } else { out }
+                    })
                     .collect();
                 let up = (i + 1 < n).then_some(PAD1);
-                Block::new(vb.pp(format!("up_blocks.{i}")), cfg, &spec(n - 1 - i), &resnet_in, up, scale)
+                Block::new(
+                    vb.pp(format!("up_blocks.{i}")),
+                    cfg,
+                    &spec(n - 1 - i),
+                    &resnet_in,
+                    up,
+                    scale,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
@@ -205,14 +271,25 @@ impl UNet2DConditionModel {
             down_blocks,
             mid_block,
             up_blocks,
-            conv_norm_out: group_norm(cfg.norm_num_groups, c0, cfg.norm_eps, vb.pp("conv_norm_out"))?,
+            conv_norm_out: group_norm(
+                cfg.norm_num_groups,
+                c0,
+                cfg.norm_eps,
+                vb.pp("conv_norm_out"),
+            )?,
             conv_out: conv2d(c0, cfg.out_channels, 3, PAD1, vb.pp("conv_out"))?,
             cfg: cfg.clone(),
         })
     }
 
     /// Sinusoidal projection of the timestep, (b, c0), and the embedding, (b, 4·c0).
-    pub fn time_embed(&self, timestep: usize, batch: usize, dtype: DType, device: &candle_core::Device) -> Result<(Tensor, Tensor)> {
+    pub fn time_embed(
+        &self,
+        timestep: usize,
+        batch: usize,
+        dtype: DType,
+        device: &candle_core::Device,
+    ) -> Result<(Tensor, Tensor)> {
         let proj = self.time_proj.forward(timestep, batch, device)?.to_dtype(dtype)?;
         let emb = self.time_embedding.forward(&proj)?;
         Ok((proj, emb))

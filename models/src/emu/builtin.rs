@@ -1,12 +1,14 @@
 //! The built-in tiny Emu: a seeded, randomly initialised model with the official key names and a
 //! synthetic 32000-piece sentencepiece-style tokenizer, built in memory. It lets every command run
 //! out of the box; its outputs are meaningless as scores.
+use crate::rng::{fnv1a, SplitMix64};
 use candle_core::{DType, Device, Result, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use serde_json::{json, Map, Value};
-use crate::rng::{fnv1a, SplitMix64};
 
-use super::config::{clip_mean, clip_std, CausalFormerConfig, EmuConfig, LlamaConfig, VisionConfig};
+use super::config::{
+    clip_mean, clip_std, CausalFormerConfig, EmuConfig, LlamaConfig, VisionConfig,
+};
 use super::{Emu, EmuTokenizer};
 
 /// Name recorded as the model of runs that use the built-in model.
@@ -93,11 +95,20 @@ pub struct RandomWeights {
 }
 
 impl SimpleBackend for RandomWeights {
-    fn get(&self, s: Shape, name: &str, _h: candle_nn::Init, dtype: DType, dev: &Device) -> Result<Tensor> {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _h: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<Tensor> {
         let mut rng = SplitMix64::new(self.seed ^ fnv1a(name));
         let half = SCALE * 3f32.sqrt();
         let offset = if s.rank() == 1 && name.ends_with(".weight") { 1.0 } else { 0.0 };
-        let data: Vec<f32> = (0..s.elem_count()).map(|_| offset + (rng.uniform() as f32 * 2.0 - 1.0) * half).collect();
+        let data: Vec<f32> = (0..s.elem_count())
+            .map(|_| offset + (rng.uniform() as f32 * 2.0 - 1.0) * half)
+            .collect();
         Tensor::from_vec(data, s, &Device::Cpu)?.to_dtype(dtype)?.to_device(dev)
     }
     fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> Result<Tensor> {
@@ -117,8 +128,10 @@ fn synthetic_bpe() -> crate::Result<tokenizers::Tokenizer> {
     vocab.push("▁".into());
     vocab.extend((0x21u8..0x7f).map(|c| (c as char).to_string()));
     let (cons, vows) = (b"bcdfghjklmnprstvwz", b"aeiou");
-    let syllables: Vec<String> =
-        cons.iter().flat_map(|&c| vows.iter().map(move |&v| format!("{}{}", c as char, v as char))).collect();
+    let syllables: Vec<String> = cons
+        .iter()
+        .flat_map(|&c| vows.iter().map(move |&v| format!("{}{}", c as char, v as char)))
+        .collect();
     let mut words = syllables.clone();
     for a in &syllables {
         words.extend(syllables.iter().map(|b| format!("{a}{b}")));
@@ -134,10 +147,9 @@ fn synthetic_bpe() -> crate::Result<tokenizers::Tokenizer> {
         }
     }
     vocab.extend(words.into_iter().map(|w| format!("▁{w}")).take(32000 - vocab.len()));
-    let vocab: Map<String, Value> = vocab.into_iter().enumerate().map(|(i, p)| (p, json!(i))).collect();
-    let special = |id: u32, content: &str| {
-        json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": true, "special": true})
-    };
+    let vocab: Map<String, Value> =
+        vocab.into_iter().enumerate().map(|(i, p)| (p, json!(i))).collect();
+    let special = |id: u32, content: &str| json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": true, "special": true});
     let spec = json!({
         "version": "1.0",
         "truncation": null,
@@ -158,7 +170,9 @@ fn synthetic_bpe() -> crate::Result<tokenizers::Tokenizer> {
         "model": {"type": "BPE", "dropout": null, "unk_token": "<unk>", "continuing_subword_prefix": null,
                   "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true, "vocab": vocab, "merges": []}
     });
-    spec.to_string().parse::<tokenizers::Tokenizer>().map_err(|e| crate::ModelError::Input(format!("{NAME}: tokenizer: {e}")))
+    spec.to_string()
+        .parse::<tokenizers::Tokenizer>()
+        .map_err(|e| crate::ModelError::Input(format!("{NAME}: tokenizer: {e}")))
 }
 
 #[cfg(test)]
@@ -180,12 +194,19 @@ mod tests {
     fn weights_are_seeded_and_order_independent() {
         let a = RandomWeights { seed: 3 };
         let s: Shape = (2, 3).into();
-        let x = a.get(s.clone(), "x.weight", candle_nn::Init::Const(0.), DType::F32, &Device::Cpu).unwrap();
-        let y = a.get(s.clone(), "y.weight", candle_nn::Init::Const(0.), DType::F32, &Device::Cpu).unwrap();
-        let x2 = a.get(s, "x.weight", candle_nn::Init::Const(0.), DType::F32, &Device::Cpu).unwrap();
+        let x = a
+            .get(s.clone(), "x.weight", candle_nn::Init::Const(0.), DType::F32, &Device::Cpu)
+            .unwrap();
+        let y = a
+            .get(s.clone(), "y.weight", candle_nn::Init::Const(0.), DType::F32, &Device::Cpu)
+            .unwrap();
+        let x2 =
+            a.get(s, "x.weight", candle_nn::Init::Const(0.), DType::F32, &Device::Cpu).unwrap();
         assert_eq!(x.to_vec2::<f32>().unwrap(), x2.to_vec2::<f32>().unwrap());
         assert_ne!(x.to_vec2::<f32>().unwrap(), y.to_vec2::<f32>().unwrap());
-        let n = a.get(4.into(), "norm.weight", candle_nn::Init::Const(0.), DType::F32, &Device::Cpu).unwrap();
+        let n = a
+            .get(4.into(), "norm.weight", candle_nn::Init::Const(0.), DType::F32, &Device::Cpu)
+            .unwrap();
         assert!(n.to_vec1::<f32>().unwrap().iter().all(|v| (v - 1.0).abs() < 0.05));
     }
 

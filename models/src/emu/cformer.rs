@@ -17,14 +17,20 @@ use super::norm::RmsNorm as T5LayerNorm;
 
 /// `_relative_position_bucket` of HF T5 with `bidirectional=False`, for distance
 /// `n = max(query − key, 0)` (emu-model.md Appendix B).
-pub fn relative_position_bucket(query: usize, key: usize, num_buckets: usize, max_distance: usize) -> usize {
+pub fn relative_position_bucket(
+    query: usize,
+    key: usize,
+    num_buckets: usize,
+    max_distance: usize,
+) -> usize {
     let n = query.saturating_sub(key);
     let max_exact = num_buckets / 2;
     if n < max_exact {
         return n;
     }
     // f32 as in torch: log(n / max_exact) / log(max_distance / max_exact) * (num_buckets - max_exact)
-    let ratio = (n as f32 / max_exact as f32).ln() / ((max_distance as f64 / max_exact as f64).ln() as f32);
+    let ratio =
+        (n as f32 / max_exact as f32).ln() / ((max_distance as f64 / max_exact as f64).ln() as f32);
     let large = max_exact + (ratio * (num_buckets - max_exact) as f32) as usize;
     large.min(num_buckets - 1)
 }
@@ -44,10 +50,18 @@ struct T5Attention {
 }
 
 impl T5Attention {
-    fn new(cfg: &CausalFormerConfig, kv_width: usize, has_bias: bool, vb: VarBuilder) -> Result<Self> {
+    fn new(
+        cfg: &CausalFormerConfig,
+        kv_width: usize,
+        has_bias: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let inner = cfg.num_heads * cfg.d_kv;
         let relative_attention_bias = if has_bias {
-            let w = vb.get((cfg.relative_attention_num_buckets, cfg.num_heads), "relative_attention_bias.weight")?;
+            let w = vb.get(
+                (cfg.relative_attention_num_buckets, cfg.num_heads),
+                "relative_attention_bias.weight",
+            )?;
             Some(Embedding::new(w, cfg.num_heads))
         } else {
             None
@@ -65,7 +79,8 @@ impl T5Attention {
 
     fn heads(&self, xs: &Tensor) -> Result<Tensor> {
         let (b, n, _) = xs.dims3()?;
-        xs.reshape((b, n, self.num_heads, self.d_kv))?.transpose(1, 2)?.contiguous() // (b, h, n, d_kv)
+        xs.reshape((b, n, self.num_heads, self.d_kv))?.transpose(1, 2)?.contiguous()
+        // (b, h, n, d_kv)
     }
 
     /// xs (b, q, d_model), kv (b, k, kv_width), bias broadcastable to (b, h, q, k).
@@ -80,12 +95,19 @@ impl T5Attention {
             None => scores,
         };
         let attn = softmax_f32(&scores)?;
-        let out = matmul(&attn, &v)?.transpose(1, 2)?.reshape((b, n, self.num_heads * self.d_kv))?;
+        let out =
+            matmul(&attn, &v)?.transpose(1, 2)?.reshape((b, n, self.num_heads * self.d_kv))?;
         self.o.forward(&out)
     }
 
     /// Relative position bias plus causal mask, (1, h, n, n) in `dtype`.
-    fn position_bias(&self, cfg: &CausalFormerConfig, n: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    fn position_bias(
+        &self,
+        cfg: &CausalFormerConfig,
+        n: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor> {
         let table = match &self.relative_attention_bias {
             Some(t) => t,
             None => candle_core::bail!("position bias requested from a block without a bias table"),
@@ -93,15 +115,20 @@ impl T5Attention {
         let buckets: Vec<u32> = (0..n)
             .flat_map(|i| {
                 (0..n).map(move |j| {
-                    relative_position_bucket(i, j, cfg.relative_attention_num_buckets, cfg.relative_attention_max_distance)
-                        as u32
+                    relative_position_bucket(
+                        i,
+                        j,
+                        cfg.relative_attention_num_buckets,
+                        cfg.relative_attention_max_distance,
+                    ) as u32
                 })
             })
             .collect();
         let buckets = Tensor::from_vec(buckets, (n, n), device)?;
         let bias = table.forward(&buckets)?.permute((2, 0, 1))?.unsqueeze(0)?; // (1, h, n, n)
         let min = min_value(dtype);
-        let mask: Vec<f32> = (0..n).flat_map(|i| (0..n).map(move |j| if j <= i { 0.0 } else { min })).collect();
+        let mask: Vec<f32> =
+            (0..n).flat_map(|i| (0..n).map(move |j| if j <= i { 0.0 } else { min })).collect();
         let mask = Tensor::from_vec(mask, (1, 1, n, n), device)?.to_dtype(dtype)?;
         bias.to_dtype(dtype)?.broadcast_add(&mask)
     }
@@ -195,7 +222,8 @@ impl CausalFormer {
         let blocks = (0..cfg.num_decoder_layers)
             .map(|j| T5Block::new(cfg, j == 0, stack.pp("block").pp(j)))
             .collect::<Result<Vec<_>>>()?;
-        let final_layer_norm = T5LayerNorm::new(cfg.d_model, cfg.layer_norm_epsilon, stack.pp("final_layer_norm"))?;
+        let final_layer_norm =
+            T5LayerNorm::new(cfg.d_model, cfg.layer_norm_epsilon, stack.pp("final_layer_norm"))?;
         let projection = linear(cfg.d_model, cfg.output_dim, vb.pp("projection"))?;
         Ok(Self { cfg: cfg.clone(), causal_tokens, blocks, final_layer_norm, projection })
     }
@@ -239,8 +267,22 @@ mod tests {
             assert_eq!(b(n), n);
         }
         let firsts = [
-            (16, 16), (19, 17), (21, 18), (24, 19), (27, 20), (31, 21), (35, 22), (40, 23), (46, 24),
-            (52, 25), (59, 26), (67, 27), (77, 28), (87, 29), (99, 30), (113, 31),
+            (16, 16),
+            (19, 17),
+            (21, 18),
+            (24, 19),
+            (27, 20),
+            (31, 21),
+            (35, 22),
+            (40, 23),
+            (46, 24),
+            (52, 25),
+            (59, 26),
+            (67, 27),
+            (77, 28),
+            (87, 29),
+            (99, 30),
+            (113, 31),
         ];
         for (n, bucket) in firsts {
             assert_eq!(b(n), bucket, "n={n}");

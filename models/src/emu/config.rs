@@ -245,23 +245,44 @@ impl EmuConfig {
         self.validate_ranges()?;
         let v = &self.vision;
         if v.head_width == 0 || !v.width.is_multiple_of(v.head_width) {
-            return Err(format!("vision.width: {} is not a multiple of head_width {}", v.width, v.head_width).into());
+            return Err(format!(
+                "vision.width: {} is not a multiple of head_width {}",
+                v.width, v.head_width
+            )
+            .into());
         }
         if v.patch_size == 0 || !v.image_size.is_multiple_of(v.patch_size) {
-            return Err(format!("vision.image_size: {} is not a multiple of patch_size {}", v.image_size, v.patch_size).into());
+            return Err(format!(
+                "vision.image_size: {} is not a multiple of patch_size {}",
+                v.image_size, v.patch_size
+            )
+            .into());
         }
         let c = &self.causal_former;
         if c.encoder_width != v.width {
-            return Err(format!("causal_former.encoder_width: {} differs from vision.width {}", c.encoder_width, v.width).into());
+            return Err(format!(
+                "causal_former.encoder_width: {} differs from vision.width {}",
+                c.encoder_width, v.width
+            )
+            .into());
         }
         let l = &self.llama;
         if c.output_dim != l.hidden_size {
-            return Err(format!("causal_former.output_dim: {} differs from llama.hidden_size {}", c.output_dim, l.hidden_size).into());
+            return Err(format!(
+                "causal_former.output_dim: {} differs from llama.hidden_size {}",
+                c.output_dim, l.hidden_size
+            )
+            .into());
         }
         if l.num_attention_heads == 0
             || !l.hidden_size.is_multiple_of(l.num_attention_heads)
-            || !l.head_dim().is_multiple_of(2) {
-            return Err(format!("llama.num_attention_heads: {} does not give an even head_dim of {}", l.num_attention_heads, l.hidden_size).into());
+            || !l.head_dim().is_multiple_of(2)
+        {
+            return Err(format!(
+                "llama.num_attention_heads: {} does not give an even head_dim of {}",
+                l.num_attention_heads, l.hidden_size
+            )
+            .into());
         }
         if self.n_causal == 0 {
             return Err("n_causal: must be positive".into());
@@ -318,7 +339,11 @@ impl EmuConfig {
         }
         if let Some(lora) = &self.lora {
             if lora.r == 0 || !lora.lora_alpha.is_finite() {
-                return Err(format!("lora: r {} must be positive and lora_alpha {} finite", lora.r, lora.lora_alpha).into());
+                return Err(format!(
+                    "lora: r {} must be positive and lora_alpha {} finite",
+                    lora.r, lora.lora_alpha
+                )
+                .into());
             }
         }
         if self.n_causal >= l.max_position_embeddings {
@@ -362,7 +387,8 @@ pub fn clip_std() -> [f64; 3] {
 mod tests {
     use super::*;
 
-    const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/emu-tiny/config.json");
+    const FIXTURE: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/emu-tiny/config.json");
 
     #[test]
     fn fixture_config_parses_as_is() {
@@ -390,7 +416,8 @@ mod tests {
 
     /// The fixture's JSON with one field replaced.
     fn patched(path: &[&str], v: serde_json::Value) -> String {
-        let mut j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap();
+        let mut j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap();
         let mut at = &mut j;
         for k in &path[..path.len() - 1] {
             at = &mut at[*k];
@@ -401,18 +428,35 @@ mod tests {
 
     #[test]
     fn type_errors_name_the_field_path() {
-        let e = EmuConfig::from_json_str(&patched(&["vision", "layers"], "3".into()), "config.json").unwrap_err();
-        assert_eq!(e.to_string(), r#"config.json: vision.layers: invalid type: string "3", expected usize"#);
-        let e = EmuConfig::from_json_str(&patched(&["llama", "vocab_size"], (-1).into()), "c").unwrap_err();
-        assert!(e.to_string().starts_with("c: llama.vocab_size: invalid value: integer `-1`"), "{e}");
+        let e =
+            EmuConfig::from_json_str(&patched(&["vision", "layers"], "3".into()), "config.json")
+                .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"config.json: vision.layers: invalid type: string "3", expected usize"#
+        );
+        let e = EmuConfig::from_json_str(&patched(&["llama", "vocab_size"], (-1).into()), "c")
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("c: llama.vocab_size: invalid value: integer `-1`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn ranges_are_checked() {
         let cases: [(&[&str], serde_json::Value, &str); 5] = [
             (&["vision", "layers"], 0.into(), "vision.layers: must be positive"),
-            (&["vision", "layer_norm_eps"], (-1e-6).into(), "vision.layer_norm_eps: -0.000001 is not a finite positive"),
-            (&["vision", "image_std"], serde_json::json!([0.2, 0.0, 0.2]), "vision.image_std[1]: 0 is not"),
+            (
+                &["vision", "layer_norm_eps"],
+                (-1e-6).into(),
+                "vision.layer_norm_eps: -0.000001 is not a finite positive",
+            ),
+            (
+                &["vision", "image_std"],
+                serde_json::json!([0.2, 0.0, 0.2]),
+                "vision.image_std[1]: 0 is not",
+            ),
             (&["llama", "rms_norm_eps"], 0.0.into(), "llama.rms_norm_eps: 0 is not"),
             (&["n_causal"], 100000.into(), "n_causal: 100000 image slots do not fit"),
         ];

@@ -24,7 +24,8 @@ impl Rotary {
     fn new(cfg: &LlamaConfig, device: &Device) -> Result<Self> {
         let hd = cfg.head_dim();
         let base = cfg.rope_theta as f32;
-        let inv: Vec<f32> = (0..hd).step_by(2).map(|i| 1.0 / base.powf(i as f32 / hd as f32)).collect();
+        let inv: Vec<f32> =
+            (0..hd).step_by(2).map(|i| 1.0 / base.powf(i as f32 / hd as f32)).collect();
         Ok(Self { inv_freq: Tensor::from_vec(inv, hd / 2, device)? })
     }
 
@@ -72,7 +73,8 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, t, _) = xs.dims3()?;
         let split = |x: Tensor| -> Result<Tensor> {
-            x.reshape((b, t, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous() // (b, heads, t, hd)
+            x.reshape((b, t, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()
+            // (b, heads, t, hd)
         };
         let q = split(self.q_proj.forward(xs)?)?;
         let k = split(self.k_proj.forward(xs)?)?;
@@ -85,10 +87,14 @@ impl Attention {
         };
         *cache = Some((k.clone(), v.clone()));
         let scores = (matmul(&q, &k.t()?)? / (self.head_dim as f64).sqrt())?; // (b, heads, t, past+t)
-        let min = Tensor::new(min_value(scores.dtype()), scores.device())?.to_dtype(scores.dtype())?;
-        let scores = mask.broadcast_as(scores.shape())?.where_cond(&scores, &min.broadcast_as(scores.shape())?)?;
+        let min =
+            Tensor::new(min_value(scores.dtype()), scores.device())?.to_dtype(scores.dtype())?;
+        let scores = mask
+            .broadcast_as(scores.shape())?
+            .where_cond(&scores, &min.broadcast_as(scores.shape())?)?;
         let attn = softmax_f32(&scores)?;
-        let out = matmul(&attn, &v)?.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
+        let out =
+            matmul(&attn, &v)?.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
         self.o_proj.forward(&out)
     }
 }
@@ -128,7 +134,11 @@ struct DecoderLayer {
 impl DecoderLayer {
     fn new(cfg: &LlamaConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            input_layernorm: LlamaRmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, vb.pp("input_layernorm"))?,
+            input_layernorm: LlamaRmsNorm::new(
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+                vb.pp("input_layernorm"),
+            )?,
             self_attn: Attention::new(cfg, vb.pp("self_attn"))?,
             post_attention_layernorm: LlamaRmsNorm::new(
                 cfg.hidden_size,
@@ -188,7 +198,8 @@ impl Llama {
             .collect::<Result<Vec<_>>>()?;
         let norm = LlamaRmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, m.pp("norm"))?;
         let lm_head = linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb.pp("lm_head"))?;
-        let stu_regress_head = linear_no_bias(cfg.hidden_size, cfg.hidden_size, vb.pp("stu_regress_head"))?;
+        let stu_regress_head =
+            linear_no_bias(cfg.hidden_size, cfg.hidden_size, vb.pp("stu_regress_head"))?;
         let rotary = Rotary::new(cfg, vb.device())?;
         Ok(Self { embed_tokens, layers, norm, lm_head, stu_regress_head, rotary })
     }
@@ -221,7 +232,11 @@ impl Llama {
         let (b, t, _) = embeds.dims3()?;
         let past = cache.len();
         if cache.kv.len() != self.layers.len() {
-            candle_core::bail!("kv cache has {} layers, model has {}", cache.kv.len(), self.layers.len());
+            candle_core::bail!(
+                "kv cache has {} layers, model has {}",
+                cache.kv.len(),
+                self.layers.len()
+            );
         }
         let mask = causal_padding_mask(attention_mask, b, t, past)?; // (b, 1, t, past+t) u8
         let (cos, sin) = self.rotary.cos_sin(position_ids, dtype)?;
@@ -230,7 +245,13 @@ impl Llama {
             if let Some(all) = all.as_deref_mut() {
                 all.push(xs.clone());
             }
-            let h = layer.self_attn.forward(&layer.input_layernorm.forward(&xs)?, &cos, &sin, &mask, kv)?;
+            let h = layer.self_attn.forward(
+                &layer.input_layernorm.forward(&xs)?,
+                &cos,
+                &sin,
+                &mask,
+                kv,
+            )?;
             let xs1 = (&xs + h)?;
             xs = (&xs1 + layer.mlp.forward(&layer.post_attention_layernorm.forward(&xs1)?)?)?;
         }
@@ -257,7 +278,9 @@ fn causal_padding_mask(attention_mask: &Tensor, b: usize, t: usize, past: usize)
     let kv = past + t;
     let (mb, ml) = attention_mask.dims2()?;
     if mb != b || ml != kv {
-        candle_core::bail!("attention_mask is ({mb}, {ml}), expected ({b}, {kv}) = (batch, past + new)");
+        candle_core::bail!(
+            "attention_mask is ({mb}, {ml}), expected ({b}, {kv}) = (batch, past + new)"
+        );
     }
     let keep = attention_mask.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
     let mut data = vec![0u8; b * t * kv];

@@ -60,7 +60,12 @@ pub fn canonical_key(key: &str) -> KeyKind {
         if let Some(pos) = key.find(tag) {
             let rest = &key[pos + tag.len()..];
             // `.weight` or `.<adapter>.weight`
-            if rest == ".weight" || (rest.starts_with('.') && rest.len() > 8 && rest.ends_with(".weight") && !rest[1..rest.len() - 7].contains('.')) {
+            if rest == ".weight"
+                || (rest.starts_with('.')
+                    && rest.len() > 8
+                    && rest.ends_with(".weight")
+                    && !rest[1..rest.len() - 7].contains('.'))
+            {
                 return KeyKind::Lora(format!("{}.weight", &key[..pos]), is_b);
             }
         }
@@ -175,10 +180,11 @@ impl Checkpoint {
                 };
                 Ok((dtype, v.shape().to_vec()))
             }
-            Store::Pth(p) => p
-                .info(file_key)
-                .map(|(dtype, shape)| (dtype, shape.to_vec()))
-                .ok_or_else(|| candle_core::Error::Msg(format!("{}: no key {file_key}", self.origin))),
+            Store::Pth(p) => {
+                p.info(file_key).map(|(dtype, shape)| (dtype, shape.to_vec())).ok_or_else(|| {
+                    candle_core::Error::Msg(format!("{}: no key {file_key}", self.origin))
+                })
+            }
         }
     }
 
@@ -192,14 +198,16 @@ impl Checkpoint {
 
     /// Loads canonical `name` with the LoRA update merged (f32 merge), without shape checks.
     fn load_merged(&self, name: &str) -> candle_core::Result<Tensor> {
-        let file_key = self
-            .keys
-            .get(name)
-            .ok_or_else(|| candle_core::Error::Msg(format!("{}: missing key `{name}`", self.origin)))?;
+        let file_key = self.keys.get(name).ok_or_else(|| {
+            candle_core::Error::Msg(format!("{}: missing key `{name}`", self.origin))
+        })?;
         let w = self.read_file_key(file_key)?;
         let Some((a, b)) = self.lora.get(name) else { return Ok(w) };
         let (Some(a), Some(b)) = (a, b) else {
-            return Err(candle_core::Error::Msg(format!("{}: LoRA for `{name}` lacks its A or B factor", self.origin)));
+            return Err(candle_core::Error::Msg(format!(
+                "{}: LoRA for `{name}` lacks its A or B factor",
+                self.origin
+            )));
         };
         let a = self.read_file_key(a)?.to_dtype(DType::F32)?; // (r, in)
         let b = self.read_file_key(b)?.to_dtype(DType::F32)?; // (out, r)
@@ -228,7 +236,10 @@ impl Checkpoint {
 
     /// After the model is built: errors on unexpected keys, returns the ignorable ones.
     pub fn finish(&self) -> Result<LoadReport, LoadError> {
-        let used = self.used.lock().map_err(|_| LoadError::Format(self.origin.clone(), "poisoned".into()))?;
+        let used = self
+            .used
+            .lock()
+            .map_err(|_| LoadError::Format(self.origin.clone(), "poisoned".into()))?;
         let mut ignored = Vec::new();
         let mut unexpected = Vec::new();
         for (c, f) in &self.keys {
@@ -318,8 +329,10 @@ pub fn find_weights(dir: &Path) -> Result<PathBuf, LoadError> {
     if preferred.is_file() {
         return Ok(preferred);
     }
-    let entries = std::fs::read_dir(dir).map_err(|e| LoadError::Io(origin.clone(), e.to_string()))?;
-    let files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| LoadError::Io(origin.clone(), e.to_string()))?;
+    let files: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
     let with_ext = |exts: &[&str]| -> Vec<PathBuf> {
         files
             .iter()
@@ -353,14 +366,26 @@ mod tests {
     fn canonical_keys_cover_peft_variants() {
         let p = |s: &str| KeyKind::Plain(s.to_string());
         let q = "decoder.lm.model.layers.3.self_attn.q_proj.weight";
-        assert_eq!(canonical_key("decoder.lm.base_model.model.model.layers.3.self_attn.q_proj.weight"), p(q));
-        assert_eq!(canonical_key("decoder.lm.base_model.model.model.layers.3.self_attn.q_proj.base_layer.weight"), p(q));
         assert_eq!(
-            canonical_key("decoder.lm.base_model.model.model.layers.3.self_attn.q_proj.lora_A.default.weight"),
+            canonical_key("decoder.lm.base_model.model.model.layers.3.self_attn.q_proj.weight"),
+            p(q)
+        );
+        assert_eq!(
+            canonical_key(
+                "decoder.lm.base_model.model.model.layers.3.self_attn.q_proj.base_layer.weight"
+            ),
+            p(q)
+        );
+        assert_eq!(
+            canonical_key(
+                "decoder.lm.base_model.model.model.layers.3.self_attn.q_proj.lora_A.default.weight"
+            ),
             KeyKind::Lora(q.to_string(), false)
         );
         assert_eq!(
-            canonical_key("decoder.lm.base_model.model.model.layers.3.self_attn.q_proj.lora_B.weight"),
+            canonical_key(
+                "decoder.lm.base_model.model.model.layers.3.self_attn.q_proj.lora_B.weight"
+            ),
             KeyKind::Lora(q.to_string(), true)
         );
         assert_eq!(canonical_key("visual.cls_token"), p("visual.cls_token"));

@@ -13,8 +13,8 @@ pub mod cformer;
 pub mod config;
 pub mod linear;
 pub mod llm;
-mod norm;
 pub mod load;
+mod norm;
 pub mod tokenizer;
 pub mod vision;
 
@@ -103,14 +103,23 @@ impl ModelFiles {
             Some(w) => w.to_path_buf(),
             None => load::find_weights(model_dir)?,
         };
-        Ok(Self { config: model_dir.join("config.json"), weights, tokenizer: model_dir.join("tokenizer.json") })
+        Ok(Self {
+            config: model_dir.join("config.json"),
+            weights,
+            tokenizer: model_dir.join("tokenizer.json"),
+        })
     }
 }
 
 impl Emu {
     /// Loads `model_dir/config.json`, `model_dir/tokenizer.json` and the weights (`weights` or
     /// the directory's checkpoint, safetensors preferred).
-    pub fn load(model_dir: &Path, weights: Option<&Path>, dtype: DType, device: &Device) -> crate::Result<Emu> {
+    pub fn load(
+        model_dir: &Path,
+        weights: Option<&Path>,
+        dtype: DType,
+        device: &Device,
+    ) -> crate::Result<Emu> {
         let files = ModelFiles::resolve(model_dir, weights)?;
         let cfg = EmuConfig::from_file(&files.config)?;
         let tokenizer = EmuTokenizer::from_file(&files.tokenizer, cfg.instruct)?;
@@ -154,14 +163,25 @@ impl Emu {
         let vb = VarBuilder::from_backend(backend, dtype, device.clone());
         let build = || -> Result<_> {
             let visual = EvaVisionTransformer::new(&cfg.vision, vb.pp("visual"))?;
-            let ln_visual = vision::ln_visual(cfg.vision.width, cfg.ln_visual_eps, vb.pp("ln_visual"))?;
+            let ln_visual =
+                vision::ln_visual(cfg.vision.width, cfg.ln_visual_eps, vb.pp("ln_visual"))?;
             let cformer = CausalFormer::new(&cfg.causal_former, cfg.n_causal, vb.pp("cformer"))?;
             let lm = Llama::new(&cfg.llama, vb.pp("decoder").pp("lm"))?;
             Ok((visual, ln_visual, cformer, lm))
         };
         let (visual, ln_visual, cformer, lm) = build()?;
         let load_report = LoadReport::default();
-        Ok(Emu { cfg, visual, ln_visual, cformer, lm, tokenizer, dtype, device: device.clone(), load_report })
+        Ok(Emu {
+            cfg,
+            visual,
+            ln_visual,
+            cformer,
+            lm,
+            tokenizer,
+            dtype,
+            device: device.clone(),
+            load_report,
+        })
     }
 
     pub fn tokenizer(&self) -> &EmuTokenizer {
@@ -187,12 +207,23 @@ impl Emu {
         self.ln_visual.forward(&self.visual.forward_features(pixels)?)
     }
 
+    /// input_ids (b, L) -> (b, L, hidden): the token embeddings alone, with no `<image>`
+    /// splicing. Decoding steps embed generated ids this way, as HF `generate` does: a generated
+    /// `<image>` id is an ordinary token there.
+    pub fn embed_tokens(&self, input_ids: &Tensor) -> Result<Tensor> {
+        self.lm.embed_tokens(input_ids)
+    }
+
     /// input_ids (b, L) -> (b, L, hidden); `<image>` rows replaced in row-major order by the rows
     /// of image_embeds (n, n_causal, hidden) flattened to (n·n_causal, hidden).
     pub fn embed(&self, input_ids: &Tensor, image_embeds: Option<&Tensor>) -> Result<Tensor> {
         let (b, l) = input_ids.dims2()?;
         let text = self.lm.embed_tokens(input_ids)?; // (b, L, hidden)
-        let ids = input_ids.to_dtype(DType::I64)?.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<i64>()?;
+        let ids = input_ids
+            .to_dtype(DType::I64)?
+            .to_device(&Device::Cpu)?
+            .flatten_all()?
+            .to_vec1::<i64>()?;
         let n_slots = ids.iter().filter(|&&i| i == tokenizer::IMAGE as i64).count();
         let n_rows = match image_embeds {
             Some(e) => e.elem_count() / self.cfg.llama.hidden_size,
@@ -267,7 +298,10 @@ impl Emu {
         };
         let image_embeds = match pixels {
             Some(px) => {
-                let mut vt = VisionTrace { patch_embed: Tensor::zeros(1, DType::F32, &self.device)?, blocks: vec![] };
+                let mut vt = VisionTrace {
+                    patch_embed: Tensor::zeros(1, DType::F32, &self.device)?,
+                    blocks: vec![],
+                };
                 let feats = self.visual.forward_traced(px, Some(&mut vt))?;
                 let lnv = self.ln_visual.forward(&feats)?;
                 let cf = self.cformer.forward_all(&lnv)?;
@@ -286,14 +320,16 @@ impl Emu {
         };
         let embeds = self.embed(input_ids, image_embeds.as_ref())?;
         let (b, l) = input_ids.dims2()?;
-        let positions = Tensor::arange(0i64, l as i64, &self.device)?.unsqueeze(0)?.repeat((b, 1))?;
+        let positions =
+            Tensor::arange(0i64, l as i64, &self.device)?.unsqueeze(0)?.repeat((b, 1))?;
         let mask = match attention_mask {
             Some(m) => m.clone(),
             None => Tensor::ones((b, l), DType::U8, &self.device)?,
         };
         let mut cache = KvCache::new(self);
         let mut all = Vec::new();
-        let hidden = self.lm.forward(&embeds, &positions, &mask, &mut cache.inner, Some(&mut all))?;
+        let hidden =
+            self.lm.forward(&embeds, &positions, &mask, &mut cache.inner, Some(&mut all))?;
         tr.logits = self.lm_head(&hidden)?;
         tr.inputs_embeds = embeds;
         tr.hidden_states_all = Tensor::stack(&all, 0)?;

@@ -61,14 +61,23 @@ impl EmuTokenizer {
     }
 
     /// Wraps an already loaded 32000-piece BPE (`origin` names it in errors).
-    pub fn from_tokenizer(bpe: tokenizers::Tokenizer, instruct: bool, origin: &str) -> Result<Self, TokenizerError> {
+    pub fn from_tokenizer(
+        bpe: tokenizers::Tokenizer,
+        instruct: bool,
+        origin: &str,
+    ) -> Result<Self, TokenizerError> {
         let base = bpe.get_vocab_size(false);
         if base != 32000 {
-            return Err(TokenizerError::Load(origin.to_owned(), format!("expected the 32000-piece LLaMA vocabulary, found {base}")));
+            return Err(TokenizerError::Load(
+                origin.to_owned(),
+                format!("expected the 32000-piece LLaMA vocabulary, found {base}"),
+            ));
         }
         let n_added = if instruct { 6 } else { 4 };
-        let mut specials: Vec<(String, u32)> =
-            [("<unk>", UNK), ("<s>", BOS), ("</s>", EOS)].iter().map(|(s, i)| (s.to_string(), *i)).collect();
+        let mut specials: Vec<(String, u32)> = [("<unk>", UNK), ("<s>", BOS), ("</s>", EOS)]
+            .iter()
+            .map(|(s, i)| (s.to_string(), *i))
+            .collect();
         specials.extend(ADDED[..n_added].iter().map(|(s, i)| (s.to_string(), *i)));
         specials.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
         Ok(Self { bpe, specials, vocab_size: base + n_added })
@@ -87,7 +96,13 @@ impl EmuTokenizer {
     /// Like `encode`; `add_bos = false` for classification candidates. A BPE failure (not
     /// expected with a byte-fallback model) yields `<unk>` for the failing segment.
     pub fn encode_with(&self, text: &str, add_bos: bool) -> Vec<u32> {
-        self.try_encode(text, add_bos).unwrap_or_else(|_| if add_bos { vec![BOS, UNK] } else { vec![UNK] })
+        self.try_encode(text, add_bos).unwrap_or_else(|_| {
+            if add_bos {
+                vec![BOS, UNK]
+            } else {
+                vec![UNK]
+            }
+        })
     }
 
     pub fn try_encode(&self, text: &str, add_bos: bool) -> Result<Vec<u32>, TokenizerError> {
@@ -99,7 +114,10 @@ impl EmuTokenizer {
             match seg {
                 Segment::Special(id) => ids.push(id),
                 Segment::Text(t) => {
-                    let enc = self.bpe.encode(t, false).map_err(|e| TokenizerError::Encode(e.to_string()))?;
+                    let enc = self
+                        .bpe
+                        .encode(t, false)
+                        .map_err(|e| TokenizerError::Encode(e.to_string()))?;
                     ids.extend_from_slice(enc.get_ids());
                 }
             }
@@ -110,7 +128,8 @@ impl EmuTokenizer {
     /// Drops special ids (0, 1, 2, ≥ 32000), then sentencepiece-decodes (`▁` → space, byte
     /// fallback fusion, one leading space removed); no further cleanup.
     pub fn decode(&self, ids: &[u32]) -> String {
-        let kept: Vec<u32> = ids.iter().copied().filter(|&i| i > EOS && (i as usize) < 32000).collect();
+        let kept: Vec<u32> =
+            ids.iter().copied().filter(|&i| i > EOS && (i as usize) < 32000).collect();
         self.bpe.decode(&kept, false).unwrap_or_default()
     }
 }
@@ -173,7 +192,8 @@ mod tests {
     use super::*;
 
     fn tok(instruct: bool) -> EmuTokenizer {
-        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/emu-tiny/tokenizer.json");
+        let p =
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/emu-tiny/tokenizer.json");
         EmuTokenizer::from_file(Path::new(p), instruct).unwrap()
     }
 
@@ -184,7 +204,10 @@ mod tests {
             split_special("a [IMG] b", &sp),
             vec![Segment::Text("a"), Segment::Special(1), Segment::Text("b")]
         );
-        assert_eq!(split_special(" [IMG]<image>\n", &sp), vec![Segment::Special(1), Segment::Special(2)]);
+        assert_eq!(
+            split_special(" [IMG]<image>\n", &sp),
+            vec![Segment::Special(1), Segment::Special(2)]
+        );
         assert_eq!(split_special(" x ", &sp), vec![Segment::Text(" x ")]);
     }
 
@@ -205,13 +228,21 @@ mod tests {
         assert_eq!(t.encode("[IMG]<image><image>"), vec![1, 32001, 32003, 32003]);
         assert_eq!(
             t.encode("An image of a dog wearing a pair of glasses.[IMG]"),
-            vec![1, 530, 1967, 310, 263, 11203, 591, 4362, 263, 5101, 310, 12917, 267, 29889, 32001]
+            vec![
+                1, 530, 1967, 310, 263, 11203, 591, 4362, 263, 5101, 310, 12917, 267, 29889, 32001
+            ]
         );
         let i = tok(true);
         assert_eq!(i.vocab_size(), 32006);
         assert_eq!(i.encode("hello [ASSISTANT]:"), vec![1, 22172, 32005, 584]);
-        assert_eq!(i.encode("a longer prompt here [ASSISTANT]:"), vec![1, 263, 5520, 9508, 1244, 32005, 584]);
-        assert_eq!(t.decode(&[1, 263, 6635, 16246, 373, 263, 2381, 29889, 2]), "a cat sitting on a sw.");
+        assert_eq!(
+            i.encode("a longer prompt here [ASSISTANT]:"),
+            vec![1, 263, 5520, 9508, 1244, 32005, 584]
+        );
+        assert_eq!(
+            t.decode(&[1, 263, 6635, 16246, 373, 263, 2381, 29889, 2]),
+            "a cat sitting on a sw."
+        );
         assert_eq!(t.decode(&[1, 29871, 29906, 2, 32000]), "2");
         assert_eq!(t.decode(&[1, 694, 29889, 2]), "no.");
     }
@@ -220,21 +251,31 @@ mod tests {
     #[test]
     fn fixture_tokenizer_check() {
         let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/emu-tiny/vectors.json");
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
         let t = tok(false);
         let checks = v["tokenizer_check"].as_object().unwrap();
         assert!(checks.len() >= 10);
         for (name, c) in checks {
             let text = c["text"].as_str().unwrap();
-            let want: Vec<u32> = c["slow_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+            let want: Vec<u32> = c["slow_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect();
             let bos = want.first() == Some(&BOS);
             assert_eq!(t.encode_with(text, bos), want, "{name}: {text:?}");
         }
         // Decoded generation results.
         for (name, r) in v["results"].as_object().unwrap() {
-            let (Some(ids), Some(dec)) = (r["output_ids"].as_array(), r["decoded"].as_array()) else { continue };
+            let (Some(ids), Some(dec)) = (r["output_ids"].as_array(), r["decoded"].as_array())
+            else {
+                continue;
+            };
             for (row, d) in ids.iter().zip(dec) {
-                let row: Vec<u32> = row.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+                let row: Vec<u32> =
+                    row.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
                 assert_eq!(t.decode(&row), d.as_str().unwrap(), "{name}");
             }
         }

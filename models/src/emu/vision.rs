@@ -39,7 +39,11 @@ impl Attention {
         let (b, n, c) = xs.dims3()?;
         let hd = c / self.num_heads;
         // (b, n, 3c) -> (3, b, heads, n, hd)
-        let qkv = self.qkv.forward(xs)?.reshape((b, n, 3, self.num_heads, hd))?.permute((2, 0, 3, 1, 4))?;
+        let qkv = self
+            .qkv
+            .forward(xs)?
+            .reshape((b, n, 3, self.num_heads, hd))?
+            .permute((2, 0, 3, 1, 4))?;
         let q = qkv.get(0)?.contiguous()?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
@@ -67,7 +71,10 @@ struct Mlp {
 impl Mlp {
     fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
         let hidden = cfg.mlp_hidden();
-        Ok(Self { fc1: linear(cfg.width, hidden, vb.pp("fc1"))?, fc2: linear(hidden, cfg.width, vb.pp("fc2"))? })
+        Ok(Self {
+            fc1: linear(cfg.width, hidden, vb.pp("fc1"))?,
+            fc2: linear(hidden, cfg.width, vb.pp("fc2"))?,
+        })
     }
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         self.fc2.forward(&self.fc1.forward(xs)?.gelu_erf()?)
@@ -127,7 +134,8 @@ impl EvaVisionTransformer {
         let cls_token = vb.get((1, 1, cfg.width), "cls_token")?;
         let pos_embed = vb.get((1, cfg.num_tokens(), cfg.width), "pos_embed")?;
         let vb_b = vb.pp("blocks");
-        let blocks = (0..cfg.layers).map(|i| Block::new(cfg, vb_b.pp(i))).collect::<Result<Vec<_>>>()?;
+        let blocks =
+            (0..cfg.layers).map(|i| Block::new(cfg, vb_b.pp(i))).collect::<Result<Vec<_>>>()?;
         Ok(Self { patch_embed, patch_size: p, cls_token, pos_embed, blocks })
     }
 
@@ -137,7 +145,11 @@ impl EvaVisionTransformer {
     }
 
     /// As `forward_features`, optionally recording the patch embedding and every block's output.
-    pub fn forward_traced(&self, pixels: &Tensor, mut trace: Option<&mut VisionTrace>) -> Result<Tensor> {
+    pub fn forward_traced(
+        &self,
+        pixels: &Tensor,
+        mut trace: Option<&mut VisionTrace>,
+    ) -> Result<Tensor> {
         let pixels = pixels.to_dtype(self.cls_token.dtype())?;
         let (b, _, h, w) = pixels.dims4()?;
         let p = self.patch_size;

@@ -28,7 +28,14 @@ struct BasicConv2d {
 }
 
 impl BasicConv2d {
-    fn new(vb: VarBuilder, cin: usize, cout: usize, k: (usize, usize), stride: usize, pad: (usize, usize)) -> Result<Self> {
+    fn new(
+        vb: VarBuilder,
+        cin: usize,
+        cout: usize,
+        k: (usize, usize),
+        stride: usize,
+        pad: (usize, usize),
+    ) -> Result<Self> {
         let weight = vb.get((cout, cin, k.0, k.1), "conv.weight")?;
         let bn = vb.pp("bn").set_dtype(DType::F32);
         let (w, b) = (bn.get(cout, "weight")?, bn.get(cout, "bias")?);
@@ -39,14 +46,23 @@ impl BasicConv2d {
         Ok(Self { weight, alpha: f64_column(alpha)?, beta: f64_column(beta)?, stride, pad })
     }
 
-    fn sq(vb: VarBuilder, cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Result<Self> {
+    fn sq(
+        vb: VarBuilder,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Self> {
         Self::new(vb, cin, cout, (k, k), stride, (pad, pad))
     }
 }
 
 impl Module for BasicConv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let xs = xs.pad_with_zeros(2, self.pad.0, self.pad.0)?.pad_with_zeros(3, self.pad.1, self.pad.1)?;
+        let xs = xs
+            .pad_with_zeros(2, self.pad.0, self.pad.0)?
+            .pad_with_zeros(3, self.pad.1, self.pad.1)?;
         let ys = conv_in_chunks(&xs, &self.weight, self.stride)?;
         // A float32 product is exact in float64, so only the sum rounds (then to the conv's dtype).
         let ys = ys.broadcast_mul(&self.alpha)?.broadcast_add(&self.beta)?;
@@ -71,7 +87,13 @@ fn conv_in_chunks(xs: &Tensor, weight: &Tensor, stride: usize) -> Result<Tensor>
     let mut sum: Option<Tensor> = None;
     for start in (0..cin).step_by(step) {
         let n = step.min(cin - start);
-        let part = xs.narrow(1, start, n)?.conv2d(&weight.narrow(1, start, n)?.contiguous()?, 0, stride, 1, 1)?;
+        let part = xs.narrow(1, start, n)?.conv2d(
+            &weight.narrow(1, start, n)?.contiguous()?,
+            0,
+            stride,
+            1,
+            1,
+        )?;
         let part = part.to_dtype(DType::F64)?;
         sum = Some(match sum {
             Some(s) => (s + part)?,
@@ -92,7 +114,8 @@ fn avg_pool_3x3_same(xs: &Tensor) -> Result<Tensor> {
         sums = (sums + padded.narrow(2, dy, h)?.narrow(3, dx, w)?)?;
     }
     let span = |i: usize, n: usize| (3 - usize::from(i == 0) - usize::from(i + 1 == n)) as f32;
-    let counts: Vec<f32> = (0..h).flat_map(|i| (0..w).map(move |j| span(i, h) * span(j, w))).collect();
+    let counts: Vec<f32> =
+        (0..h).flat_map(|i| (0..w).map(move |j| span(i, h) * span(j, w))).collect();
     sums.broadcast_div(&Tensor::from_vec(counts, (1, 1, h, w), xs.device())?.to_dtype(xs.dtype())?)
 }
 
@@ -115,7 +138,10 @@ impl InceptionA {
     fn new(vb: VarBuilder, cin: usize, pool_features: usize) -> Result<Self> {
         Ok(Self {
             b1x1: BasicConv2d::sq(vb.pp("branch1x1"), cin, 64, 1, 1, 0)?,
-            b5x5: [BasicConv2d::sq(vb.pp("branch5x5_1"), cin, 48, 1, 1, 0)?, BasicConv2d::sq(vb.pp("branch5x5_2"), 48, 64, 5, 1, 2)?],
+            b5x5: [
+                BasicConv2d::sq(vb.pp("branch5x5_1"), cin, 48, 1, 1, 0)?,
+                BasicConv2d::sq(vb.pp("branch5x5_2"), 48, 64, 5, 1, 2)?,
+            ],
             b3x3dbl: [
                 BasicConv2d::sq(vb.pp("branch3x3dbl_1"), cin, 64, 1, 1, 0)?,
                 BasicConv2d::sq(vb.pp("branch3x3dbl_2"), 64, 96, 3, 1, 1)?,
@@ -133,7 +159,10 @@ fn chain(convs: &[BasicConv2d], xs: &Tensor) -> Result<Tensor> {
 impl Module for InceptionA {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let pool = self.pool.forward(&avg_pool_3x3_same(xs)?)?;
-        Tensor::cat(&[self.b1x1.forward(xs)?, chain(&self.b5x5, xs)?, chain(&self.b3x3dbl, xs)?, pool], 1)
+        Tensor::cat(
+            &[self.b1x1.forward(xs)?, chain(&self.b5x5, xs)?, chain(&self.b3x3dbl, xs)?, pool],
+            1,
+        )
     }
 }
 
@@ -159,7 +188,10 @@ impl InceptionB {
 
 impl Module for InceptionB {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        Tensor::cat(&[self.b3x3.forward(xs)?, chain(&self.b3x3dbl, xs)?, xs.max_pool2d_with_stride(3, 2)?], 1)
+        Tensor::cat(
+            &[self.b3x3.forward(xs)?, chain(&self.b3x3dbl, xs)?, xs.max_pool2d_with_stride(3, 2)?],
+            1,
+        )
     }
 }
 
@@ -174,11 +206,17 @@ struct InceptionC {
 
 impl InceptionC {
     fn new(vb: VarBuilder, cin: usize, c7: usize) -> Result<Self> {
-        let row = |name: &str, i: usize, o: usize| BasicConv2d::new(vb.pp(name), i, o, (1, 7), 1, (0, 3));
-        let col = |name: &str, i: usize, o: usize| BasicConv2d::new(vb.pp(name), i, o, (7, 1), 1, (3, 0));
+        let row =
+            |name: &str, i: usize, o: usize| BasicConv2d::new(vb.pp(name), i, o, (1, 7), 1, (0, 3));
+        let col =
+            |name: &str, i: usize, o: usize| BasicConv2d::new(vb.pp(name), i, o, (7, 1), 1, (3, 0));
         Ok(Self {
             b1x1: BasicConv2d::sq(vb.pp("branch1x1"), cin, 192, 1, 1, 0)?,
-            b7x7: [BasicConv2d::sq(vb.pp("branch7x7_1"), cin, c7, 1, 1, 0)?, row("branch7x7_2", c7, c7)?, col("branch7x7_3", c7, 192)?],
+            b7x7: [
+                BasicConv2d::sq(vb.pp("branch7x7_1"), cin, c7, 1, 1, 0)?,
+                row("branch7x7_2", c7, c7)?,
+                col("branch7x7_3", c7, 192)?,
+            ],
             b7x7dbl: [
                 BasicConv2d::sq(vb.pp("branch7x7dbl_1"), cin, c7, 1, 1, 0)?,
                 col("branch7x7dbl_2", c7, c7)?,
@@ -194,7 +232,10 @@ impl InceptionC {
 impl Module for InceptionC {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let pool = self.pool.forward(&avg_pool_3x3_same(xs)?)?;
-        Tensor::cat(&[self.b1x1.forward(xs)?, chain(&self.b7x7, xs)?, chain(&self.b7x7dbl, xs)?, pool], 1)
+        Tensor::cat(
+            &[self.b1x1.forward(xs)?, chain(&self.b7x7, xs)?, chain(&self.b7x7dbl, xs)?, pool],
+            1,
+        )
     }
 }
 
@@ -208,7 +249,10 @@ struct InceptionD {
 impl InceptionD {
     fn new(vb: VarBuilder, cin: usize) -> Result<Self> {
         Ok(Self {
-            b3x3: [BasicConv2d::sq(vb.pp("branch3x3_1"), cin, 192, 1, 1, 0)?, BasicConv2d::sq(vb.pp("branch3x3_2"), 192, 320, 3, 2, 0)?],
+            b3x3: [
+                BasicConv2d::sq(vb.pp("branch3x3_1"), cin, 192, 1, 1, 0)?,
+                BasicConv2d::sq(vb.pp("branch3x3_2"), 192, 320, 3, 2, 0)?,
+            ],
             b7x7x3: [
                 BasicConv2d::sq(vb.pp("branch7x7x3_1"), cin, 192, 1, 1, 0)?,
                 BasicConv2d::new(vb.pp("branch7x7x3_2"), 192, 192, (1, 7), 1, (0, 3))?,
@@ -221,7 +265,10 @@ impl InceptionD {
 
 impl Module for InceptionD {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        Tensor::cat(&[chain(&self.b3x3, xs)?, chain(&self.b7x7x3, xs)?, xs.max_pool2d_with_stride(3, 2)?], 1)
+        Tensor::cat(
+            &[chain(&self.b3x3, xs)?, chain(&self.b7x7x3, xs)?, xs.max_pool2d_with_stride(3, 2)?],
+            1,
+        )
     }
 }
 
@@ -241,13 +288,19 @@ struct InceptionE {
 impl InceptionE {
     fn new(vb: VarBuilder, cin: usize, max_pool: bool) -> Result<Self> {
         let split = |a: &str, b: &str| -> Result<[BasicConv2d; 2]> {
-            Ok([BasicConv2d::new(vb.pp(a), 384, 384, (1, 3), 1, (0, 1))?, BasicConv2d::new(vb.pp(b), 384, 384, (3, 1), 1, (1, 0))?])
+            Ok([
+                BasicConv2d::new(vb.pp(a), 384, 384, (1, 3), 1, (0, 1))?,
+                BasicConv2d::new(vb.pp(b), 384, 384, (3, 1), 1, (1, 0))?,
+            ])
         };
         Ok(Self {
             b1x1: BasicConv2d::sq(vb.pp("branch1x1"), cin, 320, 1, 1, 0)?,
             b3x3_1: BasicConv2d::sq(vb.pp("branch3x3_1"), cin, 384, 1, 1, 0)?,
             b3x3_2: split("branch3x3_2a", "branch3x3_2b")?,
-            b3x3dbl: [BasicConv2d::sq(vb.pp("branch3x3dbl_1"), cin, 448, 1, 1, 0)?, BasicConv2d::sq(vb.pp("branch3x3dbl_2"), 448, 384, 3, 1, 1)?],
+            b3x3dbl: [
+                BasicConv2d::sq(vb.pp("branch3x3dbl_1"), cin, 448, 1, 1, 0)?,
+                BasicConv2d::sq(vb.pp("branch3x3dbl_2"), 448, 384, 3, 1, 1)?,
+            ],
             b3x3dbl_3: split("branch3x3dbl_3a", "branch3x3dbl_3b")?,
             pool: BasicConv2d::sq(vb.pp("branch_pool"), cin, 192, 1, 1, 0)?,
             max_pool,
@@ -260,7 +313,8 @@ impl Module for InceptionE {
         let a = self.b3x3_1.forward(xs)?;
         let b3x3 = Tensor::cat(&[self.b3x3_2[0].forward(&a)?, self.b3x3_2[1].forward(&a)?], 1)?;
         let d = chain(&self.b3x3dbl, xs)?;
-        let b3x3dbl = Tensor::cat(&[self.b3x3dbl_3[0].forward(&d)?, self.b3x3dbl_3[1].forward(&d)?], 1)?;
+        let b3x3dbl =
+            Tensor::cat(&[self.b3x3dbl_3[0].forward(&d)?, self.b3x3dbl_3[1].forward(&d)?], 1)?;
         let pooled = if self.max_pool { max_pool_3x3_same(xs)? } else { avg_pool_3x3_same(xs)? };
         Tensor::cat(&[self.b1x1.forward(xs)?, b3x3, b3x3dbl, self.pool.forward(&pooled)?], 1)
     }
@@ -290,8 +344,15 @@ impl FidInception {
                 BasicConv2d::sq(vb.pp("Conv2d_2a_3x3"), 32, 32, 3, 1, 0)?,
                 BasicConv2d::sq(vb.pp("Conv2d_2b_3x3"), 32, 64, 3, 1, 1)?,
             ],
-            stem1: [BasicConv2d::sq(vb.pp("Conv2d_3b_1x1"), 64, 80, 1, 1, 0)?, BasicConv2d::sq(vb.pp("Conv2d_4a_3x3"), 80, 192, 3, 1, 0)?],
-            mixed5: [InceptionA::new(vb.pp("Mixed_5b"), 192, 32)?, InceptionA::new(vb.pp("Mixed_5c"), 256, 64)?, InceptionA::new(vb.pp("Mixed_5d"), 288, 64)?],
+            stem1: [
+                BasicConv2d::sq(vb.pp("Conv2d_3b_1x1"), 64, 80, 1, 1, 0)?,
+                BasicConv2d::sq(vb.pp("Conv2d_4a_3x3"), 80, 192, 3, 1, 0)?,
+            ],
+            mixed5: [
+                InceptionA::new(vb.pp("Mixed_5b"), 192, 32)?,
+                InceptionA::new(vb.pp("Mixed_5c"), 256, 64)?,
+                InceptionA::new(vb.pp("Mixed_5d"), 288, 64)?,
+            ],
             mixed6a: InceptionB::new(vb.pp("Mixed_6a"), 288)?,
             mixed6: [
                 InceptionC::new(vb.pp("Mixed_6b"), 768, 128)?,
@@ -300,7 +361,10 @@ impl FidInception {
                 InceptionC::new(vb.pp("Mixed_6e"), 768, 192)?,
             ],
             mixed7a: InceptionD::new(vb.pp("Mixed_7a"), 768)?,
-            mixed7: [InceptionE::new(vb.pp("Mixed_7b"), 1280, false)?, InceptionE::new(vb.pp("Mixed_7c"), 2048, true)?],
+            mixed7: [
+                InceptionE::new(vb.pp("Mixed_7b"), 1280, false)?,
+                InceptionE::new(vb.pp("Mixed_7c"), 2048, true)?,
+            ],
         })
     }
 
@@ -309,7 +373,8 @@ impl FidInception {
     /// left over.
     pub fn load(path: &Path, device: &Device) -> crate::Result<Self> {
         let w = Weights::open(path)?;
-        let net = Self::new(w.var_builder(DType::F32, device)).map_err(|e| w.construction_error(e))?;
+        let net =
+            Self::new(w.var_builder(DType::F32, device)).map_err(|e| w.construction_error(e))?;
         w.finish(|k| k.starts_with("fc.") || k.ends_with(".num_batches_tracked"))?;
         Ok(net)
     }

@@ -14,7 +14,10 @@ fn v() -> &'static HashMap<String, Tensor> {
 
 fn net() -> &'static FidInception {
     static N: OnceLock<FidInception> = OnceLock::new();
-    N.get_or_init(|| FidInception::load(&fixture("fid-inception/inception_weights.safetensors"), &Device::Cpu).expect("fixture weights load strictly"))
+    N.get_or_init(|| {
+        FidInception::load(&fixture("fid-inception/inception_weights.safetensors"), &Device::Cpu)
+            .expect("fixture weights load strictly")
+    })
 }
 
 /// (u8 HWC data, width, height) of a fixture image.
@@ -43,11 +46,18 @@ fn assert_identical(what: &str, ours: &Tensor, reference: &Tensor) {
 #[test]
 fn preprocessing_matches_for_every_size() {
     for name in ["img64", "img240x150"] {
-        assert_identical(name, &preprocessed(&format!("{name}_u8")), &v()[&format!("{name}_preprocessed")]);
+        assert_identical(
+            name,
+            &preprocessed(&format!("{name}_u8")),
+            &v()[&format!("{name}_preprocessed")],
+        );
     }
     for name in ["img256", "img512"] {
         let x = preprocessed(&format!("{name}_u8"));
-        let rows = Tensor::stack(&ROWS.map(|r| x.i((0, .., r, ..)).unwrap()), 1).unwrap().unsqueeze(0).unwrap();
+        let rows = Tensor::stack(&ROWS.map(|r| x.i((0, .., r, ..)).unwrap()), 1)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         assert_identical(name, &rows, &v()[&format!("{name}_preprocessed_rows")]);
     }
 }
@@ -67,11 +77,17 @@ fn corner(b: &Tensor) -> Tensor {
 fn check_blocks(what: &str, blocks: &[Tensor; 4]) {
     for (i, b) in blocks.iter().enumerate() {
         let key = block_key(i, "_chanmean");
-        assert_close(&format!("{what} {key}"), &b.mean(3).unwrap().mean(2).unwrap(), &v()[key], 1e-4, 1e-5);
+        assert_close(
+            &format!("{what} {key}"),
+            &b.mean(3).unwrap().mean(2).unwrap(),
+            &v()[key],
+            1e-4,
+            1e-5,
+        );
     }
-    for i in 0..2 {
+    for (i, block) in blocks.iter().enumerate().take(2) {
         let key = block_key(i, "_corner");
-        assert_close(&format!("{what} {key}"), &corner(&blocks[i]), &v()[key], 1e-4, 1e-5);
+        assert_close(&format!("{what} {key}"), &corner(block), &v()[key], 1e-4, 1e-5);
     }
 }
 
@@ -87,7 +103,8 @@ fn block_outputs_of_img64() {
     let (ours, reference) = (corner(&blocks[2]), &v()[key]);
     let diff = rms(&(&ours - reference).unwrap());
     let bound = ((rms(reference) * 1e-4).unwrap() + 1e-5).unwrap();
-    let excess = (diff / bound).unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    let excess =
+        (diff / bound).unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
     assert!(excess <= 1.0, "{key}: per-position RMS error {excess:.2}x the tolerance");
 }
 
@@ -120,7 +137,13 @@ fn pool3_features_for_every_image_size() {
     // The network alone, on pytorch-fid's own input tensors.
     for name in ["img64", "img240x150"] {
         let f = net().pool3(&v()[&format!("{name}_preprocessed")]).unwrap();
-        assert_close(&format!("{name} pool3 (reference input)"), &f, &v()[&format!("{name}_pool3")], 1e-4, 1e-5);
+        assert_close(
+            &format!("{name} pool3 (reference input)"),
+            &f,
+            &v()[&format!("{name}_pool3")],
+            1e-4,
+            1e-5,
+        );
     }
 }
 
@@ -145,7 +168,11 @@ fn pool3_features_of_a_batch_of_group_images() {
         }
     }
     let f = net().pool3(&batch_tensor(&inputs, &Device::Cpu).unwrap()).unwrap();
-    let reference = Tensor::cat(&[v()["groupA_pool3"].i(0..8).unwrap(), v()["groupB_pool3"].i(0..8).unwrap()], 0).unwrap();
+    let reference = Tensor::cat(
+        &[v()["groupA_pool3"].i(0..8).unwrap(), v()["groupB_pool3"].i(0..8).unwrap()],
+        0,
+    )
+    .unwrap();
     assert_close("group pool3", &f, &reference, 1e-4, 1e-5);
 }
 
@@ -157,12 +184,15 @@ fn real_checkpoint_key_set_is_accepted() {
     let keys: serde_json::Value = serde_json::from_str(&text).unwrap();
     let w = Weights::open(&fixture("fid-inception/inception_weights.safetensors")).unwrap();
     FidInception::new(w.var_builder(DType::F32, &Device::Cpu)).unwrap();
-    let real: Vec<&str> = keys["keys"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    let real: Vec<&str> =
+        keys["keys"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
     assert_eq!(real.len(), 566);
     let fixture_keys: std::collections::HashSet<&String> = w.keys().collect();
     for k in &real {
-        assert!(fixture_keys.contains(&k.to_string()) || k.starts_with("fc."), "{k} missing from the fixture");
+        assert!(
+            fixture_keys.contains(&k.to_string()) || k.starts_with("fc."),
+            "{k} missing from the fixture"
+        );
     }
     w.finish(|k| k.starts_with("fc.") || k.ends_with(".num_batches_tracked")).unwrap();
 }
-

@@ -15,7 +15,10 @@ impl Exporter for CsvExporter {
 pub fn render(model: &ReportModel) -> Result<Vec<u8>, Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| Error::Format(format!("results.csv: {e}"));
-    w.write_record(["table", "row", "ours", "source", "column", "task", "shots", "value", "delta", "run"]).map_err(err)?;
+    w.write_record([
+        "table", "row", "ours", "source", "column", "task", "shots", "value", "delta", "run",
+    ])
+    .map_err(err)?;
     let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     for t in &model.tables {
         for r in &t.rows {

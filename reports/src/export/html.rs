@@ -83,21 +83,35 @@ pub fn render(model: &ReportModel) -> Result<String, Error> {
     let charts = plots(model);
     let mut s = String::new();
     let _ = write!(s, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>emu-eval report</title><style>{CSS}</style></head><body>\n");
-    let _ = writeln!(s, "<h1>emu-eval report</h1><p>{} run(s) · emu-eval {}</p>", model.runs.len(), esc(&model.emu_eval_version));
+    let _ = writeln!(
+        s,
+        "<h1>emu-eval report</h1><p>{} run(s) · emu-eval {}</p>",
+        model.runs.len(),
+        esc(&model.emu_eval_version)
+    );
     let _ = writeln!(s, "<p id=\"selftest\" hidden data-status=\"pending\"></p>");
     let data = serde_json::json!({
         "runs": model.runs.iter().map(|r| &r.name).collect::<Vec<_>>(),
         "plots": charts.iter().map(|p| &p.name).collect::<Vec<_>>(),
     });
     // `</` cannot occur in names written as JSON strings here, but escape it anyway.
-    let _ = writeln!(s, "<script type=\"application/json\" id=\"report-data\">{}</script>", data.to_string().replace("</", "<\\/"));
+    let _ = writeln!(
+        s,
+        "<script type=\"application/json\" id=\"report-data\">{}</script>",
+        data.to_string().replace("</", "<\\/")
+    );
     leaderboard(&mut s, model);
     for t in &model.tables {
         table(&mut s, t);
     }
     let _ = writeln!(s, "<h2 id=\"plots\">Plots</h2>");
     for p in &charts {
-        let _ = writeln!(s, "<figure class=\"plot\" data-plot=\"{}\">{}</figure>", esc(&p.name), p.svg()?);
+        let _ = writeln!(
+            s,
+            "<figure class=\"plot\" data-plot=\"{}\">{}</figure>",
+            esc(&p.name),
+            p.svg()?
+        );
     }
     samples(&mut s, model);
     if !model.notes.is_empty() {
@@ -118,17 +132,39 @@ fn num_td(v: Option<f64>, text: String) -> String {
 
 fn leaderboard(s: &mut String, model: &ReportModel) {
     let _ = writeln!(s, "<h2>Leaderboard</h2><p>Click a column header to sort.</p>");
-    let cols: [(&str, &str, bool); 22] = [
-        ("run", "run", false), ("task", "task", false), ("metric", "metric", false), ("value", "value", true),
-        ("paper", "paper", true), ("delta", "Δ vs paper", true), ("source", "paper row", false), ("family", "family", false),
-        ("shots", "shots", true), ("cot", "CoT", false), ("text", "text examples", false), ("support", "support", false),
-        ("seed", "seed", true), ("limit", "limit", true), ("template", "template", false), ("model", "model", false),
-        ("dtype", "dtype", false), ("samples", "samples", true), ("failed", "failed", true), ("sps", "samples/s", true),
-        ("version", "emu-eval", false), ("commit", "commit", false),
+    let cols: [(&str, &str, bool); 23] = [
+        ("run", "run", false),
+        ("task", "task", false),
+        ("metric", "metric", false),
+        ("value", "value", true),
+        ("paper", "paper", true),
+        ("delta", "Δ vs paper", true),
+        ("source", "paper row", false),
+        ("family", "family", false),
+        ("shots", "shots", true),
+        ("cot", "CoT", false),
+        ("text", "text examples", false),
+        ("support", "support", false),
+        ("seed", "seed", true),
+        ("limit", "limit", true),
+        ("template", "template", false),
+        ("model", "model", false),
+        ("dtype", "dtype", false),
+        ("data", "data", false),
+        ("samples", "samples", true),
+        ("failed", "failed", true),
+        ("sps", "samples/s", true),
+        ("version", "emu-eval", false),
+        ("commit", "commit", false),
     ];
     let _ = write!(s, "<table id=\"leaderboard\" class=\"sortable\"><thead><tr>");
     for (key, title, numeric) in cols {
-        let _ = write!(s, "<th data-key=\"{key}\" data-type=\"{}\">{}</th>", if numeric { "num" } else { "text" }, esc(title));
+        let _ = write!(
+            s,
+            "<th data-key=\"{key}\" data-type=\"{}\">{}</th>",
+            if numeric { "num" } else { "text" },
+            esc(title)
+        );
     }
     let _ = writeln!(s, "</tr></thead><tbody>");
     for r in &model.runs {
@@ -138,9 +174,14 @@ fn leaderboard(s: &mut String, model: &ReportModel) {
             Some(p) => (p.value, p.delta, p.source.clone()),
             None => (None, None, String::new()),
         };
+        let model_cell = format!(
+            "<td title=\"{}\">{}</td>",
+            esc(&format!("{} {}", c.model, c.weights_hash)),
+            esc(c.model_name())
+        );
         let _ = writeln!(
             s,
-            "<tr data-run=\"{}\">{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}</tr>",
+            "<tr data-run=\"{}\">{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}</tr>",
             esc(&r.name),
             td(&r.name),
             td(&r.task),
@@ -157,11 +198,15 @@ fn leaderboard(s: &mut String, model: &ReportModel) {
             num_td(Some(c.seed as f64), c.seed.to_string()),
             num_td(c.limit.map(|l| l as f64), c.limit.map_or("all".to_owned(), |l| l.to_string())),
             td(&c.template_version),
-            format!("<td title=\"{}\">{}</td>", esc(&format!("{} {}", c.model, c.weights_hash)), esc(c.model_name())),
+            model_cell,
             td(&c.dtype),
+            td(&crate::model::data_label(c)),
             num_td(Some(r.counts.samples as f64), r.counts.samples.to_string()),
             num_td(Some(r.counts.failed as f64), r.counts.failed.to_string()),
-            num_td(r.timing.samples_per_second, r.timing.samples_per_second.map_or("–".into(), |v| format!("{v:.2}"))),
+            num_td(
+                r.timing.samples_per_second,
+                r.timing.samples_per_second.map_or("–".into(), |v| format!("{v:.2}"))
+            ),
             td(&c.emu_eval_version),
             td(&c.git_commit.chars().take(10).collect::<String>()),
         );
@@ -172,13 +217,24 @@ fn leaderboard(s: &mut String, model: &ReportModel) {
 fn table(s: &mut String, t: &Table) {
     let _ = writeln!(s, "<h2>{}</h2><p>Our rows (shaded) stand below the paper row they are compared with; parentheses: ours − that row.</p>", esc(&t.title));
     let kind = t.rows.iter().any(|r| r.kind.is_some());
-    let _ = write!(s, "<table class=\"paper\" data-table=\"{}\"><thead><tr><th>model</th>{}", esc(&t.id), if kind { "<th>kind</th>" } else { "" });
+    let _ = write!(
+        s,
+        "<table class=\"paper\" data-table=\"{}\"><thead><tr><th>model</th>{}",
+        esc(&t.id),
+        if kind { "<th>kind</th>" } else { "" }
+    );
     for c in &t.columns {
         let _ = write!(s, "<th>{}</th>", esc(&c.label));
     }
     let _ = writeln!(s, "</tr></thead><tbody>");
     for r in &t.rows {
-        let _ = write!(s, "<tr{}><td title=\"{}\">{}</td>", if r.ours { " class=\"ours\"" } else { "" }, esc(r.source.as_deref().unwrap_or("")), esc(&r.label));
+        let _ = write!(
+            s,
+            "<tr{}><td title=\"{}\">{}</td>",
+            if r.ours { " class=\"ours\"" } else { "" },
+            esc(r.source.as_deref().unwrap_or("")),
+            esc(&r.label)
+        );
         if kind {
             let _ = write!(s, "<td>{}</td>", esc(r.kind.as_deref().unwrap_or("")));
         }
@@ -198,7 +254,12 @@ fn samples(s: &mut String, model: &ReportModel) {
     for task in tasks {
         let _ = writeln!(s, "<h3>{}</h3>", esc(task));
         for rs in model.samples.iter().filter(|r| r.task == task) {
-            let _ = writeln!(s, "<details class=\"run-samples\" data-run=\"{}\"><summary>{}</summary>", esc(&rs.run), esc(&rs.run));
+            let _ = writeln!(
+                s,
+                "<details class=\"run-samples\" data-run=\"{}\"><summary>{}</summary>",
+                esc(&rs.run),
+                esc(&rs.run)
+            );
             let _ = writeln!(s, "<h4>First {} samples</h4>", rs.first.len());
             sample_table(s, &rs.first);
             if rs.has_scores {
@@ -223,18 +284,32 @@ fn sample_table(s: &mut String, views: &[SampleView]) {
         for t in &v.thumbs {
             match t {
                 Thumb::DataUri { uri, label } => {
-                    let _ = write!(imgs, "<img class=\"thumb\" alt=\"{0}\" title=\"{0}\" src=\"{uri}\">", esc(label));
+                    let _ = write!(
+                        imgs,
+                        "<img class=\"thumb\" alt=\"{0}\" title=\"{0}\" src=\"{uri}\">",
+                        esc(label)
+                    );
                 }
                 Thumb::Missing { label, reason } => {
-                    let _ = write!(imgs, "<span class=\"missing\" title=\"{}\">{}</span>", esc(label), esc(reason));
+                    let _ = write!(
+                        imgs,
+                        "<span class=\"missing\" title=\"{}\">{}</span>",
+                        esc(label),
+                        esc(reason)
+                    );
                 }
             }
         }
         if v.more_images > 0 {
             let _ = write!(imgs, " +{} more", v.more_images);
         }
-        let prompt: Vec<String> = v.stages.iter().map(|st| format!("[{} · {}]\n{}", st.stage, st.kind, st.prompt)).collect();
-        let output: Vec<String> = v.stages.iter().map(|st| format!("[{}] {}", st.stage, st.output)).collect();
+        let prompt: Vec<String> = v
+            .stages
+            .iter()
+            .map(|st| format!("[{} · {}]\n{}", st.stage, st.kind, st.prompt))
+            .collect();
+        let output: Vec<String> =
+            v.stages.iter().map(|st| format!("[{}] {}", st.stage, st.output)).collect();
         let score = match (&v.error, v.score) {
             (Some(e), _) => format!("<td class=\"bad\">failed: {}</td>", esc(e)),
             (None, sc) => num_td(sc, fmt_value(sc, 2)),

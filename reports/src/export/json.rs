@@ -8,7 +8,8 @@ pub struct JsonExporter;
 
 impl Exporter for JsonExporter {
     fn serialize(&self, model: &ReportModel) -> Result<Vec<OutFile>, Error> {
-        let mut text = serde_json::to_string_pretty(model).map_err(|e| Error::Format(format!("results.json: {e}")))?;
+        let mut text = serde_json::to_string_pretty(model)
+            .map_err(|e| Error::Format(format!("results.json: {e}")))?;
         text.push('\n');
         Ok(vec![OutFile::text("results.json", text)])
     }

@@ -24,17 +24,20 @@ pub fn render(model: &ReportModel) -> String {
     // Writing to a String cannot fail.
     let _ = writeln!(s, "# emu-eval results\n");
     let _ = writeln!(s, "## Runs\n");
-    let _ = writeln!(s, "| run | task | family | shots | CoT | text examples | support | metric | value | paper | Δ | samples | failed |");
-    let _ = writeln!(s, "|---|---|---|---:|---|---|---|---|---:|---|---:|---:|---:|");
+    let _ = writeln!(s, "| run | task | family | shots | CoT | text examples | support | metric | value | paper | Δ | samples | failed | data |");
+    let _ = writeln!(s, "|---|---|---|---:|---|---|---|---|---:|---|---:|---:|---:|---|");
     for r in &model.runs {
         let c = &r.config;
         let (paper, delta) = match &r.paper {
-            Some(p) => (format!("{} ({})", fmt_value(p.value, 2), p.source), p.delta.map_or("–".to_owned(), |d| fmt_delta(d, 2))),
+            Some(p) => (
+                format!("{} ({})", fmt_value(p.value, 2), p.source),
+                p.delta.map_or("–".to_owned(), |d| fmt_delta(d, 2)),
+            ),
             None => ("–".to_owned(), "–".to_owned()),
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             esc(&r.name),
             r.task,
             c.model_family,
@@ -47,7 +50,8 @@ pub fn render(model: &ReportModel) -> String {
             esc(&paper),
             delta,
             r.counts.samples,
-            r.counts.failed
+            r.counts.failed,
+            esc(&crate::model::data_label(c))
         );
     }
     for t in &model.tables {

@@ -55,9 +55,11 @@ impl ExportManager {
             for f in e.serialize(model)? {
                 let path = out.join(&f.path);
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| Error::Write(dir.to_owned(), e.to_string()))?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::Write(dir.to_owned(), e.to_string()))?;
                 }
-                std::fs::write(&path, &f.bytes).map_err(|e| Error::Write(path.clone(), e.to_string()))?;
+                std::fs::write(&path, &f.bytes)
+                    .map_err(|e| Error::Write(path.clone(), e.to_string()))?;
                 written.push(f.path);
             }
         }

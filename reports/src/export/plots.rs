@@ -67,7 +67,11 @@ pub fn plots(model: &ReportModel) -> Vec<Plot> {
             let label = row_label(&r.config, "1");
             match lines.iter_mut().find(|s| s.label == label) {
                 Some(s) => s.points.push((r.config.shots as f64, v)),
-                None => lines.push(Series { label, paper: false, points: vec![(r.config.shots as f64, v)] }),
+                None => lines.push(Series {
+                    label,
+                    paper: false,
+                    points: vec![(r.config.shots as f64, v)],
+                }),
             }
         }
         // The paper's: one line per row label across Tables 1 and 3.
@@ -78,7 +82,11 @@ pub fn plots(model: &ReportModel) -> Vec<Plot> {
                     let label = format!("paper: {}", row.label);
                     match lines.iter_mut().find(|s| s.label == label) {
                         Some(s) => s.points.push((c.shots as f64, v)),
-                        None => lines.push(Series { label, paper: true, points: vec![(c.shots as f64, v)] }),
+                        None => lines.push(Series {
+                            label,
+                            paper: true,
+                            points: vec![(c.shots as f64, v)],
+                        }),
                     }
                 }
             }
@@ -96,12 +104,26 @@ pub fn plots(model: &ReportModel) -> Vec<Plot> {
                 }
             }
             if let Some(v) = r.headline.value {
-                bars.push(Bar { label: format!("{} k={}", row_label(&r.config, "1"), r.config.shots), paper: false, value: v });
+                bars.push(Bar {
+                    label: format!("{} k={}", row_label(&r.config, "1"), r.config.shots),
+                    paper: false,
+                    value: v,
+                });
             }
         }
         let title = tasks::registry::get(task).map_or(task.to_owned(), |t| t.title.to_owned());
-        out.push(Plot { name: format!("shots_{task}"), title: format!("{title}: {y_desc} vs shots"), y_desc: y_desc.clone(), kind: PlotKind::Lines(lines) });
-        out.push(Plot { name: format!("bars_{task}"), title: format!("{title}: ours vs the paper"), y_desc, kind: PlotKind::Bars(bars) });
+        out.push(Plot {
+            name: format!("shots_{task}"),
+            title: format!("{title}: {y_desc} vs shots"),
+            y_desc: y_desc.clone(),
+            kind: PlotKind::Lines(lines),
+        });
+        out.push(Plot {
+            name: format!("bars_{task}"),
+            title: format!("{title}: ours vs the paper"),
+            y_desc,
+            kind: PlotKind::Bars(bars),
+        });
     }
     out
 }
@@ -128,10 +150,22 @@ pub fn ensure_font() -> Result<(), Error> {
     .map_err(|e| Error::Font(e.0))
 }
 
-const OURS: [RGBColor; 6] =
-    [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189), RGBColor(255, 127, 14), RGBColor(23, 190, 207)];
-const PAPER: [RGBColor; 6] =
-    [RGBColor(90, 90, 90), RGBColor(140, 86, 75), RGBColor(188, 189, 34), RGBColor(127, 127, 127), RGBColor(227, 119, 194), RGBColor(60, 60, 140)];
+const OURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+const PAPER: [RGBColor; 6] = [
+    RGBColor(90, 90, 90),
+    RGBColor(140, 86, 75),
+    RGBColor(188, 189, 34),
+    RGBColor(127, 127, 127),
+    RGBColor(227, 119, 194),
+    RGBColor(60, 60, 140),
+];
 
 /// Why a plot could not be drawn (the backend's message).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,7 +183,10 @@ where
             // Paper lines grey-brown and dashed with hollow markers; ours coloured, solid, filled.
             let colors: Vec<RGBColor> = {
                 let (mut o, mut p) = (OURS.iter().cycle(), PAPER.iter().cycle());
-                series.iter().map(|s| *if s.paper { p.next() } else { o.next() }.expect("cycle")).collect()
+                series
+                    .iter()
+                    .map(|s| *if s.paper { p.next() } else { o.next() }.expect("cycle"))
+                    .collect()
             };
             let area = root.titled(&plot.title, ("sans-serif", 20)).map_err(e)?;
             // The legend gets its own column so it never hides a line.
@@ -162,23 +199,43 @@ where
                 .y_label_area_size(56)
                 .build_cartesian_2d(-0.5f64..8.5f64, lo..hi)
                 .map_err(e)?;
-            chart.configure_mesh().x_desc("shots (k)").y_desc(&plot.y_desc).x_labels(9).draw().map_err(e)?;
+            chart
+                .configure_mesh()
+                .x_desc("shots (k)")
+                .y_desc(&plot.y_desc)
+                .x_labels(9)
+                .draw()
+                .map_err(e)?;
             for (s, &color) in series.iter().zip(&colors) {
                 let style = color.stroke_width(2);
                 if s.paper {
-                    chart.draw_series(DashedLineSeries::new(s.points.clone(), 6, 4, style)).map_err(e)?;
-                    chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, style))).map_err(e)?;
+                    chart
+                        .draw_series(DashedLineSeries::new(s.points.clone(), 6, 4, style))
+                        .map_err(e)?;
+                    chart
+                        .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, style)))
+                        .map_err(e)?;
                 } else {
                     chart.draw_series(LineSeries::new(s.points.clone(), style)).map_err(e)?;
-                    chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 5, color.filled()))).map_err(e)?;
+                    chart
+                        .draw_series(s.points.iter().map(|&p| Circle::new(p, 5, color.filled())))
+                        .map_err(e)?;
                 }
             }
             for (i, (s, &color)) in series.iter().zip(&colors).enumerate() {
                 let y = 24 + 20 * i as i32;
-                right.draw(&PathElement::new(vec![(4, y), (28, y)], color.stroke_width(2))).map_err(e)?;
-                let marker = if s.paper { Circle::new((16, y), 4, color.stroke_width(2)) } else { Circle::new((16, y), 5, color.filled()) };
+                right
+                    .draw(&PathElement::new(vec![(4, y), (28, y)], color.stroke_width(2)))
+                    .map_err(e)?;
+                let marker = if s.paper {
+                    Circle::new((16, y), 4, color.stroke_width(2))
+                } else {
+                    Circle::new((16, y), 5, color.filled())
+                };
                 right.draw(&marker).map_err(e)?;
-                right.draw(&Text::new(short(&s.label, 44), (34, y - 7), ("sans-serif", 12))).map_err(e)?;
+                right
+                    .draw(&Text::new(short(&s.label, 44), (34, y - 7), ("sans-serif", 12)))
+                    .map_err(e)?;
             }
         }
         PlotKind::Bars(bars) => {
@@ -200,7 +257,9 @@ where
                 .y_labels(bars.len().max(1))
                 // The first bar on top: bar i sits in segment n-1-i.
                 .y_label_formatter(&|v: &SegmentValue<i32>| match v {
-                    SegmentValue::CenterOf(i) => labels.get((n - 1 - *i) as usize).cloned().unwrap_or_default(),
+                    SegmentValue::CenterOf(i) => {
+                        labels.get((n - 1 - *i) as usize).cloned().unwrap_or_default()
+                    }
                     _ => String::new(),
                 })
                 .draw()
@@ -209,7 +268,10 @@ where
                 .draw_series(bars.iter().enumerate().map(|(i, b)| {
                     let color = if b.paper { PAPER[0] } else { OURS[0] };
                     let mut r = Rectangle::new(
-                        [(0.0, SegmentValue::Exact(n - 1 - i as i32)), (b.value, SegmentValue::Exact(n - i as i32))],
+                        [
+                            (0.0, SegmentValue::Exact(n - 1 - i as i32)),
+                            (b.value, SegmentValue::Exact(n - i as i32)),
+                        ],
                         color.filled(),
                     );
                     r.set_margin(4, 4, 0, 0);
@@ -244,14 +306,16 @@ impl Plot {
     pub fn svg(&self) -> Result<String, Error> {
         ensure_font()?;
         let mut s = String::new();
-        draw(self, SVGBackend::with_string(&mut s, SIZE).into_drawing_area()).map_err(|m| Error::Plot(self.name.clone(), m.0))?;
+        draw(self, SVGBackend::with_string(&mut s, SIZE).into_drawing_area())
+            .map_err(|m| Error::Plot(self.name.clone(), m.0))?;
         Ok(s)
     }
 
     pub fn png(&self) -> Result<Vec<u8>, Error> {
         ensure_font()?;
         let mut buf = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
-        draw(self, BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area()).map_err(|m| Error::Plot(self.name.clone(), m.0))?;
+        draw(self, BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area())
+            .map_err(|m| Error::Plot(self.name.clone(), m.0))?;
         Ok(encode_png(SIZE.0, SIZE.1, &buf))
     }
 }

@@ -37,7 +37,10 @@ pub fn check_media(m: &Media) -> Option<InputError> {
             Ok(info) => match info.container_frames {
                 Some(n) if (info.decoded_frames as u64) < n => Some(InputError::file(
                     path,
-                    format!("only {} of the {n} frames the container states decode (damaged file?)", info.decoded_frames),
+                    format!(
+                        "only {} of the {n} frames the container states decode (damaged file?)",
+                        info.decoded_frames
+                    ),
                 )),
                 _ => None,
             },

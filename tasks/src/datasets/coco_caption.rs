@@ -20,7 +20,8 @@ fn karpathy_splits(split: &str) -> Option<&'static [&'static str]> {
 }
 
 pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
-    let wanted = karpathy_splits(split).ok_or_else(|| unknown_split(dir, "coco_caption", split, SPLITS))?;
+    let wanted =
+        karpathy_splits(split).ok_or_else(|| unknown_split(dir, "coco_caption", split, SPLITS))?;
     let path = require(dir, FILE)?;
     let root = read_json(&path)?;
     let j = Json::new(&path);
@@ -34,21 +35,32 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
         }
         let cocoid = j.u64(j.get(rec, &f, "cocoid")?, &format!("{f}.cocoid"))?;
         let ctx = |e| context(e, format!("cocoid {cocoid}"));
-        let filepath = j.str(j.get(rec, &f, "filepath").map_err(ctx)?, &format!("{f}.filepath")).map_err(ctx)?;
-        let filename = j.str(j.get(rec, &f, "filename").map_err(ctx)?, &format!("{f}.filename")).map_err(ctx)?;
+        let filepath = j
+            .str(j.get(rec, &f, "filepath").map_err(ctx)?, &format!("{f}.filepath"))
+            .map_err(ctx)?;
+        let filename = j
+            .str(j.get(rec, &f, "filename").map_err(ctx)?, &format!("{f}.filename"))
+            .map_err(ctx)?;
         let sf = format!("{f}.sentences");
         let sentences = j.array(j.get(rec, &f, "sentences").map_err(ctx)?, &sf).map_err(ctx)?;
         let mut references = Vec::with_capacity(sentences.len());
         for (k, sent) in sentences.iter().enumerate() {
             let kf = index(&sf, k);
-            references.push(j.str(j.get(sent, &kf, "raw").map_err(ctx)?, &format!("{kf}.raw")).map_err(ctx)?.to_owned());
+            references.push(
+                j.str(j.get(sent, &kf, "raw").map_err(ctx)?, &format!("{kf}.raw"))
+                    .map_err(ctx)?
+                    .to_owned(),
+            );
         }
         if references.is_empty() {
             return Err(ctx(j.err(&sf, "no sentences")));
         }
         samples.push(Sample {
             id: SampleId::Int(cocoid),
-            media: Media::Image { key: filename.to_owned(), path: dir.join(filepath).join(filename) },
+            media: Media::Image {
+                key: filename.to_owned(),
+                path: dir.join(filepath).join(filename),
+            },
             content: Content::Caption { references },
         });
     }

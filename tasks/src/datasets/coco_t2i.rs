@@ -14,7 +14,8 @@ pub fn annotation_file(split: &str) -> Option<String> {
 }
 
 pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
-    let rel = annotation_file(split).ok_or_else(|| unknown_split(dir, "coco_t2i", split, SPLITS))?;
+    let rel =
+        annotation_file(split).ok_or_else(|| unknown_split(dir, "coco_t2i", split, SPLITS))?;
     let path = require(dir, &rel)?;
     let root = read_json(&path)?;
     let j = Json::new(&path);
@@ -33,11 +34,16 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
         let f = index("annotations", i);
         let id = j.u64(j.get(rec, &f, "id")?, &format!("{f}.id"))?;
         let ctx = |e| context(e, format!("annotation id {id}"));
-        let image_id = j.u64(j.get(rec, &f, "image_id").map_err(ctx)?, &format!("{f}.image_id")).map_err(ctx)?;
-        let caption = j.str(j.get(rec, &f, "caption").map_err(ctx)?, &format!("{f}.caption")).map_err(ctx)?.to_owned();
-        let name = files
-            .get(&image_id)
-            .ok_or_else(|| ctx(j.err(&format!("{f}.image_id"), format!("image_id {image_id} is not in images[]"))))?;
+        let image_id = j
+            .u64(j.get(rec, &f, "image_id").map_err(ctx)?, &format!("{f}.image_id"))
+            .map_err(ctx)?;
+        let caption = j
+            .str(j.get(rec, &f, "caption").map_err(ctx)?, &format!("{f}.caption"))
+            .map_err(ctx)?
+            .to_owned();
+        let name = files.get(&image_id).ok_or_else(|| {
+            ctx(j.err(&format!("{f}.image_id"), format!("image_id {image_id} is not in images[]")))
+        })?;
         samples.push(Sample {
             id: SampleId::Int(id),
             media: Media::Image { key: name.clone(), path: dir.join(&subset).join(name) },

@@ -10,10 +10,10 @@ pub mod nextqa;
 pub mod okvqa;
 pub mod predictions;
 pub mod validate;
+pub mod video_qa;
 pub mod visdial;
 pub mod vizwiz;
 pub mod vqa_common;
-pub mod video_qa;
 pub mod vqav2;
 
 #[cfg(test)]
@@ -160,7 +160,10 @@ impl Split {
 
 /// Error for a split name a task does not have.
 pub fn unknown_split(dir: &Path, task: &str, split: &str, known: &[&str]) -> InputError {
-    InputError::file(dir, format!("task {task} has no split {split:?} (known: {})", known.join(", ")))
+    InputError::file(
+        dir,
+        format!("task {task} has no split {split:?} (known: {})", known.join(", ")),
+    )
 }
 
 /// `<dir>/<rel>`; the error names the file when it is absent.
@@ -204,6 +207,9 @@ mod tests {
     #[test]
     fn ids_display_as_stable_keys() {
         assert_eq!(SampleId::Round { image_id: 185565, round_id: 6 }.to_string(), "185565#6");
-        assert_eq!(SampleId::VideoQid { video: "13496244575".into(), qid: 2 }.to_string(), "13496244575#2");
+        assert_eq!(
+            SampleId::VideoQid { video: "13496244575".into(), qid: 2 }.to_string(),
+            "13496244575#2"
+        );
     }
 }

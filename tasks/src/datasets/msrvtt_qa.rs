@@ -11,5 +11,10 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
         return Err(unknown_split(dir, "msrvtt_qa", split, SPLITS));
     }
     let qa = require(dir, &format!("{split}_qa.json"))?;
-    video_qa::load(&qa, |id| Ok(Media::Video { key: format!("video{id}"), path: dir.join("videos").join(format!("video{id}.mp4")) }))
+    video_qa::load(&qa, |id| {
+        Ok(Media::Video {
+            key: format!("video{id}"),
+            path: dir.join("videos").join(format!("video{id}.mp4")),
+        })
+    })
 }

@@ -19,14 +19,16 @@ pub fn parse_mapping(path: &Path, text: &str) -> Result<HashMap<u64, String>, In
             continue;
         }
         let field = format!("line {}", i + 1);
-        let (clip, vid) = line
-            .trim()
-            .rsplit_once(' ')
-            .ok_or_else(|| InputError::field(path, &field, format!("expected `<clip_name> vid<N>`, found {line:?}")))?;
-        let n = vid
-            .strip_prefix("vid")
-            .and_then(|n| n.parse::<u64>().ok())
-            .ok_or_else(|| InputError::field(path, &field, format!("expected `vid<N>`, found {vid:?}")))?;
+        let (clip, vid) = line.trim().rsplit_once(' ').ok_or_else(|| {
+            InputError::field(
+                path,
+                &field,
+                format!("expected `<clip_name> vid<N>`, found {line:?}"),
+            )
+        })?;
+        let n = vid.strip_prefix("vid").and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| {
+            InputError::field(path, &field, format!("expected `vid<N>`, found {vid:?}"))
+        })?;
         if out.insert(n, clip.trim().to_owned()).is_some() {
             return Err(InputError::field(path, &field, format!("vid{n} is mapped twice")));
         }
@@ -42,8 +44,16 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
     let map_path = require(dir, MAPPING)?;
     let mapping = parse_mapping(&map_path, &read_text(&map_path)?)?;
     video_qa::load(&qa, |video_id| {
-        let clip = mapping.get(&video_id).ok_or_else(|| crate::input::Invalid(format!("video_id {video_id} has no vid{video_id} line in {}", map_path.display())))?;
-        Ok(Media::Video { key: format!("vid{video_id}"), path: dir.join("YouTubeClips").join(format!("{clip}.avi")) })
+        let clip = mapping.get(&video_id).ok_or_else(|| {
+            crate::input::Invalid(format!(
+                "video_id {video_id} has no vid{video_id} line in {}",
+                map_path.display()
+            ))
+        })?;
+        Ok(Media::Video {
+            key: format!("vid{video_id}"),
+            path: dir.join("YouTubeClips").join(format!("{clip}.avi")),
+        })
     })
 }
 
@@ -53,7 +63,11 @@ mod tests {
 
     #[test]
     fn mapping_keeps_leading_dash_and_underscores() {
-        let m = parse_mapping(Path::new("m.txt"), "-vZ3hQk9bLs_12_20 vid1301\nzzit5b_-ukg_5_20 vid1970\n").unwrap();
+        let m = parse_mapping(
+            Path::new("m.txt"),
+            "-vZ3hQk9bLs_12_20 vid1301\nzzit5b_-ukg_5_20 vid1970\n",
+        )
+        .unwrap();
         assert_eq!(m[&1301], "-vZ3hQk9bLs_12_20");
         assert_eq!(m[&1970], "zzit5b_-ukg_5_20");
         assert!(parse_mapping(Path::new("m.txt"), "abc vidX").is_err());

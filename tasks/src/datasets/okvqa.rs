@@ -9,8 +9,16 @@ pub const SPLITS: &[&str] = &["val", "train"];
 /// `(questions, annotations, image folder)` of a split.
 pub fn files(split: &str) -> Option<(&'static str, Option<&'static str>, &'static str)> {
     match split {
-        "val" => Some(("OpenEnded_mscoco_val2014_questions.json", Some("mscoco_val2014_annotations.json"), "val2014")),
-        "train" => Some(("OpenEnded_mscoco_train2014_questions.json", Some("mscoco_train2014_annotations.json"), "train2014")),
+        "val" => Some((
+            "OpenEnded_mscoco_val2014_questions.json",
+            Some("mscoco_val2014_annotations.json"),
+            "val2014",
+        )),
+        "train" => Some((
+            "OpenEnded_mscoco_train2014_questions.json",
+            Some("mscoco_train2014_annotations.json"),
+            "train2014",
+        )),
         _ => None,
     }
 }

@@ -23,7 +23,9 @@ pub enum Prediction {
 /// An integer given as a JSON number or a decimal string (NExT-QA ids are often strings).
 fn int_or_text(j: &Json, v: &Value, field: &str) -> Result<u64, InputError> {
     match v {
-        Value::String(s) => s.trim().parse().map_err(|_| j.err(field, format!("expected an integer, found {s:?}"))),
+        Value::String(s) => {
+            s.trim().parse().map_err(|_| j.err(field, format!("expected an integer, found {s:?}")))
+        }
         _ => j.u64(v, field),
     }
 }
@@ -32,12 +34,16 @@ fn int_or_text(j: &Json, v: &Value, field: &str) -> Result<u64, InputError> {
 pub fn read(task: &Task, path: &Path) -> Result<Vec<(SampleId, Prediction)>, InputError> {
     let format = task.result_format;
     if format == ResultFormat::Images {
-        return Err(InputError::file(path, format!("task {} has no predictions format for `score`", task.id)));
+        return Err(InputError::file(
+            path,
+            format!("task {} has no predictions format for `score`", task.id),
+        ));
     }
     let fmt = format.describe();
     let root = read_json(path)?;
     let j = Json::new(path);
-    let list = j.array(&root, "(root)").map_err(|e| super::context(e, format!("expected {fmt}")))?;
+    let list =
+        j.array(&root, "(root)").map_err(|e| super::context(e, format!("expected {fmt}")))?;
     let mut out = Vec::with_capacity(list.len());
     for (i, rec) in list.iter().enumerate() {
         let f = index("", i);
@@ -45,18 +51,31 @@ pub fn read(task: &Task, path: &Path) -> Result<Vec<(SampleId, Prediction)>, Inp
             Ok(Prediction::Text(j.str(j.get(rec, &f, key)?, &format!("{f}.{key}"))?.to_owned()))
         };
         let item = match format {
-            ResultFormat::CocoCaption => (SampleId::Int(j.u64(j.get(rec, &f, "image_id")?, &format!("{f}.image_id"))?), text("caption")?),
-            ResultFormat::VizwizImage => (SampleId::Image(j.str(j.get(rec, &f, "image")?, &format!("{f}.image"))?.to_owned()), text("answer")?),
+            ResultFormat::CocoCaption => (
+                SampleId::Int(j.u64(j.get(rec, &f, "image_id")?, &format!("{f}.image_id"))?),
+                text("caption")?,
+            ),
+            ResultFormat::VizwizImage => (
+                SampleId::Image(j.str(j.get(rec, &f, "image")?, &format!("{f}.image"))?.to_owned()),
+                text("answer")?,
+            ),
             ResultFormat::VisdialRanks => {
                 let image_id = j.u64(j.get(rec, &f, "image_id")?, &format!("{f}.image_id"))?;
                 let round_id = j.u32(j.get(rec, &f, "round_id")?, &format!("{f}.round_id"))?;
                 let rf = format!("{f}.ranks");
                 let ranks = j.array(j.get(rec, &f, "ranks")?, &rf)?;
-                let ranks = ranks.iter().enumerate().map(|(k, r)| j.u32(r, &index(&rf, k))).collect::<Result<Vec<_>, _>>()?;
+                let ranks = ranks
+                    .iter()
+                    .enumerate()
+                    .map(|(k, r)| j.u32(r, &index(&rf, k)))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut sorted = ranks.clone();
                 sorted.sort_unstable();
                 if sorted.iter().enumerate().any(|(k, &r)| r as usize != k + 1) {
-                    return Err(j.err(&rf, format!("ranks must be a permutation of 1..{} (1 = best)", ranks.len())));
+                    return Err(j.err(
+                        &rf,
+                        format!("ranks must be a permutation of 1..{} (1 = best)", ranks.len()),
+                    ));
                 }
                 (SampleId::Round { image_id, round_id }, Prediction::Ranks(ranks))
             }
@@ -68,9 +87,10 @@ pub fn read(task: &Task, path: &Path) -> Result<Vec<(SampleId, Prediction)>, Inp
                 let qid = int_or_text(&j, j.get(rec, &f, "qid")?, &format!("{f}.qid"))?;
                 (SampleId::VideoQid { video, qid }, text("answer")?)
             }
-            ResultFormat::QuestionAnswer | ResultFormat::Images => {
-                (SampleId::Int(j.u64(j.get(rec, &f, "question_id")?, &format!("{f}.question_id"))?), text("answer")?)
-            }
+            ResultFormat::QuestionAnswer | ResultFormat::Images => (
+                SampleId::Int(j.u64(j.get(rec, &f, "question_id")?, &format!("{f}.question_id"))?),
+                text("answer")?,
+            ),
         };
         out.push(item);
     }
@@ -81,18 +101,41 @@ pub fn read(task: &Task, path: &Path) -> Result<Vec<(SampleId, Prediction)>, Inp
 pub fn record(task: &Task, sample: &Sample, prediction: &Prediction) -> Result<Value, Invalid> {
     let answer = || match prediction {
         Prediction::Text(t) => Ok(t.clone()),
-        Prediction::Ranks(_) => Err(Invalid(format!("{}: sample {}: ranks where text is expected", task.id, sample.id))),
+        Prediction::Ranks(_) => {
+            Err(Invalid(format!("{}: sample {}: ranks where text is expected", task.id, sample.id)))
+        }
     };
     Ok(match (task.result_format, &sample.id) {
-        (ResultFormat::CocoCaption, SampleId::Int(i)) => json!({"image_id": i, "caption": answer()?}),
-        (ResultFormat::QuestionAnswer, SampleId::Int(i)) => json!({"question_id": i, "answer": answer()?}),
-        (ResultFormat::VizwizImage, SampleId::Image(name)) => json!({"image": name, "answer": answer()?}),
-        (ResultFormat::NextqaVideoQid, SampleId::VideoQid { video, qid }) => json!({"video": video, "qid": qid, "answer": answer()?}),
+        (ResultFormat::CocoCaption, SampleId::Int(i)) => {
+            json!({"image_id": i, "caption": answer()?})
+        }
+        (ResultFormat::QuestionAnswer, SampleId::Int(i)) => {
+            json!({"question_id": i, "answer": answer()?})
+        }
+        (ResultFormat::VizwizImage, SampleId::Image(name)) => {
+            json!({"image": name, "answer": answer()?})
+        }
+        (ResultFormat::NextqaVideoQid, SampleId::VideoQid { video, qid }) => {
+            json!({"video": video, "qid": qid, "answer": answer()?})
+        }
         (ResultFormat::VisdialRanks, SampleId::Round { image_id, round_id }) => match prediction {
             Prediction::Ranks(r) => json!({"image_id": image_id, "round_id": round_id, "ranks": r}),
-            Prediction::Text(_) => return Err(format!("{}: sample {}: text where ranks are expected", task.id, sample.id).into()),
+            Prediction::Text(_) => {
+                return Err(format!(
+                    "{}: sample {}: text where ranks are expected",
+                    task.id, sample.id
+                )
+                .into())
+            }
         },
-        (format, id) => return Err(format!("{}: sample id {id} does not fit the result format {}", task.id, format.describe()).into()),
+        (format, id) => {
+            return Err(format!(
+                "{}: sample id {id} does not fit the result format {}",
+                task.id,
+                format.describe()
+            )
+            .into())
+        }
     })
 }
 
@@ -115,6 +158,45 @@ fn worst_ranks(options: usize, gt: Option<usize>, rel: Option<&Vec<f64>>) -> Vec
         ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(a.cmp(&b))
     });
     visdial::order_to_ranks(&order)
+}
+
+/// What a sample that failed counts as, in the result file and in the score alike: the empty
+/// answer or caption, or for a ranking the order that puts the ground truth last. The official
+/// evaluators then accept the file and score it as `metrics.json` does.
+pub fn stand_in(sample: &Sample) -> Prediction {
+    match &sample.content {
+        Content::Dialog { options, gt_index, gt_relevance, .. } => {
+            Prediction::Ranks(worst_ranks(options.len(), *gt_index, gt_relevance.as_ref()))
+        }
+        _ => Prediction::Text(String::new()),
+    }
+}
+
+/// The ground truth a sample is scored against, as a predictions line shows it: the reference
+/// captions, the answers, the gold option (and its text), or the expected answer(s); None for a
+/// split without answers.
+pub fn ground_truth(sample: &Sample) -> Option<Value> {
+    match &sample.content {
+        Content::Caption { references } if !references.is_empty() => Some(json!(references)),
+        Content::Vqa { answers, answerable, .. } if !answers.is_empty() => {
+            let mut v = json!({ "answers": answers });
+            if let Some(a) = answerable {
+                v["answerable"] = json!(a);
+            }
+            Some(v)
+        }
+        Content::Dialog { options, gt_index: Some(gt), .. } => {
+            Some(json!({ "gt_index": gt, "option": options.get(*gt) }))
+        }
+        Content::VideoQa { answer, answer_add, .. } if !answer.is_empty() => {
+            let mut v = json!({ "answer": answer });
+            if let Some(add) = answer_add {
+                v["answer_add"] = json!(add);
+            }
+            Some(v)
+        }
+        _ => None,
+    }
 }
 
 /// Joins predictions with samples. Missing samples get `None` unless `allow_partial`, in which
@@ -166,7 +248,9 @@ fn id_value(id: &SampleId) -> Value {
     }
 }
 
-/// A task's metric result; its JSON is the scorer's own (no tag).
+/// A task's metric result; its JSON is the scorer's own (no tag). Built once per scoring, so the
+/// size of the largest variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum TaskMetric {
@@ -219,7 +303,8 @@ pub fn score(
     wordnet: Option<&WordNet>,
     detail: Detail,
 ) -> Result<TaskMetric, Invalid> {
-    let no_gt = || format!("this split of {} has no ground-truth answers (submission only)", task.id);
+    let no_gt =
+        || format!("this split of {} has no ground-truth answers (submission only)", task.id);
     match task.scorer {
         Scorer::Caption => {
             let items: Vec<_> = joined
@@ -238,22 +323,33 @@ pub fn score(
         Scorer::Vqa(fixed) => {
             // VQAv2's variant is the caller's choice (official server code or Emu's LAVIS code).
             let variant = if fixed == vqa::Variant::Official { vqa_variant } else { fixed };
-            let id_key = if task.result_format == ResultFormat::VizwizImage { "image" } else { "question_id" };
-            let items: Vec<_> = joined
-                .iter()
-                .map(|(s, p)| match &s.content {
-                    Content::Vqa { answers, question_type, answer_type, answerable, .. } if !answers.is_empty() => Ok(vqa::VqaItem {
-                        id: if id_key == "image" { vqa::QuestionId::Image(id_value(&s.id)) } else { vqa::QuestionId::QuestionId(id_value(&s.id)) },
-                        answers: answers.clone(),
-                        prediction: text(p),
-                        question_type: question_type.clone(),
-                        answer_type: answer_type.clone(),
-                        answerable: *answerable,
-                        answerable_pred: None,
-                    }),
-                    _ => Err(no_gt()),
-                })
-                .collect::<Result<_, _>>()?;
+            let id_key = if task.result_format == ResultFormat::VizwizImage {
+                "image"
+            } else {
+                "question_id"
+            };
+            let items: Vec<_> =
+                joined
+                    .iter()
+                    .map(|(s, p)| match &s.content {
+                        Content::Vqa {
+                            answers, question_type, answer_type, answerable, ..
+                        } if !answers.is_empty() => Ok(vqa::VqaItem {
+                            id: if id_key == "image" {
+                                vqa::QuestionId::Image(id_value(&s.id))
+                            } else {
+                                vqa::QuestionId::QuestionId(id_value(&s.id))
+                            },
+                            answers: answers.clone(),
+                            prediction: text(p),
+                            question_type: question_type.clone(),
+                            answer_type: answer_type.clone(),
+                            answerable: *answerable,
+                            answerable_pred: None,
+                        }),
+                        _ => Err(no_gt()),
+                    })
+                    .collect::<Result<_, _>>()?;
             Ok(TaskMetric::Vqa(vqa::score(&items, variant, detail)))
         }
         Scorer::Visdial => {
@@ -264,11 +360,20 @@ pub fn score(
                         let ranks = match p {
                             Some(Prediction::Ranks(r)) if r.len() == options.len() => r.clone(),
                             Some(Prediction::Ranks(r)) => {
-                                return Err(format!("round {}: {} ranks for {} options", s.id, r.len(), options.len()).into())
+                                return Err(format!(
+                                    "round {}: {} ranks for {} options",
+                                    s.id,
+                                    r.len(),
+                                    options.len()
+                                ))
                             }
                             _ => worst_ranks(options.len(), Some(*gt), gt_relevance.as_ref()),
                         };
-                        Ok(visdial::VisdialRound { ranks, gt_index: *gt, gt_relevance: gt_relevance.clone() })
+                        Ok(visdial::VisdialRound {
+                            ranks,
+                            gt_index: *gt,
+                            gt_relevance: gt_relevance.clone(),
+                        })
                     }
                     _ => Err(no_gt()),
                 })
@@ -301,7 +406,11 @@ pub fn score(
                 .collect::<Result<_, _>>()?;
             Ok(TaskMetric::Wups(wups::score(&items, true, wn, detail)))
         }
-        Scorer::Fid => Err(format!("task {} is not scored from a predictions file (FID of generated images)", task.id).into()),
+        Scorer::Fid => Err(format!(
+            "task {} is not scored from a predictions file (FID of generated images)",
+            task.id
+        )
+        .into()),
     }
 }
 
@@ -322,7 +431,11 @@ mod tests {
     fn task_metric_json_reads_back_as_the_same_variant() {
         let wn = crate::metrics::wordnet::tests::wordnet();
         let d = Detail::PerSample;
-        let caption_item = caption::CaptionItem { image_id: json!(1), candidate: "a dog".into(), references: vec!["a dog .".into()] };
+        let caption_item = caption::CaptionItem {
+            image_id: json!(1),
+            candidate: "a dog".into(),
+            references: vec!["a dog .".into()],
+        };
         let vqa_item = vqa::VqaItem {
             id: vqa::QuestionId::QuestionId(json!(3)),
             answers: vec!["yes".into(); 10],
@@ -332,8 +445,17 @@ mod tests {
             answerable: None,
             answerable_pred: None,
         };
-        let wups_item = wups::WupsItem { prediction: "dog".into(), answer: "cat".into(), answer_add: None, qtype: Some("CW".into()) };
-        let round = visdial::VisdialRound { ranks: vec![2, 1, 3], gt_index: 0, gt_relevance: Some(vec![1.0, 0.5, 0.0]) };
+        let wups_item = wups::WupsItem {
+            prediction: "dog".into(),
+            answer: "cat".into(),
+            answer_add: None,
+            qtype: Some("CW".into()),
+        };
+        let round = visdial::VisdialRound {
+            ranks: vec![2, 1, 3],
+            gt_index: 0,
+            gt_relevance: Some(vec![1.0, 0.5, 0.0]),
+        };
         let metrics = [
             TaskMetric::Caption(caption::score(&[caption_item], d)),
             TaskMetric::Vqa(vqa::score(&[vqa_item], vqa::Variant::Official, d)),

@@ -16,7 +16,9 @@ pub fn validate(dir: &Path, split: &str, samples: &[Sample]) -> Vec<InputError> 
     // A split is scored when any of its samples has answers: then all must.
     let scored = samples.iter().any(has_answers);
     for s in samples {
-        let mut problem = |field: &str, msg: String| out.push(InputError::field(dir, format!("{split}: sample {}: {field}", s.id), msg));
+        let mut problem = |field: &str, msg: String| {
+            out.push(InputError::field(dir, format!("{split}: sample {}: {field}", s.id), msg))
+        };
         match &s.content {
             Content::Caption { references } => {
                 if scored && references.iter().all(|r| r.trim().is_empty()) {
@@ -33,7 +35,10 @@ pub fn validate(dir: &Path, split: &str, samples: &[Sample]) -> Vec<InputError> 
                     problem("question", "empty question".into());
                 }
                 if scored && answers.is_empty() {
-                    problem("answers", "no ground-truth answers in a split whose other samples have them".into());
+                    problem(
+                        "answers",
+                        "no ground-truth answers in a split whose other samples have them".into(),
+                    );
                 }
             }
             Content::Dialog { question, options, gt_index, gt_relevance, history, .. } => {
@@ -44,7 +49,10 @@ pub fn validate(dir: &Path, split: &str, samples: &[Sample]) -> Vec<InputError> 
                     continue; // a whole training dialog (support pool entry)
                 }
                 if options.len() != VISDIAL_OPTIONS {
-                    problem("answer_options", format!("{} options, expected {VISDIAL_OPTIONS}", options.len()));
+                    problem(
+                        "answer_options",
+                        format!("{} options, expected {VISDIAL_OPTIONS}", options.len()),
+                    );
                 }
                 if let Some(g) = gt_index {
                     if *g >= options.len() {
@@ -53,10 +61,16 @@ pub fn validate(dir: &Path, split: &str, samples: &[Sample]) -> Vec<InputError> 
                 }
                 if let Some(rel) = gt_relevance {
                     if rel.len() != options.len() {
-                        problem("gt_relevance", format!("{} values for {} options", rel.len(), options.len()));
+                        problem(
+                            "gt_relevance",
+                            format!("{} values for {} options", rel.len(), options.len()),
+                        );
                     }
                     if let Some(v) = rel.iter().find(|v| !v.is_finite() || **v < 0.0) {
-                        problem("gt_relevance", format!("{v} is not a finite non-negative relevance"));
+                        problem(
+                            "gt_relevance",
+                            format!("{v} is not a finite non-negative relevance"),
+                        );
                     }
                 }
             }
@@ -124,7 +138,8 @@ mod tests {
                 gt_relevance: Some(vec![0.5, f64::NAN]),
             },
         };
-        let p: Vec<String> = validate(Path::new("d"), "val", &[s]).iter().map(|e| e.to_string()).collect();
+        let p: Vec<String> =
+            validate(Path::new("d"), "val", &[s]).iter().map(|e| e.to_string()).collect();
         assert_eq!(p.len(), 5, "{p:?}");
         assert!(p.iter().any(|e| e.contains("answer_options: 99 options")));
         assert!(p.iter().any(|e| e.contains("gt_index: 120")));

@@ -5,7 +5,10 @@ use super::{context, Content, Media, Sample, SampleId};
 use crate::input::{index, read_json, InputError, Invalid, Json};
 
 /// Reads the list; `media(video_id)` resolves a video or explains why it cannot.
-pub fn load(path: &Path, media: impl Fn(u64) -> Result<Media, Invalid>) -> Result<Vec<Sample>, InputError> {
+pub fn load(
+    path: &Path,
+    media: impl Fn(u64) -> Result<Media, Invalid>,
+) -> Result<Vec<Sample>, InputError> {
     let root = read_json(path)?;
     let j = Json::new(path);
     let list = j.array(&root, "(root)")?;
@@ -15,8 +18,14 @@ pub fn load(path: &Path, media: impl Fn(u64) -> Result<Media, Invalid>) -> Resul
         let f = index("", i);
         let id = j.u64(j.get(rec, &f, "id")?, &format!("{f}.id"))?;
         let ctx = |e| context(e, format!("id {id}"));
-        let question = j.str(j.get(rec, &f, "question").map_err(ctx)?, &format!("{f}.question")).map_err(ctx)?.to_owned();
-        let answer = j.str(j.get(rec, &f, "answer").map_err(ctx)?, &format!("{f}.answer")).map_err(ctx)?.to_owned();
+        let question = j
+            .str(j.get(rec, &f, "question").map_err(ctx)?, &format!("{f}.question"))
+            .map_err(ctx)?
+            .to_owned();
+        let answer = j
+            .str(j.get(rec, &f, "answer").map_err(ctx)?, &format!("{f}.answer"))
+            .map_err(ctx)?
+            .to_owned();
         let vf = format!("{f}.video_id");
         let video_id = j.u64(j.get(rec, &f, "video_id").map_err(ctx)?, &vf).map_err(ctx)?;
         let media = media(video_id).map_err(|m| ctx(j.err(&vf, m.0)))?;

@@ -27,7 +27,11 @@ pub fn image(dir: &Path, split: &str, image_id: u64) -> Media {
         _ => {
             let train = dir.join("train2014").join(format!("COCO_train2014_{image_id:012}.jpg"));
             let val = dir.join("val2014").join(format!("COCO_val2014_{image_id:012}.jpg"));
-            if !train.exists() && val.exists() { val } else { train }
+            if !train.exists() && val.exists() {
+                val
+            } else {
+                train
+            }
         }
     };
     let key = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -51,10 +55,19 @@ struct Problems<'a> {
 }
 
 impl Problems<'_> {
-    fn index(&mut self, v: &Value, field: &str, len: usize, pool: &str) -> Result<Option<usize>, InputError> {
+    fn index(
+        &mut self,
+        v: &Value,
+        field: &str,
+        len: usize,
+        pool: &str,
+    ) -> Result<Option<usize>, InputError> {
         let i = self.j.u64(v, field)? as usize;
         if i >= len {
-            self.list.push(self.j.err(field, format!("index {i} is past the {pool} list ({len} entries) ({})", self.at)));
+            self.list.push(self.j.err(
+                field,
+                format!("index {i} is past the {pool} list ({len} entries) ({})", self.at),
+            ));
             return Ok(None);
         }
         Ok(Some(i))
@@ -87,7 +100,12 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
         for (r, round) in raw.iter().enumerate() {
             let f = index(&rf, r);
             p.at = format!("dialog {d}, round {}", r + 1);
-            let question = p.index(j.get(round, &f, "question")?, &format!("{f}.question"), questions.len(), "questions")?;
+            let question = p.index(
+                j.get(round, &f, "question")?,
+                &format!("{f}.question"),
+                questions.len(),
+                "questions",
+            )?;
             let answer = match j.opt(round, &f, "answer")? {
                 Some(v) => p.index(v, &format!("{f}.answer"), answers.len(), "answers")?,
                 None => None,
@@ -97,7 +115,9 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
                     let of = format!("{f}.answer_options");
                     let mut opts = Vec::new();
                     for (k, o) in j.array(v, &of)?.iter().enumerate() {
-                        opts.push(p.index(o, &index(&of, k), answers.len(), "answers")?.unwrap_or(0));
+                        opts.push(
+                            p.index(o, &index(&of, k), answers.len(), "answers")?.unwrap_or(0),
+                        );
                     }
                     Some(opts)
                 }
@@ -110,7 +130,13 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
                     let g = p.index(v, &gf, n, "answer_options")?;
                     if let (Some(g), Some(opts), Some(a)) = (g, &options, answer) {
                         if opts[g] != a {
-                            p.list.push(j.err(&gf, format!("answer_options[{g}] = {} but answer = {a} ({})", opts[g], p.at)));
+                            p.list.push(j.err(
+                                &gf,
+                                format!(
+                                    "answer_options[{g}] = {} but answer = {a} ({})",
+                                    opts[g], p.at
+                                ),
+                            ));
                         }
                     }
                     g
@@ -134,7 +160,10 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
             continue;
         }
         let media = image(dir, split, image_id);
-        let turn = |r: &Round| Turn { question: questions[r.question].clone(), answer: r.answer.map(|a| answers[a].clone()).unwrap_or_default() };
+        let turn = |r: &Round| Turn {
+            question: questions[r.question].clone(),
+            answer: r.answer.map(|a| answers[a].clone()).unwrap_or_default(),
+        };
         let history: Vec<Turn> = rounds.iter().map(turn).collect();
         let ranked: Vec<usize> = match split {
             "val" => (0..rounds.len()).collect(),
@@ -145,7 +174,14 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
             samples.push(Sample {
                 id: SampleId::Round { image_id, round_id: 0 },
                 media: media.clone(),
-                content: Content::Dialog { caption: caption.clone(), history, question: String::new(), options: Vec::new(), gt_index: None, gt_relevance: None },
+                content: Content::Dialog {
+                    caption: caption.clone(),
+                    history,
+                    question: String::new(),
+                    options: Vec::new(),
+                    gt_index: None,
+                    gt_relevance: None,
+                },
             });
             continue;
         }
@@ -171,14 +207,25 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
     if let Some(first) = p.list.first() {
         let mut e = first.clone();
         for other in &p.list[1..] {
-            e.message.push_str(&format!("; also {}: {}", other.field.as_deref().unwrap_or(""), other.message));
+            e.message.push_str(&format!(
+                "; also {}: {}",
+                other.field.as_deref().unwrap_or(""),
+                other.message
+            ));
         }
         return Err(e);
     }
     if let Some(d) = &dense {
         if dense_used != d.len() {
             let p = dir.join(DENSE_FILE);
-            return Err(InputError::file(&p, format!("{} of {} entries match no dialog round of {rel}", d.len() - dense_used, d.len())));
+            return Err(InputError::file(
+                &p,
+                format!(
+                    "{} of {} entries match no dialog round of {rel}",
+                    d.len() - dense_used,
+                    d.len()
+                ),
+            ));
         }
     }
     Ok(samples)
@@ -195,7 +242,9 @@ fn load_dense(path: &Path) -> Result<HashMap<(u64, u32), Vec<f64>>, InputError> 
         let rf = format!("{f}.round_id");
         let round_id = j.u64(j.get(rec, &f, "round_id")?, &rf)?;
         if !(1..=10).contains(&round_id) {
-            return Err(j.err(&rf, format!("round_id {round_id} is not in 1..10 (round ids are 1-based)")));
+            return Err(
+                j.err(&rf, format!("round_id {round_id} is not in 1..10 (round ids are 1-based)"))
+            );
         }
         let rel = j.f64s(j.get(rec, &f, "gt_relevance")?, &format!("{f}.gt_relevance"))?;
         out.insert((image_id, round_id as u32), rel);

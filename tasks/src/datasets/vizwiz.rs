@@ -28,13 +28,20 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
         let f = index("", i);
         let image = j.str(j.get(rec, &f, "image")?, &format!("{f}.image"))?.to_owned();
         let ctx = |e| context(e, format!("image {image}"));
-        let question = j.str(j.get(rec, &f, "question").map_err(ctx)?, &format!("{f}.question")).map_err(ctx)?.to_owned();
+        let question = j
+            .str(j.get(rec, &f, "question").map_err(ctx)?, &format!("{f}.question"))
+            .map_err(ctx)?
+            .to_owned();
         let mut answers = Vec::new();
         if let Some(list) = j.opt(rec, &f, "answers")? {
             let af = format!("{f}.answers");
             for (k, a) in j.array(list, &af).map_err(ctx)?.iter().enumerate() {
                 let kf = index(&af, k);
-                answers.push(j.str(j.get(a, &kf, "answer").map_err(ctx)?, &format!("{kf}.answer")).map_err(ctx)?.to_owned());
+                answers.push(
+                    j.str(j.get(a, &kf, "answer").map_err(ctx)?, &format!("{kf}.answer"))
+                        .map_err(ctx)?
+                        .to_owned(),
+                );
             }
         }
         let answer_type = match j.opt(rec, &f, "answer_type")? {
@@ -52,7 +59,13 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
         samples.push(Sample {
             id: SampleId::Image(image.clone()),
             media: Media::Image { key: image, path: media_path },
-            content: Content::Vqa { question, answers, question_type: None, answer_type, answerable },
+            content: Content::Vqa {
+                question,
+                answers,
+                question_type: None,
+                answer_type,
+                answerable,
+            },
         });
     }
     Ok(samples)

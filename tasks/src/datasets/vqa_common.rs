@@ -32,11 +32,17 @@ fn read_annotations(path: &Path) -> Result<HashMap<u64, Annotation>, InputError>
         let f = index("annotations", i);
         let qid = j.u64(j.get(rec, &f, "question_id")?, &format!("{f}.question_id"))?;
         let ctx = |e| context(e, format!("question_id {qid}"));
-        let answers = j.array(j.get(rec, &f, "answers").map_err(ctx)?, &format!("{f}.answers")).map_err(ctx)?;
+        let answers = j
+            .array(j.get(rec, &f, "answers").map_err(ctx)?, &format!("{f}.answers"))
+            .map_err(ctx)?;
         let mut texts = Vec::with_capacity(answers.len());
         for (k, a) in answers.iter().enumerate() {
             let af = index(&format!("{f}.answers"), k);
-            texts.push(j.str(j.get(a, &af, "answer").map_err(ctx)?, &format!("{af}.answer")).map_err(ctx)?.to_owned());
+            texts.push(
+                j.str(j.get(a, &af, "answer").map_err(ctx)?, &format!("{af}.answer"))
+                    .map_err(ctx)?
+                    .to_owned(),
+            );
         }
         let ann = Annotation {
             answers: texts,
@@ -51,7 +57,12 @@ fn read_annotations(path: &Path) -> Result<HashMap<u64, Annotation>, InputError>
 }
 
 /// Loads `questions_rel` (+ `annotations_rel`, joined on `question_id`); images in `subset/`.
-pub fn load(dir: &Path, questions_rel: &str, annotations_rel: Option<&str>, subset: &str) -> Result<Vec<Sample>, InputError> {
+pub fn load(
+    dir: &Path,
+    questions_rel: &str,
+    annotations_rel: Option<&str>,
+    subset: &str,
+) -> Result<Vec<Sample>, InputError> {
     let qpath = require(dir, questions_rel)?;
     let apath = annotations_rel.map(|rel| require(dir, rel)).transpose()?;
     let root = read_json(&qpath)?;
@@ -74,7 +85,10 @@ pub fn load(dir: &Path, questions_rel: &str, annotations_rel: Option<&str>, subs
         let (answers, question_type, answer_type) = match anns.as_mut() {
             Some((map, apath)) => {
                 let a = map.remove(&qid).ok_or_else(|| {
-                    InputError::file(apath, format!("no annotation for question_id {qid} ({} {f})", qpath.display()))
+                    InputError::file(
+                        apath,
+                        format!("no annotation for question_id {qid} ({} {f})", qpath.display()),
+                    )
                 })?;
                 (a.answers, a.question_type, a.answer_type)
             }
@@ -83,7 +97,13 @@ pub fn load(dir: &Path, questions_rel: &str, annotations_rel: Option<&str>, subs
         samples.push(Sample {
             id: SampleId::Int(qid),
             media: coco_image(dir, subset, image_id),
-            content: Content::Vqa { question, answers, question_type, answer_type, answerable: None },
+            content: Content::Vqa {
+                question,
+                answers,
+                question_type,
+                answer_type,
+                answerable: None,
+            },
         });
     }
     Ok(samples)

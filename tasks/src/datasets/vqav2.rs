@@ -10,8 +10,16 @@ pub const SPLITS: &[&str] = &["val", "train", "test-dev"];
 /// `(questions, annotations, image folder)` of a split.
 pub fn files(split: &str) -> Option<(&'static str, Option<&'static str>, &'static str)> {
     match split {
-        "val" => Some(("v2_OpenEnded_mscoco_val2014_questions.json", Some("v2_mscoco_val2014_annotations.json"), "val2014")),
-        "train" => Some(("v2_OpenEnded_mscoco_train2014_questions.json", Some("v2_mscoco_train2014_annotations.json"), "train2014")),
+        "val" => Some((
+            "v2_OpenEnded_mscoco_val2014_questions.json",
+            Some("v2_mscoco_val2014_annotations.json"),
+            "val2014",
+        )),
+        "train" => Some((
+            "v2_OpenEnded_mscoco_train2014_questions.json",
+            Some("v2_mscoco_train2014_annotations.json"),
+            "train2014",
+        )),
         "test-dev" => Some(("v2_OpenEnded_mscoco_test-dev2015_questions.json", None, "test2015")),
         _ => None,
     }

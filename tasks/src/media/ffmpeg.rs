@@ -16,16 +16,30 @@ pub use sys::{AVCodecContext, AVFormatContext, AVFrame, AVPacket, SwsContext};
 /// (their C type).
 #[allow(non_snake_case)]
 pub struct Api {
-    pub avformat_open_input:
-        unsafe extern "C" fn(*mut *mut AVFormatContext, *const c_char, *const c_void, *mut *mut c_void) -> c_int,
-    pub avformat_find_stream_info: unsafe extern "C" fn(*mut AVFormatContext, *mut *mut c_void) -> c_int,
-    pub av_find_best_stream: unsafe extern "C" fn(*mut AVFormatContext, c_int, c_int, c_int, *mut *const c_void, c_int) -> c_int,
+    pub avformat_open_input: unsafe extern "C" fn(
+        *mut *mut AVFormatContext,
+        *const c_char,
+        *const c_void,
+        *mut *mut c_void,
+    ) -> c_int,
+    pub avformat_find_stream_info:
+        unsafe extern "C" fn(*mut AVFormatContext, *mut *mut c_void) -> c_int,
+    pub av_find_best_stream: unsafe extern "C" fn(
+        *mut AVFormatContext,
+        c_int,
+        c_int,
+        c_int,
+        *mut *const c_void,
+        c_int,
+    ) -> c_int,
     pub avformat_close_input: unsafe extern "C" fn(*mut *mut AVFormatContext),
     pub av_read_frame: unsafe extern "C" fn(*mut AVFormatContext, *mut AVPacket) -> c_int,
     pub avcodec_alloc_context3: unsafe extern "C" fn(*const c_void) -> *mut AVCodecContext,
-    pub avcodec_parameters_to_context: unsafe extern "C" fn(*mut AVCodecContext, *const sys::AVCodecParameters) -> c_int,
+    pub avcodec_parameters_to_context:
+        unsafe extern "C" fn(*mut AVCodecContext, *const sys::AVCodecParameters) -> c_int,
     pub avcodec_find_decoder: unsafe extern "C" fn(c_int) -> *const c_void,
-    pub avcodec_open2: unsafe extern "C" fn(*mut AVCodecContext, *const c_void, *mut *mut c_void) -> c_int,
+    pub avcodec_open2:
+        unsafe extern "C" fn(*mut AVCodecContext, *const c_void, *mut *mut c_void) -> c_int,
     pub avcodec_free_context: unsafe extern "C" fn(*mut *mut AVCodecContext),
     pub avcodec_send_packet: unsafe extern "C" fn(*mut AVCodecContext, *const AVPacket) -> c_int,
     pub avcodec_receive_frame: unsafe extern "C" fn(*mut AVCodecContext, *mut AVFrame) -> c_int,
@@ -49,8 +63,15 @@ pub struct Api {
         *mut c_void,
         *const f64,
     ) -> *mut SwsContext,
-    pub sws_scale:
-        unsafe extern "C" fn(*mut SwsContext, *const *const u8, *const c_int, c_int, c_int, *const *mut u8, *const c_int) -> c_int,
+    pub sws_scale: unsafe extern "C" fn(
+        *mut SwsContext,
+        *const *const u8,
+        *const c_int,
+        c_int,
+        c_int,
+        *const *mut u8,
+        *const c_int,
+    ) -> c_int,
     pub sws_freeContext: unsafe extern "C" fn(*mut SwsContext),
     /// Keeps the libraries mapped for the life of the process.
     _libs: Vec<Library>,
@@ -138,5 +159,6 @@ impl Api {
 /// A path as FFmpeg's URL argument.
 pub fn c_path(path: &std::path::Path) -> Result<CString, DecodeError> {
     use std::os::unix::ffi::OsStrExt;
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| DecodeError::from("path contains a NUL byte"))
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| DecodeError::from("path contains a NUL byte"))
 }

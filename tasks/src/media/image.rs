@@ -89,7 +89,9 @@ pub fn check_file_header(path: &Path) -> Result<(usize, usize), MediaError> {
     let (w, h) = if bytes.starts_with(&[0xFF, 0xD8]) {
         Decoder::new().and_then(|mut d| d.size(&bytes)).map_err(err)?
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        let reader = png::Decoder::new(std::io::Cursor::new(&bytes)).read_info().map_err(|e| err(e.to_string().into()))?;
+        let reader = png::Decoder::new(std::io::Cursor::new(&bytes))
+            .read_info()
+            .map_err(|e| err(e.to_string().into()))?;
         (reader.info().width as usize, reader.info().height as usize)
     } else {
         return Err(err("not a JPEG or PNG file".into()));
@@ -106,7 +108,11 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<RgbImage, DecodeError> {
 }
 
 /// Decodes JPEG or PNG bytes into `rgb` (replacing its contents); returns `(width, height)`.
-fn decode_into(bytes: &[u8], jpeg: &mut Option<Decoder>, rgb: &mut Vec<u8>) -> Result<(usize, usize), DecodeError> {
+fn decode_into(
+    bytes: &[u8],
+    jpeg: &mut Option<Decoder>,
+    rgb: &mut Vec<u8>,
+) -> Result<(usize, usize), DecodeError> {
     if bytes.starts_with(&[0xFF, 0xD8]) {
         let decoder = match jpeg {
             Some(d) => d,
@@ -130,7 +136,11 @@ fn decode_into(bytes: &[u8], jpeg: &mut Option<Decoder>, rgb: &mut Vec<u8>) -> R
 
 /// JPEG through libjpeg-turbo (Pillow's decoder). Grayscale is replicated to RGB by libjpeg, as
 /// Pillow's L→RGB; CMYK goes through [`cmyk_to_rgb`].
-fn decode_jpeg(decoder: &mut Decoder, bytes: &[u8], rgb: &mut Vec<u8>) -> Result<(usize, usize), DecodeError> {
+fn decode_jpeg(
+    decoder: &mut Decoder,
+    bytes: &[u8],
+    rgb: &mut Vec<u8>,
+) -> Result<(usize, usize), DecodeError> {
     let d = decoder.decode_into(bytes, rgb)?;
     if d.channels == 4 {
         let cmyk = std::mem::take(rgb);
@@ -159,7 +169,10 @@ pub fn cmyk_to_rgb(p: [u8; 4]) -> [u8; 3] {
 /// keep their high byte; alpha is dropped without compositing (Pillow RGBA→RGB).
 fn decode_png(bytes: &[u8]) -> Result<RgbImage, DecodeError> {
     // The pixel limit below governs, not the png crate's default 64 MiB limit.
-    let mut dec = png::Decoder::new_with_limits(std::io::Cursor::new(bytes), png::Limits { bytes: usize::MAX });
+    let mut dec = png::Decoder::new_with_limits(
+        std::io::Cursor::new(bytes),
+        png::Limits { bytes: usize::MAX },
+    );
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = dec.read_info().map_err(|e| DecodeError(e.to_string()))?;
     crate::limits::check_image_size(reader.info().width as u64, reader.info().height as u64)?;
@@ -171,7 +184,9 @@ fn decode_png(bytes: &[u8]) -> Result<RgbImage, DecodeError> {
         png::ColorType::Rgb => src.to_vec(),
         png::ColorType::Rgba => src.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
         png::ColorType::Grayscale => src.iter().flat_map(|&g| [g, g, g]).collect(),
-        png::ColorType::GrayscaleAlpha => src.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0]]).collect(),
+        png::ColorType::GrayscaleAlpha => {
+            src.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0]]).collect()
+        }
         png::ColorType::Indexed => return Err("indexed PNG was not expanded".into()),
     };
     if data.len() != w * h * 3 {
@@ -228,7 +243,9 @@ fn normalise_row(t: &[[f32; 256]; 3], rgb: &[u8], y: usize, width: usize, chw: &
     let (r, rest) = chw.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
     let span = y * width..(y + 1) * width;
-    for (((p, r), g), b) in rgb.chunks_exact(3).zip(&mut r[span.clone()]).zip(&mut g[span.clone()]).zip(&mut b[span]) {
+    for (((p, r), g), b) in
+        rgb.chunks_exact(3).zip(&mut r[span.clone()]).zip(&mut g[span.clone()]).zip(&mut b[span])
+    {
         *r = t[0][p[0] as usize];
         *g = t[1][p[1] as usize];
         *b = t[2][p[2] as usize];
@@ -242,11 +259,18 @@ pub fn preprocess(img: &RgbImage) -> Pixels {
 
 /// Resize to `n.size`² and normalise with `n`'s mean/std.
 pub fn preprocess_with(img: &RgbImage, n: &Normalisation) -> Pixels {
-    SCRATCH.with_borrow_mut(|s| preprocess_rgb(&img.data, img.width, img.height, n, &mut s.resampler))
+    SCRATCH
+        .with_borrow_mut(|s| preprocess_rgb(&img.data, img.width, img.height, n, &mut s.resampler))
 }
 
 /// Each resized row is normalised as it comes out of the resampler.
-fn preprocess_rgb(rgb: &[u8], width: usize, height: usize, n: &Normalisation, resampler: &mut Resampler) -> Pixels {
+fn preprocess_rgb(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    n: &Normalisation,
+    resampler: &mut Resampler,
+) -> Pixels {
     static EMU_TABLE: std::sync::OnceLock<[[f32; 256]; 3]> = std::sync::OnceLock::new();
     let other;
     let t = if *n == Normalisation::EMU {
@@ -256,7 +280,9 @@ fn preprocess_rgb(rgb: &[u8], width: usize, height: usize, n: &Normalisation, re
         &other
     };
     let mut data = vec![0f32; 3 * n.size * n.size];
-    resampler.resize_rows(rgb, width, height, n.size, n.size, |y, row| normalise_row(t, row, y, n.size, &mut data));
+    resampler.resize_rows(rgb, width, height, n.size, n.size, |y, row| {
+        normalise_row(t, row, y, n.size, &mut data)
+    });
     Pixels { data, shape: [3, n.size, n.size] }
 }
 
@@ -269,8 +295,8 @@ pub fn preprocess_file(path: &Path) -> Result<Pixels, MediaError> {
 pub fn preprocess_file_with(path: &Path, n: &Normalisation) -> Result<Pixels, MediaError> {
     SCRATCH.with_borrow_mut(|s| {
         let px = read_into(path, &mut s.file).and_then(|()| {
-            let (w, h) =
-                decode_into(&s.file, &mut s.jpeg, &mut s.rgb).map_err(|m| MediaError::decode(path, m))?;
+            let (w, h) = decode_into(&s.file, &mut s.jpeg, &mut s.rgb)
+                .map_err(|m| MediaError::decode(path, m))?;
             Ok(preprocess_rgb(&s.rgb, w, h, n, &mut s.resampler))
         });
         s.trim();
@@ -293,7 +319,8 @@ mod tests {
         let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
         let t = &header[name];
-        let shape = t["shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+        let shape =
+            t["shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
         let off = t["data_offsets"].as_array().unwrap();
         let (a, b) = (off[0].as_u64().unwrap() as usize, off[1].as_u64().unwrap() as usize);
         (shape, bytes[8 + n + a..8 + n + b].to_vec())
@@ -362,11 +389,22 @@ mod tests {
         let r = resize_bicubic(&synthetic(10, 7), 4, 3);
         assert_eq!(
             r.data,
-            [106, 133, 146, 134, 138, 144, 129, 127, 124, 88, 98, 128, 122, 144, 114, 128, 126, 112, 137, 113, 126, 130, 98,
-             148, 120, 151, 143, 137, 119, 121, 114, 99, 128, 147, 102, 155]
+            [
+                106, 133, 146, 134, 138, 144, 129, 127, 124, 88, 98, 128, 122, 144, 114, 128, 126,
+                112, 137, 113, 126, 130, 98, 148, 120, 151, 143, 137, 119, 121, 114, 99, 128, 147,
+                102, 155
+            ]
         );
         let r = resize_bicubic(&synthetic(5, 4), 7, 6);
-        let want: Vec<u8> = vec![0,45,98,12,65,117,41,94,151,67,120,189,91,158,215,129,192,244,159,211,255,36,87,156,57,119,188,95,164,179,136,189,106,175,115,131,139,107,175,78,139,207,106,161,178,136,168,222,165,197,188,175,228,44,227,84,75,146,50,104,27,94,111,179,245,45,226,129,77,197,51,117,56,109,143,91,135,201,134,175,123,153,207,7,96,157,67,141,110,111,151,95,126,95,148,81,147,104,134,141,118,120,102,162,72,2,54,125,40,104,182,101,176,154,164,217,0,236,61,39,151,33,111,21,90,161];
+        let want: Vec<u8> = vec![
+            0, 45, 98, 12, 65, 117, 41, 94, 151, 67, 120, 189, 91, 158, 215, 129, 192, 244, 159,
+            211, 255, 36, 87, 156, 57, 119, 188, 95, 164, 179, 136, 189, 106, 175, 115, 131, 139,
+            107, 175, 78, 139, 207, 106, 161, 178, 136, 168, 222, 165, 197, 188, 175, 228, 44, 227,
+            84, 75, 146, 50, 104, 27, 94, 111, 179, 245, 45, 226, 129, 77, 197, 51, 117, 56, 109,
+            143, 91, 135, 201, 134, 175, 123, 153, 207, 7, 96, 157, 67, 141, 110, 111, 151, 95,
+            126, 95, 148, 81, 147, 104, 134, 141, 118, 120, 102, 162, 72, 2, 54, 125, 40, 104, 182,
+            101, 176, 154, 164, 217, 0, 236, 61, 39, 151, 33, 111, 21, 90, 161,
+        ];
         assert_eq!(r.data, want);
         let r = resize_bicubic(&synthetic(300, 200), 224, 224);
         assert_eq!(r.data.iter().map(|&v| v as u64).sum::<u64>(), 19187526);
@@ -403,7 +441,11 @@ mod tests {
 
     #[test]
     fn scratch_keeps_ordinary_buffers_and_frees_huge_ones() {
-        let mut s = Scratch { file: Vec::with_capacity(1 << 20), rgb: Vec::with_capacity(Scratch::KEEP_BYTES + 1), ..Default::default() };
+        let mut s = Scratch {
+            file: Vec::with_capacity(1 << 20),
+            rgb: Vec::with_capacity(Scratch::KEEP_BYTES + 1),
+            ..Default::default()
+        };
         s.trim();
         assert!(s.file.capacity() >= 1 << 20);
         assert_eq!(s.rgb.capacity(), 0);
@@ -413,6 +455,9 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(decode_bytes(b"<html>").is_err());
         assert!(decode_bytes(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 16]).is_err());
-        assert!(matches!(decode_file(Path::new("/nonexistent/x.jpg")), Err(MediaError::NotFound(_))));
+        assert!(matches!(
+            decode_file(Path::new("/nonexistent/x.jpg")),
+            Err(MediaError::NotFound(_))
+        ));
     }
 }

@@ -159,11 +159,15 @@ mod avx2 {
 
     const Z: i8 = -1; // pshufb: a set high bit writes zero
     /// From 16 RGB bytes: pixel 0 (low half) and pixel 1 (high half), one i32 lane per byte.
-    const PIXELS_01: [i8; 32] =
-        [0, Z, Z, Z, 1, Z, Z, Z, 2, Z, Z, Z, Z, Z, Z, Z, 3, Z, Z, Z, 4, Z, Z, Z, 5, Z, Z, Z, Z, Z, Z, Z];
+    const PIXELS_01: [i8; 32] = [
+        0, Z, Z, Z, 1, Z, Z, Z, 2, Z, Z, Z, Z, Z, Z, Z, 3, Z, Z, Z, 4, Z, Z, Z, 5, Z, Z, Z, Z, Z,
+        Z, Z,
+    ];
     /// Pixels 2 and 3 likewise.
-    const PIXELS_23: [i8; 32] =
-        [6, Z, Z, Z, 7, Z, Z, Z, 8, Z, Z, Z, Z, Z, Z, Z, 9, Z, Z, Z, 10, Z, Z, Z, 11, Z, Z, Z, Z, Z, Z, Z];
+    const PIXELS_23: [i8; 32] = [
+        6, Z, Z, Z, 7, Z, Z, Z, 8, Z, Z, Z, Z, Z, Z, Z, 9, Z, Z, Z, 10, Z, Z, Z, 11, Z, Z, Z, Z, Z,
+        Z, Z,
+    ];
 
     /// Four taps per step: one 16-byte load, two shuffles to i32 lanes, two 32-bit multiplies.
     /// A row whose last window would read past the end of `src` goes through the reference loop.
@@ -173,7 +177,10 @@ mod avx2 {
         let out_stride = p.start.len() * 3;
         // SAFETY: reading 32 bytes from 32-byte constant arrays.
         let (m01, m23) = unsafe {
-            (_mm256_loadu_si256(PIXELS_01.as_ptr().cast()), _mm256_loadu_si256(PIXELS_23.as_ptr().cast()))
+            (
+                _mm256_loadu_si256(PIXELS_01.as_ptr().cast()),
+                _mm256_loadu_si256(PIXELS_23.as_ptr().cast()),
+            )
         };
         let lanes = p.taps * 4;
         for (r, out) in dst.chunks_exact_mut(out_stride).enumerate().take(src.len() / stride) {
@@ -183,7 +190,9 @@ mod avx2 {
                 super::horizontal_reference(&rest[..stride], width, axis, out);
                 continue;
             }
-            for ((px, &s), w) in out.chunks_exact_mut(3).zip(&p.start).zip(p.weights.chunks_exact(lanes)) {
+            for ((px, &s), w) in
+                out.chunks_exact_mut(3).zip(&p.start).zip(p.weights.chunks_exact(lanes))
+            {
                 let mut acc = _mm256_setzero_si256();
                 for (q, wq) in w.chunks_exact(16).enumerate() {
                     let at = (s + 4 * q) * 3;
@@ -192,15 +201,20 @@ mod avx2 {
                     // weights chunk holds 16 i32.
                     let (x, w01, w23) = unsafe {
                         (
-                            _mm256_broadcastsi128_si256(_mm_loadu_si128(rest.as_ptr().add(at).cast())),
+                            _mm256_broadcastsi128_si256(_mm_loadu_si128(
+                                rest.as_ptr().add(at).cast(),
+                            )),
                             _mm256_loadu_si256(wq.as_ptr().cast()),
                             _mm256_loadu_si256(wq.as_ptr().add(8).cast()),
                         )
                     };
-                    acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_shuffle_epi8(x, m01), w01));
-                    acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_shuffle_epi8(x, m23), w23));
+                    acc =
+                        _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_shuffle_epi8(x, m01), w01));
+                    acc =
+                        _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_shuffle_epi8(x, m23), w23));
                 }
-                let sum = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
+                let sum =
+                    _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
                 let sum = _mm_add_epi32(sum, _mm_set1_epi32(HALF));
                 // clip8 = clamp(acc >> 22, 0, 255): signed then unsigned saturating packs.
                 let v = _mm_srai_epi32::<{ PRECISION_BITS as i32 }>(sum);
@@ -292,7 +306,12 @@ impl Resampler {
         let (rows, row0): (&[u8], usize) = if out_w != width {
             let h = self.plan(true, width, out_w);
             self.horiz.resize((last - first) * stride, 0);
-            horizontal(&rgb[first * width * 3..last * width * 3], width, &self.plans[h].1, &mut self.horiz);
+            horizontal(
+                &rgb[first * width * 3..last * width * 3],
+                width,
+                &self.plans[h].1,
+                &mut self.horiz,
+            );
             (&self.horiz, first)
         } else {
             (rgb, 0)
@@ -336,7 +355,13 @@ fn horizontal_reference(src: &[u8], width: usize, axis: &Axis, dst: &mut [u8]) {
 
 /// Pillow's resize in Pillow's own loop order, without vector layouts: the test oracle.
 #[cfg(test)]
-fn resize_reference(rgb: &[u8], width: usize, height: usize, out_w: usize, out_h: usize) -> Vec<u8> {
+fn resize_reference(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    out_w: usize,
+    out_h: usize,
+) -> Vec<u8> {
     let vert = (out_h != height).then(|| Axis::new(height, out_h));
     let (first, last) = vert.as_ref().map_or((0, height), Axis::span);
     let (rows, row0) = if out_w != width {
@@ -411,7 +436,11 @@ mod tests {
         let mut r = Resampler::default();
         for (i, &(w, h, ow, oh)) in sizes.iter().chain(sizes.iter().rev()).enumerate() {
             let img = noise(w, h, i as u64);
-            assert_eq!(fast(&mut r, &img, w, h, ow, oh), resize_reference(&img, w, h, ow, oh), "{w}x{h} -> {ow}x{oh}");
+            assert_eq!(
+                fast(&mut r, &img, w, h, ow, oh),
+                resize_reference(&img, w, h, ow, oh),
+                "{w}x{h} -> {ow}x{oh}"
+            );
         }
     }
 

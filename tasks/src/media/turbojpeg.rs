@@ -78,7 +78,18 @@ impl Decoder {
     pub fn size(&mut self, bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
         let (mut w, mut hgt, mut sub, mut cs) = (0, 0, 0, 0);
         // SAFETY: the handle is live; the header outputs are plain ints.
-        if unsafe { tjDecompressHeader3(self.0 .0, bytes.as_ptr(), bytes.len() as c_ulong, &mut w, &mut hgt, &mut sub, &mut cs) } != 0 {
+        if unsafe {
+            tjDecompressHeader3(
+                self.0 .0,
+                bytes.as_ptr(),
+                bytes.len() as c_ulong,
+                &mut w,
+                &mut hgt,
+                &mut sub,
+                &mut cs,
+            )
+        } != 0
+        {
             return Err(self.error().into());
         }
         Ok((w.max(0) as usize, hgt.max(0) as usize))
@@ -91,8 +102,17 @@ impl Decoder {
         let h = self.0 .0;
         let (mut w, mut hgt, mut sub, mut cs) = (0, 0, 0, 0);
         // SAFETY: the handle is live; the header outputs are plain ints.
-        if unsafe { tjDecompressHeader3(h, bytes.as_ptr(), bytes.len() as c_ulong, &mut w, &mut hgt, &mut sub, &mut cs) }
-            != 0
+        if unsafe {
+            tjDecompressHeader3(
+                h,
+                bytes.as_ptr(),
+                bytes.len() as c_ulong,
+                &mut w,
+                &mut hgt,
+                &mut sub,
+                &mut cs,
+            )
+        } != 0
         {
             return Err(self.error().into());
         }
@@ -100,15 +120,29 @@ impl Decoder {
             return Err(DecodeError(format!("invalid size {w}x{hgt}")));
         }
         crate::limits::check_image_size(w as u64, hgt as u64)?;
-        let (format, channels) = if cs == TJCS_CMYK || cs == TJCS_YCCK { (TJPF_CMYK, 4) } else { (TJPF_RGB, 3) };
+        let (format, channels) =
+            if cs == TJCS_CMYK || cs == TJCS_YCCK { (TJPF_CMYK, 4) } else { (TJPF_RGB, 3) };
         let (width, height) = (w as usize, hgt as usize);
-        let pitch = width.checked_mul(channels).filter(|&p| p <= c_int::MAX as usize).ok_or("image too wide")?;
+        let pitch = width
+            .checked_mul(channels)
+            .filter(|&p| p <= c_int::MAX as usize)
+            .ok_or("image too wide")?;
         let size = pitch.checked_mul(height).ok_or("image too large")?;
         out.clear();
         out.resize(size, 0);
         // SAFETY: `out` holds exactly pitch × height bytes, the layout libjpeg-turbo writes.
         let rc = unsafe {
-            tjDecompress2(h, bytes.as_ptr(), bytes.len() as c_ulong, out.as_mut_ptr(), w, pitch as c_int, hgt, format, 0)
+            tjDecompress2(
+                h,
+                bytes.as_ptr(),
+                bytes.len() as c_ulong,
+                out.as_mut_ptr(),
+                w,
+                pitch as c_int,
+                hgt,
+                format,
+                0,
+            )
         };
         if rc != 0 {
             return Err(self.error().into());

@@ -98,7 +98,8 @@ impl Decoding<'_> {
                 continue;
             }
             // SAFETY: a received frame is a valid AVFrame.
-            let (w, h, format) = unsafe { ((*self.frame).width, (*self.frame).height, (*self.frame).format) };
+            let (w, h, format) =
+                unsafe { ((*self.frame).width, (*self.frame).height, (*self.frame).format) };
             let (wu, hu) = (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0));
             crate::limits::check_image_size(wu as u64, hu as u64)?;
             *size = (wu, hu);
@@ -121,7 +122,9 @@ impl Decoding<'_> {
                         std::ptr::null(),
                     );
                     if self.scaler.is_null() {
-                        return Err(DecodeError(format!("cannot convert pixel format {format} to RGB")));
+                        return Err(DecodeError(format!(
+                            "cannot convert pixel format {format} to RGB"
+                        )));
                     }
                     self.scaler_input = (w, h, format);
                     (a.av_frame_free)(&mut self.rgb);
@@ -201,7 +204,8 @@ fn decode(
         if r < 0 {
             return Err(err(a.error(r).into()));
         }
-        let index = (a.av_find_best_stream)(d.input, ffmpeg::AVMEDIA_TYPE_VIDEO, -1, -1, null as _, 0);
+        let index =
+            (a.av_find_best_stream)(d.input, ffmpeg::AVMEDIA_TYPE_VIDEO, -1, -1, null as _, 0);
         if index < 0 {
             return Err(err("no video stream".into()));
         }
@@ -251,7 +255,8 @@ fn decode(
         }
         // SAFETY: a packet just read; unreferenced after sending.
         let sent = unsafe {
-            let ok = (*d.packet).stream_index == index && (a.avcodec_send_packet)(d.codec, d.packet) >= 0;
+            let ok = (*d.packet).stream_index == index
+                && (a.avcodec_send_packet)(d.codec, d.packet) >= 0;
             (a.av_packet_unref)(d.packet);
             ok
         };
@@ -289,7 +294,10 @@ pub fn read_frames(path: &Path, k: usize) -> Result<SampledFrames, MediaError> {
     let mut frames = Vec::with_capacity(k);
     for i in &indices {
         let f = kept.get(i).ok_or_else(|| {
-            MediaError::Decode(path.to_owned(), format!("frame {i} decoded in the first pass but not in the second"))
+            MediaError::Decode(
+                path.to_owned(),
+                format!("frame {i} decoded in the first pass but not in the second"),
+            )
         })?;
         frames.push(f.clone());
     }

@@ -81,7 +81,11 @@ pub fn segment_stats(cand: &str, refs: &[String]) -> BleuStats {
             *m = (*m).max(c);
         }
     }
-    let mut st = BleuStats { testlen, reflen: closest_reflen(ref_lens.into_iter(), testlen), ..Default::default() };
+    let mut st = BleuStats {
+        testlen,
+        reflen: closest_reflen(ref_lens.into_iter(), testlen),
+        ..Default::default()
+    };
     for k in 0..N {
         st.guess[k] = (testlen + 1).saturating_sub(k + 1);
     }
@@ -118,7 +122,8 @@ pub fn bleu_from_stats(st: &BleuStats) -> [f64; N] {
 /// Corpus BLEU-1..4 (from summed statistics) and per-image BLEU-1..4.
 pub fn bleu(cands: &[String], refs: &[Vec<String>]) -> ([f64; N], Vec<[f64; N]>) {
     assert_eq!(cands.len(), refs.len(), "bleu: one reference list per candidate");
-    let stats: Vec<BleuStats> = cands.par_iter().zip(refs.par_iter()).map(|(c, r)| segment_stats(c, r)).collect();
+    let stats: Vec<BleuStats> =
+        cands.par_iter().zip(refs.par_iter()).map(|(c, r)| segment_stats(c, r)).collect();
     let mut total = BleuStats::default();
     for st in &stats {
         total.testlen += st.testlen;

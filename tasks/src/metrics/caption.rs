@@ -12,7 +12,8 @@ use super::{bleu, cider, ptb, rouge};
 use crate::input::{index, join, parse_json, read_text, InputError, Json};
 
 /// Explains the metrics that pycocoevalcap prints but this harness does not compute.
-pub const NOTE: &str = "METEOR and SPICE are not computed (out of scope: they need external Java tools)";
+pub const NOTE: &str =
+    "METEOR and SPICE are not computed (out of scope: they need external Java tools)";
 
 /// Scores `{"images":[{"image_id","candidate","references"}]}`.
 pub fn score_file(path: &Path, detail: Detail) -> Result<CaptionResult, InputError> {
@@ -67,7 +68,9 @@ struct CaptionFile<'a> {
 /// (`images[3].references`).
 pub fn parse_items<'t>(path: &Path, text: &'t str) -> Result<Vec<CaptionItem<'t>>, InputError> {
     match serde_json::from_str::<CaptionFile<'t>>(text) {
-        Ok(f) if !f.images.is_empty() && f.images.iter().all(|it| !it.references.is_empty()) => Ok(f.images),
+        Ok(f) if !f.images.is_empty() && f.images.iter().all(|it| !it.references.is_empty()) => {
+            Ok(f.images)
+        }
         _ => parse_value(path, &parse_json(path, text)?),
     }
 }
@@ -88,7 +91,11 @@ fn parse_value(path: &Path, root: &Value) -> Result<Vec<CaptionItem<'static>>, I
             let cf = join(&field, "candidate");
             let candidate = Cow::Owned(j.str(j.get(img, &field, "candidate")?, &cf)?.to_owned());
             let rf = join(&field, "references");
-            let references: Vec<Text> = j.strings(j.get(img, &field, "references")?, &rf)?.into_iter().map(Text::from).collect();
+            let references: Vec<Text> = j
+                .strings(j.get(img, &field, "references")?, &rf)?
+                .into_iter()
+                .map(Text::from)
+                .collect();
             if references.is_empty() {
                 return Err(j.err(&rf, "empty list (at least one reference is needed)"));
             }
@@ -107,10 +114,13 @@ pub struct Tokenized {
 /// Tokenizes references and candidates (two tokenizer runs, as `COCOEvalCap.evaluate`).
 pub fn tokenize(items: &[CaptionItem]) -> Tokenized {
     let cands: Vec<&str> = items.iter().map(|it| it.candidate.as_ref()).collect();
-    let flat: Vec<&str> = items.iter().flat_map(|it| it.references.iter().map(AsRef::as_ref)).collect();
-    let (candidates, flat_tok) = rayon::join(|| ptb::tokenize_captions(&cands), || ptb::tokenize_captions(&flat));
+    let flat: Vec<&str> =
+        items.iter().flat_map(|it| it.references.iter().map(AsRef::as_ref)).collect();
+    let (candidates, flat_tok) =
+        rayon::join(|| ptb::tokenize_captions(&cands), || ptb::tokenize_captions(&flat));
     let mut flat_tok = flat_tok.into_iter();
-    let references = items.iter().map(|it| flat_tok.by_ref().take(it.references.len()).collect()).collect();
+    let references =
+        items.iter().map(|it| flat_tok.by_ref().take(it.references.len()).collect()).collect();
     Tokenized { candidates, references }
 }
 
@@ -151,9 +161,13 @@ pub fn score_tokenized(tok: &Tokenized) -> Scores {
     let (c, r) = (&tok.candidates, &tok.references);
     // CIDEr-D first: this thread builds its n-gram table (sequential) while the others take
     // BLEU and ROUGE-L.
-    let ((c_cider, i_cider), ((c_bleu, i_bleu), (c_rouge, i_rouge))) =
-        rayon::join(|| cider::cider_d(c, r), || rayon::join(|| bleu::bleu(c, r), || rouge::rouge_l(c, r)));
-    let images = (0..tok.candidates.len()).map(|i| CaptionScores::new(&i_bleu[i], i_rouge[i], i_cider[i])).collect();
+    let ((c_cider, i_cider), ((c_bleu, i_bleu), (c_rouge, i_rouge))) = rayon::join(
+        || cider::cider_d(c, r),
+        || rayon::join(|| bleu::bleu(c, r), || rouge::rouge_l(c, r)),
+    );
+    let images = (0..tok.candidates.len())
+        .map(|i| CaptionScores::new(&i_bleu[i], i_rouge[i], i_cider[i]))
+        .collect();
     Scores { corpus: CaptionScores::new(&c_bleu, c_rouge, c_cider), images }
 }
 
@@ -230,25 +244,42 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_field() {
-        let p = write("empty_refs.json", r#"{"images":[{"image_id":1,"candidate":"a","references":["a"]},
-            {"image_id":2,"candidate":"b","references":[]}]}"#);
+        let p = write(
+            "empty_refs.json",
+            r#"{"images":[{"image_id":1,"candidate":"a","references":["a"]},
+            {"image_id":2,"candidate":"b","references":[]}]}"#,
+        );
         let e = score_file(&p, Detail::Aggregate).unwrap_err().to_string();
         assert!(e.contains("empty_refs.json: images[1].references: empty list"), "{e}");
-        let p = write("bad_ref.json", r#"{"images":[{"image_id":1,"candidate":"a","references":["a", 3]}]}"#);
+        let p = write(
+            "bad_ref.json",
+            r#"{"images":[{"image_id":1,"candidate":"a","references":["a", 3]}]}"#,
+        );
         let e = score_file(&p, Detail::Aggregate).unwrap_err().to_string();
         assert!(e.ends_with("images[0].references[1]: expected a string, found a number"), "{e}");
         let p = write("no_cand.json", r#"{"images":[{"image_id":1,"references":["a"]}]}"#);
         let e = score_file(&p, Detail::Aggregate).unwrap_err().to_string();
         assert!(e.ends_with("images[0].candidate: missing field"), "{e}");
         let p = write("no_images.json", r#"{"imgs":[]}"#);
-        assert!(score_file(&p, Detail::Aggregate).unwrap_err().to_string().ends_with("images: missing field"));
+        assert!(score_file(&p, Detail::Aggregate)
+            .unwrap_err()
+            .to_string()
+            .ends_with("images: missing field"));
     }
 
     #[test]
     fn output_shape() {
         let items = vec![
-            CaptionItem { image_id: json!(7), candidate: "A dog.".into(), references: vec!["a dog".into()] },
-            CaptionItem { image_id: json!("x"), candidate: "a cat".into(), references: vec!["A cat!".into()] },
+            CaptionItem {
+                image_id: json!(7),
+                candidate: "A dog.".into(),
+                references: vec!["a dog".into()],
+            },
+            CaptionItem {
+                image_id: json!("x"),
+                candidate: "a cat".into(),
+                references: vec!["A cat!".into()],
+            },
         ];
         let full = score(&items, Detail::PerSample);
         let v = serde_json::to_value(&full).expect("serialize");
@@ -273,7 +304,8 @@ mod tests {
 
     #[test]
     fn nan_scores_print_null_and_read_back() {
-        let items = vec![CaptionItem { image_id: json!(1), candidate: "a dog".into(), references: vec![] }];
+        let items =
+            vec![CaptionItem { image_id: json!(1), candidate: "a dog".into(), references: vec![] }];
         let r = score(&items, Detail::PerSample);
         assert!(r.corpus.cider.is_nan());
         let text = serde_json::to_string(&r).expect("serialize");
@@ -293,15 +325,24 @@ mod golden {
 
     const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/cider");
     const TOL: f64 = 1e-9;
-    const CORPORA: [&str; 5] =
-        ["main.json", "single_image.json", "two_images.json", "duplicates_and_empty.json", "short_candidates.json"];
+    const CORPORA: [&str; 5] = [
+        "main.json",
+        "single_image.json",
+        "two_images.json",
+        "duplicates_and_empty.json",
+        "short_candidates.json",
+    ];
 
     fn load(name: &str) -> Value {
         read_json(&Path::new(DIR).join(name)).expect("golden file")
     }
 
     fn strings(v: &Value) -> Vec<String> {
-        v.as_array().expect("array").iter().map(|x| x.as_str().expect("string").to_owned()).collect()
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|x| x.as_str().expect("string").to_owned())
+            .collect()
     }
 
     fn close(what: &str, got: f64, want: &Value) {
@@ -314,7 +355,8 @@ mod golden {
         let cases = load("tokenizer_cases.json");
         let cases = cases.as_array().expect("cases");
         assert!(!cases.is_empty());
-        let inputs: Vec<String> = cases.iter().map(|c| c["input"].as_str().expect("input").to_owned()).collect();
+        let inputs: Vec<String> =
+            cases.iter().map(|c| c["input"].as_str().expect("input").to_owned()).collect();
         let got = ptb::tokenize_captions(&inputs);
         for (c, g) in cases.iter().zip(&got) {
             assert_eq!(g, c["tokenized"].as_str().expect("tokenized"), "input {:?}", c["input"]);
@@ -328,7 +370,10 @@ mod golden {
             let g = load(name);
             let imgs = g["images"].as_array().expect("images");
             let tok = Tokenized {
-                candidates: imgs.iter().map(|i| i["candidate_tokenized"].as_str().expect("c").to_owned()).collect(),
+                candidates: imgs
+                    .iter()
+                    .map(|i| i["candidate_tokenized"].as_str().expect("c").to_owned())
+                    .collect(),
                 references: imgs.iter().map(|i| strings(&i["references_tokenized"])).collect(),
             };
             let s = score_tokenized(&tok);
@@ -338,7 +383,11 @@ mod golden {
             }
             for (i, img) in imgs.iter().enumerate() {
                 for (k, v) in values(&s.images[i]).as_object().expect("scores") {
-                    close(&format!("{name} images[{i}] {k}"), v.as_f64().expect("number"), &img["scores"][k]);
+                    close(
+                        &format!("{name} images[{i}] {k}"),
+                        v.as_f64().expect("number"),
+                        &img["scores"][k],
+                    );
                 }
             }
         }
@@ -362,14 +411,28 @@ mod golden {
             for (i, img) in imgs.iter().enumerate() {
                 let o = &out["images"][i];
                 assert_eq!(o["image_id"], img["image_id"]);
-                assert_eq!(o["candidate_tokenized"], img["candidate_tokenized"], "{name} images[{i}] candidate");
-                assert_eq!(o["references_tokenized"], img["references_tokenized"], "{name} images[{i}] references");
+                assert_eq!(
+                    o["candidate_tokenized"], img["candidate_tokenized"],
+                    "{name} images[{i}] candidate"
+                );
+                assert_eq!(
+                    o["references_tokenized"], img["references_tokenized"],
+                    "{name} images[{i}] references"
+                );
                 for k in ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"] {
-                    close(&format!("{name} images[{i}] {k}"), o["scores"][k].as_f64().expect("score"), &img["scores"][k]);
+                    close(
+                        &format!("{name} images[{i}] {k}"),
+                        o["scores"][k].as_f64().expect("score"),
+                        &img["scores"][k],
+                    );
                 }
             }
             for k in ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"] {
-                close(&format!("{name} corpus {k}"), out["corpus"][k].as_f64().expect("score"), &g["corpus"][k]);
+                close(
+                    &format!("{name} corpus {k}"),
+                    out["corpus"][k].as_f64().expect("score"),
+                    &g["corpus"][k],
+                );
             }
         }
     }

@@ -17,7 +17,9 @@ pub fn words<'a>(s: &'a str) -> Words<'a> {
     if s.bytes().all(splits_like_ascii_whitespace) {
         Words::Ascii(s.split_ascii_whitespace())
     } else {
-        Words::General(s.split(is_py_space as fn(char) -> bool).filter(non_empty as fn(&&'a str) -> bool))
+        Words::General(
+            s.split(is_py_space as fn(char) -> bool).filter(non_empty as fn(&&'a str) -> bool),
+        )
     }
 }
 
@@ -31,10 +33,14 @@ fn splits_like_ascii_whitespace(b: u8) -> bool {
     b.is_ascii() && !matches!(b, 0x0b | 0x1c..=0x1f)
 }
 
+/// The general Unicode word split of [`words`].
+type UnicodeWords<'a> =
+    std::iter::Filter<std::str::Split<'a, fn(char) -> bool>, fn(&&'a str) -> bool>;
+
 /// The words of [`words`]: an ASCII fast path or the general Unicode split.
 pub enum Words<'a> {
     Ascii(std::str::SplitAsciiWhitespace<'a>),
-    General(std::iter::Filter<std::str::Split<'a, fn(char) -> bool>, fn(&&'a str) -> bool>),
+    General(UnicodeWords<'a>),
 }
 
 impl<'a> Iterator for Words<'a> {
@@ -250,7 +256,9 @@ pub fn cider_d(cands: &[String], refs: &[Vec<String>]) -> (f64, Vec<f64>) {
     let raw: Vec<(Vec<u32>, Vec<Vec<u32>>)> = cands
         .iter()
         .zip(refs)
-        .map(|(c, rs)| (table.sentence(c, &mut ws), rs.iter().map(|r| table.sentence(r, &mut ws)).collect()))
+        .map(|(c, rs)| {
+            (table.sentence(c, &mut ws), rs.iter().map(|r| table.sentence(r, &mut ws)).collect())
+        })
         .collect();
     let order = table.order;
     let cooked: Vec<(Cooked, Vec<Cooked>)> = raw
@@ -313,7 +321,9 @@ mod tests {
         // ASCII-only text (the fast path), Python's ASCII spaces included.
         let w: Vec<&str> = words(" a\x0bb\x0cc\rd\x1ce\x1df\x1eg\x1fh\ni\tj  k ").collect();
         assert_eq!(w, ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"]);
-        assert!(matches!(words("a b"), Words::Ascii(_)) && matches!(words("a\x1fb"), Words::General(_)));
+        assert!(
+            matches!(words("a b"), Words::Ascii(_)) && matches!(words("a\x1fb"), Words::General(_))
+        );
         assert_eq!(words(" \t ").count(), 0);
     }
 
@@ -395,7 +405,8 @@ mod tests {
 
     #[test]
     fn matches_direct_transcription() {
-        let cands = s(&["foo bar foo bar", "a dog runs on grass", "", "grass", "a dog a dog a dog"]);
+        let cands =
+            s(&["foo bar foo bar", "a dog runs on grass", "", "grass", "a dog a dog a dog"]);
         let refs = vec![
             s(&["a foo bar", "bar foo"]),
             s(&["a dog runs", "the dog runs on the grass", "a dog runs on grass"]),

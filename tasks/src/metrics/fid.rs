@@ -14,8 +14,8 @@ use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, MatRef, Par, Side};
 
 use super::npy;
-use crate::limits;
 use crate::input::InputError;
+use crate::limits;
 
 /// FID between two statistics sources: `.npy` feature matrices (rows = samples, columns =
 /// features) or pytorch-fid `.npz` statistics (`mu`, `sigma`).
@@ -38,7 +38,10 @@ pub fn fid_files(a: &Path, b: &Path) -> Result<f64, InputError> {
     } else {
         Err(InputError::file(
             a,
-            format!("Fréchet distance with {} is not finite (eigendecomposition failed)", b.display()),
+            format!(
+                "Fréchet distance with {} is not finite (eigendecomposition failed)",
+                b.display()
+            ),
         ))
     }
 }
@@ -46,12 +49,15 @@ pub fn fid_files(a: &Path, b: &Path) -> Result<f64, InputError> {
 /// Reads one feature file and returns `(mu, sigma, width)`. The shape is checked from the
 /// header before the values are decoded or any covariance is allocated.
 pub(crate) fn file_stats(path: &Path) -> Result<(Vec<f64>, Vec<f64>, usize), InputError> {
-    let bytes = std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
-    let header = npy::parse_header(&bytes).map_err(|(field, msg)| InputError::new(path, field, msg))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
+    let header =
+        npy::parse_header(&bytes).map_err(|(field, msg)| InputError::new(path, field, msg))?;
     if let [rows, cols] = header.shape[..] {
         check_shape(path, rows, cols)?;
     }
-    let (rows, cols, data) = npy::parse_matrix(&bytes).map_err(|(field, msg)| InputError::new(path, field, msg))?;
+    let (rows, cols, data) =
+        npy::parse_matrix(&bytes).map_err(|(field, msg)| InputError::new(path, field, msg))?;
     check_shape(path, rows, cols)?;
     if let Some(i) = data.iter().position(|x| !x.is_finite()) {
         return Err(InputError::file(
@@ -77,7 +83,10 @@ fn check_shape(path: &Path, rows: usize, cols: usize) -> Result<(), InputError> 
     }
     let mib = (cols as f64).powi(2) * 8.0 / (1u64 << 20) as f64;
     limits::FID_FEATURES
-        .check(cols as u64, &format!("{cols} feature columns (each covariance matrix needs {mib:.0} MiB)"))
+        .check(
+            cols as u64,
+            &format!("{cols} feature columns (each covariance matrix needs {mib:.0} MiB)"),
+        )
         .map_err(|m| InputError::field(path, "header.shape", m.to_string()))
 }
 
@@ -103,8 +112,10 @@ fn column_mean(rows: usize, cols: usize, data: &[f64]) -> Vec<f64> {
 /// `np.cov(X, rowvar=False)`: `(X - mu)^T (X - mu) / (n - 1)`; only the lower triangle is
 /// multiplied (a symmetric rank-k update), then mirrored.
 fn covariance(rows: usize, cols: usize, data: &[f64], mu: &[f64]) -> Vec<f64> {
-    let centered: Vec<f64> =
-        data.chunks_exact(cols.max(1)).flat_map(|row| row.iter().zip(mu).map(|(x, m)| x - m)).collect();
+    let centered: Vec<f64> = data
+        .chunks_exact(cols.max(1))
+        .flat_map(|row| row.iter().zip(mu).map(|(x, m)| x - m))
+        .collect();
     let xc = MatRef::from_row_major_slice(&centered, rows, cols);
     let mut c = Mat::<f64>::zeros(cols, cols);
     let denom = rows as f64 - 1.0;
@@ -289,14 +300,23 @@ mod tests {
             ] {
                 assert!(rel_err(got, want(k)) < 1e-9, "{name} {k}: {got} vs {}", want(k));
             }
-            let full_rank = case["rank_sigma_a"] == case["shape_a"][1] && case["rank_sigma_b"] == case["shape_b"][1];
+            let full_rank = case["rank_sigma_a"] == case["shape_a"][1]
+                && case["rank_sigma_b"] == case["shape_b"][1];
             let tol = if full_rank { 1e-6 } else { 1e-4 };
             let e = rel_err(fid, want("fid_pytorch_fid"));
             let e_eigh = rel_err(fid, want("fid_eigh_reference"));
             println!("{name}: fid {fid}, rel. err vs pytorch-fid {e:.2e}, vs eigh reference {e_eigh:.2e}");
-            assert!(e < tol, "{name}: {fid} vs pytorch-fid {} (rel {e:e})", want("fid_pytorch_fid"));
+            assert!(
+                e < tol,
+                "{name}: {fid} vs pytorch-fid {} (rel {e:e})",
+                want("fid_pytorch_fid")
+            );
             let e = rel_err(fid, want("fid_eigh_reference"));
-            assert!(e < 1e-6, "{name}: {fid} vs eigh reference {} (rel {e:e})", want("fid_eigh_reference"));
+            assert!(
+                e < 1e-6,
+                "{name}: {fid} vs eigh reference {} (rel {e:e})",
+                want("fid_eigh_reference")
+            );
         }
     }
 

@@ -51,7 +51,8 @@ pub struct Header {
 
 /// Reads a 2-D float matrix: `(rows, cols, row-major values as f64)`.
 pub fn read_matrix(path: &Path) -> Result<(usize, usize, Vec<f64>), InputError> {
-    let bytes = std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
     parse_matrix(&bytes).map_err(|(field, msg)| InputError::new(path, field, msg))
 }
 
@@ -63,7 +64,11 @@ pub fn parse_matrix(bytes: &[u8]) -> Result<(usize, usize, Vec<f64>), ParseError
         _ => {
             return Err(field_err(
                 "shape",
-                format!("expected a 2-D array, found {} dimensions {:?}", header.shape.len(), header.shape),
+                format!(
+                    "expected a 2-D array, found {} dimensions {:?}",
+                    header.shape.len(),
+                    header.shape
+                ),
             ))
         }
     };
@@ -85,12 +90,17 @@ pub fn parse_matrix(bytes: &[u8]) -> Result<(usize, usize, Vec<f64>), ParseError
         ));
     }
     let values: Vec<f64> = match header.dtype {
-        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect(),
-        Dtype::F64 => {
-            data.chunks_exact(8).map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect()
-        }
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+            .collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect(),
     };
-    let values = if header.fortran_order { transpose_column_major(rows, cols, &values) } else { values };
+    let values =
+        if header.fortran_order { transpose_column_major(rows, cols, &values) } else { values };
     Ok((rows, cols, values))
 }
 
@@ -123,11 +133,18 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
         1 => (2, false),
         2 => (4, false),
         3 => (4, true),
-        _ => return Err(plain_err(format!("unsupported .npy format version {major}.{minor} (byte 6)"))),
+        _ => {
+            return Err(plain_err(format!(
+                "unsupported .npy format version {major}.{minor} (byte 6)"
+            )))
+        }
     };
     let start = 8 + len_size;
     if bytes.len() < start {
-        return Err(plain_err(format!("truncated header length at byte 8 (file has {} bytes)", bytes.len())));
+        return Err(plain_err(format!(
+            "truncated header length at byte 8 (file has {} bytes)",
+            bytes.len()
+        )));
     }
     let header_len = if len_size == 2 {
         u16::from_le_bytes([bytes[8], bytes[9]]) as usize
@@ -143,15 +160,17 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
     }
     let raw = &bytes[start..end];
     let text = if utf8 {
-        std::str::from_utf8(raw)
-            .map_err(|e| plain_err(format!("header not UTF-8 at byte {}", start + e.valid_up_to())))?
+        std::str::from_utf8(raw).map_err(|e| {
+            plain_err(format!("header not UTF-8 at byte {}", start + e.valid_up_to()))
+        })?
     } else {
         match raw.iter().position(|b| !b.is_ascii()) {
             Some(i) => return Err(plain_err(format!("header not ASCII at byte {}", start + i))),
             None => std::str::from_utf8(raw).map_err(|_| plain_err("header not ASCII"))?,
         }
     };
-    let dict = parse_dict(text).map_err(|m| plain_err(format!("header (bytes {start}..{end}): {m}")))?;
+    let dict =
+        parse_dict(text).map_err(|m| plain_err(format!("header (bytes {start}..{end}): {m}")))?;
     let mut dtype = None;
     let mut fortran = None;
     let mut shape = None;
@@ -161,9 +180,13 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
             ("fortran_order", Lit::Bool(b)) => fortran = Some(b),
             ("shape", Lit::Tuple(t)) => shape = Some(t),
             ("descr", _) => return Err(field_err("descr", "expected a string")),
-            ("fortran_order", _) => return Err(field_err("fortran_order", "expected True or False")),
+            ("fortran_order", _) => {
+                return Err(field_err("fortran_order", "expected True or False"))
+            }
             ("shape", _) => return Err(field_err("shape", "expected a tuple of integers")),
-            (other, _) => return Err(field_err(&other.escape_debug().to_string(), "unexpected key")),
+            (other, _) => {
+                return Err(field_err(&other.escape_debug().to_string(), "unexpected key"))
+            }
         }
     }
     Ok(Header {
@@ -179,8 +202,14 @@ fn parse_descr(s: &str) -> Result<Dtype, ParseError> {
     match s {
         "<f4" => Ok(Dtype::F32),
         "<f8" => Ok(Dtype::F64),
-        ">f4" | ">f8" => Err(field_err("descr", format!("big-endian dtype '{s}' not supported (need '<f4' or '<f8')"))),
-        _ => Err(field_err("descr", format!("unsupported dtype '{}' (need '<f4' or '<f8')", s.escape_debug()))),
+        ">f4" | ">f8" => Err(field_err(
+            "descr",
+            format!("big-endian dtype '{s}' not supported (need '<f4' or '<f8')"),
+        )),
+        _ => Err(field_err(
+            "descr",
+            format!("unsupported dtype '{}' (need '<f4' or '<f8')", s.escape_debug()),
+        )),
     }
 }
 
@@ -297,31 +326,48 @@ impl Parser<'_> {
         let digits = std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?;
         // numpy may write `3L` in very old files.
         self.eat(b'L');
-        digits.parse().map_err(|_| Invalid(format!("expected a non-negative integer at offset {start}")))
+        digits
+            .parse()
+            .map_err(|_| Invalid(format!("expected a non-negative integer at offset {start}")))
     }
 }
 
 /// Writes a row-major `rows x cols` matrix as `.npy` version 1.0, C order, header padded to a
 /// multiple of 64 bytes as numpy does.
-pub fn write_matrix(path: &Path, rows: usize, cols: usize, data: &[f64], dtype: Dtype) -> std::io::Result<()> {
+pub fn write_matrix(
+    path: &Path,
+    rows: usize,
+    cols: usize,
+    data: &[f64],
+    dtype: Dtype,
+) -> std::io::Result<()> {
     std::fs::write(path, encode_matrix(rows, cols, data, dtype)?)
 }
 
 /// The bytes [`write_matrix`] writes.
-pub fn encode_matrix(rows: usize, cols: usize, data: &[f64], dtype: Dtype) -> std::io::Result<Vec<u8>> {
+pub fn encode_matrix(
+    rows: usize,
+    cols: usize,
+    data: &[f64],
+    dtype: Dtype,
+) -> std::io::Result<Vec<u8>> {
     if rows.checked_mul(cols) != Some(data.len()) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!("matrix data has {} values, shape ({rows}, {cols})", data.len()),
         ));
     }
-    let dict = format!("{{'descr': '{}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}", dtype.descr());
+    let dict = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}",
+        dtype.descr()
+    );
     // magic(6) + version(2) + length(2) + dict + padding + '\n' is a multiple of 64.
     let unpadded = 10 + dict.len() + 1;
     let pad = (64 - unpadded % 64) % 64;
     let header_len = dict.len() + pad + 1;
-    let header_len_u16 = u16::try_from(header_len)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "npy header too long"))?;
+    let header_len_u16 = u16::try_from(header_len).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "npy header too long")
+    })?;
     let mut out = Vec::with_capacity(10 + header_len + data.len() * dtype.size());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[1, 0]);
@@ -395,7 +441,11 @@ mod tests {
     fn versions_2_and_3_and_fortran_order() {
         let data = f32_bytes(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         for v in [2, 3] {
-            let b = with_header(v, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", &data);
+            let b = with_header(
+                v,
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+                &data,
+            );
             assert_eq!(parse_matrix(&b).unwrap(), (2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
         }
         // Column-major 2x3: columns (1,2), (3,4), (5,6).
@@ -406,20 +456,24 @@ mod tests {
     #[test]
     fn wrong_dtype_dims_and_length_are_errors() {
         let data = f32_bytes(&[1.0, 2.0, 3.0, 4.0]);
-        let b = with_header(1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", &data);
+        let b =
+            with_header(1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", &data);
         let e = parse_matrix(&b).unwrap_err();
         assert_eq!(e.0.as_deref(), Some("header.descr"));
         assert!(e.1.contains("'<i4'"), "{}", e.1);
-        let b = with_header(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", &data);
+        let b =
+            with_header(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", &data);
         assert!(parse_matrix(&b).unwrap_err().1.contains("big-endian"));
         let b = with_header(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", &data);
         let e = parse_matrix(&b).unwrap_err();
         assert_eq!(e.0.as_deref(), Some("header.shape"));
         assert!(e.1.contains("2-D"), "{}", e.1);
-        let b = with_header(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", &data);
+        let b =
+            with_header(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", &data);
         let e = parse_matrix(&b).unwrap_err();
         assert!(e.1.contains("truncated") && e.1.contains("needs 24 bytes"), "{}", e.1);
-        let b = with_header(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), }", &data);
+        let b =
+            with_header(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), }", &data);
         assert!(parse_matrix(&b).unwrap_err().1.contains("trailing bytes"));
         let b = with_header(1, "{'descr': '<f4', 'shape': (2, 2), }", &data);
         assert_eq!(parse_matrix(&b).unwrap_err().0.as_deref(), Some("header.fortran_order"));
@@ -428,7 +482,8 @@ mod tests {
     #[test]
     fn bad_magic_and_truncated_header() {
         assert!(parse_matrix(b"PK\x03\x04 zip").unwrap_err().1.contains("magic"));
-        let mut b = with_header(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }", &[0; 4]);
+        let mut b =
+            with_header(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }", &[0; 4]);
         b.truncate(30);
         assert!(parse_matrix(&b).unwrap_err().1.contains("truncated header"));
     }
@@ -436,8 +491,11 @@ mod tests {
     #[test]
     fn read_error_names_file() {
         let path = std::env::temp_dir().join(format!("npy_bad_{}.npy", std::process::id()));
-        std::fs::write(&path, with_header(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }", &[0; 8]))
-            .unwrap();
+        std::fs::write(
+            &path,
+            with_header(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }", &[0; 8]),
+        )
+        .unwrap();
         let e = read_matrix(&path).unwrap_err();
         std::fs::remove_file(&path).unwrap();
         assert!(e.to_string().starts_with(&path.display().to_string()), "{e}");

@@ -14,7 +14,8 @@ use crate::input::InputError;
 pub fn write_stats(path: &Path, mu: &[f64], sigma: &[f64]) -> Result<(), InputError> {
     let err = |e: String| InputError::file(path, format!("cannot write: {e}"));
     let d = mu.len();
-    let sigma_bytes = npy::encode_matrix(d, d, sigma, Dtype::F64).map_err(|e| err(e.to_string()))?;
+    let sigma_bytes =
+        npy::encode_matrix(d, d, sigma, Dtype::F64).map_err(|e| err(e.to_string()))?;
     let file = std::fs::File::create(path).map_err(|e| err(e.to_string()))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
     let opts = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
@@ -27,23 +28,44 @@ pub fn write_stats(path: &Path, mu: &[f64], sigma: &[f64]) -> Result<(), InputEr
 
 /// Reads `(mu, sigma, d)` from a pytorch-fid `.npz` (float32 or float64 entries).
 pub fn read_stats(path: &Path) -> Result<(Vec<f64>, Vec<f64>, usize), InputError> {
-    let file = std::fs::File::open(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| InputError::file(path, format!("not an .npz (zip) file: {e}")))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| InputError::file(path, format!("not an .npz (zip) file: {e}")))?;
     let mut entry = |name: &str| -> Result<(Vec<usize>, Vec<f64>), InputError> {
         let field = format!("{name}.npy");
-        let mut f = zip.by_name(&field).map_err(|e| InputError::field(path, &field, format!("missing entry: {e}")))?;
+        let mut f = zip
+            .by_name(&field)
+            .map_err(|e| InputError::field(path, &field, format!("missing entry: {e}")))?;
         let mut bytes = vec![];
-        f.read_to_end(&mut bytes).map_err(|e| InputError::field(path, &field, format!("cannot read: {e}")))?;
-        parse_array(&bytes).map_err(|(f, m)| InputError::field(path, format!("{field}{}", f.map(|f| format!(".{f}")).unwrap_or_default()), m))
+        f.read_to_end(&mut bytes)
+            .map_err(|e| InputError::field(path, &field, format!("cannot read: {e}")))?;
+        parse_array(&bytes).map_err(|(f, m)| {
+            InputError::field(
+                path,
+                format!("{field}{}", f.map(|f| format!(".{f}")).unwrap_or_default()),
+                m,
+            )
+        })
     };
     let (mu_shape, mu) = entry("mu")?;
     let (sigma_shape, sigma) = entry("sigma")?;
     let d = match mu_shape[..] {
         [d] if d > 0 => d,
-        _ => return Err(InputError::field(path, "mu.npy.header.shape", format!("expected (d,), found {mu_shape:?}"))),
+        _ => {
+            return Err(InputError::field(
+                path,
+                "mu.npy.header.shape",
+                format!("expected (d,), found {mu_shape:?}"),
+            ))
+        }
     };
     if sigma_shape != [d, d] {
-        return Err(InputError::field(path, "sigma.npy.header.shape", format!("expected ({d}, {d}) to match mu, found {sigma_shape:?}")));
+        return Err(InputError::field(
+            path,
+            "sigma.npy.header.shape",
+            format!("expected ({d}, {d}) to match mu, found {sigma_shape:?}"),
+        ));
     }
     if let Some(x) = mu.iter().chain(&sigma).find(|x| !x.is_finite()) {
         return Err(InputError::file(path, format!("non-finite value {x}")));
@@ -55,20 +77,36 @@ pub fn read_stats(path: &Path) -> Result<(Vec<f64>, Vec<f64>, usize), InputError
 fn parse_array(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>), npy::ParseError> {
     let h = npy::parse_header(bytes)?;
     if h.fortran_order && h.shape.len() > 1 {
-        return Err((Some("header.fortran_order".into()), "Fortran-order arrays are not supported here".into()));
+        return Err((
+            Some("header.fortran_order".into()),
+            "Fortran-order arrays are not supported here".into(),
+        ));
     }
-    let count = h.shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or((Some("header.shape".into()), "too many elements".into()))?;
+    let count = h
+        .shape
+        .iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b))
+        .ok_or((Some("header.shape".into()), "too many elements".into()))?;
     let size = match h.dtype {
         Dtype::F32 => 4,
         Dtype::F64 => 8,
     };
     let data = &bytes[h.data_offset..];
     if count.checked_mul(size) != Some(data.len()) {
-        return Err((None, format!("{} data bytes for shape {:?} of {size}-byte values", data.len(), h.shape)));
+        return Err((
+            None,
+            format!("{} data bytes for shape {:?} of {size}-byte values", data.len(), h.shape),
+        ));
     }
     let values = match h.dtype {
-        Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
-        Dtype::F64 => data.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect(),
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+            .collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect(),
     };
     Ok((h.shape, values))
 }

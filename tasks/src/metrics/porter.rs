@@ -147,7 +147,10 @@ fn apply_rule_list(w: Word, rules: &[(Suffix, &str, Option<Cond>)]) -> Word {
     w
 }
 
-fn lit_rules<'a>(rules: &[(&'static str, &'a str)], cond: Cond<'a>) -> Vec<(Suffix, &'a str, Option<Cond<'a>>)> {
+fn lit_rules<'a>(
+    rules: &[(&'static str, &'a str)],
+    cond: Cond<'a>,
+) -> Vec<(Suffix, &'a str, Option<Cond<'a>>)> {
     rules.iter().map(|&(s, r)| (Suffix::Lit(s), r, Some(cond))).collect()
 }
 
@@ -280,7 +283,10 @@ fn step4(w: Word) -> Word {
         &gt1,
     );
     rules.push((Suffix::Lit("ion"), "", Some(&ion)));
-    rules.extend(lit_rules(&[("ou", ""), ("ism", ""), ("ate", ""), ("iti", ""), ("ous", ""), ("ive", ""), ("ize", "")], &gt1));
+    rules.extend(lit_rules(
+        &[("ou", ""), ("ism", ""), ("ate", ""), ("iti", ""), ("ous", ""), ("ive", ""), ("ize", "")],
+        &gt1,
+    ));
     apply_rule_list(w, &rules)
 }
 

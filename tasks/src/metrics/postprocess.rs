@@ -83,7 +83,10 @@ mod tests {
     /// Every case of `golden/vqa/emu_answer_postprocess.json`.
     #[test]
     fn golden_emu_answer_postprocess() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/vqa/emu_answer_postprocess.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/golden/vqa/emu_answer_postprocess.json"
+        );
         let text = std::fs::read_to_string(path).expect("golden file");
         let cases: Vec<Value> = serde_json::from_str(&text).expect("golden json");
         assert!(!cases.is_empty());

@@ -20,7 +20,12 @@ pub fn lcs<T: PartialEq>(a: &[T], b: &[T]) -> usize {
 }
 
 /// The LCS dynamic programme over `long`, keeping two rows of `short.len() + 1` zeros.
-fn lcs_rows<'a, T: PartialEq>(long: &[T], short: &[T], mut prev: &'a mut [usize], mut cur: &'a mut [usize]) -> usize {
+fn lcs_rows<'a, T: PartialEq>(
+    long: &[T],
+    short: &[T],
+    mut prev: &'a mut [usize],
+    mut cur: &'a mut [usize],
+) -> usize {
     for x in long {
         for (j, y) in short.iter().enumerate() {
             cur[j + 1] = if x == y { prev[j] + 1 } else { prev[j + 1].max(cur[j]) };
@@ -64,7 +69,8 @@ pub fn rouge_l_image(cand: &str, refs: &[String]) -> f64 {
 /// Corpus ROUGE-L (mean of image scores) and per-image scores.
 pub fn rouge_l(cands: &[String], refs: &[Vec<String>]) -> (f64, Vec<f64>) {
     assert_eq!(cands.len(), refs.len(), "rouge_l: one reference list per candidate");
-    let per: Vec<f64> = cands.par_iter().zip(refs.par_iter()).map(|(c, r)| rouge_l_image(c, r)).collect();
+    let per: Vec<f64> =
+        cands.par_iter().zip(refs.par_iter()).map(|(c, r)| rouge_l_image(c, r)).collect();
     (per.iter().sum::<f64>() / per.len() as f64, per)
 }
 

@@ -49,7 +49,9 @@ impl MetricResult for VideoQaResult {
 
     /// 100 for a correct answer, 0 otherwise.
     fn per_sample(&self) -> Option<Vec<Option<f64>>> {
-        self.questions.as_ref().map(|qs| qs.iter().map(|q| Some(if q.correct { 100.0 } else { 0.0 })).collect())
+        self.questions
+            .as_ref()
+            .map(|qs| qs.iter().map(|q| Some(if q.correct { 100.0 } else { 0.0 })).collect())
     }
 
     fn clear_per_sample(&mut self) {
@@ -98,7 +100,10 @@ mod tests {
 
     #[test]
     fn top1_accuracy() {
-        let r = score(&pairs(&[("A cat.", "cat"), ("dogs", "dog"), ("It is two", "two"), ("yes", "no")]), Detail::PerSample);
+        let r = score(
+            &pairs(&[("A cat.", "cat"), ("dogs", "dog"), ("It is two", "two"), ("yes", "no")]),
+            Detail::PerSample,
+        );
         assert_eq!(r.per_sample(), Some(vec![Some(100.0), Some(0.0), Some(100.0), Some(0.0)]));
         assert_eq!(r.headline().value, Some(50.0));
         let out = serde_json::to_value(&r).unwrap();

@@ -59,11 +59,16 @@ fn check_permutation(ranks: &[i64]) -> Result<Vec<u32>, Invalid> {
     let mut seen = vec![false; n];
     for (i, &r) in ranks.iter().enumerate() {
         if r < 1 || r as u64 > n as u64 {
-            return Err(format!("[{i}] = {r} out of range 1..{n}; expected a permutation of 1..{n}").into());
+            return Err(format!(
+                "[{i}] = {r} out of range 1..{n}; expected a permutation of 1..{n}"
+            )
+            .into());
         }
         let slot = &mut seen[(r - 1) as usize];
         if *slot {
-            return Err(format!("[{i}] = {r} repeats a rank; expected a permutation of 1..{n}").into());
+            return Err(
+                format!("[{i}] = {r} repeats a rank; expected a permutation of 1..{n}").into()
+            );
         }
         *slot = true;
     }
@@ -143,11 +148,15 @@ impl MetricResult for VisdialResult {
 /// returns an empty dict). Inputs are assumed valid (see [`score_file`]); an out-of-range
 /// `gt_index` counts as rank N + 1 rather than panicking.
 pub fn score(rounds: &[VisdialRound], detail: Detail) -> VisdialResult {
-    let gt_ranks: Vec<u32> =
-        rounds.iter().map(|r| r.ranks.get(r.gt_index).copied().unwrap_or(r.ranks.len() as u32 + 1)).collect();
+    let gt_ranks: Vec<u32> = rounds
+        .iter()
+        .map(|r| r.ranks.get(r.gt_index).copied().unwrap_or(r.ranks.len() as u32 + 1))
+        .collect();
     let sparse = sparse_metrics(&gt_ranks);
-    let per_round: Vec<Option<f64>> =
-        rounds.iter().map(|r| r.gt_relevance.as_ref().map(|rel| ndcg_round(&r.ranks, rel) as f64)).collect();
+    let per_round: Vec<Option<f64>> = rounds
+        .iter()
+        .map(|r| r.gt_relevance.as_ref().map(|rel| ndcg_round(&r.ranks, rel) as f64))
+        .collect();
     let dense: Vec<f64> = per_round.iter().flatten().copied().collect();
     let sparse_value = |f: fn(&Sparse) -> f32| sparse.as_ref().map(|s| f(s) as f64);
     VisdialResult {
@@ -158,7 +167,11 @@ pub fn score(rounds: &[VisdialRound], detail: Detail) -> VisdialResult {
         mrr: sparse_value(|s| s.mrr),
         ndcg: mean_f64(dense.iter().copied(), dense.len()),
         rounds: detail.per_sample().then(|| {
-            gt_ranks.iter().zip(per_round).map(|(&gt_rank, ndcg)| VisdialRoundScore { gt_rank, ndcg }).collect()
+            gt_ranks
+                .iter()
+                .zip(per_round)
+                .map(|(&gt_rank, ndcg)| VisdialRoundScore { gt_rank, ndcg })
+                .collect()
         }),
     }
 }
@@ -179,7 +192,9 @@ pub struct Sparse {
 /// `None` for no rounds.
 pub fn sparse_metrics(gt_ranks: &[u32]) -> Option<Sparse> {
     let n = gt_ranks.len();
-    let mean = |f: &dyn Fn(f32) -> f32| mean_f64(gt_ranks.iter().map(|&r| f(r as f32) as f64), n).map(|m| m as f32);
+    let mean = |f: &dyn Fn(f32) -> f32| {
+        mean_f64(gt_ranks.iter().map(|&r| f(r as f32) as f64), n).map(|m| m as f32)
+    };
     Some(Sparse {
         r1: mean(&|r| (r <= 1.0) as u8 as f32)?,
         r5: mean(&|r| (r <= 5.0) as u8 as f32)?,
@@ -244,7 +259,8 @@ fn desc_nan_last(a: f32, b: f32) -> std::cmp::Ordering {
 mod tests {
     use super::*;
 
-    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/ndcg/visdial_rounds.json");
+    const GOLDEN: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/ndcg/visdial_rounds.json");
 
     fn round(ranks: Vec<u32>, gt_index: usize, rel: Option<Vec<f64>>) -> VisdialRound {
         VisdialRound { ranks, gt_index, gt_relevance: rel }
@@ -300,12 +316,19 @@ mod tests {
         let rounds = root["rounds"].as_array().unwrap();
         assert_eq!(rounds.len(), 60);
         for (i, r) in rounds.iter().enumerate() {
-            let scores: Vec<f32> = r["scores"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-            let ranks: Vec<u32> = r["ranks"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+            let scores: Vec<f32> = r["scores"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            let ranks: Vec<u32> =
+                r["ranks"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
             assert_eq!(scores_to_ranks(&scores), ranks, "round {i} ranks");
             let gt = r["gt_index"].as_u64().unwrap() as usize;
             assert_eq!(ranks[gt] as u64, r["gt_rank"].as_u64().unwrap(), "round {i} gt_rank");
-            let rel: Vec<f64> = r["gt_relevance"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            let rel: Vec<f64> =
+                r["gt_relevance"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
             let got = ndcg_round(&ranks, &rel) as f64;
             for key in ["ndcg_float32", "ndcg_float64"] {
                 let want = r[key].as_f64().unwrap();
@@ -332,7 +355,11 @@ mod tests {
     }
 
     fn file_error(body: &str) -> String {
-        let path = std::env::temp_dir().join(format!("visdial_{}_{}.json", std::process::id(), body.len()));
+        let path = std::env::temp_dir().join(format!(
+            "visdial_{}_{}.json",
+            std::process::id(),
+            body.len()
+        ));
         std::fs::write(&path, body).unwrap();
         let e = score_file(&path, Detail::Aggregate).unwrap_err().to_string();
         std::fs::remove_file(&path).unwrap();
@@ -341,7 +368,9 @@ mod tests {
 
     #[test]
     fn validation_errors_name_the_field() {
-        let e = file_error(r#"{"rounds":[{"ranks":[1,2,3],"gt_index":0},{"ranks":[1,1,3],"gt_index":0}]}"#);
+        let e = file_error(
+            r#"{"rounds":[{"ranks":[1,2,3],"gt_index":0},{"ranks":[1,1,3],"gt_index":0}]}"#,
+        );
         assert!(e.contains(": rounds[1].ranks: [1] = 1 repeats a rank"), "{e}");
         let e = file_error(r#"{"rounds":[{"ranks":[1,4,3],"gt_index":0}]}"#);
         assert!(e.contains(": rounds[0].ranks: [1] = 4 out of range 1..3"), "{e}");

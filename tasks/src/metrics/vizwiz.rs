@@ -8,7 +8,8 @@ use crate::metrics::vqa::normalize::Contractions;
 use crate::metrics::vqa::tables::CONTRACTIONS;
 
 /// Keys whose values keep the ASCII apostrophe in the VizWiz table.
-pub const ASCII_VALUE_KEYS: [&str; 8] = ["aint", "arent", "cant", "couldve", "couldnt", "weve", "wheres", "whove"];
+pub const ASCII_VALUE_KEYS: [&str; 8] =
+    ["aint", "arent", "cant", "couldve", "couldnt", "weve", "wheres", "whove"];
 /// Keys that keep the ASCII apostrophe in the VizWiz table.
 pub const ASCII_KEYS: [&str; 2] = ["couldn'tve", "hadn'tve"];
 
@@ -18,8 +19,13 @@ pub fn vizwiz_contractions() -> &'static Contractions {
     static MAP: OnceLock<Contractions> = OnceLock::new();
     MAP.get_or_init(|| {
         Contractions::from_pairs(CONTRACTIONS.iter().map(|&(k, v)| {
-            let key = if ASCII_KEYS.contains(&k) { k.to_owned() } else { k.replace('\'', "\u{2019}") };
-            let value = if ASCII_VALUE_KEYS.contains(&k) { v.to_owned() } else { v.replace('\'', "\u{2019}") };
+            let key =
+                if ASCII_KEYS.contains(&k) { k.to_owned() } else { k.replace('\'', "\u{2019}") };
+            let value = if ASCII_VALUE_KEYS.contains(&k) {
+                v.to_owned()
+            } else {
+                v.replace('\'', "\u{2019}")
+            };
             (key, value)
         }))
     })
@@ -67,14 +73,19 @@ pub fn average_precision(y_true: &[bool], scores: &[f64]) -> f64 {
         }
     }
     let last_tp = *tps.last().unwrap_or(&0.0);
-    let precision: Vec<f64> =
-        tps.iter().zip(&fps).map(|(&tp, &fp)| if tp + fp != 0.0 { tp / (tp + fp) } else { 0.0 }).collect();
-    let recall: Vec<f64> = tps.iter().map(|&tp| if last_tp == 0.0 { 1.0 } else { tp / last_tp }).collect();
+    let precision: Vec<f64> = tps
+        .iter()
+        .zip(&fps)
+        .map(|(&tp, &fp)| if tp + fp != 0.0 { tp / (tp + fp) } else { 0.0 })
+        .collect();
+    let recall: Vec<f64> =
+        tps.iter().map(|&tp| if last_tp == 0.0 { 1.0 } else { tp / last_tp }).collect();
     // Reversed curve with the (recall 0, precision 1) end point appended.
     let mut rec_rev: Vec<f64> = recall.iter().rev().copied().collect();
     rec_rev.push(0.0);
     let prec_rev: Vec<f64> = precision.iter().rev().copied().collect();
-    let terms: Vec<f64> = (0..prec_rev.len()).map(|i| (rec_rev[i + 1] - rec_rev[i]) * prec_rev[i]).collect();
+    let terms: Vec<f64> =
+        (0..prec_rev.len()).map(|i| (rec_rev[i + 1] - rec_rev[i]) * prec_rev[i]).collect();
     -numpy_sum(&terms)
 }
 

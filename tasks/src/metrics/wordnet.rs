@@ -112,7 +112,8 @@ impl WordNet {
             let exceptions = parse_exceptions(&read_db_text(dir, &format!("{name}.exc"))?);
             Ok(PosFiles { index, data, exceptions })
         };
-        let files = [load_pos(Pos::Noun)?, load_pos(Pos::Verb)?, load_pos(Pos::Adj)?, load_pos(Pos::Adv)?];
+        let files =
+            [load_pos(Pos::Noun)?, load_pos(Pos::Verb)?, load_pos(Pos::Adj)?, load_pos(Pos::Adv)?];
         Ok(WordNet { dir: dir.to_path_buf(), files, hypernym_cache: RwLock::default() })
     }
 
@@ -307,12 +308,18 @@ fn read_db_text(dir: &Path, name: &str) -> Result<String, WordNetError> {
 }
 
 /// Lemmas in `index.<pos>` and synsets in `data.<pos>` of WordNet 3.0 (its `wnstats(7WN)`).
-const WN30_COUNTS: [(usize, usize); 4] = [(117_798, 82_115), (11_529, 13_767), (21_479, 18_156), (4_481, 3_621)];
+const WN30_COUNTS: [(usize, usize); 4] =
+    [(117_798, 82_115), (11_529, 13_767), (21_479, 18_156), (4_481, 3_621)];
 
 /// A folder that is truncated or not WordNet 3.0 would give different synsets, hence different
 /// scores: the lemma and synset counts must be WordNet 3.0's, and the data file must end with a
 /// complete line whose offset field is its own byte offset.
-fn check_wordnet_30(dir: &Path, pos: Pos, index_lemmas: usize, data: &[u8]) -> Result<(), WordNetError> {
+fn check_wordnet_30(
+    dir: &Path,
+    pos: Pos,
+    index_lemmas: usize,
+    data: &[u8],
+) -> Result<(), WordNetError> {
     let name = pos.file_name();
     let (want_lemmas, want_synsets) = WN30_COUNTS[pos.slot()];
     let bad = |file: String, what: String| {
@@ -322,7 +329,10 @@ fn check_wordnet_30(dir: &Path, pos: Pos, index_lemmas: usize, data: &[u8]) -> R
         ))
     };
     if index_lemmas != want_lemmas {
-        return Err(bad(format!("index.{name}"), format!("{index_lemmas} lemmas, WordNet 3.0 has {want_lemmas}")));
+        return Err(bad(
+            format!("index.{name}"),
+            format!("{index_lemmas} lemmas, WordNet 3.0 has {want_lemmas}"),
+        ));
     }
     let mut synsets = 0;
     let mut last_start = 0;
@@ -335,13 +345,23 @@ fn check_wordnet_30(dir: &Path, pos: Pos, index_lemmas: usize, data: &[u8]) -> R
         start += line.len();
     }
     if synsets != want_synsets {
-        return Err(bad(format!("data.{name}"), format!("{synsets} synsets, WordNet 3.0 has {want_synsets}")));
+        return Err(bad(
+            format!("data.{name}"),
+            format!("{synsets} synsets, WordNet 3.0 has {want_synsets}"),
+        ));
     }
     let last = &data[last_start..];
-    let offset_ok = last.split(|&b| b == b' ').next().and_then(|f| std::str::from_utf8(f).ok()).and_then(|f| f.parse::<usize>().ok())
+    let offset_ok = last
+        .split(|&b| b == b' ')
+        .next()
+        .and_then(|f| std::str::from_utf8(f).ok())
+        .and_then(|f| f.parse::<usize>().ok())
         == Some(last_start);
     if !data.ends_with(b"\n") || !offset_ok {
-        return Err(bad(format!("data.{name}"), format!("the last synset line (byte {last_start}) is incomplete or misplaced")));
+        return Err(bad(
+            format!("data.{name}"),
+            format!("the last synset line (byte {last_start}) is incomplete or misplaced"),
+        ));
     }
     Ok(())
 }
@@ -462,7 +482,10 @@ pub(crate) mod tests {
         // Cut inside the last synset line: the counts still match, the line does not end.
         let cut = copy_with_noun_data("cut", &full[..full.len() - 10]);
         let e = WordNet::load(&cut).err().expect("truncated must fail").to_string();
-        assert!(e.contains("data.noun: the last synset line") && e.contains("not WordNet 3.0"), "{e}");
+        assert!(
+            e.contains("data.noun: the last synset line") && e.contains("not WordNet 3.0"),
+            "{e}"
+        );
         // Half the file: fewer synsets.
         let half = copy_with_noun_data("half", &full[..full.len() / 2]);
         let e = WordNet::load(&half).err().expect("half must fail").to_string();
@@ -507,7 +530,10 @@ pub(crate) mod tests {
         assert_eq!(name("geese").as_deref(), Some("goose.n.01"));
         assert_eq!(name("plugh"), None);
         assert_eq!(name(""), None);
-        assert_eq!(wn.synsets("together").first().map(|s| wn.synset_name(s)).as_deref(), Some("together.s.01"));
+        assert_eq!(
+            wn.synsets("together").first().map(|s| wn.synset_name(s)).as_deref(),
+            Some("together.s.01")
+        );
     }
 
     /// Names from NLTK 3.10.4 `wn.synsets(w)`: satellites are numbered among the satellite
@@ -515,16 +541,39 @@ pub(crate) mod tests {
     #[test]
     fn satellite_sense_numbers_count_satellites_only() {
         let wn = wordnet();
-        let names = |w: &str| -> Vec<String> { wn.synsets(w).iter().map(|s| wn.synset_name(s)).collect() };
+        let names =
+            |w: &str| -> Vec<String> { wn.synsets(w).iter().map(|s| wn.synset_name(s)).collect() };
         let big = [
-            "large.a.01", "big.s.01", "bad.s.01", "big.s.03", "big.s.04", "big.s.05", "boastful.s.01", "big.s.07",
-            "adult.s.01", "big.s.09", "big.s.10", "big.s.11", "big.s.12", "big.r.01", "boastfully.r.01", "big.r.03",
+            "large.a.01",
+            "big.s.01",
+            "bad.s.01",
+            "big.s.03",
+            "big.s.04",
+            "big.s.05",
+            "boastful.s.01",
+            "big.s.07",
+            "adult.s.01",
+            "big.s.09",
+            "big.s.10",
+            "big.s.11",
+            "big.s.12",
+            "big.r.01",
+            "boastfully.r.01",
+            "big.r.03",
             "big.r.04",
         ];
         assert_eq!(names("big"), big);
         let good = [
-            "good.n.01", "good.n.02", "good.n.03", "commodity.n.01", "good.a.01", "full.s.04", "good.a.03",
-            "estimable.s.01", "beneficial.s.01", "good.s.04",
+            "good.n.01",
+            "good.n.02",
+            "good.n.03",
+            "commodity.n.01",
+            "good.a.01",
+            "full.s.04",
+            "good.a.03",
+            "estimable.s.01",
+            "beneficial.s.01",
+            "good.s.04",
         ];
         assert_eq!(names("good")[..good.len()], good);
     }

@@ -28,7 +28,8 @@ pub const KEYS: [&str; 2] = ["wups_0.0", "wups_0.9"];
 pub const QTYPES: [&str; 8] = ["CW", "CH", "TN", "TC", "DL", "DB", "DC", "DO"];
 
 /// The `"note"` of the NExT-QA output (spec 5.1 deviation).
-pub const PREPROCESSING_NOTE: &str = "inputs are taken as already preprocessed: NExT-OE's remove_stop \
+pub const PREPROCESSING_NOTE: &str =
+    "inputs are taken as already preprocessed: NExT-OE's remove_stop \
 (NLTK POS tagging, pywsd lemmatisation, NExT-QA stopword removal) is not reproduced; \
 DB/DC scores are exact matches of the given strings";
 
@@ -122,7 +123,12 @@ fn wups_directed(sim: &[Vec<f64>], alpha: f64) -> f64 {
 
 /// Tokenizes both strings (NLTK `word_tokenize`) and returns the raw similarity matrices
 /// pred x truth and truth x pred.
-fn similarity_matrices(pred: &str, truth: &str, wn: &WordNet, memo: &mut Memo) -> [Vec<Vec<f64>>; 2] {
+fn similarity_matrices(
+    pred: &str,
+    truth: &str,
+    wn: &WordNet,
+    memo: &mut Memo,
+) -> [Vec<Vec<f64>>; 2] {
     let p = word_tokenize(pred);
     let t = word_tokenize(truth);
     let mut matrix = |x: &[String], y: &[String]| -> Vec<Vec<f64>> {
@@ -159,7 +165,8 @@ fn merged_type(qtype: &str) -> &str {
 /// Scores of one item at both thresholds. Plain WUPS (max over `answer` and `answer_add`),
 /// or with `nextqa` and type DB/DC an exact string match (`eval_oe.py`).
 fn item_scores(item: &WupsItem, nextqa: bool, wn: &WordNet, memo: &mut Memo) -> [f64; 2] {
-    let refs: Vec<&str> = std::iter::once(item.answer.as_str()).chain(item.answer_add.as_deref()).collect();
+    let refs: Vec<&str> =
+        std::iter::once(item.answer.as_str()).chain(item.answer_add.as_deref()).collect();
     let exact = nextqa && matches!(item.qtype.as_deref().map(merged_type), Some("DB" | "DC"));
     if exact {
         let hit = refs.iter().any(|r| *r == item.prediction);
@@ -304,6 +311,7 @@ pub struct NextQaResult {
 }
 
 /// `emu-eval metric wups`'s output: the scored list, or with `--nextqa` the NExT-QA aggregation.
+#[allow(clippy::large_enum_variant)] // one value per scoring
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum WupsResult {
@@ -318,9 +326,8 @@ impl MetricResult for WupsResult {
     /// the list.
     fn headline(&self) -> Headline {
         let value = match self {
-            WupsResult::Questions(qs) => {
-                (!qs.is_empty()).then(|| 100.0 * qs.iter().map(|q| q.wups_0_0).sum::<f64>() / qs.len() as f64)
-            }
+            WupsResult::Questions(qs) => (!qs.is_empty())
+                .then(|| 100.0 * qs.iter().map(|q| q.wups_0_0).sum::<f64>() / qs.len() as f64),
             WupsResult::NextQa(r) => r.aggregate.wups_all_0_0,
         };
         Headline { name: "WUPS", value }
@@ -366,7 +373,11 @@ fn assemble(
 ) -> WupsResult {
     let scores = all_scores(items, nextqa, wn);
     let questions = || -> Vec<WupsQuestion> {
-        scores.iter().enumerate().map(|(i, s)| WupsQuestion { fields: fields(i), wups_0_0: s[0], wups_0_9: s[1] }).collect()
+        scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| WupsQuestion { fields: fields(i), wups_0_0: s[0], wups_0_9: s[1] })
+            .collect()
     };
     if !nextqa {
         return WupsResult::Questions(questions());
@@ -387,14 +398,20 @@ pub fn score(items: &[WupsItem], nextqa: bool, wordnet: &WordNet, detail: Detail
 /// Scores `[{"prediction","answer","answer_add"?,"type"?}]` (other fields are kept in the
 /// output, in their order; `wups_0.0`/`wups_0.9` already in the input are replaced by new ones
 /// at the end). With `nextqa` every item needs a `type` among CW CH TN TP TC DL DB DC DO.
-pub fn score_file(path: &Path, nextqa: bool, wordnet: &WordNet, detail: Detail) -> Result<WupsResult, InputError> {
+pub fn score_file(
+    path: &Path,
+    nextqa: bool,
+    wordnet: &WordNet,
+    detail: Detail,
+) -> Result<WupsResult, InputError> {
     let root = read_json(path)?;
     let j = Json::new(path);
     let list = j.array(&root, "(root)")?;
     let mut items = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         let field = index("", i);
-        let prediction = j.str(j.get(v, &field, "prediction")?, &format!("{field}.prediction"))?.to_owned();
+        let prediction =
+            j.str(j.get(v, &field, "prediction")?, &format!("{field}.prediction"))?.to_owned();
         let answer = j.str(j.get(v, &field, "answer")?, &format!("{field}.answer"))?.to_owned();
         let answer_add = match j.opt(v, &field, "answer_add")? {
             Some(a) => Some(j.str(a, &format!("{field}.answer_add"))?.to_owned()),
@@ -407,9 +424,16 @@ pub fn score_file(path: &Path, nextqa: bool, wordnet: &WordNet, detail: Detail) 
         if nextqa {
             let tfield = format!("{field}.type");
             match qtype.as_deref() {
-                None => return Err(j.err(&tfield, "missing field (needed for NExT-QA aggregation)")),
+                None => {
+                    return Err(j.err(&tfield, "missing field (needed for NExT-QA aggregation)"))
+                }
                 Some(t) if !QTYPES.contains(&merged_type(t)) => {
-                    return Err(j.err(&tfield, format!("unknown question type {t:?} (expected one of CW CH TN TP TC DL DB DC DO)")))
+                    return Err(j.err(
+                        &tfield,
+                        format!(
+                        "unknown question type {t:?} (expected one of CW CH TN TP TC DL DB DC DO)"
+                    ),
+                    ))
                 }
                 Some(_) => {}
             }

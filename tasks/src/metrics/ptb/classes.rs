@@ -126,8 +126,23 @@ pub fn frac2(c: char) -> bool {
 
 /// `{DOLSIGN2}` currency signs.
 pub fn dolsign2(c: char) -> bool {
-    matches!(c, '\u{00A2}' | '\u{00A3}' | '\u{00A4}' | '\u{00A5}' | '\u{0080}' | '\u{20A0}' | '\u{20AC}'
-        | '\u{060B}' | '\u{0E3F}' | '\u{20A4}' | '\u{FFE0}' | '\u{FFE1}' | '\u{FFE5}' | '\u{FFE6}')
+    matches!(
+        c,
+        '\u{00A2}'
+            | '\u{00A3}'
+            | '\u{00A4}'
+            | '\u{00A5}'
+            | '\u{0080}'
+            | '\u{20A0}'
+            | '\u{20AC}'
+            | '\u{060B}'
+            | '\u{0E3F}'
+            | '\u{20A4}'
+            | '\u{FFE0}'
+            | '\u{FFE1}'
+            | '\u{FFE5}'
+            | '\u{FFE6}'
+    )
 }
 
 /// `{SPMDASH}` characters (en/em dashes and CP1252 dashes).
@@ -137,14 +152,34 @@ pub fn dash_char(c: char) -> bool {
 
 /// Single-character quote marks of `{QUOTES}` (besides `{APOS}` and `''`).
 pub fn quote_char(c: char) -> bool {
-    matches!(c, '`' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{201C}' | '\u{201D}' | '\u{0091}'
-        | '\u{0092}' | '\u{0093}' | '\u{0094}' | '\u{201E}' | '\u{201F}' | '\u{2039}' | '\u{203A}' | '\u{00AB}' | '\u{00BB}')
+    matches!(
+        c,
+        '`' | '\u{2018}'
+            | '\u{2019}'
+            | '\u{201A}'
+            | '\u{201B}'
+            | '\u{201C}'
+            | '\u{201D}'
+            | '\u{0091}'
+            | '\u{0092}'
+            | '\u{0093}'
+            | '\u{0094}'
+            | '\u{201E}'
+            | '\u{201F}'
+            | '\u{2039}'
+            | '\u{203A}'
+            | '\u{00AB}'
+            | '\u{00BB}'
+    )
 }
 
 /// Sentence-final punctuation other than `?!`: `[.¡¿\u037E\u0589\u061F\u06D4\u0700-\u0702\u07FA\u3002]`.
 pub fn period_like(c: char) -> bool {
-    matches!(c, '.' | '¡' | '¿' | '\u{037E}' | '\u{0589}' | '\u{061F}' | '\u{06D4}' | '\u{0700}'..='\u{0702}'
-        | '\u{07FA}' | '\u{3002}')
+    matches!(
+        c,
+        '.' | '¡' | '¿' | '\u{037E}' | '\u{0589}' | '\u{061F}' | '\u{06D4}' | '\u{0700}'
+            ..='\u{0702}' | '\u{07FA}' | '\u{3002}'
+    )
 }
 
 /// `{MISCSYMBOL}`: symbols that form a token on their own.

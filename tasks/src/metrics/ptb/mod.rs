@@ -11,8 +11,10 @@ use lexer::{next_match, rules, Act};
 
 /// Tokens that `ptbtokenizer.py` deletes after tokenization (`PUNCTUATIONS`). The bracket
 /// entries are upper case and never match the lowercased tokens (the "trap" of metrics.md 1.1).
-pub const PUNCTUATIONS: [&str; 17] =
-    ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"];
+pub const PUNCTUATIONS: [&str; 17] = [
+    "''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--",
+    "...", ";",
+];
 
 /// Stand-in for one UTF-16 surrogate: the 3.4.1 lexer sees characters outside the BMP as two
 /// untokenizable code units, which separate tokens and are deleted.
@@ -44,7 +46,11 @@ pub fn tokenize_captions<S: AsRef<str> + Sync>(lines: &[S]) -> Vec<String> {
         spans.push((start, text.len()));
     }
     drop(prepared);
-    spans.par_iter().zip(plain).map(|(&(start, end), p)| p.unwrap_or_else(|| lex(&text[start..], end - start))).collect()
+    spans
+        .par_iter()
+        .zip(plain)
+        .map(|(&(start, end), p)| p.unwrap_or_else(|| lex(&text[start..], end - start)))
+        .collect()
 }
 
 /// The lexer's output for a caption made only of ASCII letter runs, each followed by at most one
@@ -95,7 +101,8 @@ const ASSIMILATIONS: [&str; 6] = ["cannot", "gimme", "gonna", "gotta", "lemme", 
 /// Whether a letter run (followed by a period when `period`) may be more than a `{WORD}`: an
 /// assimilation, or an abbreviation or initial before a period.
 fn needs_lexer(word: &str, period: bool) -> bool {
-    ASSIMILATIONS.iter().any(|w| w.eq_ignore_ascii_case(word)) || (period && lexer::may_be_abbreviation(word))
+    ASSIMILATIONS.iter().any(|w| w.eq_ignore_ascii_case(word))
+        || (period && lexer::may_be_abbreviation(word))
 }
 
 /// Tokenizes one caption as if it were the whole input.
@@ -275,7 +282,9 @@ fn apply(act: Act, text: &[char]) -> (Option<String>, usize) {
         Act::KeepAllBut(k) => (Some(text[..n - k].iter().collect()), n - k),
         Act::Quote(left) => (Some(latex_quotes(&all, left)), n),
         Act::Nbsp => (Some(all.replace(' ', "\u{A0}")), n),
-        Act::Phone => (Some(all.replace(' ', "\u{A0}").replace('(', "-LRB-").replace(')', "-RRB-")), n),
+        Act::Phone => {
+            (Some(all.replace(' ', "\u{A0}").replace('(', "-LRB-").replace(')', "-RRB-")), n)
+        }
         Act::Parens => (Some(all.replace('(', "-LRB-").replace(')', "-RRB-")), n),
         Act::Fraction => (Some(normalize_fractions(&all)), n),
         Act::Currency => (Some(normalize_currency(&all)), n),
@@ -315,7 +324,9 @@ pub fn normalize_fractions(s: &str) -> String {
 /// PTBLexer `normalizeCurrency`: ¢ -> `cents`, £ -> `#`, euro and generic currency -> `$`.
 pub fn normalize_currency(s: &str) -> String {
     let s = s.replace('\u{A2}', "cents").replace('\u{A3}', "#");
-    s.chars().map(|c| if matches!(c, '\u{80}' | '\u{A4}' | '\u{20A0}' | '\u{20AC}') { '$' } else { c }).collect()
+    s.chars()
+        .map(|c| if matches!(c, '\u{80}' | '\u{A4}' | '\u{20A0}' | '\u{20AC}') { '$' } else { c })
+        .collect()
 }
 
 /// PTBLexer `normalizeAmp`: the entity `&amp;` (any case) becomes `&`.

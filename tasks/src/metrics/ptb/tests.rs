@@ -21,7 +21,8 @@ fn filter_keeps_lowercased_brackets() {
 
 #[test]
 fn one_line_per_input_and_line_terminators_removed() {
-    let lines: Vec<String> = ["a\ndog.", "", "c\r\nd", "e\u{2028}f"].iter().map(|s| s.to_string()).collect();
+    let lines: Vec<String> =
+        ["a\ndog.", "", "c\r\nd", "e\u{2028}f"].iter().map(|s| s.to_string()).collect();
     assert_eq!(tokenize_captions(&lines), ["a dog", "", "c d", "ef"]);
 }
 
@@ -44,7 +45,10 @@ fn clitic_at_end_of_input_is_a_quote() {
 #[test]
 fn lowercase() {
     check(&[
-        ("\u{FF21}\u{FF22}\u{FF23} \u{FF24}\u{FF4F}\u{FF47}", "\u{FF41}\u{FF42}\u{FF43} \u{FF44}\u{FF4F}\u{FF47}"),
+        (
+            "\u{FF21}\u{FF22}\u{FF23} \u{FF24}\u{FF4F}\u{FF47}",
+            "\u{FF41}\u{FF42}\u{FF43} \u{FF44}\u{FF4F}\u{FF47}",
+        ),
         ("A DOG", "a dog"),
     ]);
 }
@@ -170,11 +174,7 @@ fn quotes() {
 
 #[test]
 fn brackets() {
-    check(&[
-        ("(a)", "-lrb- a -rrb-"),
-        ("[a]", "-lsb- a -rsb-"),
-        ("{a}", "-lcb- a -rcb-"),
-    ]);
+    check(&[("(a)", "-lrb- a -rrb-"), ("[a]", "-lsb- a -rsb-"), ("{a}", "-lcb- a -rcb-")]);
 }
 
 #[test]
@@ -229,41 +229,28 @@ fn currency_and_fractions() {
 
 #[test]
 fn british_spelling() {
-    check(&[
-        ("colour grey centre", "colour grey centre"),
-    ]);
+    check(&[("colour grey centre", "colour grey centre")]);
 }
 
 #[test]
 fn sgml_tag() {
-    check(&[
-        ("<b and c> x", "<b\u{A0}and\u{A0}c> x"),
-    ]);
+    check(&[("<b and c> x", "<b\u{A0}and\u{A0}c> x")]);
 }
 
 #[test]
 fn outside_bmp() {
-    check(&[
-        ("emoji \u{1F600} here", "emoji here"),
-    ]);
+    check(&[("emoji \u{1F600} here", "emoji here")]);
 }
 
 #[test]
 fn whitespace() {
-    check(&[
-        ("a\tb   c", "a b c"),
-        ("a\u{A0}b", "a b"),
-    ]);
+    check(&[("a\tb   c", "a b c"), ("a\u{A0}b", "a b")]);
 }
 
 #[test]
 fn emoticons() {
-    check(&[
-        ("a :) b", "a :-rrb- b"),
-        (":-( x", ":--lrb- x"),
-    ]);
+    check(&[("a :) b", "a :-rrb- b"), (":-( x", ":--lrb- x")]);
 }
-
 
 #[test]
 fn rstrip_applies_to_the_last_token() {
@@ -301,7 +288,12 @@ fn untokenizable_and_entities() {
 #[test]
 fn abbreviation_before_one_letter() {
     // `{ABBREV1}/[^][^]` beats `{WORD}` with embedded periods only when the word is shorter.
-    check(&[("etc.a x", "etc. a x"), ("etc.ab x", "etc.ab x"), ("mr.a x", "mr.a x"), ("bench.a x", "bench.a x")]);
+    check(&[
+        ("etc.a x", "etc. a x"),
+        ("etc.ab x", "etc.ab x"),
+        ("mr.a x", "mr.a x"),
+        ("bench.a x", "bench.a x"),
+    ]);
 }
 
 #[test]
@@ -329,8 +321,9 @@ fn sgml_attributes() {
 #[test]
 fn plain_caption_fast_path_equals_the_lexer() {
     let words = [
-        "a", "A", "dog", "cannot", "Gonna", "wanna", "Mr", "mr", "etc", "Jan", "Miss", "x", "U", "people", "street",
-        "sitting", "no", "St", "Ark", "ark", "tel", "man's", "3", "e-mail", "", " ",
+        "a", "A", "dog", "cannot", "Gonna", "wanna", "Mr", "mr", "etc", "Jan", "Miss", "x", "U",
+        "people", "street", "sitting", "no", "St", "Ark", "ark", "tel", "man's", "3", "e-mail", "",
+        " ",
     ];
     let marks = ["", ".", ",", ";", ":", "!", "?", "..", "'", "\t", "\u{a0}"];
     let mut state = 0x2545_f491_4f6c_dd1du64;

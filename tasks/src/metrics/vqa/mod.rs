@@ -7,21 +7,29 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::input::{index, parse_json, read_text, Json};
 use crate::input::InputError;
+use crate::input::{index, parse_json, read_text, Json};
 use crate::metrics::result::{finite_or_none, null_as_nan, Detail, Headline, Keyed, MetricResult};
 use crate::metrics::{porter, vizwiz};
 
-pub mod normalize;
-pub mod tables;
 #[cfg(test)]
 mod golden_tests;
+pub mod normalize;
+pub mod tables;
 
-use normalize::{clean_whitespace, official_contractions, process_digit_article, process_punctuation, Contractions};
+use normalize::{
+    clean_whitespace, official_contractions, process_digit_article, process_punctuation,
+    Contractions,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Variant { Official, Emu, Okvqa, Vizwiz }
+pub enum Variant {
+    Official,
+    Emu,
+    Okvqa,
+    Vizwiz,
+}
 
 impl Variant {
     pub fn name(self) -> &'static str {
@@ -31,6 +39,13 @@ impl Variant {
             Variant::Okvqa => "okvqa",
             Variant::Vizwiz => "vizwiz",
         }
+    }
+
+    /// The variant [`Variant::name`] spells `name`.
+    pub fn parse(name: &str) -> Option<Variant> {
+        [Variant::Official, Variant::Emu, Variant::Okvqa, Variant::Vizwiz]
+            .into_iter()
+            .find(|v| v.name() == name)
     }
 }
 
@@ -55,7 +70,10 @@ fn check_answerability_complete(path: &Path, items: &[VqaItem]) -> Result<(), In
         return Ok(());
     }
     for (i, it) in items.iter().enumerate() {
-        for (key, present) in [("answerable", it.answerable.is_some()), ("answerable_pred", it.answerable_pred.is_some())] {
+        for (key, present) in [
+            ("answerable", it.answerable.is_some()),
+            ("answerable_pred", it.answerable_pred.is_some()),
+        ] {
             if !present {
                 return Err(InputError::field(
                     path,
@@ -155,16 +173,25 @@ pub fn parse_items(path: &Path, root: &Value) -> Result<Vec<VqaItem>, InputError
             return Err(j.err(&format!("{f}.answers"), "no ground-truth answers"));
         }
         let opt_str = |key: &str| -> Result<Option<String>, InputError> {
-            j.opt(q, &f, key)?.map(|v| j.str(v, &format!("{f}.{key}")).map(str::to_owned)).transpose()
+            j.opt(q, &f, key)?
+                .map(|v| j.str(v, &format!("{f}.{key}")).map(str::to_owned))
+                .transpose()
         };
-        let answerable = j.opt(q, &f, "answerable")?.map(|v| j.i64(v, &format!("{f}.answerable"))).transpose()?;
+        let answerable = j
+            .opt(q, &f, "answerable")?
+            .map(|v| j.i64(v, &format!("{f}.answerable")))
+            .transpose()?;
         if let Some(a) = answerable {
             if a != 0 && a != 1 {
-                return Err(j.err(&format!("{f}.answerable"), format!("expected 0 or 1, found {a}")));
+                return Err(
+                    j.err(&format!("{f}.answerable"), format!("expected 0 or 1, found {a}"))
+                );
             }
         }
-        let answerable_pred =
-            j.opt(q, &f, "answerable_pred")?.map(|v| j.f64(v, &format!("{f}.answerable_pred"))).transpose()?;
+        let answerable_pred = j
+            .opt(q, &f, "answerable_pred")?
+            .map(|v| j.f64(v, &format!("{f}.answerable_pred")))
+            .transpose()?;
         items.push(VqaItem {
             id,
             answers,
@@ -256,18 +283,27 @@ impl MetricResult for VqaResult {
 /// them before `round(…, 2)`); `rounded` holds the reference's `round(…, 2)`.
 pub fn score(items: &[VqaItem], variant: Variant, detail: Detail) -> VqaResult {
     let accs = question_accuracies(items, variant);
-    let keyed = |means: Vec<(&str, f64)>| Keyed(means.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    let keyed = |means: Vec<(&str, f64)>| {
+        Keyed(means.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    };
     let aggregate = VqaAggregate {
         overall: percent(accs.iter().copied()),
         per_answer_type: keyed(group_means(items, &accs, |it| it.answer_type.as_deref())),
         per_question_type: (variant != Variant::Vizwiz)
             .then(|| keyed(group_means(items, &accs, |it| it.question_type.as_deref()))),
-        unanswerability: if variant == Variant::Vizwiz { answerability(items) } else { None }.map(|u| {
-            vizwiz::Unanswerability { average_precision: 100.0 * u.average_precision, f1_score: 100.0 * u.f1_score }
-        }),
+        unanswerability: if variant == Variant::Vizwiz { answerability(items) } else { None }.map(
+            |u| vizwiz::Unanswerability {
+                average_precision: 100.0 * u.average_precision,
+                f1_score: 100.0 * u.f1_score,
+            },
+        ),
     };
     let questions = detail.per_sample().then(|| {
-        items.iter().zip(&accs).map(|(it, &acc)| VqaQuestion { id: it.id.clone(), accuracy: 100.0 * acc }).collect()
+        items
+            .iter()
+            .zip(&accs)
+            .map(|(it, &acc)| VqaQuestion { id: it.id.clone(), accuracy: 100.0 * acc })
+            .collect()
     });
     VqaResult { variant, rounded: aggregate.map(|x| py_round(x, 2)), aggregate, questions }
 }
@@ -307,15 +343,23 @@ pub fn question_accuracy(answers: &[String], prediction: &str, variant: Variant)
             if all_identical(&gts) {
                 leave_one_out_accuracy(&pred, &gts)
             } else {
-                let norm = |s: &str| process_digit_article(&process_punctuation(s), official_contractions());
+                let norm = |s: &str| {
+                    process_digit_article(&process_punctuation(s), official_contractions())
+                };
                 let gts = map_dedup(&gts, |s| Cow::Owned(norm(s)));
                 leave_one_out_accuracy(&norm(&pred), &gts)
             }
         }
         Variant::Emu | Variant::Okvqa => {
-            let punct: fn(&str) -> String =
-                if variant == Variant::Okvqa { process_punctuation_stemmed } else { process_punctuation };
-            let pred = process_digit_article(&punct(&clean_whitespace(prediction)), official_contractions());
+            let punct: fn(&str) -> String = if variant == Variant::Okvqa {
+                process_punctuation_stemmed
+            } else {
+                process_punctuation
+            };
+            let pred = process_digit_article(
+                &punct(&clean_whitespace(prediction)),
+                official_contractions(),
+            );
             if all_identical(answers) {
                 leave_one_out_accuracy(&pred, answers)
             } else {
@@ -349,7 +393,10 @@ pub fn all_identical<S: AsRef<str>>(answers: &[S]) -> bool {
 }
 
 /// Applies `f` to each answer, reusing the result for repeated strings.
-fn map_dedup<'a, S: AsRef<str>>(answers: &'a [S], f: impl Fn(&'a str) -> Cow<'a, str>) -> Vec<Cow<'a, str>> {
+fn map_dedup<'a, S: AsRef<str>>(
+    answers: &'a [S],
+    f: impl Fn(&'a str) -> Cow<'a, str>,
+) -> Vec<Cow<'a, str>> {
     let mut out: Vec<Cow<'a, str>> = Vec::with_capacity(answers.len());
     for (i, a) in answers.iter().enumerate() {
         let a = a.as_ref();
@@ -388,7 +435,11 @@ fn percent(accs: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// Means per group, groups in order of first appearance; items without a group are skipped.
-fn group_means<'a>(items: &'a [VqaItem], accs: &[f64], key: impl Fn(&'a VqaItem) -> Option<&'a str>) -> Vec<(&'a str, f64)> {
+fn group_means<'a>(
+    items: &'a [VqaItem],
+    accs: &[f64],
+    key: impl Fn(&'a VqaItem) -> Option<&'a str>,
+) -> Vec<(&'a str, f64)> {
     let mut order: Vec<&str> = Vec::new();
     let mut groups: HashMap<&str, Vec<f64>> = HashMap::new();
     for (it, &acc) in items.iter().zip(accs) {
@@ -434,7 +485,13 @@ mod tests {
             assert!((acc - want).abs() < 1e-12, "{m}: {acc}");
         }
         // 1/3 + 1/3 + 8 * 2/3 summed left to right, then / 10 (Python gives exactly 0.6).
-        assert_eq!(leave_one_out_accuracy("yes", &["yes", "yes", "no", "no", "no", "no", "no", "no", "no", "no"]), 0.6);
+        assert_eq!(
+            leave_one_out_accuracy(
+                "yes",
+                &["yes", "yes", "no", "no", "no", "no", "no", "no", "no", "no"]
+            ),
+            0.6
+        );
     }
 
     #[test]

@@ -64,7 +64,10 @@ pub fn strip_periods(t: &str) -> String {
     let mut removed = 0;
     let mut chars = t.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '.' && removed < PERIOD_STRIP_COUNT && !chars.peek().copied().is_some_and(is_py_digit) {
+        if c == '.'
+            && removed < PERIOD_STRIP_COUNT
+            && !chars.peek().copied().is_some_and(is_py_digit)
+        {
             removed += 1;
             continue;
         }
@@ -148,7 +151,9 @@ impl Hasher for Fnv {
 }
 
 impl Contractions {
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         Self(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
     pub fn get(&self, word: &str) -> Option<&str> {

@@ -146,7 +146,8 @@ pub const ARTICLES: [&str; 3] = ["a", "an", "the"];
 
 /// `punct` of `vqaEval.py`, in the reference's order.
 pub const PUNCT: [char; 21] = [
-    ';', '/', '[', ']', '"', '{', '}', '(', ')', '=', '+', '\\', '_', '-', '>', '<', '@', '`', ',', '?', '!',
+    ';', '/', '[', ']', '"', '{', '}', '(', ')', '=', '+', '\\', '_', '-', '>', '<', '@', '`', ',',
+    '?', '!',
 ];
 
 /// Unicode general category Nd (what Python 3.11's `re` matches with `\d` in a str pattern),

@@ -49,7 +49,8 @@ impl<'a> Graph<'a> {
             return d;
         }
         path.push(s);
-        let parents: Vec<Synset> = self.parents(s).iter().copied().filter(|p| !path.contains(p)).collect();
+        let parents: Vec<Synset> =
+            self.parents(s).iter().copied().filter(|p| !path.contains(p)).collect();
         let ds: Vec<usize> = parents.iter().map(|&p| self.depth(p, use_min, path)).collect();
         path.pop();
         let d = if use_min { ds.iter().min() } else { ds.iter().max() }.map_or(0, |d| d + 1);
@@ -143,8 +144,11 @@ fn lowest_common_hypernyms(g: &mut Graph, a: Synset, b: Synset, simulate_root: b
     if simulate_root {
         common.push(Node::Root);
     }
-    let Some(deepest) = common.iter().map(|&n| g.node_min_depth(n)).max() else { return Vec::new() };
-    let lowest: Vec<Node> = common.into_iter().filter(|&n| g.node_min_depth(n) == deepest).collect();
+    let Some(deepest) = common.iter().map(|&n| g.node_min_depth(n)).max() else {
+        return Vec::new();
+    };
+    let lowest: Vec<Node> =
+        common.into_iter().filter(|&n| g.node_min_depth(n) == deepest).collect();
     if lowest.len() == 1 {
         return lowest;
     }

@@ -9,7 +9,8 @@ use crate::metrics::wordnet::tests::wordnet;
 const TOL: f64 = 1e-12;
 
 fn golden(name: &str) -> Value {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/wups/")).join(name);
+    let path =
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/wups/")).join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -69,7 +70,12 @@ fn golden_wups_pairs() {
         for (alpha, key) in ALPHAS.iter().zip(KEYS) {
             close(get_wups(p, a, *alpha, wn), num(&c[key]), &format!("[{i}] {p:?} vs {a:?} {key}"));
         }
-        items.push(WupsItem { prediction: p.into(), answer: a.into(), answer_add: None, qtype: None });
+        items.push(WupsItem {
+            prediction: p.into(),
+            answer: a.into(),
+            answer_add: None,
+            qtype: None,
+        });
     }
     // The batch path (both thresholds at once, parallel) gives the same numbers; plain WUPS keeps
     // its list whatever the detail asked for.
@@ -114,12 +120,23 @@ fn golden_word_pairs() {
         let what = format!("[{i}] {w1:?} {w2:?}");
         let s1 = wn.synsets(w1).first().copied();
         let s2 = wn.synsets(w2).first().copied();
-        assert_eq!(s1.map(|s| wn.synset_name(&s)).as_deref(), p["synset1"].as_str(), "{what} synset1");
-        assert_eq!(s2.map(|s| wn.synset_name(&s)).as_deref(), p["synset2"].as_str(), "{what} synset2");
+        assert_eq!(
+            s1.map(|s| wn.synset_name(&s)).as_deref(),
+            p["synset1"].as_str(),
+            "{what} synset1"
+        );
+        assert_eq!(
+            s2.map(|s| wn.synset_name(&s)).as_deref(),
+            p["synset2"].as_str(),
+            "{what} synset2"
+        );
         if let (Some(a), Some(b)) = (s1, s2) {
             match (wn.wup_similarity(&a, &b), p["wup_similarity_raw"].as_f64()) {
                 (Some(got), Some(want)) => close(got, want, &format!("{what} raw")),
-                (got, _) => assert!(got.is_none() && p["wup_similarity_raw"].is_null(), "{what} raw: got {got:?}"),
+                (got, _) => assert!(
+                    got.is_none() && p["wup_similarity_raw"].is_null(),
+                    "{what} raw: got {got:?}"
+                ),
             }
         } else {
             assert!(p["wup_similarity_raw"].is_null(), "{what}: raw given but a synset is missing");
@@ -194,7 +211,8 @@ struct TempFile(PathBuf);
 
 impl TempFile {
     fn new(name: &str, contents: &str) -> TempFile {
-        let path = std::env::temp_dir().join(format!("emu_eval_wups_{}_{name}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("emu_eval_wups_{}_{name}", std::process::id()));
         std::fs::write(&path, contents).expect("write temp file");
         TempFile(path)
     }
@@ -234,7 +252,10 @@ fn score_file_nextqa_matches_golden_and_keeps_fields() {
 #[test]
 fn score_file_plain_list() {
     let wn = wordnet();
-    let f = TempFile::new("plain.json", r#"[{"prediction":"dog","answer":"dog","id":7},{"prediction":"cat","answer":"plugh","answer_add":"cat"}]"#);
+    let f = TempFile::new(
+        "plain.json",
+        r#"[{"prediction":"dog","answer":"dog","id":7},{"prediction":"cat","answer":"plugh","answer_add":"cat"}]"#,
+    );
     let out = to_json(&score_file(f.path(), false, wn, Detail::PerSample).expect("scores"));
     assert_eq!(out[0]["id"], 7);
     assert_eq!(out[0]["wups_0.0"], 1.0);
@@ -245,11 +266,23 @@ fn score_file_plain_list() {
 fn score_file_errors_name_file_and_field() {
     let wn = wordnet();
     let cases = [
-        (r#"[{"prediction":"a","answer":"b"},{"answer":"b"}]"#, false, "[1].prediction: missing field"),
+        (
+            r#"[{"prediction":"a","answer":"b"},{"answer":"b"}]"#,
+            false,
+            "[1].prediction: missing field",
+        ),
         (r#"[{"prediction":3,"answer":"b"}]"#, false, "[0].prediction: expected a string"),
-        (r#"[{"prediction":"a","answer":"b","answer_add":1}]"#, false, "[0].answer_add: expected a string"),
+        (
+            r#"[{"prediction":"a","answer":"b","answer_add":1}]"#,
+            false,
+            "[0].answer_add: expected a string",
+        ),
         (r#"[{"prediction":"a","answer":"b"}]"#, true, "[0].type: missing field"),
-        (r#"[{"prediction":"a","answer":"b","type":"XX"}]"#, true, "[0].type: unknown question type"),
+        (
+            r#"[{"prediction":"a","answer":"b","type":"XX"}]"#,
+            true,
+            "[0].type: unknown question type",
+        ),
         (r#"{"prediction":"a"}"#, false, "(root): expected an array"),
         (r#"[1]"#, false, "[0]: expected an object"),
         (r#"[{"prediction":"a",}]"#, false, "malformed JSON"),
@@ -265,7 +298,12 @@ fn score_file_errors_name_file_and_field() {
 
 #[test]
 fn aggregate_empty_type_is_null() {
-    let items = vec![WupsItem { prediction: "a".into(), answer: "a".into(), answer_add: None, qtype: Some("TP".into()) }];
+    let items = vec![WupsItem {
+        prediction: "a".into(),
+        answer: "a".into(),
+        answer_add: None,
+        qtype: Some("TP".into()),
+    }];
     let agg = to_json(&aggregate(&items, &[[1.0, 1.0]]));
     assert_eq!(agg["per_type_wups_0.0"]["TN"], 100.0);
     assert!(agg["per_type_wups_0.0"]["CW"].is_null());

@@ -215,20 +215,33 @@ mod tests {
     fn nltk_doc_example() {
         let s = "Good muffins cost $3.88 (roughly 3,36 euros)\nin New York.  Please buy me\ntwo of them.\nThanks.";
         let want = [
-            "Good", "muffins", "cost", "$", "3.88", "(", "roughly", "3,36", "euros", ")", "in", "New", "York.",
-            "Please", "buy", "me", "two", "of", "them.", "Thanks", ".",
+            "Good", "muffins", "cost", "$", "3.88", "(", "roughly", "3,36", "euros", ")", "in",
+            "New", "York.", "Please", "buy", "me", "two", "of", "them.", "Thanks", ".",
         ];
         assert_eq!(tok(s), want);
     }
 
     #[test]
     fn fast_path_agrees_with_full_rules() {
-        for s in ["play guitar", " two  dogs ", "10 men", "", "Cannot go", "I WANNA go", "gotta", "cannotx y", "gonna2"] {
+        for s in [
+            "play guitar",
+            " two  dogs ",
+            "10 men",
+            "",
+            "Cannot go",
+            "I WANNA go",
+            "gotta",
+            "cannotx y",
+            "gonna2",
+        ] {
             assert_eq!(word_tokenize(s), super::full_tokenize(s), "{s:?}");
         }
         assert!(super::plain_words("Cannot go").is_none());
         assert!(super::plain_words("don't").is_none());
-        assert_eq!(super::plain_words("cannotx y").as_deref(), Some(&["cannotx".to_owned(), "y".to_owned()][..]));
+        assert_eq!(
+            super::plain_words("cannotx y").as_deref(),
+            Some(&["cannotx".to_owned(), "y".to_owned()][..])
+        );
     }
 
     #[test]
