@@ -309,3 +309,40 @@ fn mistakes_are_refused_before_the_model_loads() {
         assert!(!out.exists(), "{args:?}: a run folder was written");
     }
 }
+
+/// VizWiz writes the gate's probability of "answerable" in its result file and line, and
+/// `metrics.json` carries the challenge's unanswerability AP and F1, as `score` computes them
+/// from that file.
+#[test]
+fn vizwiz_writes_answerable_and_scores_answerability() {
+    let root = tmp("vizwiz");
+    let out = root.join("run");
+    ok(&run(&root, &out, &fixtures(), &["--task", "vizwiz"]));
+    let result = read_json(&out.join("vizwiz_answer.json"));
+    let result = result.as_array().unwrap();
+    assert!(!result.is_empty());
+    for r in result {
+        let p = r["answerable"].as_f64().unwrap_or_else(|| panic!("no answerable: {r}"));
+        assert!((0.0..=1.0).contains(&p), "{r}");
+    }
+    for l in lines(&out) {
+        assert!(l["answerable"].is_f64(), "{l}");
+    }
+    let m = read_json(&out.join("metrics.json"));
+    let u = &m["metric"]["unanswerability"];
+    assert!(u["average_precision"].is_f64() && u["f1_score"].is_f64(), "{m}");
+    let score = crate::common::json_out(&emu_eval(
+        &[
+            "score",
+            "--task",
+            "vizwiz",
+            "--data-root",
+            &s(&fixtures()),
+            "--predictions",
+            &s(&out.join("vizwiz_answer.json")),
+        ],
+        None,
+    ));
+    assert_eq!(score["metric"]["unanswerability"], *u, "{score}");
+    assert_eq!(score["metric"]["overall"], m["metric"]["overall"]);
+}

@@ -194,6 +194,7 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
             error: failed
                 .then(|| format!("{}: cannot decode: synthetic failure", photos[0].display())),
             time_seconds: 0.05,
+            answerable: None,
             ground_truth: None,
         });
     }

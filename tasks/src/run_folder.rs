@@ -350,6 +350,9 @@ pub struct Prediction {
     pub error: Option<String>,
     #[serde(default)]
     pub time_seconds: f64,
+    /// Gated tasks (VizWiz): the gate's probability that the question is answerable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answerable: Option<f64>,
     /// What the sample is scored against (answers, references, the gold option); absent for
     /// splits without answers and for text-to-image.
     #[serde(default, skip_serializing_if = "Option::is_none")]

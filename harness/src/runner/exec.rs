@@ -7,7 +7,9 @@ use candle_core::Tensor;
 use tasks::registry::Generation;
 
 use models::decode::emu_lm::EmuSession;
-use models::decode::rank_emu::{encode_candidates, rank_shared, single_prompt_embeds};
+use models::decode::rank_emu::{
+    candidate_nll_shared, encode_candidates, rank_shared, single_prompt_embeds,
+};
 use models::decode::{self, GenerationConfig, TokenTrie};
 use models::emu::Emu;
 use tasks::metrics::visdial::order_to_ranks as visdial_ranks;
@@ -66,6 +68,33 @@ impl<'m> Executor<'m> {
         let out = decode::generate(&mut session, &cfg, trie.as_ref())?;
         self.model_seconds += start.elapsed().as_secs_f64();
         Ok(out.iter().map(|g| tok.decode(&g.ids)).collect())
+    }
+
+    /// The probability of `answers[0]` against `answers[1]` after `prompt`, each answer followed
+    /// by EOS: their sequence likelihoods normalised over the pair (the VizWiz gate's probability
+    /// that a question is answerable, for the challenge's answerability AP and F1).
+    pub fn pair_probability(
+        &mut self,
+        prompt: &str,
+        pixels: Option<&Tensor>,
+        answers: [&str; 2],
+    ) -> Result<f64> {
+        let start = Instant::now();
+        let embeds = single_prompt_embeds(self.emu, prompt, pixels)?;
+        let mut cands = encode_candidates(self.emu, &answers.map(str::to_owned))?;
+        for c in &mut cands {
+            c.push(models::emu::tokenizer::EOS);
+        }
+        let nll = candidate_nll_shared(self.emu, &embeds, &cands, RANK_CHUNK)?;
+        let lp: Vec<f64> = nll.iter().map(|t| -t.iter().map(|&x| x as f64).sum::<f64>()).collect();
+        self.model_seconds += start.elapsed().as_secs_f64();
+        let m = lp[0].max(lp[1]);
+        let (a, b) = ((lp[0] - m).exp(), (lp[1] - m).exp());
+        let p = a / (a + b);
+        if !p.is_finite() {
+            anyhow::bail!("answerability probability is {p} (log-likelihoods {lp:?})");
+        }
+        Ok(p)
     }
 
     /// VisDial ranking (§3.7): 1-based rank of each candidate by the classification loss.

@@ -73,12 +73,15 @@ pub fn finish(
     let mut failed = 0;
     for (l, &p) in lines.iter().zip(positions) {
         let sample = &data.split.samples[p];
-        let pred: Option<Prediction> =
-            if l["error"].is_null() { prediction_from_json(&l["prediction"]) } else { None };
+        let pred: Option<Prediction> = if l["error"].is_null() {
+            prediction_from_json(&l["prediction"], l["answerable"].as_f64())
+        } else {
+            None
+        };
         // A failed sample stays in the result file as what the score counts it as.
         let pred = pred.unwrap_or_else(|| {
             failed += 1;
-            predictions::stand_in(sample)
+            predictions::stand_in(task, sample)
         });
         records.push(predictions::record(task, sample, &pred).map_err(|e| anyhow!(e))?);
         joined.push((sample, Some(pred)));

@@ -109,6 +109,8 @@ struct Live<'a> {
     error: Option<String>,
     seconds: f64,
     decoded: &'a Decoded,
+    /// The answerability gate's probability of "answerable" (gated tasks).
+    answerable: Option<f64>,
 }
 
 impl Live<'_> {
@@ -203,6 +205,7 @@ pub fn execute(
                 error: None,
                 seconds: 0.0,
                 decoded,
+                answerable: None,
             }),
             Err(e) => failed_early.push((s.pos, Support::none(), e)),
         }
@@ -270,11 +273,29 @@ fn run_generate(
     let start = Instant::now();
     let result = generate_rows(exec, &rows, settings, allowed.as_ref().map(|a| &a[..]));
     let per_row = start.elapsed().as_secs_f64() / rows.len() as f64;
+    let gate = task.inference.gate().filter(|_| allowed.is_some());
+    // The gate's probability of "answerable", from the same prompt and images.
+    let with_probability = |exec: &mut Executor, l: &mut Live, text: &str, px: Option<&Tensor>| {
+        let Some(g) = gate else { return true };
+        match exec.pair_probability(text, px, [g.answerable, g.unanswerable]) {
+            Ok(p) => {
+                l.answerable = Some(p);
+                true
+            }
+            Err(e) => {
+                let msg = format!("stage {}: {e:#}", l.plan.stages[i].name);
+                l.fail_stage(i, Some(text.to_owned()), msg);
+                false
+            }
+        }
+    };
     match result {
         Ok(texts) => {
-            for ((j, text, _), out) in rows.into_iter().zip(texts) {
+            for ((j, text, px), out) in rows.into_iter().zip(texts) {
                 live[j].seconds += per_row;
-                live[j].record_stage(task, i, text, Value::String(out));
+                if with_probability(exec, &mut live[j], &text, px.as_ref()) {
+                    live[j].record_stage(task, i, text, Value::String(out));
+                }
             }
         }
         // Isolate the failing sample: each row alone.
@@ -285,7 +306,9 @@ fn run_generate(
                 match generate_rows(exec, &one, settings, allowed.as_ref().map(|a| &a[..])) {
                     Ok(mut texts) => {
                         live[j].seconds += t0.elapsed().as_secs_f64();
-                        live[j].record_stage(task, i, text, Value::String(texts.remove(0)));
+                        if with_probability(exec, &mut live[j], &text, one[0].2.as_ref()) {
+                            live[j].record_stage(task, i, text, Value::String(texts.remove(0)));
+                        }
                     }
                     Err(e) => {
                         let msg = format!("stage {}: {e:#}", live[j].plan.stages[i].name);
@@ -360,7 +383,11 @@ fn prediction(task: &Task, l: &Live) -> Option<Prediction> {
         ),
         Inference::AnswerabilityGate { .. } => {
             let gate = l.raw.get(prompts::ANSWERABILITY)?.as_str()?;
-            Prediction::Text(prompts::gated_answer(ptask, gate, answer.as_str()?))
+            let answer = prompts::gated_answer(ptask, gate, answer.as_str()?);
+            match l.answerable {
+                Some(answerable) => Prediction::Gated { answer, answerable },
+                None => Prediction::Text(answer),
+            }
         }
         _ => Prediction::Text(prompts::postprocess(ptask, StageKind::Answer, answer.as_str()?)),
     })
@@ -377,26 +404,32 @@ fn finish_sample(task: &Task, data: &TaskData, l: Live, scorer: &SampleScorer) -
     };
     let score = pred.as_ref().and_then(|p| scorer.score(sample, p));
     let pv = pred.as_ref().map_or(Value::Null, prediction_json);
+    let answerable = pred.as_ref().and_then(Prediction::answerable);
     let mut v = record(id, &l.support, l.records, pv, score, error, l.seconds);
+    if let Some(p) = answerable {
+        v["answerable"] = json!(p);
+    }
     if let Some(t) = truth {
         v["ground_truth"] = t;
     }
     v
 }
 
-/// A prediction as `predictions.jsonl` stores it: the answer text or the ranks.
+/// A prediction as `predictions.jsonl` stores it: the answer text or the ranks (a gated
+/// answer's probability is the line's `answerable`).
 pub fn prediction_json(p: &Prediction) -> Value {
     match p {
-        Prediction::Text(t) => json!(t),
+        Prediction::Text(t) | Prediction::Gated { answer: t, .. } => json!(t),
         Prediction::Ranks(r) => json!(r),
     }
 }
 
-/// A prediction read back from `predictions.jsonl`.
-pub fn prediction_from_json(v: &Value) -> Option<Prediction> {
-    match v {
-        Value::String(s) => Some(Prediction::Text(s.clone())),
-        Value::Array(a) => Some(Prediction::Ranks(
+/// A prediction read back from `predictions.jsonl` (`answerable`: the line's field).
+pub fn prediction_from_json(v: &Value, answerable: Option<f64>) -> Option<Prediction> {
+    match (v, answerable) {
+        (Value::String(s), Some(p)) => Some(Prediction::Gated { answer: s.clone(), answerable: p }),
+        (Value::String(s), None) => Some(Prediction::Text(s.clone())),
+        (Value::Array(a), _) => Some(Prediction::Ranks(
             a.iter()
                 .map(|r| r.as_u64().and_then(|r| u32::try_from(r).ok()))
                 .collect::<Option<Vec<_>>>()?,

@@ -13,11 +13,30 @@ use crate::metrics::result::{Detail, Headline, MetricResult};
 use crate::metrics::{caption, videoqa, visdial, vqa, wordnet::WordNet, wups};
 use crate::registry::{ResultFormat, Scorer, Task};
 
-/// One prediction: text, or VisDial per-option ranks.
+/// One prediction: text, VisDial per-option ranks, or a gated answer (VizWiz) with the gate's
+/// probability that the question is answerable.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prediction {
     Text(String),
     Ranks(Vec<u32>),
+    Gated { answer: String, answerable: f64 },
+}
+
+impl Prediction {
+    /// The answer text (`None` for ranks).
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Prediction::Text(t) | Prediction::Gated { answer: t, .. } => Some(t),
+            Prediction::Ranks(_) => None,
+        }
+    }
+    /// The answerability probability of a gated answer.
+    pub fn answerable(&self) -> Option<f64> {
+        match self {
+            Prediction::Gated { answerable, .. } => Some(*answerable),
+            _ => None,
+        }
+    }
 }
 
 /// An integer given as a JSON number or a decimal string (NExT-QA ids are often strings).
@@ -55,10 +74,20 @@ pub fn read(task: &Task, path: &Path) -> Result<Vec<(SampleId, Prediction)>, Inp
                 SampleId::Int(j.u64(j.get(rec, &f, "image_id")?, &format!("{f}.image_id"))?),
                 text("caption")?,
             ),
-            ResultFormat::VizwizImage => (
-                SampleId::Image(j.str(j.get(rec, &f, "image")?, &format!("{f}.image"))?.to_owned()),
-                text("answer")?,
-            ),
+            ResultFormat::VizwizImage => {
+                let id = SampleId::Image(
+                    j.str(j.get(rec, &f, "image")?, &format!("{f}.image"))?.to_owned(),
+                );
+                let answer = text("answer")?;
+                match j.opt(rec, &f, "answerable")? {
+                    Some(v) => {
+                        let p = j.f64(v, &format!("{f}.answerable"))?;
+                        let answer = answer.text().unwrap_or_default().to_owned();
+                        (id, Prediction::Gated { answer, answerable: p })
+                    }
+                    None => (id, answer),
+                }
+            }
             ResultFormat::VisdialRanks => {
                 let image_id = j.u64(j.get(rec, &f, "image_id")?, &format!("{f}.image_id"))?;
                 let round_id = j.u32(j.get(rec, &f, "round_id")?, &format!("{f}.round_id"))?;
@@ -99,9 +128,9 @@ pub fn read(task: &Task, path: &Path) -> Result<Vec<(SampleId, Prediction)>, Inp
 
 /// The official result-file record of one prediction (the inverse of [`read`]).
 pub fn record(task: &Task, sample: &Sample, prediction: &Prediction) -> Result<Value, Invalid> {
-    let answer = || match prediction {
-        Prediction::Text(t) => Ok(t.clone()),
-        Prediction::Ranks(_) => {
+    let answer = || match prediction.text() {
+        Some(t) => Ok(t.to_owned()),
+        None => {
             Err(Invalid(format!("{}: sample {}: ranks where text is expected", task.id, sample.id)))
         }
     };
@@ -112,15 +141,17 @@ pub fn record(task: &Task, sample: &Sample, prediction: &Prediction) -> Result<V
         (ResultFormat::QuestionAnswer, SampleId::Int(i)) => {
             json!({"question_id": i, "answer": answer()?})
         }
-        (ResultFormat::VizwizImage, SampleId::Image(name)) => {
-            json!({"image": name, "answer": answer()?})
-        }
+        (ResultFormat::VizwizImage, SampleId::Image(name)) => match prediction.answerable() {
+            // The VizWiz challenge's answerability field: the probability of "answerable".
+            Some(p) => json!({"image": name, "answer": answer()?, "answerable": p}),
+            None => json!({"image": name, "answer": answer()?}),
+        },
         (ResultFormat::NextqaVideoQid, SampleId::VideoQid { video, qid }) => {
             json!({"video": video, "qid": qid, "answer": answer()?})
         }
         (ResultFormat::VisdialRanks, SampleId::Round { image_id, round_id }) => match prediction {
             Prediction::Ranks(r) => json!({"image_id": image_id, "round_id": round_id, "ranks": r}),
-            Prediction::Text(_) => {
+            Prediction::Text(_) | Prediction::Gated { .. } => {
                 return Err(format!(
                     "{}: sample {}: text where ranks are expected",
                     task.id, sample.id
@@ -163,10 +194,14 @@ fn worst_ranks(options: usize, gt: Option<usize>, rel: Option<&Vec<f64>>) -> Vec
 /// What a sample that failed counts as, in the result file and in the score alike: the empty
 /// answer or caption, or for a ranking the order that puts the ground truth last. The official
 /// evaluators then accept the file and score it as `metrics.json` does.
-pub fn stand_in(sample: &Sample) -> Prediction {
+pub fn stand_in(task: &Task, sample: &Sample) -> Prediction {
     match &sample.content {
         Content::Dialog { options, gt_index, gt_relevance, .. } => {
             Prediction::Ranks(worst_ranks(options.len(), *gt_index, gt_relevance.as_ref()))
+        }
+        // A gated task's failure is also the least confident "answerable".
+        _ if task.inference.gate().is_some() => {
+            Prediction::Gated { answer: String::new(), answerable: 0.0 }
         }
         _ => Prediction::Text(String::new()),
     }
@@ -236,7 +271,7 @@ pub fn join(
 
 fn text(p: &Option<Prediction>) -> String {
     match p {
-        Some(Prediction::Text(t)) => t.clone(),
+        Some(Prediction::Text(t)) | Some(Prediction::Gated { answer: t, .. }) => t.clone(),
         _ => String::new(),
     }
 }
@@ -345,7 +380,7 @@ pub fn score(
                             question_type: question_type.clone(),
                             answer_type: answer_type.clone(),
                             answerable: *answerable,
-                            answerable_pred: None,
+                            answerable_pred: p.as_ref().and_then(Prediction::answerable),
                         }),
                         _ => Err(no_gt()),
                     })
