@@ -160,13 +160,14 @@ pub fn load_wordnet(task: &Task, dir: Option<&Path>) -> Result<Option<WordNet>> 
 /// Checks, before the model loads (minutes for the 14B model), what a run of `opts` would only
 /// find out later: the task's files and their consistency, the support pool against the shots,
 /// the prompt options against the templates (`n_causal` from the model's config), WordNet, and
-/// that the output folder can be written.
+/// that the output folder can be written and its file system has roughly enough room.
 pub fn preflight(opts: &RunOptions, n_causal: usize) -> Result<()> {
     let task = opts.task;
     let refuse = || format!("refusing to start {}", task.id);
-    if task.is_text_to_image() {
+    let samples = if task.is_text_to_image() {
         t2i::check_flags(task.id, opts.shots, opts.cot, opts.text_examples, &opts.t2i)?;
         task.load(&task.dir(&opts.data_root), &opts.split).with_context(refuse)?;
+        opts.limit.map_or(opts.t2i.prompts, |l| l.min(opts.t2i.prompts))
     } else {
         let popts = prompt_options(opts, n_causal);
         let wanted = plan::wanted_support(&popts);
@@ -187,8 +188,46 @@ pub fn preflight(opts: &RunOptions, n_causal: usize) -> Result<()> {
         let support = plan::fallback_support(&data, &q.id, wanted, opts.seed)?;
         plan::plan(&data, opts.family, q, &support, &popts).with_context(refuse)?;
         load_wordnet(task, opts.wordnet.as_deref())?;
+        positions_of(&data, opts.limit, opts.shard).len()
+    };
+    check_writable(&opts.output)?;
+    check_free_space(&opts.output, output_bytes(task, samples))
+}
+
+/// A generous estimate of what a run writes: a predictions line (prompt texts of every stage)
+/// and a result record per sample, or a PNG per generated image, plus the small files.
+pub fn output_bytes(task: &Task, samples: usize) -> u64 {
+    const FIXED: u64 = 16 << 20;
+    let per_sample: u64 = if task.is_text_to_image() { 512 << 10 } else { 16 << 10 };
+    FIXED + per_sample * samples as u64
+}
+
+/// Refuses to start when the output's file system has less room than `need` bytes.
+fn check_free_space(dir: &Path, need: u64) -> Result<()> {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let existing = abs.ancestors().find(|a| a.is_dir()).unwrap_or(Path::new("."));
+    match free_bytes(existing) {
+        Some(free) if free < need => bail!(
+            "{}: {} MiB free on its file system, the run needs about {} MiB",
+            dir.display(),
+            free >> 20,
+            need.div_ceil(1 << 20)
+        ),
+        _ => Ok(()),
     }
-    check_writable(&opts.output)
+}
+
+/// Bytes an unprivileged writer may still use on the file system of `path` (None: unknown).
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statvfs is a valid value of the plain C struct.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `s` a valid out-pointer for the call.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    Some((s.f_bavail as u64).saturating_mul(s.f_frsize as u64))
 }
 
 /// Writes, then removes, a probe file in `dir` or, when it does not exist yet, in the nearest
@@ -479,4 +518,28 @@ fn rices_supports(
 /// Sample id → position in the split's canonical order.
 pub fn id_positions(data: &TaskData) -> HashMap<&str, usize> {
     data.queries.iter().enumerate().map(|(i, q)| (q.id.as_str(), i)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_estimate_grows_with_samples_and_images_cost_more() {
+        let vqa = tasks::registry::get("vqav2").unwrap();
+        let t2i = tasks::registry::get("coco_t2i").unwrap();
+        assert!(output_bytes(vqa, 1000) > output_bytes(vqa, 10));
+        assert!(output_bytes(t2i, 100) > output_bytes(vqa, 100));
+        // 30,000 images at 512 KiB each: about 15 GiB asked of the disk.
+        assert_eq!(output_bytes(t2i, 30_000) >> 30, 14);
+    }
+
+    #[test]
+    fn free_space_is_read_and_a_too_large_need_is_refused() {
+        let dir = std::env::temp_dir();
+        assert!(free_bytes(&dir).is_some_and(|b| b > 0));
+        let e = check_free_space(&dir.join("not-yet/run"), u64::MAX / 2).unwrap_err().to_string();
+        assert!(e.contains("MiB free on its file system, the run needs about"), "{e}");
+        assert!(check_free_space(&dir, 1).is_ok());
+    }
 }
