@@ -171,6 +171,7 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
                 images: images[..1].to_vec(),
                 frames: frames[..1].to_vec(),
                 output: json!("a cat on a mat"),
+                error: None,
             });
         }
         stages.push(Stage {
@@ -180,6 +181,7 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
             images,
             frames,
             output: if failed { serde_json::Value::Null } else { json!(format!("{answer}.")) },
+            error: None,
         });
         preds.push(Prediction {
             id,
@@ -194,6 +196,8 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
             error: failed
                 .then(|| format!("{}: cannot decode: synthetic failure", photos[0].display())),
             time_seconds: 0.05,
+            caption: None,
+            image: None,
             answerable: None,
             ground_truth: None,
         });

@@ -332,6 +332,9 @@ pub struct Stage {
     pub frames: Vec<Option<[usize; 2]>>,
     #[serde(default)]
     pub output: Value,
+    /// Why the stage failed (the sample's error), for the stage a failed sample stopped in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One line of `predictions.jsonl`.
@@ -350,6 +353,11 @@ pub struct Prediction {
     pub error: Option<String>,
     #[serde(default)]
     pub time_seconds: f64,
+    /// Text-to-image: the caption and the generated PNG (relative to the run folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Gated tasks (VizWiz): the gate's probability that the question is answerable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answerable: Option<f64>,

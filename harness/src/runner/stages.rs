@@ -242,7 +242,15 @@ pub fn execute(
     for (pos, support, e) in failed_early {
         out.push((
             pos,
-            record(&data.queries[pos].id, &support, Vec::new(), Value::Null, None, Some(e), 0.0),
+            to_json(&record(
+                &data.queries[pos].id,
+                &support,
+                Vec::new(),
+                Value::Null,
+                None,
+                Some(e),
+                0.0,
+            )),
         ));
     }
     out.sort_by_key(|(p, _)| *p);
@@ -404,15 +412,10 @@ fn finish_sample(task: &Task, data: &TaskData, l: Live, scorer: &SampleScorer) -
     };
     let score = pred.as_ref().and_then(|p| scorer.score(sample, p));
     let pv = pred.as_ref().map_or(Value::Null, prediction_json);
-    let answerable = pred.as_ref().and_then(Prediction::answerable);
-    let mut v = record(id, &l.support, l.records, pv, score, error, l.seconds);
-    if let Some(p) = answerable {
-        v["answerable"] = json!(p);
-    }
-    if let Some(t) = truth {
-        v["ground_truth"] = t;
-    }
-    v
+    let mut line = record(id, &l.support, l.records, pv, score, error, l.seconds);
+    line.answerable = pred.as_ref().and_then(Prediction::answerable);
+    line.ground_truth = truth;
+    to_json(&line)
 }
 
 /// A prediction as `predictions.jsonl` stores it: the answer text or the ranks (a gated
@@ -438,6 +441,7 @@ pub fn prediction_from_json(v: &Value, answerable: Option<f64>) -> Option<Predic
     }
 }
 
+/// A `predictions.jsonl` line in the run-folder schema.
 fn record(
     id: &str,
     support: &Support,
@@ -446,14 +450,31 @@ fn record(
     score: Option<f64>,
     error: Option<String>,
     seconds: f64,
-) -> Value {
-    json!({
-        "id": id,
-        "support": support.to_json(),
-        "stages": stages,
-        "prediction": prediction,
-        "score": score,
-        "error": error,
-        "time_seconds": seconds,
-    })
+) -> tasks::run_folder::Prediction {
+    tasks::run_folder::Prediction {
+        id: id.to_owned(),
+        support: Some(tasks::run_folder::Support {
+            method: support.method.clone(),
+            ids: support.ids.clone(),
+            similarities: support
+                .similarities
+                .as_ref()
+                .map(|s| s.iter().map(|&x| x as f64).collect()),
+        }),
+        // Stage records are built by `plan::stage_json`, whose fields are the schema's.
+        stages: stages.into_iter().filter_map(|s| serde_json::from_value(s).ok()).collect(),
+        prediction,
+        score,
+        error,
+        time_seconds: seconds,
+        caption: None,
+        image: None,
+        answerable: None,
+        ground_truth: None,
+    }
+}
+
+/// A line as the prediction writer takes it.
+pub fn to_json(line: &tasks::run_folder::Prediction) -> Value {
+    serde_json::to_value(line).unwrap_or(Value::Null)
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use models::decoder::GenerateOptions;
-use serde_json::json;
+use serde_json::{json, Value};
 use tasks::metrics::fid::frechet_distance;
 
 use tasks::registry::Task;
@@ -194,13 +194,13 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
                 }
                 model_seconds += secs;
                 let rel = format!("{}/{}.png", task.result_file, c.id);
-                json!({"id": c.id.to_string(), "caption": c.caption, "image": rel, "prediction": rel, "score": null, "error": null, "time_seconds": secs})
+                line(c, Some(rel), None, secs)
             }
             Err(e) => {
                 failed += 1;
                 let msg = format!("{e:#}").replace('\n', " ");
                 crate::log::note(format!("{}: caption {} failed: {msg}", task.id, c.id));
-                json!({"id": c.id.to_string(), "caption": c.caption, "image": null, "prediction": null, "score": null, "error": msg, "time_seconds": begin.elapsed().as_secs_f64()})
+                line(c, None, Some(msg), begin.elapsed().as_secs_f64())
             }
         };
         writer.append(&line)?;
@@ -245,6 +245,25 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     let metrics =
         finish_t2i(task, out, &list, &positions, &fp, model, &fid, opts.shard.is_none(), timing)?;
     Ok(RunSummary { output: out.clone(), metrics })
+}
+
+/// A caption's `predictions.jsonl` line in the run-folder schema: its PNG (relative to the run
+/// folder) as `image` and `prediction`, or the error.
+fn line(c: &Caption, image: Option<String>, error: Option<String>, seconds: f64) -> Value {
+    let p = tasks::run_folder::Prediction {
+        id: c.id.to_string(),
+        support: None,
+        stages: Vec::new(),
+        prediction: image.clone().map_or(Value::Null, Value::String),
+        score: None,
+        error,
+        time_seconds: seconds,
+        caption: Some(c.caption.clone()),
+        image,
+        answerable: None,
+        ground_truth: None,
+    };
+    serde_json::to_value(&p).unwrap_or(Value::Null)
 }
 
 /// Writes `captions.json`, or checks that the one there is this run's sample.
