@@ -39,8 +39,14 @@ fn main() {
     };
     cli.limits.apply();
     if let Err(err) = harness::cli::dispatch(cli) {
-        // One line, no backtrace: the chain joined with ": ".
-        fail(&format!("{err:#}"));
+        // One line, no backtrace: the chain joined with ": ". A stop on SIGTERM/SIGINT has its
+        // own status (README "Scheduler-safe runs") so that a requeued job resumes.
+        let code = if err.downcast_ref::<harness::signals::Interrupted>().is_some() {
+            harness::signals::EXIT_INTERRUPTED
+        } else {
+            1
+        };
+        fail_with(&format!("{err:#}"), code);
     }
 }
 
@@ -55,6 +61,10 @@ fn usage_line(rendered: &str) -> String {
 }
 
 fn fail(msg: &str) -> ! {
+    fail_with(msg, 1)
+}
+
+fn fail_with(msg: &str, code: i32) -> ! {
     eprintln!("emu-eval: error: {}", harness::log::one_line(msg));
-    std::process::exit(1);
+    std::process::exit(code);
 }

@@ -75,6 +75,9 @@ pub enum Command {
     Merge(commands::merge::Args),
     /// Tables beside the paper's numbers, plots and an HTML page from run folders.
     Report(commands::report::Args),
+    /// The paper's Tables 1–3 as one resumable plan: run here, as a Slurm array or a Kubernetes
+    /// Indexed Job, then merged into one report.
+    Reproduce(commands::reproduce::Args),
     /// Compare a candidate with a baseline; non-zero exit on regression (CI gate).
     Compare(commands::compare::Args),
     /// Build or refresh a task's RICES feature cache (support pool and evaluation split).
@@ -102,6 +105,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(a) => commands::run::run(a),
         Command::Merge(a) => commands::merge::run(a),
         Command::Report(a) => commands::report::run(a),
+        Command::Reproduce(a) => commands::reproduce::run(a),
         Command::Compare(a) => commands::compare::run(a),
         Command::Index(a) => commands::index::run(a),
         Command::Neighbours(a) => commands::neighbours::run(a),

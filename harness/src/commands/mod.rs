@@ -14,6 +14,7 @@ pub mod prompt;
 pub mod rank;
 pub mod regress;
 pub mod report;
+pub mod reproduce;
 pub mod run;
 pub mod score;
 pub mod stage;

@@ -51,6 +51,10 @@ pub struct Args {
     /// Samples that may fail (undecodable media, decoding errors) before the run stops non-zero.
     #[arg(long, default_value_t = 0)]
     pub max_failures: usize,
+    /// On SIGTERM/SIGINT: seconds the current batch may take to finish before the process exits
+    /// anyway (status 75 either way; finished samples are kept and a rerun resumes).
+    #[arg(long, default_value_t = 30)]
+    pub grace_seconds: u64,
     /// Replace a run folder that holds a different configuration.
     #[arg(long)]
     pub overwrite: bool,
@@ -100,7 +104,17 @@ pub enum SupportArg {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    check_flags(&args)?;
+    crate::signals::install(std::time::Duration::from_secs(args.grace_seconds));
+    let runs = options(&args)?;
+    let source = args.model.source(args.seed);
+    let rows = execute(&source, args.family.get(), &args.runtime, &runs)?;
+    print!("{}", runner::finish::table(&rows));
+    Ok(())
+}
+
+/// The run of every (task, shots) combination the flags ask for, checked flag by flag.
+pub fn options(args: &Args) -> Result<Vec<RunOptions>> {
+    check_flags(args)?;
     let family = args.family.get();
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
     let data_root = args.data.resolve()?;
@@ -151,23 +165,30 @@ pub fn run(args: Args) -> Result<()> {
             }
         })
         .collect();
-    // Everything that can be checked without the model is checked for every combination before
-    // the model loads and before any task runs.
-    let source = args.model.source(args.seed);
+    Ok(runs)
+}
+
+/// Checks every run before the model loads (everything that can be checked without it), loads
+/// the model once and runs them in order.
+pub fn execute(
+    source: &crate::model_source::ModelSource,
+    family: Family,
+    runtime: &crate::cli::flags::RuntimeFlags,
+    runs: &[RunOptions],
+) -> Result<Vec<tasks::run_folder::Metrics>> {
     let n_causal = source.config(family == Family::EmuI)?.n_causal;
-    for opts in &runs {
+    for opts in runs {
         runner::preflight(opts, n_causal)?;
     }
-    let (emu, model) =
-        source.load(family == Family::EmuI, args.runtime.dtype()?, &args.runtime.device()?)?;
+    let (emu, model) = source.load(family == Family::EmuI, runtime.dtype()?, &runtime.device()?)?;
     let mut rows = Vec::new();
-    for opts in &runs {
+    for opts in runs {
+        crate::signals::check()?;
         let summary = runner::run_task(&emu, &model, opts)?;
         crate::log::note(format!("{}: wrote {}", opts.task.id, summary.output.display()));
         rows.push(summary.metrics);
     }
-    print!("{}", runner::finish::table(&rows));
-    Ok(())
+    Ok(rows)
 }
 
 /// Flag values and combinations that are wrong whatever the data: one line each.

@@ -23,8 +23,12 @@ pub fn merge(
     variant: Option<tasks::metrics::vqa::Variant>,
     t2i: &super::t2i::MergeFid,
 ) -> Result<tasks::run_folder::Metrics> {
+    let _lock = super::lock::acquire_folder(out)?;
     let mut shards: Vec<(RunConfig, &PathBuf)> = Vec::new();
     for d in dirs {
+        if let Some(who) = super::lock::holder(d) {
+            bail!("{}: still being written by {who}", d.display());
+        }
         let fp = files::read_config(d)?.with_context(|| {
             format!("{}: no {} (not a run folder)", d.display(), files::RUN_JSON)
         })?;

@@ -6,6 +6,7 @@
 pub mod exec;
 pub mod files;
 pub mod finish;
+pub mod lock;
 pub mod media;
 pub mod merge;
 mod progress;
@@ -248,6 +249,7 @@ fn check_writable(dir: &Path) -> Result<()> {
 
 /// Runs one task into `opts.output`, resuming what is there.
 pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary> {
+    let _lock = lock::acquire_folder(&opts.output)?;
     let task = opts.task;
     if matches!(task.inference, Inference::TextToImage) {
         return t2i::run(emu, model, opts);
@@ -349,6 +351,10 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
                 }
                 writer.append(&rec)?;
                 bar.inc(failed);
+            }
+            if crate::signals::requested() {
+                result = Err(crate::signals::Interrupted::now().into());
+                break;
             }
             if failed > opts.max_failures {
                 result = Err(anyhow::anyhow!(
@@ -479,6 +485,8 @@ pub fn support_index<'a>(
         data.task.id,
         cache.dir().display()
     ));
+    // Array tasks sharing the cache: one computes the features, the others wait and reuse them.
+    let _lock = lock::wait_for(&cache.dir().join(format!("{}.lock", data.task.id)))?;
     SupportIndex::build(
         ex,
         weights_hash,

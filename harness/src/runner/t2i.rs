@@ -176,6 +176,10 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     let (mut generated, mut found) = (0usize, 0usize);
     let mut model_seconds = 0.0;
     for &p in &todo {
+        if crate::signals::requested() {
+            bar.finish();
+            return Err(crate::signals::Interrupted::now().into());
+        }
         let c = &list[p];
         let begin = Instant::now();
         // An image without its line was written just before an interruption: it is kept.

@@ -141,6 +141,12 @@ pub fn cached_stats(
         let (mu, sigma, _) = npz::read_stats(cache)?;
         return Ok((mu, sigma));
     }
+    // Runs sharing the cache (array tasks) compute it once: the others wait, then read it.
+    let _lock = crate::runner::lock::wait_for(&cache.with_extension("npz.lock"))?;
+    if cache.is_file() {
+        let (mu, sigma, _) = npz::read_stats(cache)?;
+        return Ok((mu, sigma));
+    }
     let (mu, sigma) = image_stats(net, paths, batch, device, true)?;
     write_stats_atomic(cache, &mu, &sigma)?;
     Ok((mu, sigma))
