@@ -7,10 +7,11 @@
 #   fonts-dejavu-core  DejaVu Sans for text in report plots (plotters draws text with it)
 #   chromium  headless browser for the report page test (index.html self-check and screenshot)
 #   cmake + libopenblas-dev  static faiss build for the `faiss` retrieval backend (cargo feature)
+#   slurm-wlm + munge  a single-node Slurm cluster for the scheduler test (scripts/slurm-local.sh)
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-PKGS="wordnet-base libturbojpeg0-dev ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libclang-dev pkg-config fonts-dejavu-core chromium cmake libopenblas-dev"
+PKGS="wordnet-base libturbojpeg0-dev ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libclang-dev pkg-config fonts-dejavu-core chromium cmake libopenblas-dev slurm-wlm munge"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -9,6 +9,7 @@ mod metrics;
 mod model;
 mod prompts;
 mod reporting;
+mod reproduce;
 mod rices;
 mod run;
 mod sample_data;

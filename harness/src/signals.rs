@@ -12,6 +12,20 @@ pub const EXIT_INTERRUPTED: i32 = 75;
 static STOP: AtomicBool = AtomicBool::new(false);
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+static BEFORE_EXIT: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets what runs before the process exits on a stop (e.g. a Slurm self-requeue), once.
+pub fn before_exit(f: fn()) {
+    let _ = BEFORE_EXIT.set(f);
+}
+
+/// Runs the [`before_exit`] action (at most once).
+pub fn run_before_exit() {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if let (Some(f), false) = (BEFORE_EXIT.get(), DONE.swap(true, Ordering::SeqCst)) {
+        f();
+    }
+}
 
 /// The error a command returns when it stopped on a signal.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +77,7 @@ pub fn install(grace: Duration) {
             Interrupted::now().signal,
             grace.as_secs()
         );
+        run_before_exit();
         std::process::exit(EXIT_INTERRUPTED);
     });
 }

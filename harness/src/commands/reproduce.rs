@@ -73,6 +73,11 @@ pub struct Args {
     /// With --finish: wait up to this many seconds for unfinished units.
     #[arg(long, value_name = "SECONDS", requires = "finish")]
     pub wait: Option<u64>,
+    /// With --unit under Slurm: on SIGTERM/SIGINT, requeue this array task
+    /// (`scontrol requeue $SLURM_JOB_ID`) before exiting 75, so that it resumes (preemption,
+    /// time limit). `--emit slurm --requeue` writes it into the array script.
+    #[arg(long, requires = "unit")]
+    pub requeue_on_stop: bool,
     /// Replace a plan.json that holds a different plan.
     #[arg(long)]
     pub overwrite: bool,
@@ -176,7 +181,15 @@ pub fn run(args: Args) -> Result<()> {
     let output = absolute(&args.output)?;
     if let Some(i) = args.unit {
         let plan = Plan::read(&output)?;
-        return run_units(&[plan.unit(i)?]);
+        if args.requeue_on_stop {
+            crate::signals::before_exit(slurm_requeue);
+        }
+        let result = run_units(&[plan.unit(i)?]);
+        if result.as_ref().is_err_and(|e| e.downcast_ref::<crate::signals::Interrupted>().is_some())
+        {
+            crate::signals::run_before_exit();
+        }
+        return result;
     }
     if args.finish {
         let plan = Plan::read(&output)?;
@@ -243,6 +256,19 @@ pub fn run(args: Args) -> Result<()> {
             );
             finish::check_complete(&done)
         }
+    }
+}
+
+/// `scontrol requeue $SLURM_JOB_ID` (a note when it cannot).
+fn slurm_requeue() {
+    let Ok(id) = std::env::var("SLURM_JOB_ID") else {
+        crate::log::warn("--requeue-on-stop: SLURM_JOB_ID is not set (not a Slurm job)");
+        return;
+    };
+    match std::process::Command::new("scontrol").args(["requeue", &id]).status() {
+        Ok(s) if s.success() => crate::log::note(format!("requeued Slurm job {id}")),
+        Ok(s) => crate::log::warn(format!("scontrol requeue {id}: {s}")),
+        Err(e) => crate::log::warn(format!("scontrol requeue {id}: {e}")),
     }
 }
 

@@ -85,8 +85,9 @@ pub fn slurm(plan: &Plan, s: &Slurm, c: &Common) -> Result<Vec<PathBuf>> {
         units.push_str(&format!("#SBATCH --signal=B:TERM@{}\n", c.grace_seconds + 30));
     }
     units.push_str(&format!(
-        "\n# exec: SIGTERM (preemption, scancel, time limit) reaches emu-eval, which finishes its\n# batch within --grace-seconds and exits 75; a requeued task resumes the unit.\nexec {exe} reproduce --output {o} --unit \"$SLURM_ARRAY_TASK_ID\" --grace-seconds {}\n",
-        c.grace_seconds
+        "\n# exec: SIGTERM (preemption, scancel, time limit) reaches emu-eval, which finishes its\n# batch within --grace-seconds and exits 75; a requeued task resumes the unit.\nexec {exe} reproduce --output {o} --unit \"$SLURM_ARRAY_TASK_ID\" --grace-seconds {}{}\n",
+        c.grace_seconds,
+        if s.requeue { " --requeue-on-stop" } else { "" }
     ));
     let mut finish = format!(
         "#!/bin/bash\n# emu-eval reproduce: merge every unit and write the report (after the array).\n#SBATCH --job-name=emu-eval-finish\n#SBATCH --output={}/finish.log\n#SBATCH --open-mode=append\n",
