@@ -56,9 +56,18 @@ CONF
   exit 1
   ;;
 stop)
+  pids=""
   for p in slurmd slurmctld; do
-    [ -f "$state/$p.pid" ] && kill "$(cat "$state/$p.pid")" 2>/dev/null || true
+    [ -f "$state/$p.pid" ] && pids="$pids $(cat "$state/$p.pid")"
   done
+  for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    alive=""
+    for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
+    [ -z "$alive" ] && break
+    sleep 0.2
+  done
+  for pid in $alive; do kill -9 "$pid" 2>/dev/null || true; done
   # Job steps of this cluster outlive slurmd.
   pkill -x slurmstepd 2>/dev/null || true
   if [ -f "$state/munged.started" ]; then pkill -x munged || true; rm -f "$state/munged.started"; fi

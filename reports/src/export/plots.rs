@@ -74,8 +74,10 @@ pub fn plots(model: &ReportModel) -> Vec<Plot> {
                 }),
             }
         }
-        // The paper's: one line per row label across Tables 1 and 3.
-        for t in &model.tables {
+        // The paper's: one line per row label across Tables 1 and 3, unless a run is built-in
+        // (its numbers are never set beside the paper's).
+        let builtin = runs.iter().any(|r| r.config.is_builtin());
+        for t in model.tables.iter().filter(|_| !builtin) {
             for row in t.rows.iter().filter(|r| !r.ours) {
                 for (c, cell) in t.columns.iter().zip(&row.cells) {
                     let (true, Some(v)) = (c.task == task, cell.value) else { continue };
@@ -112,9 +114,10 @@ pub fn plots(model: &ReportModel) -> Vec<Plot> {
             }
         }
         let title = tasks::registry::get(task).map_or(task.to_owned(), |t| t.title.to_owned());
+        let note = if builtin { " (built-in run: no paper rows)" } else { "" };
         out.push(Plot {
             name: format!("shots_{task}"),
-            title: format!("{title}: {y_desc} vs shots"),
+            title: format!("{title}: {y_desc} vs shots{note}"),
             y_desc: y_desc.clone(),
             kind: PlotKind::Lines(lines),
         });
@@ -150,21 +153,51 @@ pub fn ensure_font() -> Result<(), Error> {
     .map_err(|e| Error::Font(e.0))
 }
 
-const OURS: [RGBColor; 6] = [
+/// One colour per series, all distinct up to [`PALETTE`]'s length: ours first (the saturated
+/// colours), then the paper's.
+pub fn series_colors(series: &[Series]) -> Vec<RGBColor> {
+    let order = series.iter().filter(|s| !s.paper).chain(series.iter().filter(|s| s.paper));
+    let mut by_label: Vec<(&str, RGBColor)> = Vec::new();
+    for (i, s) in order.enumerate() {
+        by_label.push((s.label.as_str(), PALETTE[i % PALETTE.len()]));
+    }
+    series
+        .iter()
+        .map(|s| by_label.iter().find(|(l, _)| *l == s.label).map_or(PALETTE[0], |(_, c)| *c))
+        .collect()
+}
+
+/// Shots are whole numbers: labels only at integers.
+fn integer_label(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{}", x.round() as i64)
+    } else {
+        String::new()
+    }
+}
+
+/// Twenty distinct colours (Tableau 10, then darker and lighter variants).
+const PALETTE: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(255, 127, 14),
     RGBColor(23, 190, 207),
-];
-const PAPER: [RGBColor; 6] = [
-    RGBColor(90, 90, 90),
     RGBColor(140, 86, 75),
-    RGBColor(188, 189, 34),
-    RGBColor(127, 127, 127),
     RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(0, 0, 0),
     RGBColor(60, 60, 140),
+    RGBColor(0, 100, 60),
+    RGBColor(150, 0, 60),
+    RGBColor(200, 160, 0),
+    RGBColor(0, 130, 130),
+    RGBColor(100, 40, 150),
+    RGBColor(240, 90, 90),
+    RGBColor(90, 170, 240),
+    RGBColor(120, 200, 120),
 ];
 
 /// Why a plot could not be drawn (the backend's message).
@@ -180,14 +213,8 @@ where
     root.fill(&WHITE).map_err(e)?;
     match &plot.kind {
         PlotKind::Lines(series) => {
-            // Paper lines grey-brown and dashed with hollow markers; ours coloured, solid, filled.
-            let colors: Vec<RGBColor> = {
-                let (mut o, mut p) = (OURS.iter().cycle(), PAPER.iter().cycle());
-                series
-                    .iter()
-                    .map(|s| *if s.paper { p.next() } else { o.next() }.expect("cycle"))
-                    .collect()
-            };
+            // Paper lines dashed with hollow markers; ours solid with filled ones.
+            let colors = series_colors(series);
             let area = root.titled(&plot.title, ("sans-serif", 20)).map_err(e)?;
             // The legend gets its own column so it never hides a line.
             let (left, right) = area.split_horizontally(SIZE.0 - LEGEND_WIDTH);
@@ -203,7 +230,8 @@ where
                 .configure_mesh()
                 .x_desc("shots (k)")
                 .y_desc(&plot.y_desc)
-                .x_labels(9)
+                .x_labels(10)
+                .x_label_formatter(&|x: &f64| integer_label(*x))
                 .draw()
                 .map_err(e)?;
             for (s, &color) in series.iter().zip(&colors) {
@@ -266,7 +294,7 @@ where
                 .map_err(e)?;
             chart
                 .draw_series(bars.iter().enumerate().map(|(i, b)| {
-                    let color = if b.paper { PAPER[0] } else { OURS[0] };
+                    let color = if b.paper { PALETTE[8] } else { PALETTE[0] };
                     let mut r = Rectangle::new(
                         [
                             (0.0, SegmentValue::Exact(n - 1 - i as i32)),
@@ -330,5 +358,23 @@ impl Exporter for PlotsExporter {
             files.push(OutFile { path: format!("plots/{}.png", p.name), bytes: p.png()? });
         }
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_series_has_its_own_colour_and_shots_are_integers() {
+        let series: Vec<Series> = (0..14)
+            .map(|i| Series { label: format!("s{i}"), paper: i % 3 == 0, points: vec![] })
+            .collect();
+        let colors = series_colors(&series);
+        for (i, a) in colors.iter().enumerate() {
+            assert!(colors[i + 1..].iter().all(|b| b != a), "series {i} shares its colour");
+        }
+        assert_eq!(integer_label(4.0), "4");
+        assert_eq!(integer_label(0.5), "");
     }
 }
