@@ -1,6 +1,7 @@
 // Integration tests: drive the `emu-eval` binary on ../shared fixtures.
 mod common;
 mod contract;
+mod conventions;
 mod datasets;
 mod decode;
 mod hostile;

@@ -55,6 +55,7 @@ fn main() -> anyhow::Result<()> {
                     support: runner::SupportKind::Random,
                     cache: None,
                     t2i: Default::default(),
+                    generation: Default::default(),
                 };
                 let start = Instant::now();
                 let s = runner::run_task(&emu, &model, &opts)?;

@@ -30,6 +30,11 @@ fn enabled(l: Level) -> bool {
     l as u8 <= LEVEL.load(Ordering::Relaxed)
 }
 
+/// Whether notes (and progress displays) are shown: not at `--log-level error`.
+pub fn notes_shown() -> bool {
+    enabled(Level::Warn)
+}
+
 pub fn warn(msg: impl std::fmt::Display) {
     if enabled(Level::Warn) {
         eprintln!("emu-eval: warning: {}", one_line(&msg.to_string()));

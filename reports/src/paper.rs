@@ -145,12 +145,27 @@ pub fn matching_row(cfg: &RunConfig, table: &str) -> Option<RowMatch> {
         }
         _ => return None,
     };
+    if let Some(g) = &cfg.generation {
+        let kinds: Vec<&str> = g.keys().map(String::as_str).collect();
+        differences
+            .push(format!("not the paper's settings: decoding overridden ({})", kinds.join(", ")));
+    }
     Some(RowMatch { table: table.to_owned(), row, differences })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoding_overrides_are_not_the_papers_settings() {
+        let text = r#"{"task":"vqav2","split":"val","model":"m","weights_hash":"h","model_family":"emu","dtype":"f32","shots":0,"cot":true,"text_examples":false,"support_method":"none","seed":0,"limit":null,"template_version":"t","shard":null,"emu_eval_version":"0.1.0","git_commit":"x","generation":{"answer":{"max_new_tokens":3}},"data":{"root":"/d","builtin":false,"files":{},"media_files":0,"media_bytes":0}}"#;
+        let cfg: RunConfig = serde_json::from_str(text).unwrap();
+        let m = matching_row(&cfg, "1").unwrap();
+        assert_eq!(m.differences, ["not the paper's settings: decoding overridden (answer)"]);
+        let plain = RunConfig { generation: None, ..cfg };
+        assert!(matching_row(&plain, "1").unwrap().differences.is_empty());
+    }
 
     #[test]
     fn layout_of_the_three_tables() {

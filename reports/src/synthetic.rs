@@ -109,6 +109,8 @@ fn config(spec: &Spec) -> RunConfig {
         support_method: if spec.shots > 0 { "rices" } else { "random-fallback" }.to_owned(),
         seed: spec.seed,
         limit: spec.limit.map(|l| l as usize),
+        limit_fraction: None,
+        generation: None,
         template_version: "emu-paper-v1".to_owned(),
         shard: None,
         emu_eval_version: "0.1.0".to_owned(),

@@ -551,9 +551,60 @@ pub fn ids() -> Vec<&'static str> {
     TASKS.iter().map(|t| t.id).collect()
 }
 
+/// Named task groups (`--task GROUP`): by kind, and the tasks of each paper table.
+pub const GROUPS: &[(&str, &[&str])] = &[
+    ("captioning", &["coco_caption"]),
+    ("image-qa", &["vqav2", "okvqa", "vizwiz"]),
+    ("video-qa", &["msvd_qa", "msrvtt_qa", "nextqa"]),
+    ("dialogue", &["visdial"]),
+    ("text-to-image", &["coco_t2i"]),
+    (
+        "table1",
+        &["coco_caption", "vqav2", "okvqa", "vizwiz", "visdial", "msvd_qa", "msrvtt_qa", "nextqa"],
+    ),
+    ("table2", &["coco_t2i"]),
+    ("table3", &["vqav2", "vizwiz", "msvd_qa", "msrvtt_qa"]),
+];
+
+/// The name that selects every task.
+pub const ALL: &str = "all";
+
+/// The groups a task belongs to.
+pub fn groups_of(id: &str) -> Vec<&'static str> {
+    GROUPS.iter().filter(|(_, ids)| ids.contains(&id)).map(|(g, _)| *g).collect()
+}
+
+/// The tasks a `--task` word names: a task id, a group name or `all` (None: none of them).
+pub fn select(word: &str) -> Option<Vec<&'static Task>> {
+    if word == ALL {
+        return Some(TASKS.iter().collect());
+    }
+    if let Some(t) = get(word) {
+        return Some(vec![t]);
+    }
+    let (_, ids) = GROUPS.iter().find(|(g, _)| *g == word)?;
+    ids.iter().map(|id| get(id)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_name_registered_tasks_and_all_selects_every_task() {
+        for (g, ids) in GROUPS {
+            assert_eq!(select(g).map(|ts| ts.len()), Some(ids.len()), "{g}");
+            assert!(get(g).is_none(), "group {g} shadows a task id");
+        }
+        assert_eq!(select(ALL).map(|ts| ts.len()), Some(TASKS.len()));
+        assert_eq!(select("vqav2").map(|ts| ts[0].id), Some("vqav2"));
+        assert!(select("vqa").is_none());
+        assert_eq!(groups_of("vqav2"), ["image-qa", "table1", "table3"]);
+        // Every task is in a kind group, and the table groups are the paper tables' columns.
+        for t in TASKS {
+            assert!(!groups_of(t.id).is_empty(), "{}", t.id);
+        }
+    }
 
     #[test]
     fn nine_tasks_with_known_default_splits() {

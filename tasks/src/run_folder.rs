@@ -172,6 +172,9 @@ pub struct RunConfig {
     pub support_method: String,
     pub seed: u64,
     pub limit: Option<usize>,
+    /// `--limit` given as a fraction of the split (`limit` holds the count it resolved to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_fraction: Option<f64>,
     pub template_version: String,
     pub shard: Option<Shard>,
     pub emu_eval_version: String,
@@ -182,11 +185,27 @@ pub struct RunConfig {
     /// The scoring variant where a task has several (VQAv2: `official` or `emu`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vqa_variant: Option<String>,
+    /// Decoding settings other than the paper's, by stage kind (`--max-new-tokens` …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<std::collections::BTreeMap<String, GenerationOverride>>,
     /// Which data the run scored.
     pub data: DataProvenance,
     /// The device the run used (`metrics.json` only: a resume may use another).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+}
+
+/// One stage kind's decoding settings that differ from the registry's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenerationOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_new_tokens: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_beams: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_penalty: Option<f64>,
 }
 
 impl RunConfig {

@@ -18,6 +18,11 @@ pub fn parse_device(s: &str) -> anyhow::Result<Device> {
         d if d == "cuda" || d.starts_with("cuda:") => {
             let ordinal =
                 d.strip_prefix("cuda:").map(str::parse::<usize>).transpose()?.unwrap_or(0);
+            if !cfg!(feature = "cuda") {
+                anyhow::bail!(
+                    "--device {d}: this emu-eval was built without CUDA; build one with `cargo build --release -p harness --features cuda` (needs the CUDA toolkit)"
+                );
+            }
             Ok(Device::new_cuda(ordinal)?)
         }
         other => anyhow::bail!("--device: unknown device `{other}` (cpu, cuda, cuda:N)"),

@@ -156,6 +156,29 @@ pub fn task_parser() -> PossibleValuesParser {
     PossibleValuesParser::new(registry::ids())
 }
 
+/// A clap parser accepting task ids, group names (`image-qa`, `table1`, …) and `all`.
+pub fn task_selection_parser() -> PossibleValuesParser {
+    let words = registry::ids()
+        .into_iter()
+        .chain(registry::GROUPS.iter().map(|(g, _)| *g))
+        .chain([registry::ALL]);
+    PossibleValuesParser::new(words)
+}
+
+/// The tasks of `--task` words (ids, groups, `all`; validated by clap), each once, in the order
+/// first named.
+pub fn expand_tasks(words: &[String]) -> Vec<&'static Task> {
+    let mut out: Vec<&'static Task> = Vec::new();
+    for w in words {
+        for t in registry::select(w).unwrap_or_else(|| unreachable!("clap validated --task {w}")) {
+            if !out.iter().any(|o| o.id == t.id) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
 /// The registry entry of an id that clap has already validated.
 pub fn lookup(id: &str) -> &'static Task {
     registry::get(id).unwrap_or_else(|| unreachable!("clap validated --task {id}"))

@@ -5,13 +5,16 @@ use std::path::PathBuf;
 use anyhow::Result;
 use prompts::Family;
 
-use crate::cli::flags::{lookup, task_parser, DataFlags, FamilyFlag, ModelFlags, RuntimeFlags};
+use crate::cli::flags::{
+    expand_tasks, task_selection_parser, DataFlags, FamilyFlag, ModelFlags, RuntimeFlags,
+};
 use crate::runner::{self, files::Shard, RunOptions, SupportKind};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Task id(s) (repeat for several; see `emu-eval tasks`).
-    #[arg(long = "task", required = true, value_parser = task_parser())]
+    /// Task ids, groups (captioning, image-qa, video-qa, dialogue, text-to-image, table1,
+    /// table2, table3) or `all`: comma-separated or repeated (see `emu-eval tasks`).
+    #[arg(long = "task", required = true, value_delimiter = ',', value_parser = task_selection_parser())]
     pub tasks: Vec<String>,
     /// Few-shot support examples (repeat for several: 0 2 4 8).
     #[arg(long = "shots", default_value = "0")]
@@ -33,9 +36,10 @@ pub struct Args {
     /// Split (default: each task's evaluation split).
     #[arg(long)]
     pub split: Option<String>,
-    /// Evaluate only the first N samples of the split (canonical order).
-    #[arg(long)]
-    pub limit: Option<usize>,
+    /// Evaluate only the first N samples of the split (canonical order), or a fraction
+    /// 0 < f ≤ 1 of it (the first ⌈f·n⌉).
+    #[arg(long, value_parser = runner::Limit::parse)]
+    pub limit: Option<runner::Limit>,
     /// Prompts per left-padded generation batch.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
@@ -91,6 +95,19 @@ pub struct Args {
     /// coco_t2i: classifier-free guidance scale (≤ 1 turns guidance off).
     #[arg(long, default_value_t = 5.0)]
     pub guidance: f64,
+    /// Decoding: most new tokens, `N` for every generation stage or `KIND=N` for one stage kind
+    /// (caption, answer, answerability); repeatable. Not the paper's settings.
+    #[arg(long, value_name = "[KIND=]N")]
+    pub max_new_tokens: Vec<String>,
+    /// Decoding: beams, `N` or `KIND=N` (as --max-new-tokens).
+    #[arg(long, value_name = "[KIND=]N")]
+    pub num_beams: Vec<String>,
+    /// Decoding: length penalty, `X` or `KIND=X` (as --max-new-tokens).
+    #[arg(long, value_name = "[KIND=]X", allow_hyphen_values = true)]
+    pub length_penalty: Vec<String>,
+    /// Decoding: least length (counting the BOS, as transformers does), `N` or `KIND=N`.
+    #[arg(long, value_name = "[KIND=]N")]
+    pub min_length: Vec<String>,
     /// coco_t2i: real-image FID statistics (.npz, e.g. from `fid-stats` or pytorch-fid
     /// `--save-stats`), read when present, else computed and written (default: in the cache).
     #[arg(long)]
@@ -115,11 +132,19 @@ pub fn run(args: Args) -> Result<()> {
 /// The run of every (task, shots) combination the flags ask for, checked flag by flag.
 pub fn options(args: &Args) -> Result<Vec<RunOptions>> {
     check_flags(args)?;
+    let generation = runner::generation::Overrides::parse(&runner::generation::Flags {
+        max_new_tokens: &args.max_new_tokens,
+        num_beams: &args.num_beams,
+        length_penalty: &args.length_penalty,
+        min_length: &args.min_length,
+    })?;
     let family = args.family.get();
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
     let data_root = args.data.resolve()?;
-    let combos: Vec<(&str, usize)> =
-        args.tasks.iter().flat_map(|t| args.shots.iter().map(move |&k| (t.as_str(), k))).collect();
+    let combos: Vec<(&'static tasks::registry::Task, usize)> = expand_tasks(&args.tasks)
+        .into_iter()
+        .flat_map(|t| args.shots.iter().map(move |&k| (t, k)))
+        .collect();
     let t2i = runner::t2i::T2iOptions {
         decoder: args.decoder.clone(),
         inception: args.inception.clone(),
@@ -130,8 +155,8 @@ pub fn options(args: &Args) -> Result<Vec<RunOptions>> {
     };
     let runs: Vec<RunOptions> = combos
         .iter()
-        .map(|&(id, shots)| {
-            let task = lookup(id);
+        .map(|&(task, shots)| {
+            let id = task.id;
             let name = folder_name(id, family, shots, args.cot, args.text_examples);
             let output = match &args.output {
                 Some(o) if combos.len() == 1 => o.clone(),
@@ -162,6 +187,7 @@ pub fn options(args: &Args) -> Result<Vec<RunOptions>> {
                 },
                 cache: args.cache.clone(),
                 t2i: t2i.clone(),
+                generation: generation.clone(),
             }
         })
         .collect();
@@ -193,9 +219,6 @@ pub fn execute(
 
 /// Flag values and combinations that are wrong whatever the data: one line each.
 fn check_flags(args: &Args) -> Result<()> {
-    if args.limit == Some(0) {
-        anyhow::bail!("--limit: must be at least 1");
-    }
     if args.batch_size == 0 {
         anyhow::bail!("--batch-size: must be at least 1");
     }
@@ -206,7 +229,7 @@ fn check_flags(args: &Args) -> Result<()> {
         anyhow::bail!("--shots {k}: given twice");
     }
     if args.cot {
-        if let Some(t) = args.tasks.iter().map(|t| lookup(t)).find(|t| !t.supports_cot()) {
+        if let Some(t) = expand_tasks(&args.tasks).into_iter().find(|t| !t.supports_cot()) {
             anyhow::bail!(
                 "--cot: {} has no chain-of-thought prompting (it captions or generates)",
                 t.id

@@ -1,5 +1,6 @@
-//! `emu-eval tasks`: the registered tasks, their splits and metric; split sizes when a data root
-//! is given (`--data-root` or `$EMU_EVAL_DATA`; the built-in sample data is not generated for it).
+//! `emu-eval tasks`: the registered tasks, their splits, metric, official files and groups; split
+//! sizes when a data root is given (`--data-root` or `$EMU_EVAL_DATA`; the built-in sample data is
+//! not generated for it).
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
@@ -40,6 +41,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "splits": t.splits,
             "pool_split": t.pool_split,
             "result_file": t.result_file,
+            "files": t.data_files,
+            "groups": tasks::registry::groups_of(t.id),
             "sizes": sizes,
         }));
     }
@@ -66,6 +69,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             t.pool_split.unwrap_or("-"),
             splits.join(" ")
         );
+        println!("    groups: {}", tasks::registry::groups_of(t.id).join(", "));
+        println!("    files:  {}", t.data_files.join(", "));
     }
+    let groups: Vec<String> =
+        tasks::registry::GROUPS.iter().map(|(g, ids)| format!("{g} = {}", ids.join(","))).collect();
+    println!("\n--task also takes a group or `all`: {}", groups.join("; "));
     Ok(())
 }

@@ -191,4 +191,27 @@ mod tests {
         drop(again);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn a_shared_cache_entry_is_computed_once_while_the_others_wait() {
+        let dir = std::env::temp_dir().join(format!("emu-eval-cache-lock-{}", std::process::id()));
+        let entry = dir.join("features.bin");
+        let lock = dir.join("features.lock");
+        let computed = std::sync::atomic::AtomicUsize::new(0);
+        // Each thread opens the lock file itself, as another process would.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    let _held = wait_for(&lock).unwrap();
+                    if !entry.is_file() {
+                        computed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        std::fs::write(&entry, b"features").unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(computed.load(std::sync::atomic::Ordering::SeqCst), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

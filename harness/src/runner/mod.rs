@@ -6,6 +6,7 @@
 pub mod exec;
 pub mod files;
 pub mod finish;
+pub mod generation;
 pub mod lock;
 pub mod media;
 pub mod merge;
@@ -41,7 +42,7 @@ pub struct RunOptions {
     pub text_examples: bool,
     pub data_root: PathBuf,
     pub split: String,
-    pub limit: Option<usize>,
+    pub limit: Option<Limit>,
     pub batch_size: usize,
     pub seed: u64,
     pub output: PathBuf,
@@ -58,6 +59,48 @@ pub struct RunOptions {
     pub cache: Option<PathBuf>,
     /// Text-to-image settings (coco_t2i).
     pub t2i: t2i::T2iOptions,
+    /// Decoding settings other than the paper's.
+    pub generation: generation::Overrides,
+}
+
+/// `--limit`: the first N samples, or the first ⌈f·n⌉ of a list of n (0 < f ≤ 1), in the split's
+/// canonical order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    Count(usize),
+    Fraction(f64),
+}
+
+impl Limit {
+    /// `N` (a whole number ≥ 1) or a fraction `0 < f ≤ 1` written with a decimal point.
+    pub fn parse(s: &str) -> Result<Limit, String> {
+        if let Ok(n) = s.parse::<usize>() {
+            return match n {
+                0 => Err("must be at least 1 (or a fraction 0 < f ≤ 1)".into()),
+                n => Ok(Limit::Count(n)),
+            };
+        }
+        match s.parse::<f64>() {
+            Ok(f) if f > 0.0 && f <= 1.0 => Ok(Limit::Fraction(f)),
+            Ok(_) => Err(format!("{s}: a fraction must be in (0, 1]")),
+            Err(_) => Err(format!("{s}: not a count or a fraction")),
+        }
+    }
+
+    /// How many of `n` samples.
+    pub fn of(self, n: usize) -> usize {
+        match self {
+            Limit::Count(c) => c.min(n),
+            Limit::Fraction(f) => ((f * n as f64).ceil() as usize).min(n),
+        }
+    }
+
+    pub fn fraction(self) -> Option<f64> {
+        match self {
+            Limit::Fraction(f) => Some(f),
+            Limit::Count(_) => None,
+        }
+    }
 }
 
 /// `--support`: RICES (nearest EVA-CLIP features) or the seeded random choice.
@@ -112,7 +155,13 @@ pub fn recorded_variant(task: &Task, variant: vqa::Variant) -> Option<String> {
 }
 
 /// The fingerprint `run.json` records, with the provenance of the data it scores.
-pub fn fingerprint(opts: &RunOptions, model: &ModelInfo, data: DataProvenance) -> RunConfig {
+/// `n`: the size of the list `--limit` applies to (the split; coco_t2i: the caption sample).
+pub fn fingerprint(
+    opts: &RunOptions,
+    model: &ModelInfo,
+    data: DataProvenance,
+    n: usize,
+) -> RunConfig {
     RunConfig {
         task: opts.task.id.into(),
         split: opts.split.clone(),
@@ -125,20 +174,23 @@ pub fn fingerprint(opts: &RunOptions, model: &ModelInfo, data: DataProvenance) -
         text_examples: opts.text_examples,
         support_method: support_method(opts),
         seed: opts.seed,
-        limit: opts.limit,
+        limit: opts.limit.map(|l| l.of(n)),
+        limit_fraction: opts.limit.and_then(Limit::fraction),
         template_version: template_version(),
         shard: opts.shard,
         emu_eval_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: git_commit().into(),
         t2i: None,
         vqa_variant: recorded_variant(opts.task, opts.vqa_variant),
+        generation: opts.generation.record(),
         data,
         device: None,
     }
 }
 
-fn positions_of(data: &TaskData, limit: Option<usize>, shard: Option<Shard>) -> Vec<usize> {
-    positions(data.split.samples.len(), limit, shard)
+fn positions_of(data: &TaskData, limit: Option<Limit>, shard: Option<Shard>) -> Vec<usize> {
+    let n = data.split.samples.len();
+    positions(n, limit.map(|l| l.of(n)), shard)
 }
 
 /// Positions (in the split's canonical order) this run evaluates: the first `limit`, then every
@@ -168,7 +220,7 @@ pub fn preflight(opts: &RunOptions, n_causal: usize) -> Result<()> {
     let samples = if task.is_text_to_image() {
         t2i::check_flags(task.id, opts.shots, opts.cot, opts.text_examples, &opts.t2i)?;
         task.load(&task.dir(&opts.data_root), &opts.split).with_context(refuse)?;
-        opts.limit.map_or(opts.t2i.prompts, |l| l.min(opts.t2i.prompts))
+        opts.limit.map_or(opts.t2i.prompts, |l| l.of(opts.t2i.prompts))
     } else {
         let popts = prompt_options(opts, n_causal);
         let wanted = plan::wanted_support(&popts);
@@ -269,7 +321,7 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
             .with_context(|| format!("refusing to start {}", task.id))?;
     }
     let wordnet = load_wordnet(task, opts.wordnet.as_deref())?;
-    let positions = positions(data.split.samples.len(), opts.limit, opts.shard);
+    let positions = positions_of(&data, opts.limit, opts.shard);
 
     let out = &opts.output;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
@@ -278,7 +330,7 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
         positions_of(&data, opts.limit, None).into_iter().map(|p| &data.split.samples[p]).collect();
     let provenance =
         crate::provenance::of(task, &opts.data_root, scored.iter().map(|s| s.media.path()))?;
-    let fp = fingerprint(opts, model, provenance);
+    let fp = fingerprint(opts, model, provenance, data.split.samples.len());
     prepare_folder(out, &fp, opts)?;
     let pred_path = out.join(files::PREDICTIONS);
     let mut lines = files::read_predictions(&pred_path, true)?;
@@ -338,7 +390,7 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
         });
         let mut result = Ok(());
         for prepared in rx.iter() {
-            let records = stages::execute(&mut exec, &data, prepared, &scorer);
+            let records = stages::execute(&mut exec, &data, prepared, &scorer, &opts.generation);
             for rec in records {
                 if !rec["error"].is_null() {
                     failed += 1;
@@ -531,6 +583,21 @@ pub fn id_positions(data: &TaskData) -> HashMap<&str, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limit_is_a_count_or_a_fraction_of_the_split() {
+        assert_eq!(Limit::parse("10"), Ok(Limit::Count(10)));
+        assert_eq!(Limit::parse("0.1"), Ok(Limit::Fraction(0.1)));
+        assert_eq!(Limit::parse("1.0"), Ok(Limit::Fraction(1.0)));
+        for bad in ["0", "0.0", "1.5", "-1", "x", "nan"] {
+            assert!(Limit::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Limit::Fraction(0.1).of(25), 3);
+        assert_eq!(Limit::Fraction(1.0).of(25), 25);
+        assert_eq!(Limit::Fraction(1e-9).of(25), 1);
+        assert_eq!(Limit::Count(40).of(25), 25);
+        assert_eq!(positions(10, Some(Limit::Fraction(0.5).of(10)), None), [0, 1, 2, 3, 4]);
+    }
 
     #[test]
     fn output_estimate_grows_with_samples_and_images_cost_more() {

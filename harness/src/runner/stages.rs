@@ -14,6 +14,8 @@ use tasks::metrics::result::{Detail, MetricResult};
 use tasks::metrics::{vqa, wordnet::WordNet};
 use tasks::registry::{self, Generation, Inference, Scorer, Task};
 
+use super::generation::Overrides;
+
 use super::exec::Executor;
 use super::media::{self, Decoded, MediaKey};
 use super::RunOptions;
@@ -79,18 +81,18 @@ enum StageExec {
     Rank { n_segments: usize },
 }
 
-/// The registry's settings for a stage kind of `task`.
-fn stage_exec(task: &Task, kind: StageKind) -> StageExec {
+/// The registry's settings for a stage kind of `task`, with the run's overrides.
+fn stage_exec(task: &Task, kind: StageKind, o: &Overrides) -> StageExec {
     match (kind, task.inference) {
         (StageKind::Caption, _) => {
-            StageExec::Generate { settings: registry::CAPTION, allowed: None }
+            StageExec::Generate { settings: o.apply(kind, registry::CAPTION), allowed: None }
         }
         (StageKind::Answerability, Inference::AnswerabilityGate { gate, answers, .. }) => {
-            StageExec::Generate { settings: gate, allowed: Some(answers) }
+            StageExec::Generate { settings: o.apply(kind, gate), allowed: Some(answers) }
         }
         (_, Inference::RankOptions { n_segments }) => StageExec::Rank { n_segments },
         (_, Inference::Generate { answer } | Inference::AnswerabilityGate { answer, .. }) => {
-            StageExec::Generate { settings: answer, allowed: None }
+            StageExec::Generate { settings: o.apply(kind, answer), allowed: None }
         }
         (_, Inference::TextToImage) => unreachable!("text-to-image has no text stages"),
     }
@@ -187,6 +189,7 @@ pub fn execute(
     data: &TaskData,
     chunk: PreparedChunk,
     scorer: &SampleScorer,
+    overrides: &Overrides,
 ) -> Vec<Value> {
     let task = data.task;
     let size = exec.emu().cfg.vision.image_size;
@@ -225,7 +228,7 @@ pub fn execute(
             }
         }
         for (kind, members) in groups {
-            match stage_exec(task, kind) {
+            match stage_exec(task, kind, overrides) {
                 StageExec::Rank { n_segments } => {
                     for j in members {
                         run_rank(exec, data, &mut live[j], i, size, n_segments);

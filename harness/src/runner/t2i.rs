@@ -108,13 +108,14 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     let (decoder, decoder_name, decoder_hash) = load_decoder(emu, t.decoder.as_deref(), opts.seed)?;
     let size = TextToImage::default_size(&decoder);
     let inception = InceptionSource::resolve(t.inception.as_deref(), opts.seed);
-    let scored = positions(list.len(), opts.limit, None);
+    let limit = opts.limit.map(|l| l.of(list.len()));
+    let scored = positions(list.len(), limit, None);
     let provenance = crate::provenance::of(
         task,
         &opts.data_root,
         scored.iter().map(|&p| list[p].image.as_path()),
     )?;
-    let mut fp = super::fingerprint(opts, model, provenance);
+    let mut fp = super::fingerprint(opts, model, provenance, list.len());
     fp.t2i = Some(T2iConfig {
         decoder: decoder_name,
         decoder_hash,
@@ -133,7 +134,7 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     let images = out.join(task.result_file);
     std::fs::create_dir_all(&images)
         .with_context(|| format!("{}: cannot create", images.display()))?;
-    let positions = positions(list.len(), opts.limit, opts.shard);
+    let positions = positions(list.len(), limit, opts.shard);
 
     // Lines are kept when their image is still there (or they record a failure).
     let pred_path = out.join(files::PREDICTIONS);
@@ -231,7 +232,7 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     // The reference statistics of the whole run (every shard names the same file), so that
     // `merge` finds them with nothing but the folders.
     if fid.reference_stats.is_none() {
-        let all = super::positions(list.len(), opts.limit, None);
+        let all = super::positions(list.len(), opts.limit.map(|l| l.of(list.len())), None);
         let mut refs: Vec<PathBuf> = all.iter().map(|&p| list[p].image.clone()).collect();
         refs.sort();
         refs.dedup();

@@ -67,6 +67,9 @@ impl Progress {
     }
 
     pub fn update(&mut self, done: usize) {
+        if !crate::log::notes_shown() {
+            return;
+        }
         let secs = self.start.elapsed().as_secs_f64();
         let rate = done as f64 / secs.max(1e-9);
         let line = format!("{}: {done}/{} ({rate:.2}/s, {secs:.0} s)", self.label, self.total);

@@ -26,7 +26,7 @@ impl InceptionSource {
         {
             Some(p) => InceptionSource::File(p),
             None => {
-                eprintln!("emu-eval: NOTE: no --inception (or $EMU_EVAL_INCEPTION): using a built-in RANDOM Inception (seed {seed}); FID values are meaningless");
+                crate::log::note(format!("NOTE: no --inception (or $EMU_EVAL_INCEPTION): using a built-in RANDOM Inception (seed {seed}); FID values are meaningless"));
                 InceptionSource::Builtin { seed }
             }
         }
@@ -75,7 +75,7 @@ pub fn load_decoder(
     let width = emu.cfg.llama.hidden_size;
     match dir {
         None => {
-            eprintln!("emu-eval: NOTE: no --decoder: using a built-in tiny RANDOM visual decoder (seed {seed}, 64 x 64 images); its images and FID are meaningless");
+            crate::log::note(format!("NOTE: no --decoder: using a built-in tiny RANDOM visual decoder (seed {seed}, 64 x 64 images); its images and FID are meaningless"));
             Ok((
                 builtin::decoder(width, seed, emu.dtype(), emu.device())?,
                 builtin::NAME.into(),

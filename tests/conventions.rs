@@ -1,0 +1,128 @@
+//! Habits users bring from lmms-eval and lm-evaluation-harness: task lists and groups, `--limit`
+//! as a fraction, decoding overrides recorded in `run.json`, and messages (`--log-level error`,
+//! a CPU build asked for CUDA).
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("emu-eval-conv-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_emu-eval"))
+        .args(args)
+        .env("EMU_EVAL_CACHE", root.join("cache"))
+        .env_remove("EMU_EVAL_DATA")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn config(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()
+}
+
+#[test]
+fn task_groups_and_lists_run_each_task_once_with_a_fractional_limit() {
+    let root = tmp("groups");
+    let out = root.join("runs");
+    let o = run(
+        &root,
+        &[
+            "run",
+            "--task",
+            "image-qa,vqav2",
+            "--limit",
+            "0.5",
+            "--output",
+            out.to_str().unwrap(),
+            "--log-level",
+            "error",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // --log-level error: nothing on stderr (no notes, banners or progress).
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+    let mut made: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    made.sort();
+    assert_eq!(made, ["okvqa-emu-0shot", "vizwiz-emu-0shot", "vqav2-emu-0shot"]);
+    for d in &made {
+        let cfg = config(&out.join(d));
+        let n =
+            std::fs::read_to_string(out.join(d).join("predictions.jsonl")).unwrap().lines().count();
+        assert_eq!(cfg["limit_fraction"], 0.5, "{d}");
+        assert_eq!(cfg["limit"], n, "{d}: the first ⌈0.5·n⌉ samples");
+        assert!(n >= 1);
+    }
+    let bad = run(&root, &["run", "--task", "vqa", "--output", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("image-qa") && err.contains("all"), "{err}");
+    let listed = run(&root, &["tasks", "--json"]);
+    let tasks: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let vqav2 = tasks.as_array().unwrap().iter().find(|t| t["task"] == "vqav2").unwrap();
+    assert!(vqav2["groups"].as_array().unwrap().iter().any(|g| g == "table3"));
+    assert!(!vqav2["files"].as_array().unwrap().is_empty());
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn decoding_overrides_are_recorded_and_change_the_run_fingerprint() {
+    let root = tmp("gen");
+    let dir = root.join("run");
+    let d = dir.to_str().unwrap();
+    let base = ["run", "--task", "vqav2", "--limit", "2", "--output", d];
+    let o =
+        run(&root, &[&base[..], &["--max-new-tokens", "answer=2", "--num-beams", "1"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let g = &config(&dir)["generation"];
+    assert_eq!(g["answer"]["max_new_tokens"], 2);
+    assert_eq!(g["answer"]["num_beams"], 1);
+    assert_eq!(g["caption"]["num_beams"], 1);
+    assert!(g["caption"].get("max_new_tokens").is_none());
+    // The paper's settings are another configuration: the folder refuses to mix them.
+    let again = run(&root, &base);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && err.contains("generation"), "{err}");
+    for (flag, v) in
+        [("--max-new-tokens", "0"), ("--num-beams", "answer=65"), ("--length-penalty", "x")]
+    {
+        let bad = run(&root, &[&base[..], &[flag, v]].concat());
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(!bad.status.success() && err.contains(flag), "{flag} {v}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_cpu_build_asked_for_cuda_names_the_build_command() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let root = tmp("cuda");
+    let o = run(
+        &root,
+        &[
+            "run",
+            "--task",
+            "vqav2",
+            "--device",
+            "cuda:0",
+            "--output",
+            root.join("r").to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("--features cuda"), "{err}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
