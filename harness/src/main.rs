@@ -23,7 +23,19 @@ fn main() {
             harness::log::one_line(&msg)
         );
     }));
-    let cli = match harness::cli::Cli::try_parse() {
+    let argv: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
+        Ok(v) => v,
+        Err(a) => fail(&format!("argument {a:?} is not UTF-8")),
+    };
+    let resolved = match harness::cli::config::resolve(argv) {
+        Ok(r) => r,
+        Err(e) => fail(&format!("{e:#}")),
+    };
+    if let Some(text) = resolved.print {
+        print!("{text}");
+        return;
+    }
+    let cli = match harness::cli::Cli::try_parse_from(resolved.argv) {
         Ok(cli) => cli,
         Err(e)
             if matches!(

@@ -235,7 +235,10 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
             ..Timing::default()
         },
     };
-    write_json(&dir.join("run.json"), &RunJson { schema: RUN_SCHEMA, config: cfg })?;
+    write_json(
+        &dir.join("run.json"),
+        &RunJson { schema: RUN_SCHEMA, config: cfg, arguments: None },
+    )?;
     write_json(&dir.join("metrics.json"), &metrics)?;
     let lines: Vec<String> =
         preds.iter().map(|p| serde_json::to_string(p).expect("serialisable")).collect();

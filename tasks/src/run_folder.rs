@@ -261,11 +261,14 @@ pub struct RunJson {
     pub schema: u32,
     #[serde(flatten)]
     pub config: RunConfig,
+    /// The command line that wrote the file, after `--config` (not part of the fingerprint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<Vec<String>>,
 }
 
 impl RunJson {
     pub fn new(config: RunConfig) -> Self {
-        RunJson { schema: SCHEMA, config }
+        RunJson { schema: SCHEMA, config, arguments: None }
     }
 }
 

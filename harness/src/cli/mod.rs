@@ -3,6 +3,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands;
 
+pub mod config;
 pub mod device;
 pub mod flags;
 
@@ -32,6 +33,12 @@ pub struct GlobalOptions {
     /// Messages besides results and errors: error, warn (default) or info (env EMU_EVAL_LOG).
     #[arg(long, global = true, value_enum)]
     pub log_level: Option<crate::log::Level>,
+    /// Flags of the command from a TOML file (`key = value`); the command line overrides it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Print the resolved flags (file and command line) as TOML and exit.
+    #[arg(long, global = true)]
+    pub print_config: bool,
 }
 
 impl GlobalOptions {

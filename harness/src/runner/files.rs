@@ -36,7 +36,9 @@ pub fn read_config(dir: &Path) -> Result<Option<RunConfig>> {
 
 /// Writes `run.json` for `config`.
 pub fn write_run_json(dir: &Path, config: &RunConfig) -> Result<()> {
-    write_json(&dir.join(RUN_JSON), &RunJson::new(config.clone()))
+    let mut run = RunJson::new(config.clone());
+    run.arguments = crate::cli::config::arguments();
+    write_json(&dir.join(RUN_JSON), &run)
 }
 
 /// The lines of `predictions.jsonl` that are complete. A last line without its newline, or one
