@@ -417,6 +417,50 @@ fn fid_feature_matrix_checked_from_header() {
     expect_error("fid_overflow", &args, &[], &["header.shape"]);
 }
 
+/// 3 samples x 8000 features (accepted by the column limit): the distance goes through 3 x 3
+/// Gram matrices, so it takes the hostile-case bounds (1 s CPU, 100 MB) even in a debug build,
+/// where two dense 8000 x 8000 covariances alone would need 1 GB. The value equals the dense
+/// computation on a case small enough for both.
+#[test]
+fn fid_few_samples_many_features_is_bounded_and_equals_dense() {
+    use tasks::metrics::{fid, npy};
+    let d = scratch("fid_gram");
+    // Deterministic pseudo-random values in [-1, 1).
+    let values = |n: usize, seed: u64| -> Vec<f64> {
+        (0..n as u64)
+            .map(|i| ((i * 2654435761 + seed * 97) % 10007) as f64 / 5003.5 - 1.0)
+            .collect()
+    };
+    let (a, b) = (d.join("a.npy"), d.join("b.npy"));
+    npy::write_matrix(&a, 3, 8000, &values(24_000, 1), npy::Dtype::F64).unwrap();
+    npy::write_matrix(&b, 3, 8000, &values(24_000, 2), npy::Dtype::F64).unwrap();
+    let m = run_measured(&["metric", "fid", "--a", s(&a), "--b", s(&b), "--compact"], &[]);
+    println!(
+        "fid 3x8000: exit {:?}, wall {:.0} ms, cpu {:.0} ms, {} KB peak RSS",
+        m.code,
+        m.wall.as_secs_f64() * 1e3,
+        m.cpu.as_secs_f64() * 1e3,
+        m.max_rss_kb
+    );
+    assert_eq!(m.code, Some(0), "{}", m.stderr);
+    let v: serde_json::Value = serde_json::from_str(&m.stdout).unwrap();
+    assert!(v["fid"].as_f64().is_some_and(|x| x.is_finite() && x > 0.0), "{v}");
+    assert!(m.cpu < MAX_CPU, "used {:?} of CPU", m.cpu);
+    assert!(m.max_rss_kb > 0 && m.max_rss_kb < MAX_RSS_KB, "peak RSS {} KB", m.max_rss_kb);
+
+    // 4 and 6 samples x 50 features: the command (Gram route) against the dense formula.
+    let (x, y) = (values(200, 3), values(300, 4));
+    npy::write_matrix(&a, 4, 50, &x, npy::Dtype::F64).unwrap();
+    npy::write_matrix(&b, 6, 50, &y, npy::Dtype::F64).unwrap();
+    let m = run_measured(&["metric", "fid", "--a", s(&a), "--b", s(&b), "--compact"], &[]);
+    assert_eq!(m.code, Some(0), "{}", m.stderr);
+    let got = serde_json::from_str::<serde_json::Value>(&m.stdout).unwrap()["fid"].as_f64();
+    let ((mu1, s1), (mu2, s2)) = (fid::stats(4, 50, &x), fid::stats(6, 50, &y));
+    let want = fid::frechet_distance(&mu1, &s1, &mu2, &s2);
+    let got = got.unwrap();
+    assert!((got - want).abs() / want < 1e-6, "command {got} vs dense {want}");
+}
+
 #[test]
 fn tensor_sizes_checked_against_stored_bytes() {
     let d = scratch("tensors");

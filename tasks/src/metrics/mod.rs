@@ -3,6 +3,7 @@ pub mod bleu;
 pub mod caption;
 pub mod cider;
 pub mod fid;
+pub mod fid_source;
 pub mod npy;
 pub mod npz;
 pub mod porter;
