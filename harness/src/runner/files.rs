@@ -22,8 +22,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("{}: cannot rename into place", path.display()))
 }
 
-/// Pretty JSON, atomically.
+/// Pretty JSON, atomically; a NaN or infinite number in `v` is an error naming the file and
+/// field (serde_json would write `null`).
 pub fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+    tasks::metrics::finite::check(v).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut s = serde_json::to_string_pretty(v)?;
     s.push('\n');
     write_atomic(path, s.as_bytes())

@@ -66,11 +66,10 @@ pub fn validate(dir: &Path, split: &str, samples: &[Sample]) -> Vec<InputError> 
                             format!("{} values for {} options", rel.len(), options.len()),
                         );
                     }
-                    if let Some(v) = rel.iter().find(|v| !v.is_finite() || **v < 0.0) {
-                        problem(
-                            "gt_relevance",
-                            format!("{v} is not a finite non-negative relevance"),
-                        );
+                    // The metric's own check: finite, >= 0, float32 sums that cannot overflow.
+                    let check = crate::metrics::visdial::check_relevance(rel, rel.len());
+                    if let Err(e) = check {
+                        problem("gt_relevance", e.0);
                     }
                 }
             }

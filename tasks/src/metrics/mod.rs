@@ -4,6 +4,7 @@ pub mod caption;
 pub mod cider;
 pub mod fid;
 pub mod fid_source;
+pub mod finite;
 pub mod npy;
 pub mod npz;
 pub mod porter;
