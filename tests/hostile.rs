@@ -1037,3 +1037,22 @@ fn metric_families_print_finite_numbers_on_edge_inputs() {
     let v = expect_finite_output("fid_zero", &["metric", "fid", "--a", s(&a), "--b", s(&a)], &[]);
     assert_eq!(v["fid"], 0.0);
 }
+
+/// `inspect` writes the logits of every position (prompt length x vocabulary): a long prompt
+/// from a small input would write hundreds of MB. Above 256 MiB it refuses, before the forward
+/// pass, unless `--full`; a short prompt is unaffected.
+#[test]
+fn inspect_output_is_bounded_unless_full() {
+    let m = tiny();
+    let d = scratch("inspect_bound");
+    let out = d.join("t.safetensors");
+    let long = "a ".repeat(2100); // ~2100 tokens x 32004 logits x 4 bytes > 256 MiB
+    let args = ["inspect", "--model", s(&m), "--prompt", &long, "--out", s(&out)];
+    expect_error("inspect_long", &args, &[], &["t.safetensors", "over inspect's limit", "--full"]);
+    assert!(!out.exists(), "nothing written");
+    let args = ["inspect", "--model", s(&m), "--prompt", "a photo", "--out", s(&out)];
+    let r = run_measured(&args, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let len = std::fs::metadata(&out).unwrap().len();
+    assert!(len > 0 && len < 256 << 20, "{len}");
+}
