@@ -3,6 +3,7 @@ mod common;
 mod contract;
 mod datasets;
 mod decode;
+mod faults;
 mod hostile;
 mod hostile_fuzz;
 mod metrics;

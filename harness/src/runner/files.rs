@@ -109,13 +109,19 @@ impl PredictionWriter {
         Ok(PredictionWriter { file, path: path.to_owned() })
     }
 
+    /// A write that fails part-way (disk full, file size limit) is cut back to the last whole
+    /// line, so the file never keeps a torn line (resume would drop one anyway).
     pub fn append(&mut self, line: &Value) -> Result<()> {
         let mut s = serde_json::to_string(line)?;
         s.push('\n');
-        self.file
-            .write_all(s.as_bytes())
-            .and_then(|()| self.file.flush())
-            .with_context(|| format!("{}: cannot append", self.path.display()))
+        let before = self.file.metadata().map(|m| m.len());
+        let written = self.file.write_all(s.as_bytes()).and_then(|()| self.file.flush());
+        if written.is_err() {
+            if let Ok(len) = before {
+                let _ = self.file.set_len(len);
+            }
+        }
+        written.with_context(|| format!("{}: cannot append", self.path.display()))
     }
 }
 
