@@ -224,3 +224,32 @@ fn media_changed_between_runs_is_reported_by_the_fingerprint() {
     let o = run(&data, &out, None, &[]);
     one_line_error(&o, &["media"]);
 }
+
+/// The reference FID statistics cached by coco_t2i, truncated or replaced (by other valid
+/// statistics) between two runs: they fail their checksum and are rebuilt, so the FID and the
+/// file are those of the first run.
+#[test]
+fn truncated_or_replaced_fid_statistics_are_rebuilt() {
+    use tasks::metrics::npz;
+    let root = tmp("fid_stats");
+    let out = root.join("t2i");
+    ok(&crate::t2i::t2i_run(&out, &[]));
+    let fid =
+        |dir: &Path| crate::run::read_json(&dir.join("metrics.json"))["metric"]["fid"].clone();
+    let want = fid(&out);
+    assert!(want.as_f64().is_some_and(f64::is_finite), "{want}");
+    let m = crate::run::read_json(&out.join("metrics.json"));
+    let reference = PathBuf::from(m["fid_statistics"]["reference"].as_str().unwrap());
+    assert!(Path::new(&format!("{}.sha256", reference.display())).is_file());
+    let original = std::fs::read(&reference).unwrap();
+    std::fs::write(&reference, &original[..original.len() / 2]).unwrap();
+    ok(&crate::t2i::t2i_run(&out, &["--overwrite"]));
+    assert_eq!(fid(&out), want);
+    assert_eq!(std::fs::read(&reference).unwrap(), original, "truncated file rebuilt");
+    let (mu, sigma, _) = npz::read_stats(&reference).unwrap();
+    let shifted: Vec<f64> = mu.iter().map(|x| x + 1.0).collect();
+    npz::write_stats(&reference, &shifted, &sigma).unwrap();
+    ok(&crate::t2i::t2i_run(&out, &["--overwrite"]));
+    assert_eq!(fid(&out), want);
+    assert_eq!(std::fs::read(&reference).unwrap(), original, "replaced file rebuilt");
+}

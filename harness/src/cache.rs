@@ -92,8 +92,8 @@ pub fn weights_hash_with(path: &Path, memo: Option<&Path>) -> Result<String> {
     Ok(sha256)
 }
 
-/// Streams a file through SHA-256.
-fn hash_file(path: &Path) -> Result<String> {
+/// Streams a file through SHA-256: `sha256:<hex>`.
+pub fn hash_file(path: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
     let mut f =
         std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
