@@ -210,3 +210,95 @@ fn score_visdial_ranks() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("[0].ranks"));
 }
+
+/// Consistency problems found after loading name the file, the field and the sample
+/// (`FILE: path.to.field: problem (sample id)`), for every loader; the first two cases are the
+/// issue's (a VizWiz answer list that is `null`, VisDial dense relevances of the wrong length).
+#[test]
+fn consistency_problems_name_file_field_and_sample() {
+    type Edit = fn(&mut Value);
+    let cases: [(&str, &str, Edit, &[&str]); 8] = [
+        (
+            "vizwiz",
+            "annotations/val.json",
+            |v| v[1]["answers"] = Value::Null,
+            &[
+                "annotations/val.json: [1].answers: no ground-truth answers",
+                "(sample VizWiz_val_00000001.jpg)",
+            ],
+        ),
+        (
+            "visdial",
+            "visdial_1.0_val_dense_annotations.json",
+            |v| {
+                let rel = v[0]["gt_relevance"].as_array_mut().unwrap();
+                rel.truncate(99);
+            },
+            &["dense_annotations.json: [0].gt_relevance: 99 values for 100 options", "(sample "],
+        ),
+        (
+            "visdial",
+            "visdial_1.0_val_dense_annotations.json",
+            |v| v[1]["gt_relevance"][0] = json!(1.7e308),
+            &["dense_annotations.json: [1].gt_relevance: [0] = 1.7e308 is over", "(sample "],
+        ),
+        (
+            "vqav2",
+            "v2_OpenEnded_mscoco_val2014_questions.json",
+            |v| v["questions"][0]["question"] = json!(" "),
+            &["val2014_questions.json: questions[0].question: empty question (sample "],
+        ),
+        (
+            "vqav2",
+            "v2_mscoco_val2014_annotations.json",
+            |v| v["annotations"][2]["answers"] = json!([]),
+            &["val2014_annotations.json: annotations[2].answers: no ground-truth answers"],
+        ),
+        (
+            "msvd_qa",
+            "test_qa.json",
+            |v| v[0]["answer"] = json!(""),
+            &["test_qa.json: [0].answer: empty answer"],
+        ),
+        (
+            "coco_t2i",
+            "annotations/captions_val2014.json",
+            |v| v["annotations"][0]["caption"] = json!(" "),
+            &["captions_val2014.json: annotations[0].caption: empty caption (sample "],
+        ),
+        (
+            "coco_caption",
+            "dataset_coco.json",
+            |v| {
+                for s in v["images"][1]["sentences"].as_array_mut().unwrap() {
+                    s["raw"] = json!("");
+                }
+            },
+            &["dataset_coco.json: images[1].sentences: no non-empty reference caption"],
+        ),
+    ];
+    for (n, (task, file, edit, want)) in cases.iter().enumerate() {
+        let root = tmpdir(&format!("consistency_{n}"));
+        let dir = crate::common::copy_fixture(&root, task);
+        let path = dir.join(file);
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(&path, v.to_string()).unwrap();
+        let out = emu_eval(&["data", "check", "--task", task, "--task-dir", s(&dir)], None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{task} {file}: exit 0");
+        let last = err.lines().last().unwrap_or("");
+        for w in *want {
+            assert!(last.contains(w), "{task} {file}: {last:?} lacks {w:?}");
+        }
+    }
+    // NExT-QA's CSV: the line and column.
+    let root = tmpdir("consistency_nextqa");
+    let dir = crate::common::copy_fixture(&root, "nextqa");
+    let csv = std::fs::read_to_string(dir.join("test.csv")).unwrap();
+    let edited = csv.replacen("what is moving across the video", " ", 1);
+    std::fs::write(dir.join("test.csv"), edited).unwrap();
+    let out = emu_eval(&["data", "check", "--task", "nextqa", "--task-dir", s(&dir)], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("test.csv: line 2.question: empty question (sample "), "{err}");
+}

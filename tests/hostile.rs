@@ -417,6 +417,50 @@ fn fid_feature_matrix_checked_from_header() {
     expect_error("fid_overflow", &args, &[], &["header.shape"]);
 }
 
+/// 3 samples x 8000 features (accepted by the column limit): the distance goes through 3 x 3
+/// Gram matrices, so it takes the hostile-case bounds (1 s CPU, 100 MB) even in a debug build,
+/// where two dense 8000 x 8000 covariances alone would need 1 GB. The value equals the dense
+/// computation on a case small enough for both.
+#[test]
+fn fid_few_samples_many_features_is_bounded_and_equals_dense() {
+    use tasks::metrics::{fid, npy};
+    let d = scratch("fid_gram");
+    // Deterministic pseudo-random values in [-1, 1).
+    let values = |n: usize, seed: u64| -> Vec<f64> {
+        (0..n as u64)
+            .map(|i| ((i * 2654435761 + seed * 97) % 10007) as f64 / 5003.5 - 1.0)
+            .collect()
+    };
+    let (a, b) = (d.join("a.npy"), d.join("b.npy"));
+    npy::write_matrix(&a, 3, 8000, &values(24_000, 1), npy::Dtype::F64).unwrap();
+    npy::write_matrix(&b, 3, 8000, &values(24_000, 2), npy::Dtype::F64).unwrap();
+    let m = run_measured(&["metric", "fid", "--a", s(&a), "--b", s(&b), "--compact"], &[]);
+    println!(
+        "fid 3x8000: exit {:?}, wall {:.0} ms, cpu {:.0} ms, {} KB peak RSS",
+        m.code,
+        m.wall.as_secs_f64() * 1e3,
+        m.cpu.as_secs_f64() * 1e3,
+        m.max_rss_kb
+    );
+    assert_eq!(m.code, Some(0), "{}", m.stderr);
+    let v: serde_json::Value = serde_json::from_str(&m.stdout).unwrap();
+    assert!(v["fid"].as_f64().is_some_and(|x| x.is_finite() && x > 0.0), "{v}");
+    assert!(m.cpu < MAX_CPU, "used {:?} of CPU", m.cpu);
+    assert!(m.max_rss_kb > 0 && m.max_rss_kb < MAX_RSS_KB, "peak RSS {} KB", m.max_rss_kb);
+
+    // 4 and 6 samples x 50 features: the command (Gram route) against the dense formula.
+    let (x, y) = (values(200, 3), values(300, 4));
+    npy::write_matrix(&a, 4, 50, &x, npy::Dtype::F64).unwrap();
+    npy::write_matrix(&b, 6, 50, &y, npy::Dtype::F64).unwrap();
+    let m = run_measured(&["metric", "fid", "--a", s(&a), "--b", s(&b), "--compact"], &[]);
+    assert_eq!(m.code, Some(0), "{}", m.stderr);
+    let got = serde_json::from_str::<serde_json::Value>(&m.stdout).unwrap()["fid"].as_f64();
+    let ((mu1, s1), (mu2, s2)) = (fid::stats(4, 50, &x), fid::stats(6, 50, &y));
+    let want = fid::frechet_distance(&mu1, &s1, &mu2, &s2);
+    let got = got.unwrap();
+    assert!((got - want).abs() / want < 1e-6, "command {got} vs dense {want}");
+}
+
 #[test]
 fn tensor_sizes_checked_against_stored_bytes() {
     let d = scratch("tensors");
@@ -863,4 +907,152 @@ fn video_pixel_limit_from_stream_header() {
         "peak RSS {} KB (one 12000x12000 RGB frame is 432 MB)",
         m.max_rss_kb
     );
+}
+
+// ------------------------------------------------- no non-finite number in any output (issue 22)
+
+/// A successful run whose stdout holds no `NaN`, `Infinity` or `inf` and, outside `allow_null`
+/// keys, no `null`.
+fn expect_finite_output(name: &str, args: &[&str], allow_null: &[&str]) -> serde_json::Value {
+    let m = run_measured(args, &[]);
+    assert_eq!(m.code, Some(0), "{name}: {}", m.stderr);
+    for bad in ["NaN", "Infinity", "inf"] {
+        assert!(!m.stdout.contains(bad), "{name}: {bad} in {}", m.stdout);
+    }
+    let v: serde_json::Value = serde_json::from_str(&m.stdout).expect("JSON");
+    fn nulls(v: &serde_json::Value, key: &str, allow: &[&str], out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Null if !allow.contains(&key) => out.push(key.to_owned()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| nulls(x, key, allow, out)),
+            serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| nulls(x, k, allow, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    nulls(&v, "", allow_null, &mut found);
+    assert!(found.is_empty(), "{name}: null at {found:?} in {}", m.stdout);
+    v
+}
+
+fn write(dir: &Path, name: &str, v: &serde_json::Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, v.to_string()).unwrap();
+    p
+}
+
+/// VisDial: finite relevances whose float32 sums overflow (1.7e308, the issue's case) gave
+/// `"ndcg": null` with exit 0; now a one-line error naming the file and round. Extreme but
+/// accepted values give finite numbers.
+#[test]
+fn visdial_relevance_overflow_is_an_error_not_null() {
+    use serde_json::json;
+    let d = scratch("nonfinite_visdial");
+    let round = |rel: serde_json::Value| {
+        let r = json!({"ranks": [1, 2, 3], "gt_index": 0, "gt_relevance": rel});
+        json!({ "rounds": [r] })
+    };
+    let f = write(&d, "overflow.json", &round(json!([1.7e308, 1.7e308, 0])));
+    let args = ["metric", "visdial", "--input", s(&f)];
+    expect_error(
+        "visdial_overflow",
+        &args,
+        &[],
+        &["overflow.json: rounds[0].gt_relevance: [0] = 1.7e308", "overflow"],
+    );
+    let f = write(&d, "tiny.json", &round(json!([1e-50, 0, 0])));
+    let args = ["metric", "visdial", "--input", s(&f)];
+    expect_error(
+        "visdial_zero_f32",
+        &args,
+        &[],
+        &["tiny.json: rounds[0].gt_relevance", "all values are 0 in float32"],
+    );
+    let f = write(&d, "empty.json", &json!({"rounds": []}));
+    let args = ["metric", "visdial", "--input", s(&f)];
+    expect_error("visdial_empty", &args, &[], &["empty.json: rounds: no rounds to score"]);
+    let f = write(&d, "big.json", &round(json!([1e37, 1e37, 1e-40])));
+    let v = expect_finite_output("visdial_big", &["metric", "visdial", "--input", s(&f)], &[]);
+    assert!(v["ndcg"].as_f64().is_some_and(|x| x > 0.99), "{v}");
+}
+
+/// Generation with a temperature so small that logits / T overflows (1e-45) gave NaN
+/// probabilities and an empty answer; the warper now works on `(x - max) / T`, so the draw is
+/// the greedy token at every step.
+#[test]
+fn tiny_temperature_samples_the_greedy_answer() {
+    let m = tiny();
+    let base = ["generate", "--model", s(&m), "--prompt", "a photo of", "--num-beams", "1"];
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(["--max-new-tokens", "8", "--compact"]);
+    let greedy = expect_finite_output("greedy", &args, &["score"]);
+    args.extend(["--temperature", "1e-45", "--top-p", "0.9", "--seed", "3"]);
+    let sampled = expect_finite_output("temperature_1e-45", &args, &["score"]);
+    let ids = |v: &serde_json::Value| v["results"][0]["ids"].clone();
+    assert!(ids(&greedy).as_array().is_some_and(|a| !a.is_empty()), "{greedy}");
+    assert_eq!(ids(&sampled), ids(&greedy));
+}
+
+/// The other metric families on edge inputs they accept (empty or unanswerable predictions,
+/// extreme answerability scores, zero-variance features): finite numbers, never null.
+#[test]
+fn metric_families_print_finite_numbers_on_edge_inputs() {
+    use serde_json::json;
+    let d = scratch("nonfinite_families");
+    let vqa = write(
+        &d,
+        "vqa.json",
+        &json!({"questions": [
+            {"question_id": 1, "answers": vec!["unanswerable"; 10], "prediction": "",
+             "answerable": 0, "answerable_pred": 1e308},
+            {"question_id": 2, "answers": vec!["yes"; 10], "prediction": "yes",
+             "answerable": 1, "answerable_pred": -1e308},
+        ]}),
+    );
+    for variant in ["official", "emu", "okvqa", "vizwiz"] {
+        let args = ["metric", "vqa", "--variant", variant, "--input", s(&vqa)];
+        let v = expect_finite_output(&format!("vqa_{variant}"), &args, &[]);
+        assert!(v["overall"].is_number(), "{v}");
+    }
+    let caption = write(
+        &d,
+        "caption.json",
+        &json!({"images": [
+            {"image_id": 1, "candidate": "", "references": ["..."]},
+            {"image_id": 2, "candidate": "a a a a", "references": ["a"]},
+        ]}),
+    );
+    let args = ["metric", "caption", "--input", s(&caption), "--per-image"];
+    let v = expect_finite_output("caption", &args, &[]);
+    assert!(v["corpus"]["CIDEr"].is_number(), "{v}");
+    let wups = write(
+        &d,
+        "wups.json",
+        &json!([{"prediction": "", "answer": ""}, {"prediction": "dog", "answer": "dog"}]),
+    );
+    expect_finite_output("wups", &["metric", "wups", "--input", s(&wups)], &[]);
+    // Two identical rows: zero covariance, FID 0 by every route.
+    let a = d.join("same.npy");
+    tasks::metrics::npy::write_matrix(&a, 2, 3, &[1.0; 6], tasks::metrics::npy::Dtype::F64)
+        .unwrap();
+    let v = expect_finite_output("fid_zero", &["metric", "fid", "--a", s(&a), "--b", s(&a)], &[]);
+    assert_eq!(v["fid"], 0.0);
+}
+
+/// `inspect` writes the logits of every position (prompt length x vocabulary): a long prompt
+/// from a small input would write hundreds of MB. Above 256 MiB it refuses, before the forward
+/// pass, unless `--full`; a short prompt is unaffected.
+#[test]
+fn inspect_output_is_bounded_unless_full() {
+    let m = tiny();
+    let d = scratch("inspect_bound");
+    let out = d.join("t.safetensors");
+    let long = "a ".repeat(2100); // ~2100 tokens x 32004 logits x 4 bytes > 256 MiB
+    let args = ["inspect", "--model", s(&m), "--prompt", &long, "--out", s(&out)];
+    expect_error("inspect_long", &args, &[], &["t.safetensors", "over inspect's limit", "--full"]);
+    assert!(!out.exists(), "nothing written");
+    let args = ["inspect", "--model", s(&m), "--prompt", "a photo", "--out", s(&out)];
+    let r = run_measured(&args, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let len = std::fs::metadata(&out).unwrap().len();
+    assert!(len > 0 && len < 256 << 20, "{len}");
 }

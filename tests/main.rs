@@ -4,6 +4,7 @@ mod contract;
 mod conventions;
 mod datasets;
 mod decode;
+mod faults;
 mod hostile;
 mod hostile_fuzz;
 mod metrics;

@@ -254,7 +254,7 @@ fn fid_stats_without_weights_is_one_line() {
 }
 
 /// `run --task coco_t2i` on the dataset fixture with the tiny Emu, decoder and Inception.
-fn t2i_run(out: &Path, extra: &[&str]) -> std::process::Output {
+pub(crate) fn t2i_run(out: &Path, extra: &[&str]) -> std::process::Output {
     t2i_command(out, extra).output().unwrap()
 }
 

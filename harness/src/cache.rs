@@ -92,8 +92,8 @@ pub fn weights_hash_with(path: &Path, memo: Option<&Path>) -> Result<String> {
     Ok(sha256)
 }
 
-/// Streams a file through SHA-256.
-fn hash_file(path: &Path) -> Result<String> {
+/// Streams a file through SHA-256: `sha256:<hex>`.
+pub fn hash_file(path: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
     let mut f =
         std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
@@ -126,14 +126,31 @@ fn inode(_: &std::fs::Metadata) -> u64 {
     0
 }
 
-/// The memo table; a missing or unreadable memo is an empty one.
+/// The memo file: the table and the sha256 of its JSON, so that a truncated or edited memo is
+/// detected and never used.
+#[derive(Serialize, Deserialize)]
+struct Memo {
+    checksum: String,
+    entries: BTreeMap<String, Stamp>,
+}
+
+fn table_checksum(table: &BTreeMap<String, Stamp>) -> String {
+    use sha2::{Digest, Sha256};
+    let text = serde_json::to_vec(table).unwrap_or_default();
+    format!("sha256:{}", hex(&Sha256::digest(&text)))
+}
+
+/// The memo table; a missing, unreadable or corrupt memo (checksum mismatch) is an empty one,
+/// so every weights file is hashed again.
 fn read_memo(path: &Path) -> Option<BTreeMap<String, Stamp>> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    let memo: Memo = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    (memo.checksum == table_checksum(&memo.entries)).then_some(memo.entries)
 }
 
 /// Writes the memo atomically (temporary file + rename), ignoring failures.
 fn write_memo(path: &Path, table: &BTreeMap<String, Stamp>) {
-    let Ok(text) = serde_json::to_vec_pretty(table) else { return };
+    let memo = Memo { checksum: table_checksum(table), entries: table.clone() };
+    let Ok(text) = serde_json::to_vec_pretty(&memo) else { return };
     let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
     let ok = path.parent().is_some_and(|d| std::fs::create_dir_all(d).is_ok())
         && std::fs::write(&tmp, text).is_ok();
@@ -178,9 +195,16 @@ mod tests {
         let abc = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
         assert_eq!(weights_hash_with(&file, Some(&memo)).unwrap(), abc);
         assert!(std::fs::read_to_string(&memo).unwrap().contains(abc));
+        // An entry edited in the text, or a truncated memo, fails the checksum: hashed again.
+        let text = std::fs::read_to_string(&memo).unwrap();
+        std::fs::write(&memo, text.replace(abc, "sha256:memo")).unwrap();
+        assert_eq!(weights_hash_with(&file, Some(&memo)).unwrap(), abc);
+        std::fs::write(&memo, &text.as_bytes()[..text.len() / 2]).unwrap();
+        assert_eq!(weights_hash_with(&file, Some(&memo)).unwrap(), abc);
         // A memo entry whose stamp matches is trusted (proves the file is not read again) …
-        let text = std::fs::read_to_string(&memo).unwrap().replace(abc, "sha256:memo");
-        std::fs::write(&memo, text).unwrap();
+        let mut table = read_memo(&memo).unwrap();
+        table.values_mut().for_each(|s| s.sha256 = "sha256:memo".into());
+        write_memo(&memo, &table);
         assert_eq!(weights_hash_with(&file, Some(&memo)).unwrap(), "sha256:memo");
         // … and a rewritten file (other size) is hashed again.
         std::fs::write(&file, b"abcd").unwrap();

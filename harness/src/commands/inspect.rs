@@ -1,5 +1,8 @@
 //! `emu-eval inspect`: one forward pass of a prompt (and its images), writing every intermediate
 //! tensor as float32 to a safetensors file.
+//!
+//! The output grows with prompt length x vocabulary (the logits of every position), so a small
+//! input can ask for gigabytes: above [`MAX_OUTPUT_BYTES`] the command refuses unless `--full`.
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -25,6 +28,26 @@ pub struct Args {
     /// Output safetensors file.
     #[arg(long)]
     pub out: PathBuf,
+    /// Write the tensors even when they take more than 256 MiB.
+    #[arg(long)]
+    pub full: bool,
+}
+
+/// Most bytes `inspect` writes without `--full`.
+pub const MAX_OUTPUT_BYTES: u64 = 256 << 20;
+
+/// Refuses an output of `bytes` over [`MAX_OUTPUT_BYTES`] unless `full`.
+fn check_output_size(args: &Args, bytes: u64, tokens: usize) -> anyhow::Result<()> {
+    if args.full || bytes <= MAX_OUTPUT_BYTES {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{}: the tensors of this {tokens}-token prompt take {} MiB or more, over inspect's limit \
+         of {} MiB; pass --full to write them",
+        args.out.display(),
+        bytes >> 20,
+        MAX_OUTPUT_BYTES >> 20
+    )
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -44,6 +67,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let pixels = pixels.map(|t| t.to_device(&device)).transpose()?;
     let ids = emu.tokenizer().encode(&args.prompt);
+    // Before the forward pass: the language model's tensors alone (logits, embeddings, every
+    // layer's hidden states, the final hidden), float32.
+    let llama = &emu.cfg.llama;
+    let per_token = llama.vocab_size + (llama.num_hidden_layers + 3) * llama.hidden_size;
+    check_output_size(&args, (ids.len() as u64) * (per_token as u64) * 4, ids.len())?;
     let input_ids = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?; // (1, L)
     let tr = emu.forward_all(pixels.as_ref(), &input_ids, None)?;
     let mut out: HashMap<String, Tensor> = HashMap::new();
@@ -73,6 +101,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "input_ids".into(),
         input_ids.to_dtype(DType::I64)?.to_device(&candle_core::Device::Cpu)?,
     );
+    let bytes: u64 =
+        out.values().map(|t| (t.elem_count() * t.dtype().size_in_bytes()) as u64).sum();
+    check_output_size(&args, bytes, ids.len())?;
     candle_core::safetensors::save(&out, &args.out)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
     Ok(())

@@ -191,8 +191,10 @@ fn print_lines(lines: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints a value as JSON, pretty unless `compact`.
+/// Prints a value as JSON, pretty unless `compact`. A NaN or infinite number anywhere in it is
+/// an error naming its field (serde_json would print `null`), and nothing is printed.
 pub fn print_json<T: Serialize + ?Sized>(v: &T, compact: bool) -> anyhow::Result<()> {
+    tasks::metrics::finite::check(v).map_err(|e| anyhow::anyhow!("result: {e}"))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if compact {
         serde_json::to_writer(&mut out, v)?;

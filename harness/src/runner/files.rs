@@ -22,8 +22,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("{}: cannot rename into place", path.display()))
 }
 
-/// Pretty JSON, atomically.
+/// Pretty JSON, atomically; a NaN or infinite number in `v` is an error naming the file and
+/// field (serde_json would write `null`).
 pub fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+    tasks::metrics::finite::check(v).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut s = serde_json::to_string_pretty(v)?;
     s.push('\n');
     write_atomic(path, s.as_bytes())
@@ -109,13 +111,19 @@ impl PredictionWriter {
         Ok(PredictionWriter { file, path: path.to_owned() })
     }
 
+    /// A write that fails part-way (disk full, file size limit) is cut back to the last whole
+    /// line, so the file never keeps a torn line (resume would drop one anyway).
     pub fn append(&mut self, line: &Value) -> Result<()> {
         let mut s = serde_json::to_string(line)?;
         s.push('\n');
-        self.file
-            .write_all(s.as_bytes())
-            .and_then(|()| self.file.flush())
-            .with_context(|| format!("{}: cannot append", self.path.display()))
+        let before = self.file.metadata().map(|m| m.len());
+        let written = self.file.write_all(s.as_bytes()).and_then(|()| self.file.flush());
+        if written.is_err() {
+            if let Ok(len) = before {
+                let _ = self.file.set_len(len);
+            }
+        }
+        written.with_context(|| format!("{}: cannot append", self.path.display()))
     }
 }
 

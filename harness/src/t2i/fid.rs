@@ -133,6 +133,10 @@ pub fn image_stats(
 
 /// Statistics of `paths` cached in `cache` (`.npz`): read when present, else computed and
 /// written (under a temporary name, then renamed, so that an interrupted write is never read).
+///
+/// A file this function wrote has the sha256 of its bytes beside it (`.npz.sha256`): when the
+/// two disagree (the file was truncated or replaced) it is rebuilt, never used. A file without
+/// one is a user's (`--reference-stats` from pytorch-fid): read as given.
 pub fn cached_stats(
     net: &FidInception,
     paths: &[PathBuf],
@@ -140,9 +144,22 @@ pub fn cached_stats(
     batch: usize,
     device: &Device,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
+    let sidecar = checksum_path(cache);
     if cache.is_file() {
-        let (mu, sigma, _) = npz::read_stats(cache)?;
-        return Ok((mu, sigma));
+        if !sidecar.exists() {
+            let (mu, sigma, _) = npz::read_stats(cache)?;
+            return Ok((mu, sigma));
+        }
+        let recorded = std::fs::read_to_string(&sidecar).unwrap_or_default();
+        if recorded.trim() == crate::cache::hash_file(cache)? {
+            if let Ok((mu, sigma, _)) = npz::read_stats(cache) {
+                return Ok((mu, sigma));
+            }
+        }
+        crate::log::warn(format!(
+            "{}: does not match its checksum (truncated or replaced); rebuilding it",
+            cache.display()
+        ));
     }
     // Runs sharing the cache (array tasks) compute it once: the others wait, then read it.
     let _lock = crate::runner::lock::wait_for(&cache.with_extension("npz.lock"))?;
@@ -151,18 +168,36 @@ pub fn cached_stats(
         return Ok((mu, sigma));
     }
     let (mu, sigma) = image_stats(net, paths, batch, device, true)?;
-    write_stats_atomic(cache, &mu, &sigma)?;
+    write_stats(cache, &mu, &sigma, true)?;
     Ok((mu, sigma))
+}
+
+/// `PATH.sha256` beside a statistics file.
+fn checksum_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
 }
 
 /// [`npz::write_stats`] to a temporary name beside `path`, then a rename.
 pub fn write_stats_atomic(path: &Path, mu: &[f64], sigma: &[f64]) -> Result<()> {
+    write_stats(path, mu, sigma, false)
+}
+
+/// [`write_stats_atomic`], with the checksum file of [`cached_stats`] when `checksum`.
+fn write_stats(path: &Path, mu: &[f64], sigma: &[f64], checksum: bool) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;
     }
     let tmp = path.with_extension("npz.partial");
     npz::write_stats(&tmp, mu, sigma)?;
+    if checksum {
+        // Written first: a crash before the rename leaves an old file that fails it.
+        let sum = checksum_path(path);
+        std::fs::write(&sum, format!("{}\n", crate::cache::hash_file(&tmp)?))
+            .with_context(|| format!("{}: cannot write", sum.display()))?;
+    }
     std::fs::rename(&tmp, path)
         .with_context(|| format!("{}: cannot rename into place", path.display()))
 }

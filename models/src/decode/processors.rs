@@ -61,10 +61,16 @@ pub fn argmax(row: &[f32]) -> u32 {
     best as u32
 }
 
-/// `TemperatureLogitsWarper`.
+/// `TemperatureLogitsWarper`: `x / T`. Where that overflows (a tiny `T`) the row is shifted
+/// by its maximum first, `(x - max) / T`: every later step (top-p, sampling) reads only the
+/// softmax, which the shift leaves unchanged, and the shifted values are `<= 0`, so they reach
+/// at worst `-inf`, never `+inf` or NaN.
 pub fn apply_temperature(row: &mut [f32], temperature: f32) {
+    let overflows = row.iter().any(|&x| x.is_finite() && !(x / temperature).is_finite());
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let shift = if overflows && max.is_finite() { max } else { 0.0 };
     for x in row.iter_mut() {
-        *x /= temperature;
+        *x = (*x - shift) / temperature;
     }
 }
 
@@ -127,6 +133,25 @@ mod tests {
         for (i, v) in r.iter().enumerate() {
             assert!((*v as f64 - ((i + 1) as f64 - z)).abs() < 1e-6);
         }
+    }
+
+    /// The temperature 1e-45: `x / T` overflows to inf and softmax gives NaN; the
+    /// shifted form keeps the most probable token certain.
+    #[test]
+    fn tiny_temperature_cannot_overflow() {
+        let mut row = vec![1.0f32, 3.0, 2.0, f32::NEG_INFINITY];
+        apply_temperature(&mut row, 1e-45);
+        assert_eq!(row[1], 0.0);
+        assert!(row.iter().all(|x| !x.is_nan() && *x <= 0.0), "{row:?}");
+        let probs = softmax(&row);
+        assert_eq!(probs, vec![0.0, 1.0, 0.0, 0.0]);
+        apply_top_p(&mut row, 0.9);
+        let mut rng = Rng::new(7);
+        assert!((0..20).all(|_| sample(&row, &mut rng) == 1));
+        // An ordinary temperature is the plain division.
+        let mut row = vec![1.0f32, -2.0];
+        apply_temperature(&mut row, 0.5);
+        assert_eq!(row, vec![2.0, -4.0]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `imgid` (trap 4). The RICES pool (`train`) is Karpathy `train` + `restval`.
 use std::path::Path;
 
+use super::origin::Origin;
 use super::{context, require, unknown_split, Content, Media, Sample, SampleId};
 use crate::input::{index, read_json, InputError, Json};
 
@@ -62,6 +63,7 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
                 path: dir.join(filepath).join(filename),
             },
             content: Content::Caption { references },
+            origin: Origin::new(&path, f).with("references", &path, sf),
         });
     }
     Ok(samples)

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::origin::Origin;
 use super::{context, require, unknown_split, Content, Media, Sample, SampleId};
 use crate::input::{index, read_json, InputError, Json};
 
@@ -48,6 +49,7 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
             id: SampleId::Int(id),
             media: Media::Image { key: name.clone(), path: dir.join(&subset).join(name) },
             content: Content::TextToImage { annotation_id: id, caption },
+            origin: Origin::new(&path, f),
         });
     }
     Ok(samples)

@@ -8,6 +8,7 @@ pub mod msrvtt_qa;
 pub mod msvd_qa;
 pub mod nextqa;
 pub mod okvqa;
+pub mod origin;
 pub mod predictions;
 pub mod validate;
 pub mod video_qa;
@@ -140,6 +141,8 @@ pub struct Sample {
     pub id: SampleId,
     pub media: Media,
     pub content: Content,
+    /// The file and record it was read from.
+    pub origin: origin::Origin,
 }
 
 /// A loaded split.

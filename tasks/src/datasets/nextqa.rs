@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::origin::Origin;
 use super::{require, unknown_split, Content, Media, Sample, SampleId};
 use crate::input::{read_json, InputError, Json};
 
@@ -136,6 +137,7 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
                 answer_add,
                 qtype: Some(col("type")),
             },
+            origin: Origin::new(&path, line),
         });
     }
     Ok(samples)

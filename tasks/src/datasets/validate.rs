@@ -9,15 +9,21 @@ use crate::input::InputError;
 /// VisDial answer options per round.
 pub const VISDIAL_OPTIONS: usize = 100;
 
-/// Every problem of `samples` (split `split` of the task folder `dir`), each naming the sample
-/// and field.
+/// Every problem of `samples` (split `split` of the task folder `dir`), each naming the file,
+/// the field and the sample (the folder and split for a sample without an origin).
 pub fn validate(dir: &Path, split: &str, samples: &[Sample]) -> Vec<InputError> {
     let mut out = Vec::new();
     // A split is scored when any of its samples has answers: then all must.
     let scored = samples.iter().any(has_answers);
     for s in samples {
+        // `FILE: path.to.field: problem (sample id)` where the loader recorded the origin.
         let mut problem = |field: &str, msg: String| {
-            out.push(InputError::field(dir, format!("{split}: sample {}: {field}", s.id), msg))
+            out.push(match s.origin.locate(field) {
+                Some((file, path)) => {
+                    InputError::field(file, path, format!("{msg} (sample {})", s.id))
+                }
+                None => InputError::field(dir, format!("{split}: sample {}: {field}", s.id), msg),
+            })
         };
         match &s.content {
             Content::Caption { references } => {
@@ -66,11 +72,10 @@ pub fn validate(dir: &Path, split: &str, samples: &[Sample]) -> Vec<InputError> 
                             format!("{} values for {} options", rel.len(), options.len()),
                         );
                     }
-                    if let Some(v) = rel.iter().find(|v| !v.is_finite() || **v < 0.0) {
-                        problem(
-                            "gt_relevance",
-                            format!("{v} is not a finite non-negative relevance"),
-                        );
+                    // The metric's own check: finite, >= 0, float32 sums that cannot overflow.
+                    let check = crate::metrics::visdial::check_relevance(rel, rel.len());
+                    if let Err(e) = check {
+                        problem("gt_relevance", e.0);
                     }
                 }
             }
@@ -113,6 +118,7 @@ mod tests {
                 answer_type: None,
                 answerable: None,
             },
+            origin: Default::default(),
         }
     }
 
@@ -137,6 +143,7 @@ mod tests {
                 gt_index: Some(120),
                 gt_relevance: Some(vec![0.5, f64::NAN]),
             },
+            origin: Default::default(),
         };
         let p: Vec<String> =
             validate(Path::new("d"), "val", &[s]).iter().map(|e| e.to_string()).collect();

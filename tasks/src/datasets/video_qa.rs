@@ -1,6 +1,7 @@
 //! The QA list shared by MSVD-QA and MSRVTT-QA: `[{"answer","id","question","video_id"}]`.
 use std::path::Path;
 
+use super::origin::Origin;
 use super::{context, Content, Media, Sample, SampleId};
 use crate::input::{index, read_json, InputError, Invalid, Json};
 
@@ -36,6 +37,7 @@ pub fn load(
             id: SampleId::Int(id),
             media,
             content: Content::VideoQa { question, answer, answer_add: None, qtype: None },
+            origin: Origin::new(path, f),
         });
     }
     Ok(samples)

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::origin::Origin;
 use super::{require, unknown_split, Content, Media, Sample, SampleId, Turn};
 use crate::input::{index, read_json, InputError, Json};
 
@@ -182,12 +183,19 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
                     gt_index: None,
                     gt_relevance: None,
                 },
+                origin: Origin::new(&path, &f).with("history", &path, &rf),
             });
             continue;
         }
         for r in ranked {
             let round_id = r as u32 + 1;
-            let gt_relevance = dense.as_ref().and_then(|m| m.get(&(image_id, round_id)).cloned());
+            let mut origin = Origin::new(&path, index(&rf, r)).with("history", &path, &rf);
+            let entry = dense.as_ref().and_then(|m| m.get(&(image_id, round_id)));
+            if let Some((k, _)) = entry {
+                let dense_path = dir.join(DENSE_FILE);
+                origin = origin.with("gt_relevance", &dense_path, format!("[{k}].gt_relevance"));
+            }
+            let gt_relevance = entry.map(|(_, rel)| rel.clone());
             dense_used += gt_relevance.is_some() as usize;
             let options = rounds[r].options.clone().unwrap_or_default();
             samples.push(Sample {
@@ -201,6 +209,7 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
                     gt_index: rounds[r].gt_index,
                     gt_relevance,
                 },
+                origin,
             });
         }
     }
@@ -231,8 +240,11 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
     Ok(samples)
 }
 
+/// Dense relevance by `(image_id, round_id)`, each with its index in the file.
+type Dense = HashMap<(u64, u32), (usize, Vec<f64>)>;
+
 /// `[{"image_id","round_id" (1-based),"gt_relevance":[100 floats]}]`.
-fn load_dense(path: &Path) -> Result<HashMap<(u64, u32), Vec<f64>>, InputError> {
+fn load_dense(path: &Path) -> Result<Dense, InputError> {
     let root = read_json(path)?;
     let j = Json::new(path);
     let mut out = HashMap::new();
@@ -247,7 +259,7 @@ fn load_dense(path: &Path) -> Result<HashMap<(u64, u32), Vec<f64>>, InputError> 
             );
         }
         let rel = j.f64s(j.get(rec, &f, "gt_relevance")?, &format!("{f}.gt_relevance"))?;
-        out.insert((image_id, round_id as u32), rel);
+        out.insert((image_id, round_id as u32), (i, rel));
     }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! folder is implied by the file name (`VizWiz_val_…` → `val/`).
 use std::path::Path;
 
+use super::origin::Origin;
 use super::{context, require, unknown_split, Content, Media, Sample, SampleId};
 use crate::input::{index, read_json, InputError, Json};
 
@@ -66,6 +67,7 @@ pub fn load(dir: &Path, split: &str) -> Result<Vec<Sample>, InputError> {
                 answer_type,
                 answerable,
             },
+            origin: Origin::new(&path, f),
         });
     }
     Ok(samples)

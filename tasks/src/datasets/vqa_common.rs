@@ -5,11 +5,14 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::origin::Origin;
 use super::{coco_image, context, require, Content, Sample, SampleId};
 use crate::input::{index, read_json, InputError, Json};
 
 /// One annotation: the scored answers and types.
 struct Annotation {
+    /// Its index in `annotations[]`.
+    index: usize,
     answers: Vec<String>,
     question_type: Option<String>,
     answer_type: Option<String>,
@@ -45,6 +48,7 @@ fn read_annotations(path: &Path) -> Result<HashMap<u64, Annotation>, InputError>
             );
         }
         let ann = Annotation {
+            index: i,
             answers: texts,
             question_type: opt_string(&j, rec, &f, "question_type").map_err(ctx)?,
             answer_type: opt_string(&j, rec, &f, "answer_type").map_err(ctx)?,
@@ -82,6 +86,7 @@ pub fn load(
         if !seen.insert(qid) {
             return Err(j.err(&format!("{f}.question_id"), format!("duplicate question_id {qid}")));
         }
+        let mut origin = Origin::new(&qpath, f.clone());
         let (answers, question_type, answer_type) = match anns.as_mut() {
             Some((map, apath)) => {
                 let a = map.remove(&qid).ok_or_else(|| {
@@ -90,6 +95,7 @@ pub fn load(
                         format!("no annotation for question_id {qid} ({} {f})", qpath.display()),
                     )
                 })?;
+                origin = origin.with("answers", apath, format!("annotations[{}].answers", a.index));
                 (a.answers, a.question_type, a.answer_type)
             }
             None => (Vec::new(), None, None),
@@ -104,6 +110,7 @@ pub fn load(
                 answer_type,
                 answerable: None,
             },
+            origin,
         });
     }
     Ok(samples)

@@ -13,18 +13,20 @@ use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, MatRef, Par, Side};
 
+use super::fid_source::{self, FidSource};
 use super::npy;
 use crate::input::InputError;
 use crate::limits;
 
 /// FID between two statistics sources: `.npy` feature matrices (rows = samples, columns =
-/// features) or pytorch-fid `.npz` statistics (`mu`, `sigma`).
+/// features) or pytorch-fid `.npz` statistics (`mu`, `sigma`). With fewer samples than
+/// features the distance goes through the small Gram matrices ([`fid_source::route`]).
 ///
 /// Errors: unreadable or malformed files, fewer than 2 rows, non-finite values, different
 /// feature widths, or an eigendecomposition that does not converge.
 pub fn fid_files(a: &Path, b: &Path) -> Result<f64, InputError> {
-    let (mu1, s1, d1) = super::npz::load_stats(a)?;
-    let (mu2, s2, d2) = super::npz::load_stats(b)?;
+    let (sa, sb) = (FidSource::load(a)?, FidSource::load(b)?);
+    let (d1, d2) = (sa.width(), sb.width());
     if d1 != d2 {
         return Err(InputError::field(
             b,
@@ -32,7 +34,7 @@ pub fn fid_files(a: &Path, b: &Path) -> Result<f64, InputError> {
             format!("feature width {d2} differs from {d1} in {}", a.display()),
         ));
     }
-    let fid = frechet_distance(&mu1, &s1, &mu2, &s2);
+    let fid = fid_source::terms(&sa, &sb).distance();
     if fid.is_finite() {
         Ok(fid)
     } else {
@@ -49,6 +51,14 @@ pub fn fid_files(a: &Path, b: &Path) -> Result<f64, InputError> {
 /// Reads one feature file and returns `(mu, sigma, width)`. The shape is checked from the
 /// header before the values are decoded or any covariance is allocated.
 pub(crate) fn file_stats(path: &Path) -> Result<(Vec<f64>, Vec<f64>, usize), InputError> {
+    let (rows, cols, data) = read_features(path)?;
+    let (mu, sigma) = stats(rows, cols, &data);
+    Ok((mu, sigma, cols))
+}
+
+/// Reads one feature file as `(rows, cols, row-major values)`: the shape is checked from the
+/// header before the values are decoded, and every value must be finite.
+pub(crate) fn read_features(path: &Path) -> Result<(usize, usize, Vec<f64>), InputError> {
     let bytes =
         std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
     let header =
@@ -65,8 +75,7 @@ pub(crate) fn file_stats(path: &Path) -> Result<(Vec<f64>, Vec<f64>, usize), Inp
             format!("non-finite value {} at row {}, column {}", data[i], i / cols, i % cols),
         ));
     }
-    let (mu, sigma) = stats(rows, cols, &data);
-    Ok((mu, sigma, cols))
+    Ok((rows, cols, data))
 }
 
 /// At least 2 rows, at least 1 column, and a covariance within [`limits::FID_FEATURES`].
@@ -101,7 +110,7 @@ pub fn stats(rows: usize, cols: usize, data: &[f64]) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// `np.mean(X, axis=0)` in float64.
-fn column_mean(rows: usize, cols: usize, data: &[f64]) -> Vec<f64> {
+pub(crate) fn column_mean(rows: usize, cols: usize, data: &[f64]) -> Vec<f64> {
     let mut sum = vec![0.0; cols];
     for row in data.chunks_exact(cols.max(1)) {
         sum.iter_mut().zip(row).for_each(|(s, x)| *s += x);
@@ -285,9 +294,13 @@ mod tests {
             let b = Path::new(GOLDEN).join(case["b"].as_str().unwrap());
             let (mu1, s1, _) = file_stats(&a).unwrap();
             let (mu2, s2, _) = file_stats(&b).unwrap();
-            let terms = frechet_terms(&mu1, &s1, &mu2, &s2);
+            let dense = frechet_terms(&mu1, &s1, &mu2, &s2);
+            let (sa, sb) = (FidSource::load(&a).unwrap(), FidSource::load(&b).unwrap());
+            let terms = fid_source::terms(&sa, &sb);
             let fid = fid_files(&a, &b).unwrap();
             assert_eq!(fid, terms.distance(), "{name}");
+            let e = (dense.distance() - fid).abs() / fid.abs().max(1e-6);
+            assert!(e < 1e-6, "{name}: dense {} vs routed {fid}", dense.distance());
             let want = |k: &str| case[k].as_f64().unwrap();
             if name == "identical" {
                 assert!(fid.abs() < 1e-6, "{name}: {fid}");

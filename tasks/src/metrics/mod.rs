@@ -3,6 +3,8 @@ pub mod bleu;
 pub mod caption;
 pub mod cider;
 pub mod fid;
+pub mod fid_source;
+pub mod finite;
 pub mod npy;
 pub mod npz;
 pub mod porter;

@@ -24,6 +24,9 @@ pub fn score_file(path: &Path, detail: Detail) -> Result<VisdialResult, InputErr
 pub fn parse_rounds(path: &Path, root: &Value) -> Result<Vec<VisdialRound>, InputError> {
     let j = Json::new(path);
     let items = j.array(j.get(root, "", "rounds")?, "rounds")?;
+    if items.is_empty() {
+        return Err(j.err("rounds", "no rounds to score"));
+    }
     items.iter().enumerate().map(|(i, item)| parse_round(&j, item, &index("rounds", i))).collect()
 }
 
@@ -75,16 +78,26 @@ fn check_permutation(ranks: &[i64]) -> Result<Vec<u32>, Invalid> {
     Ok(ranks.iter().map(|&r| r as u32).collect())
 }
 
-/// Relevance: one finite value >= 0 per option, at least one non-zero.
-fn check_relevance(rel: &[f64], n: usize) -> Result<(), Invalid> {
+/// Relevance: one finite value >= 0 per option, at least one non-zero. The reference sums
+/// them in float32, so each must stay below `f32::MAX / N` (no sum of N of them overflows)
+/// and one must be non-zero in float32.
+pub fn check_relevance(rel: &[f64], n: usize) -> Result<(), Invalid> {
     if rel.len() != n {
         return Err(format!("has {} values, ranks has {n}", rel.len()).into());
     }
     if let Some(i) = rel.iter().position(|x| !x.is_finite() || *x < 0.0) {
         return Err(format!("[{i}] = {} is not a finite non-negative number", rel[i]).into());
     }
-    if rel.iter().all(|&x| x == 0.0) {
-        return Err("all values are 0 (NDCG undefined)".into());
+    let max = f32::MAX as f64 / n.max(1) as f64;
+    if let Some(i) = rel.iter().position(|&x| x > max) {
+        return Err(format!(
+            "[{i}] = {:e} is over {max:e}, past which the float32 sums of NDCG overflow",
+            rel[i]
+        )
+        .into());
+    }
+    if rel.iter().all(|&x| x as f32 == 0.0) {
+        return Err("all values are 0 in float32 (NDCG undefined)".into());
     }
     Ok(())
 }
@@ -382,6 +395,28 @@ mod tests {
         assert!(e.contains(": rounds[0].gt_relevance: all values are 0"), "{e}");
         let e = file_error(r#"{"rounds":[{"ranks":[1,2,3]}]}"#);
         assert!(e.contains(": rounds[0].gt_index: missing field"), "{e}");
+        let e = file_error(r#"{"rounds":[]}"#);
+        assert!(e.contains(": rounds: no rounds to score"), "{e}");
+    }
+
+    /// Finite relevances whose float32 sums overflow (the issue's 1.7e308), or that are all 0
+    /// in float32, would give a NaN NDCG: they are errors naming the round.
+    #[test]
+    fn relevance_outside_float32_sums_is_an_error() {
+        let body = |rel: &str| {
+            format!(r#"{{"rounds":[{{"ranks":[1,2,3],"gt_index":0,"gt_relevance":{rel}}}]}}"#)
+        };
+        let e = file_error(&body("[1.7e308, 1.7e308, 0]"));
+        assert!(e.contains(": rounds[0].gt_relevance: [0] = 1.7e308 is over"), "{e}");
+        let e = file_error(&body("[3e38, 3e38, 0]"));
+        assert!(e.contains("float32 sums of NDCG overflow"), "{e}");
+        let e = file_error(&body("[1e-50, 0, 0]"));
+        assert!(e.contains("all values are 0 in float32"), "{e}");
+        // The largest accepted values give a finite NDCG.
+        let max = f32::MAX as f64 / 3.0;
+        let r = round(vec![2, 1, 3], 0, Some(vec![max, max, max]));
+        let ndcg = score(&[r], Detail::Aggregate).ndcg.unwrap();
+        assert!(ndcg.is_finite() && ndcg > 0.99, "{ndcg}");
     }
 
     #[test]
