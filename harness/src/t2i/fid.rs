@@ -144,32 +144,43 @@ pub fn cached_stats(
     batch: usize,
     device: &Device,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
+    if let Some(stats) = read_verified(cache, true)? {
+        return Ok(stats);
+    }
+    // Runs sharing the cache (array tasks) compute it once: the others wait, then read it.
+    let _lock = crate::runner::lock::wait_for(&cache.with_extension("npz.lock"))?;
+    if let Some(stats) = read_verified(cache, false)? {
+        return Ok(stats);
+    }
+    let (mu, sigma) = image_stats(net, paths, batch, device, true)?;
+    write_stats(cache, &mu, &sigma, true)?;
+    Ok((mu, sigma))
+}
+
+/// The statistics in `cache` when they can be used: present, and equal to their checksum when
+/// one was written beside them (None: absent, or truncated/replaced, with a warning when `warn`).
+fn read_verified(cache: &Path, warn: bool) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
+    if !cache.is_file() {
+        return Ok(None);
+    }
     let sidecar = checksum_path(cache);
-    if cache.is_file() {
-        if !sidecar.exists() {
-            let (mu, sigma, _) = npz::read_stats(cache)?;
-            return Ok((mu, sigma));
+    if !sidecar.exists() {
+        let (mu, sigma, _) = npz::read_stats(cache)?;
+        return Ok(Some((mu, sigma)));
+    }
+    let recorded = std::fs::read_to_string(&sidecar).unwrap_or_default();
+    if recorded.trim() == crate::cache::hash_file(cache)? {
+        if let Ok((mu, sigma, _)) = npz::read_stats(cache) {
+            return Ok(Some((mu, sigma)));
         }
-        let recorded = std::fs::read_to_string(&sidecar).unwrap_or_default();
-        if recorded.trim() == crate::cache::hash_file(cache)? {
-            if let Ok((mu, sigma, _)) = npz::read_stats(cache) {
-                return Ok((mu, sigma));
-            }
-        }
+    }
+    if warn {
         crate::log::warn(format!(
             "{}: does not match its checksum (truncated or replaced); rebuilding it",
             cache.display()
         ));
     }
-    // Runs sharing the cache (array tasks) compute it once: the others wait, then read it.
-    let _lock = crate::runner::lock::wait_for(&cache.with_extension("npz.lock"))?;
-    if cache.is_file() {
-        let (mu, sigma, _) = npz::read_stats(cache)?;
-        return Ok((mu, sigma));
-    }
-    let (mu, sigma) = image_stats(net, paths, batch, device, true)?;
-    write_stats(cache, &mu, &sigma, true)?;
-    Ok((mu, sigma))
+    Ok(None)
 }
 
 /// `PATH.sha256` beside a statistics file.
