@@ -280,7 +280,11 @@ fn mistakes_are_refused_before_the_model_loads() {
     let missing = copy_fixture(&root, "okvqa");
     std::fs::remove_file(missing.join("OpenEnded_mscoco_val2014_questions.json")).unwrap();
     let cases: Vec<(Vec<&str>, &str, PathBuf)> = vec![
-        (vec!["--task", "vqav2", "--limit", "0"], "--limit: must be at least 1", data.clone()),
+        (
+            vec!["--task", "vqav2", "--limit", "0"],
+            "--limit <LIMIT>': must be at least 1",
+            data.clone(),
+        ),
         (
             vec!["--task", "vqav2", "--batch-size", "0"],
             "--batch-size: must be at least 1",

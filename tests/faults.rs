@@ -225,6 +225,29 @@ fn media_changed_between_runs_is_reported_by_the_fingerprint() {
     one_line_error(&o, &["media"]);
 }
 
+/// The same with an edit that keeps the file's size (a byte changed in place): the media digest
+/// of the fingerprint differs.
+#[test]
+fn media_edited_at_the_same_size_is_reported_by_the_fingerprint() {
+    let root = tmp("media_same_size");
+    let data = copy_fixture(&root, "okvqa").parent().unwrap().to_owned();
+    let out = root.join("out");
+    let o = run(&data, &out, Some(2048), &[]); // interrupted: a resume will follow
+    assert!(!o.status.success());
+    let image = walk(&data.join("okvqa"))
+        .into_iter()
+        .find(|f| {
+            f.to_string_lossy().contains("val2014") && f.extension().is_some_and(|e| e == "jpg")
+        })
+        .expect("a val image");
+    let mut bytes = std::fs::read(&image).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&image, &bytes).unwrap();
+    let o = run(&data, &out, None, &[]);
+    one_line_error(&o, &["media content"]);
+}
+
 /// The reference FID statistics cached by coco_t2i, truncated or replaced (by other valid
 /// statistics) between two runs: they fail their checksum and are rebuilt, so the FID and the
 /// file are those of the first run.

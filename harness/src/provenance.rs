@@ -39,13 +39,61 @@ pub fn of<'a>(
         // A missing medium is the runner's per-sample failure to report, not an error here.
         media_bytes += std::fs::metadata(p).map_or(0, |m| m.len());
     }
+    let media_digest = Some(media_digest(&root, &media));
     Ok(DataProvenance {
         builtin: is_builtin(&root),
         root: root.display().to_string(),
         files,
         media_files: media.len() as u64,
         media_bytes,
+        media_digest,
     })
+}
+
+/// Bytes read from each end of a medium for [`media_digest`].
+const SAMPLE_BYTES: u64 = 64 << 10;
+
+/// sha256 over each medium's path relative to `root`, size, and first and last
+/// [`SAMPLE_BYTES`] (all of a small file): cheap for a large dataset, and a file replaced or
+/// re-encoded changes it. Missing media count as empty.
+pub fn media_digest(root: &Path, media: &BTreeSet<PathBuf>) -> String {
+    use rayon::prelude::*;
+    use sha2::{Digest, Sha256};
+    let parts: Vec<Vec<u8>> = media
+        .par_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap_or(p);
+            let mut h = Sha256::new();
+            h.update(rel.as_os_str().as_encoded_bytes());
+            h.update(sampled_content(p));
+            h.finalize().to_vec()
+        })
+        .collect();
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part);
+    }
+    format!("sha256:{}", crate::cache::hex(&h.finalize()))
+}
+
+fn sampled_content(p: &Path) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(p) else { return b"missing".to_vec() };
+    let size = f.metadata().map_or(0, |m| m.len());
+    let mut out = size.to_le_bytes().to_vec();
+    let mut take = |f: &mut std::fs::File, from: u64, n: u64| {
+        let mut buf = Vec::new();
+        if f.seek(SeekFrom::Start(from)).is_ok() && f.take(n).read_to_end(&mut buf).is_ok() {
+            out.extend_from_slice(&buf);
+        }
+    };
+    if size <= 2 * SAMPLE_BYTES {
+        take(&mut f, 0, size);
+    } else {
+        take(&mut f, 0, SAMPLE_BYTES);
+        take(&mut f, size - SAMPLE_BYTES, SAMPLE_BYTES);
+    }
+    out
 }
 
 /// Whether `root` is emu-eval's built-in sample data (it carries the generator's marker).

@@ -123,6 +123,7 @@ fn config(spec: &Spec) -> RunConfig {
             files: [(format!("{}/annotations.json", spec.task), "sha256:5eed".to_owned())].into(),
             media_files: spec.samples as u64,
             media_bytes: 1000 * spec.samples as u64,
+            media_digest: None,
         },
         device: None,
     }

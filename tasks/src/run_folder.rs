@@ -126,6 +126,10 @@ pub struct DataProvenance {
     /// Media files of the evaluated samples, and their total size.
     pub media_files: u64,
     pub media_bytes: u64,
+    /// `sha256:<hex>` over every medium's path (relative to the root) and sampled content (size,
+    /// first and last 64 KiB): a medium replaced or re-encoded changes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_digest: Option<String>,
 }
 
 impl DataProvenance {
@@ -147,6 +151,16 @@ impl DataProvenance {
                 "media: {} files / {} bytes vs {} files / {} bytes",
                 self.media_files, self.media_bytes, other.media_files, other.media_bytes
             ));
+        }
+        if let (Some(a), Some(b)) = (&self.media_digest, &other.media_digest) {
+            if a != b {
+                let short = |d: &str| d.chars().take(19).collect::<String>();
+                return Some(format!(
+                    "media content: {} vs {} (a file replaced or edited)",
+                    short(a),
+                    short(b)
+                ));
+            }
         }
         (self.builtin != other.builtin)
             .then(|| format!("built-in sample data: {} vs {}", self.builtin, other.builtin))
@@ -497,6 +511,7 @@ mod tests {
             files: [("t/q.json".to_owned(), "sha256:aaaa".to_owned())].into(),
             media_files: 2,
             media_bytes: 10,
+            media_digest: Some("sha256:1111".into()),
         };
         let moved = DataProvenance { root: "/b".into(), ..a.clone() };
         assert_eq!(a.content_difference(&moved), None);
@@ -505,5 +520,10 @@ mod tests {
         assert_eq!(a.content_difference(&changed).unwrap(), "t/q.json: sha256:aaaa vs sha256:bbbb");
         let fewer = DataProvenance { media_files: 1, ..a.clone() };
         assert!(a.content_difference(&fewer).unwrap().starts_with("media: 2 files"));
+        let edited = DataProvenance { media_digest: Some("sha256:2222".into()), ..a.clone() };
+        assert!(a.content_difference(&edited).unwrap().starts_with("media content:"));
+        // A folder written before the digest existed is compared without it.
+        let older = DataProvenance { media_digest: None, ..edited };
+        assert_eq!(a.content_difference(&older), None);
     }
 }
