@@ -4,7 +4,8 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let path = std::env::temp_dir().join(format!("emu-eval-fuzz-{}.safetensors", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("emu-eval-fuzz-{}.safetensors", std::process::id()));
     if std::fs::write(&path, data).is_err() {
         return;
     }
