@@ -203,11 +203,11 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// An image that changes on disk between two runs into one folder: the data fingerprint
-/// (run.json's `data`) differs, and the rerun refuses to mix the two, naming the media.
-#[test]
-fn media_changed_between_runs_is_reported_by_the_fingerprint() {
-    let root = tmp("media_changed");
+/// An interrupted okvqa run over a copy of the fixture, then `edit` applied to one of its val
+/// images, then the resume: the data fingerprint (run.json's `data`) differs and the rerun refuses
+/// to mix the two, one line naming `want`.
+fn media_edit_is_refused(name: &str, edit: impl FnOnce(&mut Vec<u8>), want: &str) {
+    let root = tmp(name);
     let data = copy_fixture(&root, "okvqa").parent().unwrap().to_owned();
     let out = root.join("out");
     let o = run(&data, &out, Some(2048), &[]); // interrupted: a resume will follow
@@ -219,33 +219,26 @@ fn media_changed_between_runs_is_reported_by_the_fingerprint() {
         })
         .expect("a val image");
     let mut bytes = std::fs::read(&image).unwrap();
-    bytes.extend_from_slice(b"changed"); // trailing bytes: still decodes, other content
-    std::fs::write(&image, bytes).unwrap();
-    let o = run(&data, &out, None, &[]);
-    one_line_error(&o, &["media"]);
-}
-
-/// The same with an edit that keeps the file's size (a byte changed in place): the media digest
-/// of the fingerprint differs.
-#[test]
-fn media_edited_at_the_same_size_is_reported_by_the_fingerprint() {
-    let root = tmp("media_same_size");
-    let data = copy_fixture(&root, "okvqa").parent().unwrap().to_owned();
-    let out = root.join("out");
-    let o = run(&data, &out, Some(2048), &[]); // interrupted: a resume will follow
-    assert!(!o.status.success());
-    let image = walk(&data.join("okvqa"))
-        .into_iter()
-        .find(|f| {
-            f.to_string_lossy().contains("val2014") && f.extension().is_some_and(|e| e == "jpg")
-        })
-        .expect("a val image");
-    let mut bytes = std::fs::read(&image).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x5a;
+    edit(&mut bytes);
     std::fs::write(&image, &bytes).unwrap();
     let o = run(&data, &out, None, &[]);
-    one_line_error(&o, &["media content"]);
+    one_line_error(&o, &[want]);
+}
+
+/// Trailing bytes (the image still decodes, other content): the media size differs.
+#[test]
+fn media_changed_between_runs_is_reported_by_the_fingerprint() {
+    media_edit_is_refused("media_changed", |b| b.extend_from_slice(b"changed"), "media");
+}
+
+/// A byte changed in place (same size): the media digest of the fingerprint differs.
+#[test]
+fn media_edited_at_the_same_size_is_reported_by_the_fingerprint() {
+    let flip = |b: &mut Vec<u8>| {
+        let mid = b.len() / 2;
+        b[mid] ^= 0x5a;
+    };
+    media_edit_is_refused("media_same_size", flip, "media content");
 }
 
 /// The reference FID statistics cached by coco_t2i, truncated or replaced (by other valid

@@ -145,9 +145,29 @@ pub fn model_for(inputs: &PlanInputs, family: Family) -> Result<Option<PathBuf>,
     }
 }
 
+/// Each family's model folder, resolved once (reads config.json).
+struct Models {
+    emu: Result<Option<PathBuf>, String>,
+    emu_i: Result<Option<PathBuf>, String>,
+}
+
+impl Models {
+    fn resolve(inputs: &PlanInputs) -> Self {
+        Models { emu: model_for(inputs, Family::Emu), emu_i: model_for(inputs, Family::EmuI) }
+    }
+
+    fn of(&self, family: Family) -> &Result<Option<PathBuf>, String> {
+        match family {
+            Family::Emu => &self.emu,
+            Family::EmuI => &self.emu_i,
+        }
+    }
+}
+
 /// Builds the plan of `inputs`: every planned cell of the asked tables, split into units.
 pub fn build(inputs: &PlanInputs) -> Result<Plan> {
     let paper = Paper::published();
+    let models = Models::resolve(inputs);
     let mut cells = Vec::new();
     let mut skipped = Vec::new();
     let mut sizes = std::collections::HashMap::new();
@@ -169,8 +189,8 @@ pub fn build(inputs: &PlanInputs) -> Result<Plan> {
                 skipped.push(skip(format!("--family leaves out {}", rc.family.paper_name())));
                 continue;
             }
-            if let Err(why) = model_for(inputs, rc.family) {
-                skipped.push(skip(why));
+            if let Err(why) = models.of(rc.family) {
+                skipped.push(skip(why.clone()));
                 continue;
             }
             let task = registry::get(task_id)
@@ -181,9 +201,11 @@ pub fn build(inputs: &PlanInputs) -> Result<Plan> {
                 && !rc.text_examples
                 && task.supports_cot();
             let name = folder_name(task.id, rc.family, shots, cot, rc.text_examples);
-            let samples = match sizes.get(task.id) {
-                Some(&n) => n,
-                None => *sizes.entry(task.id).or_insert(cost::samples(task, inputs)?),
+            let samples = match sizes.entry(task.id) {
+                std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    *e.insert(cost::samples(task, inputs)?)
+                }
             };
             let c = cost::of_cell(task, samples, shots, cot);
             cells.push(Cell {
@@ -217,7 +239,8 @@ pub fn build(inputs: &PlanInputs) -> Result<Plan> {
                 (Some(s), inputs.output.join("units").join(&c.name).join(format!("shard-{i}")))
             };
             let task = registry::get(&c.task).context("task")?;
-            let args = unit_args(inputs, c, task, shard.as_deref(), &folder)?;
+            let model = models.of(c.family).as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let args = unit_args(inputs, c, task, model.as_deref(), shard.as_deref(), &folder)?;
             units.push(Unit {
                 index: 0,
                 cell: c.name.clone(),
@@ -244,6 +267,7 @@ fn unit_args(
     inputs: &PlanInputs,
     c: &Cell,
     task: &Task,
+    model: Option<&Path>,
     shard: Option<&str>,
     folder: &Path,
 ) -> Result<Vec<String>> {
@@ -256,8 +280,8 @@ fn unit_args(
     if c.text_examples {
         a.push("--text-examples".into());
     }
-    if let Some(m) = model_for(inputs, c.family).map_err(|e| anyhow::anyhow!(e))? {
-        a.extend(["--model".into(), path_arg(&m)]);
+    if let Some(m) = model {
+        a.extend(["--model".into(), path_arg(m)]);
     }
     a.extend(["--data-root".into(), path_arg(&inputs.data_root)]);
     a.extend(["--output".into(), path_arg(folder)]);

@@ -98,6 +98,8 @@ pub fn read_predictions(path: &Path, repair: bool) -> Result<Vec<Value>> {
 pub struct PredictionWriter {
     file: File,
     path: PathBuf,
+    /// Length of the file after the last whole line (kept here: no `stat` per line).
+    len: u64,
 }
 
 impl PredictionWriter {
@@ -107,8 +109,8 @@ impl PredictionWriter {
             .append(true)
             .open(path)
             .with_context(|| format!("{}: cannot open", path.display()))?;
-        file.seek(SeekFrom::End(0))?;
-        Ok(PredictionWriter { file, path: path.to_owned() })
+        let len = file.seek(SeekFrom::End(0))?;
+        Ok(PredictionWriter { file, path: path.to_owned(), len })
     }
 
     /// A write that fails part-way (disk full, file size limit) is cut back to the last whole
@@ -116,14 +118,17 @@ impl PredictionWriter {
     pub fn append(&mut self, line: &Value) -> Result<()> {
         let mut s = serde_json::to_string(line)?;
         s.push('\n');
-        let before = self.file.metadata().map(|m| m.len());
         let written = self.file.write_all(s.as_bytes()).and_then(|()| self.file.flush());
-        if written.is_err() {
-            if let Ok(len) = before {
-                let _ = self.file.set_len(len);
+        match written {
+            Ok(()) => {
+                self.len += s.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.len);
+                Err(e).with_context(|| format!("{}: cannot append", self.path.display()))
             }
         }
-        written.with_context(|| format!("{}: cannot append", self.path.display()))
     }
 }
 
