@@ -126,3 +126,79 @@ fn a_cpu_build_asked_for_cuda_names_the_build_command() {
     assert!(err.contains("--features cuda"), "{err}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// `--sample`: seeded per sample and stage, so batch size and shards do not change the
+/// predictions; another seed does; `run.json` records it.
+#[test]
+fn sampling_is_seeded_per_sample_whatever_the_batch_or_shard() {
+    let root = tmp("sample");
+    let dir = |n: &str| root.join(n);
+    let go = |name: &str, extra: &[&str]| {
+        let d = dir(name);
+        let base = ["run", "--task", "vqav2", "--limit", "6", "--sample", "--temperature", "2"];
+        let o = run(&root, &[&base[..], &["--output", d.to_str().unwrap()], extra].concat());
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    go("b1", &["--batch-size", "1"]);
+    go("b4", &["--batch-size", "4"]);
+    go("s1", &["--batch-size", "3", "--shard", "1/2"]);
+    go("s2", &["--batch-size", "3", "--shard", "2/2"]);
+    go("seed7", &["--batch-size", "4", "--seed", "7"]);
+    let b1 = crate::run::lines(&dir("b1"));
+    assert_eq!(b1.len(), 6);
+    assert_eq!(crate::run::lines(&dir("b4")), b1, "batch 4 against batch 1");
+    let mut shards = crate::run::lines(&dir("s1"));
+    shards.extend(crate::run::lines(&dir("s2")));
+    shards.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    let mut sorted = b1.clone();
+    sorted.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    assert_eq!(shards, sorted, "two shards against one run");
+    let answers = |v: &[Value]| v.iter().map(|l| l["prediction"].clone()).collect::<Vec<_>>();
+    assert_ne!(answers(&crate::run::lines(&dir("seed7"))), answers(&b1), "--seed 7 samples others");
+    let g = &config(&dir("b1"))["generation"]["answer"];
+    assert_eq!((g["sample"].clone(), g["num_beams"].clone()), (Value::Bool(true), 1.into()));
+    assert_eq!(g["temperature"], 2.0);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// `--batch-size auto` on CPU: a batch per stage kind from the RAM budget, recorded in
+/// `run.json`, and the predictions of batch 1; a tiny budget gives batch 1.
+#[test]
+fn auto_batch_size_fits_the_budget_and_predicts_as_batch_one() {
+    let root = tmp("auto");
+    let go = |name: &str, batch: &str, budget: Option<&str>| {
+        let d = root.join(name);
+        let mut c = Command::new(env!("CARGO_BIN_EXE_emu-eval"));
+        c.args(["run", "--task", "vizwiz", "--limit", "6", "--batch-size", batch, "--output"])
+            .arg(&d)
+            .env("EMU_EVAL_CACHE", root.join("cache"))
+            .env_remove("EMU_EVAL_DATA")
+            .stdin(Stdio::null());
+        match budget {
+            Some(b) => c.env("EMU_EVAL_MEMORY_BUDGET", b),
+            None => c.env_remove("EMU_EVAL_MEMORY_BUDGET"),
+        };
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        d
+    };
+    let one = go("one", "1", None);
+    let auto = go("auto", "auto", None);
+    let small = go("small", "auto", Some("1K"));
+    assert_eq!(crate::run::lines(&auto), crate::run::lines(&one), "auto against batch 1");
+    let b = &config(&auto)["batch"];
+    assert_eq!(b["requested"], "auto");
+    assert!(b["method"].as_str().unwrap().starts_with("cpu ram budget"), "{b}");
+    for kind in ["answerability", "answer"] {
+        let n = b["by_stage"][kind].as_u64().unwrap();
+        assert!((2..=64).contains(&n), "{kind}: {n} (the tiny model fits many rows)");
+        assert!(b["row_bytes"][kind].as_u64().unwrap() > 0);
+        assert_eq!(config(&small)["batch"]["by_stage"][kind], 1, "1 KiB budget");
+    }
+    assert_eq!(config(&one)["batch"]["by_stage"]["answer"], 1);
+    assert_eq!(crate::run::lines(&small), crate::run::lines(&one));
+    let bad = run(&root, &["run", "--task", "vqav2", "--batch-size", "0"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("--batch-size"), "{err}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
                     data_root: data.clone(),
                     split: task.eval_split.into(),
                     limit: None,
-                    batch_size: batch,
+                    batch: harness::runner::batch::BatchSize::Fixed(batch),
                     seed: 0,
                     output: out,
                     shard: None,

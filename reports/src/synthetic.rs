@@ -9,7 +9,6 @@ use tasks::rng::SplitMix64;
 
 use crate::runs::{
     Counts, Family, Headline, Metrics, Prediction, RunConfig, RunJson, Stage, Support, Timing,
-    RUN_SCHEMA,
 };
 
 /// What a synthetic run looks like.
@@ -236,10 +235,7 @@ pub fn write_run(root: &Path, spec: &Spec, media: &Path) -> std::io::Result<Path
             ..Timing::default()
         },
     };
-    write_json(
-        &dir.join("run.json"),
-        &RunJson { schema: RUN_SCHEMA, config: cfg, arguments: None },
-    )?;
+    write_json(&dir.join("run.json"), &RunJson::new(cfg))?;
     write_json(&dir.join("metrics.json"), &metrics)?;
     let lines: Vec<String> =
         preds.iter().map(|p| serde_json::to_string(p).expect("serialisable")).collect();

@@ -83,19 +83,43 @@ pub struct Generation {
     pub max_new_tokens: usize,
     pub min_length: usize,
     pub length_penalty: f64,
+    /// Multinomial sampling instead of search (a user option: the paper never samples).
+    pub sampling: Option<Sampling>,
+}
+
+/// Temperature and nucleus (top-p) of a sampled stage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    pub temperature: f64,
+    pub top_p: f64,
 }
 
 /// COCO caption settings of the released evaluation code (§3.4): also used for chain-of-thought
 /// caption stages, which caption the image the same way.
-pub const CAPTION: Generation =
-    Generation { num_beams: 5, max_new_tokens: 20, min_length: 8, length_penalty: -1.0 };
+pub const CAPTION: Generation = Generation {
+    num_beams: 5,
+    max_new_tokens: 20,
+    min_length: 8,
+    length_penalty: -1.0,
+    sampling: None,
+};
 /// VQAv2 / OK-VQA / VizWiz answer settings (§3.4). The video QA tasks have no released evaluation
 /// code; their short answers are generated and post-processed the same way.
-pub const SHORT_ANSWER: Generation =
-    Generation { num_beams: 5, max_new_tokens: 20, min_length: 1, length_penalty: -1.0 };
+pub const SHORT_ANSWER: Generation = Generation {
+    num_beams: 5,
+    max_new_tokens: 20,
+    min_length: 1,
+    length_penalty: -1.0,
+    sampling: None,
+};
 /// VizWiz answerability pass (§3.5): the model defaults, constrained to `yes.`/`no.`.
-pub const ANSWERABILITY: Generation =
-    Generation { num_beams: 5, max_new_tokens: 50, min_length: 1, length_penalty: 0.0 };
+pub const ANSWERABILITY: Generation = Generation {
+    num_beams: 5,
+    max_new_tokens: 50,
+    min_length: 1,
+    length_penalty: 0.0,
+    sampling: None,
+};
 
 /// How a task's samples are answered.
 #[derive(Debug, Clone, Copy, PartialEq)]

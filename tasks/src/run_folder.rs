@@ -220,6 +220,13 @@ pub struct GenerationOverride {
     pub min_length: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length_penalty: Option<f64>,
+    /// `--sample`: multinomial sampling with one beam (seeded per sample and stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
 }
 
 impl RunConfig {
@@ -278,11 +285,15 @@ pub struct RunJson {
     /// The command line that wrote the file, after `--config` (not part of the fingerprint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<Vec<String>>,
+    /// The batch of each stage kind and how `--batch-size auto` chose it (not part of the
+    /// fingerprint: predictions do not depend on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Value>,
 }
 
 impl RunJson {
     pub fn new(config: RunConfig) -> Self {
-        RunJson { schema: SCHEMA, config, arguments: None }
+        RunJson { schema: SCHEMA, config, arguments: None, batch: None }
     }
 }
 

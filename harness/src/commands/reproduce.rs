@@ -43,9 +43,9 @@ pub struct Args {
     /// Seed of every unit (support pool, support choice, built-in weights).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Prompts per generation batch of every unit.
-    #[arg(long, default_value_t = 8)]
-    pub batch_size: usize,
+    /// Prompts per generation batch of every unit, or `auto` (as `run --batch-size auto`).
+    #[arg(long, default_value = "8", value_parser = crate::runner::batch::BatchSize::parse)]
+    pub batch_size: crate::runner::batch::BatchSize,
     #[command(flatten)]
     pub runtime: RuntimeFlags,
     /// RICES feature and FID statistics cache shared by the units (default: as `run`'s).
@@ -144,9 +144,6 @@ fn inputs(args: &Args) -> Result<PlanInputs> {
     }
     if args.limit == Some(0) {
         bail!("--limit: must be at least 1");
-    }
-    if args.batch_size == 0 {
-        bail!("--batch-size: must be at least 1");
     }
     let abs = |p: &Option<PathBuf>| p.as_deref().map(absolute).transpose();
     let mut tables = args.tables.clone();

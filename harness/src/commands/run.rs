@@ -40,9 +40,10 @@ pub struct Args {
     /// 0 < f ≤ 1 of it (the first ⌈f·n⌉).
     #[arg(long, value_parser = runner::Limit::parse)]
     pub limit: Option<runner::Limit>,
-    /// Prompts per left-padded generation batch.
-    #[arg(long, default_value_t = 8)]
-    pub batch_size: usize,
+    /// Prompts per left-padded generation batch, or `auto`: the largest that fits, per stage kind
+    /// (CPU: half the available RAM or EMU_EVAL_MEMORY_BUDGET; CUDA: an allocation probe).
+    #[arg(long, default_value = "8", value_parser = runner::batch::BatchSize::parse)]
+    pub batch_size: runner::batch::BatchSize,
     /// Seed of the support pool subset, the support choice and the built-in model's weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -108,6 +109,16 @@ pub struct Args {
     /// Decoding: least length (counting the BOS, as transformers does), `N` or `KIND=N`.
     #[arg(long, value_name = "[KIND=]N")]
     pub min_length: Vec<String>,
+    /// Decoding: multinomial sampling with one beam instead of beam search, seeded per sample
+    /// and stage from --seed (predictions do not depend on batch, shard or resume).
+    #[arg(long)]
+    pub sample: bool,
+    /// Decoding with --sample: temperature, `X` or `KIND=X` (default 1).
+    #[arg(long, value_name = "[KIND=]X")]
+    pub temperature: Vec<String>,
+    /// Decoding with --sample: nucleus probability mass, `P` or `KIND=P` (default 1).
+    #[arg(long, value_name = "[KIND=]P")]
+    pub top_p: Vec<String>,
     /// coco_t2i: real-image FID statistics (.npz, e.g. from `fid-stats` or pytorch-fid
     /// `--save-stats`), read when present, else computed and written (default: in the cache).
     #[arg(long)]
@@ -132,12 +143,16 @@ pub fn run(args: Args) -> Result<()> {
 /// The run of every (task, shots) combination the flags ask for, checked flag by flag.
 pub fn options(args: &Args) -> Result<Vec<RunOptions>> {
     check_flags(args)?;
-    let generation = runner::generation::Overrides::parse(&runner::generation::Flags {
+    let mut generation = runner::generation::Overrides::parse(&runner::generation::Flags {
         max_new_tokens: &args.max_new_tokens,
         num_beams: &args.num_beams,
         length_penalty: &args.length_penalty,
         min_length: &args.min_length,
+        sample: args.sample,
+        temperature: &args.temperature,
+        top_p: &args.top_p,
     })?;
+    generation.seed = args.seed;
     let family = args.family.get();
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
     let data_root = args.data.resolve()?;
@@ -172,7 +187,7 @@ pub fn options(args: &Args) -> Result<Vec<RunOptions>> {
                 data_root: data_root.clone(),
                 split: args.split.clone().unwrap_or_else(|| task.eval_split.to_owned()),
                 limit: args.limit,
-                batch_size: args.batch_size,
+                batch: args.batch_size,
                 seed: args.seed,
                 output,
                 shard,
@@ -219,9 +234,6 @@ pub fn execute(
 
 /// Flag values and combinations that are wrong whatever the data: one line each.
 fn check_flags(args: &Args) -> Result<()> {
-    if args.batch_size == 0 {
-        anyhow::bail!("--batch-size: must be at least 1");
-    }
     if let Some(t) = first_repeat(&args.tasks) {
         anyhow::bail!("--task {t}: given twice");
     }

@@ -43,7 +43,7 @@ pub struct PlanInputs {
     pub shards: usize,
     pub limit: Option<usize>,
     pub seed: u64,
-    pub batch_size: usize,
+    pub batch_size: crate::runner::batch::BatchSize,
     pub device: String,
     pub dtype: String,
 }

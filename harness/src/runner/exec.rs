@@ -10,7 +10,7 @@ use models::decode::emu_lm::EmuSession;
 use models::decode::rank_emu::{
     candidate_nll_shared, encode_candidates, rank_shared, single_prompt_embeds,
 };
-use models::decode::{self, GenerationConfig, TokenTrie};
+use models::decode::{self, GenerationConfig, Sampling, TokenTrie};
 use models::emu::Emu;
 use tasks::metrics::visdial::order_to_ranks as visdial_ranks;
 
@@ -23,13 +23,20 @@ pub struct Executor<'m> {
     model_seconds: f64,
 }
 
-/// The decoding settings of a registry stage as the decoder's configuration.
-pub fn generation_config(g: &Generation) -> GenerationConfig {
+/// The decoding settings of a registry stage as the decoder's configuration; `row_seeds` seed
+/// each row's sampling (unused without `g.sampling`).
+pub fn generation_config(g: &Generation, row_seeds: &[u64]) -> GenerationConfig {
     GenerationConfig {
         num_beams: g.num_beams,
         max_new_tokens: g.max_new_tokens,
         min_length: g.min_length,
         length_penalty: g.length_penalty,
+        sampling: g.sampling.map(|s| Sampling {
+            temperature: s.temperature as f32,
+            top_p: s.top_p as f32,
+            seed: 0,
+        }),
+        row_seeds: if g.sampling.is_some() { row_seeds.to_vec() } else { Vec::new() },
         ..GenerationConfig::default()
     }
 }
@@ -49,16 +56,18 @@ impl<'m> Executor<'m> {
     }
 
     /// One left-padded batch: `prompts[i]` with its images (rows of `pixels` in prompt order);
-    /// `allowed` constrains outputs to these strings followed by EOS. Returns the decoded texts.
+    /// `allowed` constrains outputs to these strings followed by EOS; `seeds[i]` seeds row `i`'s
+    /// sampling. Returns the decoded texts.
     pub fn generate(
         &mut self,
         prompts: &[String],
         pixels: Option<&Tensor>,
         settings: &Generation,
         allowed: Option<&[&str]>,
+        seeds: &[u64],
     ) -> Result<Vec<String>> {
         let start = Instant::now();
-        let cfg = generation_config(settings);
+        let cfg = generation_config(settings, seeds);
         let tok = self.emu.tokenizer();
         let trie = allowed.map(|answers| {
             let enc: Vec<Vec<u32>> = answers.iter().map(|a| tok.encode_with(a, false)).collect();

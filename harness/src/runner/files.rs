@@ -36,10 +36,15 @@ pub fn read_config(dir: &Path) -> Result<Option<RunConfig>> {
     Ok(tasks::run_folder::read_run_json(dir)?.map(|r| r.config))
 }
 
-/// Writes `run.json` for `config`.
-pub fn write_run_json(dir: &Path, config: &RunConfig) -> Result<()> {
+/// Writes `run.json` for `config`, with the batch sizes of this invocation.
+pub fn write_run_json(
+    dir: &Path,
+    config: &RunConfig,
+    batch: Option<&super::batch::BatchChoice>,
+) -> Result<()> {
     let mut run = RunJson::new(config.clone());
     run.arguments = crate::cli::config::arguments();
+    run.batch = batch.map(serde_json::to_value).transpose()?;
     write_json(&dir.join(RUN_JSON), &run)
 }
 

@@ -1,12 +1,14 @@
 //! Decoding settings other than the paper's: `--max-new-tokens`, `--num-beams`,
 //! `--length-penalty`, `--min-length`, each `N` (every generation stage) or `KIND=N` (one stage
-//! kind: `caption`, `answer`, `answerability`). `run.json` records them and reports mark such
-//! runs "not the paper's settings" beside a paper number.
+//! kind: `caption`, `answer`, `answerability`); `--sample` with `--temperature`/`--top-p`
+//! (multinomial sampling with one beam, seeded per sample and stage from `--seed`, so the
+//! predictions do not depend on batch, shard or resume). `run.json` records them and reports mark
+//! such runs "not the paper's settings" beside a paper number.
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 use prompts::StageKind;
-use tasks::registry::Generation;
+use tasks::registry::{Generation, Sampling};
 use tasks::run_folder::GenerationOverride;
 
 /// Stage kinds by the name the flags use.
@@ -23,6 +25,8 @@ pub const MAX_BEAMS: usize = 64;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
     by_kind: BTreeMap<&'static str, GenerationOverride>,
+    /// `--seed`: sampled stages draw from a generator seeded by it, the sample id and the stage.
+    pub seed: u64,
 }
 
 /// The flags' values, as given.
@@ -32,6 +36,9 @@ pub struct Flags<'a> {
     pub num_beams: &'a [String],
     pub length_penalty: &'a [String],
     pub min_length: &'a [String],
+    pub sample: bool,
+    pub temperature: &'a [String],
+    pub top_p: &'a [String],
 }
 
 /// `[KIND=]VALUE` → the kinds it names and the value text.
@@ -88,6 +95,35 @@ impl Overrides {
             }
             Ok(())
         })?;
+        set("--temperature", f.temperature, &|g, v| {
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x > 0.0 && x <= 100.0 => g.temperature = Some(x),
+                _ => bail!("--temperature {v}: must be a number > 0 and at most 100"),
+            }
+            Ok(())
+        })?;
+        set("--top-p", f.top_p, &|g, v| {
+            match v.parse::<f64>() {
+                Ok(x) if x > 0.0 && x <= 1.0 => g.top_p = Some(x),
+                _ => bail!("--top-p {v}: must be a number in (0, 1]"),
+            }
+            Ok(())
+        })?;
+        let sampling_values = !(f.temperature.is_empty() && f.top_p.is_empty());
+        if sampling_values && !f.sample {
+            let flag = if f.temperature.is_empty() { "--top-p" } else { "--temperature" };
+            bail!("{flag}: applies to sampling; add --sample");
+        }
+        if f.sample {
+            for (k, _) in KINDS {
+                let g = o.by_kind.entry(k).or_default();
+                if let Some(n) = g.num_beams.filter(|&n| n > 1) {
+                    bail!("--sample: samples with one beam; --num-beams {k}={n} asks for a search");
+                }
+                g.sample = Some(true);
+                g.num_beams = Some(1);
+            }
+        }
         Ok(o)
     }
 
@@ -104,6 +140,13 @@ impl Overrides {
             max_new_tokens: o.max_new_tokens.unwrap_or(base.max_new_tokens),
             min_length: o.min_length.unwrap_or(base.min_length),
             length_penalty: o.length_penalty.unwrap_or(base.length_penalty),
+            sampling: match o.sample {
+                Some(true) => Some(Sampling {
+                    temperature: o.temperature.unwrap_or(1.0),
+                    top_p: o.top_p.unwrap_or(1.0),
+                }),
+                _ => base.sampling,
+            },
         }
     }
 
@@ -140,6 +183,7 @@ mod tests {
         let rec = o.record().unwrap();
         assert_eq!(rec["answer"].max_new_tokens, Some(5));
         assert!(Overrides::default().record().is_none());
+        assert!(c.sampling.is_none());
         for (flag, v) in [("mnt", "0"), ("mnt", "x=3"), ("beams", "100"), ("lp", "nan")] {
             let v = flags(&[v]);
             let f = match flag {
@@ -148,6 +192,35 @@ mod tests {
                 _ => Flags { length_penalty: &v, ..Default::default() },
             };
             assert!(Overrides::parse(&f).is_err(), "{flag} {v:?}");
+        }
+    }
+
+    #[test]
+    fn sample_sets_one_beam_and_takes_temperature_and_top_p() {
+        let (t, p) = (flags(&["0.7", "caption=1.3"]), flags(&["answer=0.9"]));
+        let o = Overrides::parse(&Flags {
+            sample: true,
+            temperature: &t,
+            top_p: &p,
+            ..Default::default()
+        })
+        .unwrap();
+        let a = o.apply(StageKind::Answer, SHORT_ANSWER);
+        assert_eq!(a.num_beams, 1);
+        assert_eq!(a.sampling, Some(Sampling { temperature: 0.7, top_p: 0.9 }));
+        let c = o.apply(StageKind::Caption, CAPTION);
+        assert_eq!(c.sampling, Some(Sampling { temperature: 1.3, top_p: 1.0 }));
+        assert_eq!(o.record().unwrap()["answer"].sample, Some(true));
+        // Temperature without --sample, a search with --sample, out-of-range values.
+        let err = |f: Flags| Overrides::parse(&f).unwrap_err().to_string();
+        assert!(err(Flags { temperature: &t, ..Default::default() }).contains("add --sample"));
+        let beams = flags(&["answer=3"]);
+        let e = err(Flags { sample: true, num_beams: &beams, ..Default::default() });
+        assert!(e.contains("--num-beams answer=3"), "{e}");
+        for (t, p) in [("0", "1"), ("inf", "1"), ("1", "0"), ("1", "1.5")] {
+            let (t, p) = (flags(&[t]), flags(&[p]));
+            let f = Flags { sample: true, temperature: &t, top_p: &p, ..Default::default() };
+            assert!(Overrides::parse(&f).is_err(), "{t:?} {p:?}");
         }
     }
 }

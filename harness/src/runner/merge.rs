@@ -127,7 +127,7 @@ pub fn merge(
     let mut fp = first.clone();
     fp.shard = None;
     fp.data.root = root.display().to_string();
-    files::write_run_json(out, &fp)?;
+    files::write_run_json(out, &fp, None)?;
     files::write_atomic(&out.join(files::PREDICTIONS), text.as_bytes())?;
     let wn = super::load_wordnet(task, wordnet)?;
     let device = merged_device(&shards);

@@ -3,6 +3,7 @@
 //! → `predictions.jsonl` (one flushed line per sample, the unit of resume) → at the end, scoring
 //! with the same code as `emu-eval score`, the official result file and `metrics.json`.
 //! Design: `shared/spec/runner.md`.
+pub mod batch;
 pub mod exec;
 pub mod files;
 pub mod finish;
@@ -43,7 +44,7 @@ pub struct RunOptions {
     pub data_root: PathBuf,
     pub split: String,
     pub limit: Option<Limit>,
-    pub batch_size: usize,
+    pub batch: batch::BatchSize,
     pub seed: u64,
     pub output: PathBuf,
     pub shard: Option<Shard>,
@@ -322,6 +323,14 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     }
     let wordnet = load_wordnet(task, opts.wordnet.as_deref())?;
     let positions = positions_of(&data, opts.limit, opts.shard);
+    let batches = batch::choose(
+        opts.batch,
+        task,
+        emu,
+        images_per_prompt(task, &popts),
+        opts.cot,
+        &opts.generation,
+    )?;
 
     let out = &opts.output;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
@@ -331,7 +340,7 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     let provenance =
         crate::provenance::of(task, &opts.data_root, scored.iter().map(|s| s.media.path()))?;
     let fp = fingerprint(opts, model, provenance, data.split.samples.len());
-    prepare_folder(out, &fp, opts)?;
+    prepare_folder(out, &fp, opts, Some(&batches))?;
     let pred_path = out.join(files::PREDICTIONS);
     let mut lines = files::read_predictions(&pred_path, true)?;
     if opts.retry_failed && lines.iter().any(|l| !l["error"].is_null()) {
@@ -372,7 +381,10 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     let scorer =
         stages::SampleScorer { task, variant: opts.vqa_variant, wordnet: wordnet.as_ref() };
     let norm = crate::pixels::normalisation(emu);
-    let batch = opts.batch_size.max(1);
+    if let Some(m) = &batches.method {
+        crate::log::note(format!("{}: --batch-size auto ({m}): {:?}", task.id, batches.by_stage));
+    }
+    let batch = batches.chunk().max(1);
     let outcome: Result<()> = std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<stages::PreparedChunk>(1);
         let data_ref: &TaskData = &data;
@@ -390,7 +402,8 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
         });
         let mut result = Ok(());
         for prepared in rx.iter() {
-            let records = stages::execute(&mut exec, &data, prepared, &scorer, &opts.generation);
+            let records =
+                stages::execute(&mut exec, &data, prepared, &scorer, &opts.generation, &batches);
             for rec in records {
                 if !rec["error"].is_null() {
                     failed += 1;
@@ -454,8 +467,23 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
 /// is compared by content ([`DataProvenance::content_difference`]): a moved data root resumes.
 const BUILD_FIELDS: &[&str] = &["emu_eval_version", "git_commit", "data"];
 
+/// Images (video frames) in a prompt: the query's and each shown support example's.
+fn images_per_prompt(task: &Task, p: &PromptOptions) -> usize {
+    let shown = if p.text_examples { 0 } else { p.shots };
+    if task.media == tasks::registry::MediaKind::Video {
+        p.query_frames + shown * p.support_frames
+    } else {
+        1 + shown
+    }
+}
+
 /// Checks or writes `run.json`; `--overwrite` clears the folder's run files first.
-fn prepare_folder(out: &Path, fp: &RunConfig, opts: &RunOptions) -> Result<()> {
+fn prepare_folder(
+    out: &Path,
+    fp: &RunConfig,
+    opts: &RunOptions,
+    batches: Option<&batch::BatchChoice>,
+) -> Result<()> {
     let existing = files::read_config(out)?;
     let has_predictions = out.join(files::PREDICTIONS).exists();
     match existing {
@@ -502,7 +530,7 @@ fn prepare_folder(out: &Path, fp: &RunConfig, opts: &RunOptions) -> Result<()> {
             removed.with_context(|| format!("{}: cannot remove", p.display()))?;
         }
     }
-    files::write_run_json(out, fp)
+    files::write_run_json(out, fp, batches)
 }
 
 fn rewrite_lines(path: &Path, lines: &[Value]) -> Result<()> {

@@ -98,9 +98,26 @@ fn stage_exec(task: &Task, kind: StageKind, o: &Overrides) -> StageExec {
     }
 }
 
+/// The stage kind's name in `--batch-size auto`'s choice and the decoding flags.
+fn kind_name(kind: StageKind) -> &'static str {
+    match kind {
+        StageKind::Caption => "caption",
+        StageKind::Answerability => "answerability",
+        StageKind::Answer => "answer",
+    }
+}
+
+/// The sampling seed of a sample: from `--seed` and its id, so that its draws do not depend on
+/// the batch, shard or resume point.
+fn sample_seed(seed: u64, id: &str) -> u64 {
+    models::rng::fnv1a(&format!("{seed}/{id}"))
+}
+
 /// A sample in flight.
 struct Live<'a> {
     pos: usize,
+    /// Sampling seed ([`sample_seed`]); stage `i` samples from `seed + i`.
+    seed: u64,
     plan: PromptPlan,
     support: Support,
     /// Post-processed outputs by stage name (fill later stages' `{stage}` slots).
@@ -190,6 +207,7 @@ pub fn execute(
     chunk: PreparedChunk,
     scorer: &SampleScorer,
     overrides: &Overrides,
+    batches: &super::batch::BatchChoice,
 ) -> Vec<Value> {
     let task = data.task;
     let size = exec.emu().cfg.vision.image_size;
@@ -199,6 +217,7 @@ pub fn execute(
     for s in chunk.samples {
         match s.plan {
             Ok((plan, support)) => live.push(Live {
+                seed: sample_seed(overrides.seed, &data.queries[s.pos].id),
                 pos: s.pos,
                 plan,
                 support,
@@ -235,7 +254,10 @@ pub fn execute(
                     }
                 }
                 StageExec::Generate { settings, allowed } => {
-                    run_generate(exec, task, &mut live, &members, i, size, &settings, allowed)
+                    let per = batches.of(kind_name(kind)).max(1);
+                    for part in members.chunks(per) {
+                        run_generate(exec, task, &mut live, part, i, size, &settings, allowed)
+                    }
                 }
             }
         }
@@ -271,10 +293,10 @@ fn run_generate(
     settings: &Generation,
     allowed: Option<[&'static str; 2]>,
 ) {
-    let mut rows: Vec<(usize, String, Option<Tensor>)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for &j in members {
         match live[j].stage_input(i, size) {
-            Ok((text, px)) => rows.push((j, text, px)),
+            Ok((text, px)) => rows.push((j, text, px, live[j].seed.wrapping_add(i as u64))),
             Err(e) => live[j].fail_stage(i, None, e),
         }
     }
@@ -302,7 +324,7 @@ fn run_generate(
     };
     match result {
         Ok(texts) => {
-            for ((j, text, px), out) in rows.into_iter().zip(texts) {
+            for ((j, text, px, _), out) in rows.into_iter().zip(texts) {
                 live[j].seconds += per_row;
                 if with_probability(exec, &mut live[j], &text, px.as_ref()) {
                     live[j].record_stage(task, i, text, Value::String(out));
@@ -311,8 +333,8 @@ fn run_generate(
         }
         // Isolate the failing sample: each row alone.
         Err(_) if rows.len() > 1 => {
-            for (j, text, px) in rows {
-                let one = [(j, text.clone(), px)];
+            for (j, text, px, seed) in rows {
+                let one = [(j, text.clone(), px, seed)];
                 let t0 = Instant::now();
                 match generate_rows(exec, &one, settings, allowed.as_ref().map(|a| &a[..])) {
                     Ok(mut texts) => {
@@ -329,23 +351,27 @@ fn run_generate(
             }
         }
         Err(e) => {
-            let (j, text, _) = rows.swap_remove(0);
+            let (j, text, _, _) = rows.swap_remove(0);
             let msg = format!("stage {}: {e:#}", live[j].plan.stages[i].name);
             live[j].fail_stage(i, Some(text), msg)
         }
     }
 }
 
+/// A generation row: the sample's place in `live`, the prompt, its images, its sampling seed.
+type Row = (usize, String, Option<Tensor>, u64);
+
 fn generate_rows(
     exec: &mut Executor,
-    rows: &[(usize, String, Option<Tensor>)],
+    rows: &[Row],
     settings: &Generation,
     allowed: Option<&[&str]>,
 ) -> anyhow::Result<Vec<String>> {
     let prompts: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
     let px: Vec<&Tensor> = rows.iter().filter_map(|r| r.2.as_ref()).collect();
     let pixels = if px.is_empty() { None } else { Some(Tensor::cat(&px, 0)?) };
-    exec.generate(&prompts, pixels.as_ref(), settings, allowed)
+    let seeds: Vec<u64> = rows.iter().map(|r| r.3).collect();
+    exec.generate(&prompts, pixels.as_ref(), settings, allowed, &seeds)
 }
 
 fn run_rank(

@@ -129,7 +129,8 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
 
     let out = &opts.output;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
-    super::prepare_folder(out, &fp, opts)?;
+    let batches = super::batch::choose(opts.batch, task, emu, 1, false, &opts.generation)?;
+    super::prepare_folder(out, &fp, opts, Some(&batches))?;
     check_or_write_captions(&out.join(RUN_FILES[0]), &list)?;
     let images = out.join(task.result_file);
     std::fs::create_dir_all(&images)
@@ -227,7 +228,7 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
         device: &device,
         reference_stats: t.reference_stats.clone(),
         cache: opts.cache.clone(),
-        batch: opts.batch_size.max(1),
+        batch: batches.of("image").max(1),
     };
     // The reference statistics of the whole run (every shard names the same file), so that
     // `merge` finds them with nothing but the folders.
@@ -441,7 +442,7 @@ pub fn merge(
             lines.push(l);
         }
     }
-    files::write_run_json(out, fp)?;
+    files::write_run_json(out, fp, None)?;
     std::fs::copy(&first_captions, out.join(RUN_FILES[0]))
         .with_context(|| format!("{}: cannot copy", first_captions.display()))?;
     super::rewrite_lines(&out.join(files::PREDICTIONS), &lines)?;

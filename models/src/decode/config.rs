@@ -43,6 +43,9 @@ pub struct GenerationConfig {
     pub eos_token_id: u32,
     pub pad_token_id: u32,
     pub sampling: Option<Sampling>,
+    /// Sampling: one seed per batch row (a row's draws then do not depend on the batch it is in).
+    /// Empty: row `b` draws from `sampling.seed + b`.
+    pub row_seeds: Vec<u64>,
 }
 
 impl Default for GenerationConfig {
@@ -57,6 +60,7 @@ impl Default for GenerationConfig {
             eos_token_id: EOS_ID,
             pad_token_id: PAD_ID,
             sampling: None,
+            row_seeds: Vec::new(),
         }
     }
 }

@@ -22,7 +22,15 @@ pub fn greedy_or_sample<M: StepModel>(
     // Rows still fed to the model, in model row order. Finished rows are dropped: the reference
     // keeps feeding them PAD, which cannot change the other rows.
     let mut active: Vec<usize> = (0..batch).collect();
-    let mut rng = cfg.sampling.map(|s| Rng::new(s.seed));
+    // One generator per row, so a row's draws do not depend on the other rows.
+    let mut rngs: Vec<Rng> = match cfg.sampling {
+        Some(s) => (0..batch)
+            .map(|b| {
+                Rng::new(cfg.row_seeds.get(b).copied().unwrap_or(s.seed.wrapping_add(b as u64)))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let mut tracked_len = 1;
     loop {
         apply_min_length(&mut logits, tracked_len, cfg.min_length, cfg.eos_token_id);
@@ -34,7 +42,7 @@ pub fn greedy_or_sample<M: StepModel>(
         let mut tokens = Vec::new();
         for (pos, &b) in active.iter().enumerate() {
             let row = logits.row_mut(pos);
-            let tok = match (cfg.sampling, rng.as_mut()) {
+            let tok = match (cfg.sampling, rngs.get_mut(b)) {
                 (Some(s), Some(g)) => {
                     apply_temperature(row, s.temperature);
                     apply_top_p(row, s.top_p);
@@ -121,5 +129,26 @@ mod tests {
         let a = greedy_or_sample(&mut ToyLm::new(3, hashed_dist), &mk(1), None).unwrap();
         let b = greedy_or_sample(&mut ToyLm::new(3, hashed_dist), &mk(1), None).unwrap();
         assert_eq!(a, b);
+    }
+
+    /// With a seed per row, a row samples the same tokens alone as in a batch.
+    #[test]
+    fn sampled_row_does_not_depend_on_its_batch() {
+        let seeds = vec![11, 22, 33, 44];
+        let c = GenerationConfig {
+            sampling: Some(Sampling { temperature: 1.5, top_p: 0.95, seed: 0 }),
+            row_seeds: seeds.clone(),
+            ..cfg(12)
+        };
+        let batch = greedy_or_sample(&mut ToyLm::new(4, hashed_dist), &c, None).unwrap();
+        for (p, row) in batch.iter().enumerate() {
+            let mut single = ToyLm::new(p + 1, hashed_dist);
+            single.reorder(&[p]).unwrap();
+            let one = GenerationConfig { row_seeds: vec![seeds[p]], ..c.clone() };
+            assert_eq!(&greedy_or_sample(&mut single, &one, None).unwrap()[0], row, "row {p}");
+        }
+        let other = GenerationConfig { row_seeds: vec![99, 22, 33, 44], ..c.clone() };
+        let again = greedy_or_sample(&mut ToyLm::new(4, hashed_dist), &other, None).unwrap();
+        assert_eq!(again[1..], batch[1..]);
     }
 }
