@@ -7,6 +7,7 @@ mod decode;
 mod faults;
 mod hostile;
 mod hostile_fuzz;
+mod hub;
 mod metrics;
 mod model;
 mod prompts;

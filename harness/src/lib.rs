@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod cli;
 pub mod commands;
+pub mod hub;
 pub mod log;
 pub mod model_source;
 pub mod pixels;

@@ -18,8 +18,10 @@ use crate::model_source::ModelSource;
 /// `--model`, `--weights`: which Emu.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ModelFlags {
-    /// Model folder (config.json, tokenizer.json, weights); default: the built-in tiny random
-    /// model (its scores are meaningless).
+    /// Model folder (config.json, tokenizer.json, weights) or a Hugging Face hub id
+    /// `ORG/NAME[@REVISION]` (from the local HF cache, else downloaded into it; a `.pt` is
+    /// converted to safetensors once); default: the built-in tiny random model (its scores are
+    /// meaningless).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Weights file overriding the model folder's checkpoint.
@@ -28,10 +30,32 @@ pub struct ModelFlags {
 }
 
 impl ModelFlags {
-    /// The model these flags name; `seed` draws the built-in model's weights.
-    pub fn source(&self, seed: u64) -> ModelSource {
-        ModelSource { dir: self.model.clone(), weights: self.weights.clone(), seed }
+    /// The model these flags name (a hub id resolved to its snapshot); `seed` draws the
+    /// built-in model's weights.
+    pub fn source(&self, seed: u64) -> Result<ModelSource> {
+        model_source(self.model.as_deref(), self.weights.clone(), seed)
     }
+}
+
+/// The model a `--model` value names: a local folder as is; a hub id resolved to its cached
+/// snapshot, whose PyTorch checkpoint (unless `weights` overrides it) is loaded through its
+/// one-time safetensors conversion.
+pub fn model_source(
+    model: Option<&std::path::Path>,
+    weights: Option<PathBuf>,
+    seed: u64,
+) -> Result<ModelSource> {
+    let Some(arg) = model else { return Ok(ModelSource { dir: None, weights, seed }) };
+    let dir = crate::hub::local(arg, crate::hub::Want::Model)?;
+    let weights = match weights {
+        Some(w) => Some(w),
+        None if dir != arg || crate::hub::in_cache(&dir) => {
+            let found = models::emu::load::find_weights(&dir)?;
+            Some(crate::hub::safetensors_for(&found)?)
+        }
+        None => None,
+    };
+    Ok(ModelSource { dir: Some(dir), weights, seed })
 }
 
 /// `--model`, `--weights`, `--device`, `--dtype` of the commands that load Emu for one call
@@ -45,7 +69,7 @@ pub struct EmuFlags {
 }
 
 impl EmuFlags {
-    fn source(&self) -> ModelSource {
+    fn source(&self) -> Result<ModelSource> {
         self.model.source(0)
     }
 
@@ -55,16 +79,17 @@ impl EmuFlags {
         for p in images.iter().filter(|p| p.extension().is_none_or(|e| e != "safetensors")) {
             tasks::media::image::check_file_header(p)?;
         }
-        self.source().config(false)
+        self.source()?.config(false)
     }
 
     /// The tokenizer alone, before the weights load.
     pub fn tokenizer(&self) -> Result<EmuTokenizer> {
-        self.source().tokenizer(false)
+        self.source()?.tokenizer(false)
     }
 
     pub fn load(&self) -> Result<Emu> {
-        let (emu, _) = self.source().load(false, self.runtime.dtype()?, &self.runtime.device()?)?;
+        let (emu, _) =
+            self.source()?.load(false, self.runtime.dtype()?, &self.runtime.device()?)?;
         Ok(emu)
     }
 }

@@ -80,7 +80,19 @@ impl View for LazyTensor<'_> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cast = args.dtype.as_deref().map(crate::cli::device::parse_dtype).transpose()?;
-    let ck = Checkpoint::open(&args.weights, None)?;
+    let n = convert(&args.weights, &args.out, cast)?;
+    crate::log::info(format!("wrote {n} tensors to {}", args.out.display()));
+    Ok(())
+}
+
+/// Converts the checkpoint `weights` into the safetensors file `out` (floating tensors cast to
+/// `cast` when given); returns the number of tensors.
+pub fn convert(
+    weights: &std::path::Path,
+    out: &std::path::Path,
+    cast: Option<DType>,
+) -> anyhow::Result<usize> {
+    let ck = Checkpoint::open(weights, None)?;
     let error = Mutex::new(None);
     let mut tensors = Vec::new();
     for key in ck.file_keys() {
@@ -89,28 +101,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(d) if stored.is_float() => d,
             _ => stored,
         };
-        st_dtype(dtype).map_err(|e| anyhow::anyhow!("{}: {key}: {e}", args.weights.display()))?;
+        st_dtype(dtype).map_err(|e| anyhow::anyhow!("{}: {key}: {e}", weights.display()))?;
         tensors.push((key.clone(), LazyTensor { ck: &ck, key, shape, dtype, error: &error }));
     }
     let n = tensors.len();
     // Tensors are views checked against their stored bytes, but several views may share one
     // storage: bound the output so a small file cannot write a large one.
-    let input = std::fs::metadata(&args.weights).map(|m| m.len()).unwrap_or(0);
+    let input = std::fs::metadata(weights).map(|m| m.len()).unwrap_or(0);
     let output: u64 = tensors.iter().map(|(_, t)| t.data_len() as u64).sum();
     let bound = input.saturating_mul(4).saturating_add(1 << 20);
     if output > bound {
         anyhow::bail!(
             "{}: the tensors hold {output} bytes, more than 4 times the file's {input} bytes (views sharing a storage?); refusing to write {}",
-            args.weights.display(),
-            args.out.display()
+            weights.display(),
+            out.display()
         );
     }
-    safetensors::serialize_to_file(tensors, None, &args.out)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
+    safetensors::serialize_to_file(tensors, None, out)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     if let Some(e) = error.lock().ok().and_then(|mut s| s.take()) {
-        let _ = std::fs::remove_file(&args.out);
-        anyhow::bail!("{}: {e}", args.weights.display());
+        let _ = std::fs::remove_file(out);
+        anyhow::bail!("{}: {e}", weights.display());
     }
-    crate::log::info(format!("wrote {n} tensors to {}", args.out.display()));
-    Ok(())
+    Ok(n)
 }

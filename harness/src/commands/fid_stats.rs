@@ -36,7 +36,9 @@ pub fn run(args: Args) -> Result<()> {
             paths.len()
         );
     }
-    let net = load_inception(args.inception.as_deref(), &device)?;
+    let inception =
+        crate::hub::local_opt(args.inception.as_deref(), crate::hub::Want::WeightsFile)?;
+    let net = load_inception(inception.as_deref(), &device)?;
     let (mu, sigma) = image_stats(&net, &paths, args.batch_size, &device, true)?;
     npz::write_stats(&args.out, &mu, &sigma)?;
     println!(

@@ -51,7 +51,7 @@ pub fn run(args: Args) -> Result<()> {
     let emu = args.model.load()?;
     let device = args.model.runtime.device()?;
     let decoder = VisualDecoder::load(
-        &args.decoder,
+        &crate::hub::local(&args.decoder, crate::hub::Want::Decoder)?,
         crate::cli::device::parse_dtype(&args.decoder_dtype)?,
         &device,
     )?;

@@ -76,7 +76,7 @@ impl RicesArgs {
 
     /// The model and its weights hash: `--model`, else the built-in tiny model (as `run`).
     pub fn model(&self) -> Result<(Emu, String)> {
-        let (emu, info) = self.model.source(self.seed).load(
+        let (emu, info) = self.model.source(self.seed)?.load(
             false,
             self.runtime.dtype()?,
             &self.runtime.device()?,

@@ -40,7 +40,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let t2i = runner::t2i::MergeFid {
-        inception: args.inception,
+        inception: crate::hub::local_opt(args.inception.as_deref(), crate::hub::Want::WeightsFile)?,
         device: args.device.parse()?,
         reference_stats: args.reference_stats,
         cache: args.cache,

@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let task = args.task.get();
     let family = args.family.get();
     let data_root = args.data.resolve()?;
-    let source = args.model.source(args.seed);
+    let source = args.model.source(args.seed)?;
     let instruct = family == Family::EmuI;
     let n_causal = source.config(instruct)?.n_causal;
     let tokenizer = if args.ids { Some(source.tokenizer(instruct)?) } else { None };

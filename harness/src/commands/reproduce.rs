@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use tasks::run_folder::Family;
 
 use crate::cli::flags::{DataFlags, RuntimeFlags};
+use crate::hub::{self, Want};
 use crate::reproduce::{self, cost, emit, finish, Plan, PlanInputs};
 
 #[derive(clap::Args, Debug)]
@@ -156,10 +157,10 @@ fn inputs(args: &Args) -> Result<PlanInputs> {
             FamilyChoice::EmuI => vec![Family::EmuI],
             FamilyChoice::All => vec![Family::Emu, Family::EmuI],
         },
-        model: abs(&args.model)?,
-        model_i: abs(&args.model_i)?,
-        decoder: abs(&args.decoder)?,
-        inception: abs(&args.inception)?,
+        model: abs(&hub::local_opt(args.model.as_deref(), Want::Model)?)?,
+        model_i: abs(&hub::local_opt(args.model_i.as_deref(), Want::Model)?)?,
+        decoder: abs(&hub::local_opt(args.decoder.as_deref(), Want::Decoder)?)?,
+        inception: abs(&hub::local_opt(args.inception.as_deref(), Want::WeightsFile)?)?,
         data_root: absolute(&args.data.resolve()?)?,
         output: absolute(&args.output)?,
         cache: abs(&args.cache)?,
@@ -296,7 +297,7 @@ fn run_units(units: &[&reproduce::Unit]) -> Result<()> {
         }
         let Some(a) = first else { continue };
         crate::log::note(format!("reproduce: {} unit(s) of {}", runs.len(), family.paper_name()));
-        let source = a.model.source(a.seed);
+        let source = a.model.source(a.seed)?;
         crate::commands::run::execute(&source, family, &a.runtime, &runs)?;
     }
     Ok(())

@@ -8,6 +8,7 @@ use prompts::Family;
 use crate::cli::flags::{
     expand_tasks, task_selection_parser, DataFlags, FamilyFlag, ModelFlags, RuntimeFlags,
 };
+use crate::hub::{self, Want};
 use crate::runner::{self, files::Shard, RunOptions, SupportKind};
 
 #[derive(clap::Args, Debug)]
@@ -134,7 +135,7 @@ pub enum SupportArg {
 pub fn run(args: Args) -> Result<()> {
     crate::signals::install(std::time::Duration::from_secs(args.grace_seconds));
     let runs = options(&args)?;
-    let source = args.model.source(args.seed);
+    let source = args.model.source(args.seed)?;
     let rows = execute(&source, args.family.get(), &args.runtime, &runs)?;
     print!("{}", runner::finish::table(&rows));
     Ok(())
@@ -161,8 +162,8 @@ pub fn options(args: &Args) -> Result<Vec<RunOptions>> {
         .flat_map(|t| args.shots.iter().map(move |&k| (t, k)))
         .collect();
     let t2i = runner::t2i::T2iOptions {
-        decoder: args.decoder.clone(),
-        inception: args.inception.clone(),
+        decoder: hub::local_opt(args.decoder.as_deref(), Want::Decoder)?,
+        inception: hub::local_opt(args.inception.as_deref(), Want::WeightsFile)?,
         prompts: args.prompts,
         steps: args.steps,
         guidance: args.guidance,

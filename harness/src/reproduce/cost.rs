@@ -146,7 +146,7 @@ pub fn calibrate(plan: &Plan) -> Result<Calibration> {
         let runs = crate::commands::run::options(&run_args)?;
         let family = run_args.family.get();
         if loaded.as_ref().is_none_or(|(f, _, _)| *f != family) {
-            let source = run_args.model.source(run_args.seed);
+            let source = run_args.model.source(run_args.seed)?;
             let (emu, model) = source.load(
                 family == Family::EmuI,
                 run_args.runtime.dtype()?,
