@@ -287,7 +287,7 @@ fn mistakes_are_refused_before_the_model_loads() {
         ),
         (
             vec!["--task", "vqav2", "--batch-size", "0"],
-            "--batch-size: must be at least 1",
+            "--batch-size <BATCH_SIZE>': must be at least 1",
             data.clone(),
         ),
         (vec!["--task", "vqav2", "--task", "vqav2"], "--task vqav2: given twice", data.clone()),
