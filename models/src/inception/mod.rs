@@ -89,6 +89,14 @@ const GEMM_CHUNK_K: usize = 192;
 /// `avg_pool2d(3, stride 1, padding 1, count_include_pad=False)`: window sums divided by the
 /// number of in-image pixels (4 at corners, 6 on edges, 9 inside).
 fn avg_pool_3x3_same(xs: &Tensor) -> Result<Tensor> {
+    if xs.device().is_cpu() && xs.dtype() == DType::F32 && xs.is_contiguous() && xs.rank() == 4 {
+        return xs.apply_op1_no_bwd(&pool::AvgPool3x3Same);
+    }
+    avg_pool_3x3_same_ops(xs)
+}
+
+/// [`avg_pool_3x3_same`] with candle's tensor operations (any device and dtype).
+fn avg_pool_3x3_same_ops(xs: &Tensor) -> Result<Tensor> {
     let (_, _, h, w) = xs.dims4()?;
     // Window sums in torch's order (row by row); the zero padding adds exact zeros.
     let padded = xs.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
@@ -439,5 +447,6 @@ pub fn batch_tensor(images: &[Vec<f32>], device: &Device) -> Result<Tensor> {
     Tensor::from_vec(flat, (n, 3, INPUT_SIZE, INPUT_SIZE), device)
 }
 
+mod pool;
 #[cfg(test)]
 mod tests;
