@@ -324,6 +324,11 @@ pub struct FidInception {
     mixed7: [InceptionE; 2],
 }
 
+/// Images per forward pass inside [`FidInception::pool3`]: the activations of a few images
+/// (about 30 MB each at the stem) are reused from pass to pass while a whole batch of 50 would
+/// touch about 1 GB of fresh pages, which the kernel must zero on every batch.
+const SUB_BATCH: usize = 4;
+
 /// Side of the network input.
 pub const INPUT_SIZE: usize = 299;
 
@@ -391,10 +396,18 @@ impl FidInception {
         Ok([b0, b1, b2, x])
     }
 
-    /// pool3 features (n, 2048) of a preprocessed batch.
+    /// pool3 features (n, 2048) of a preprocessed batch, computed [`SUB_BATCH`] images at a time
+    /// (images are independent: the result is the same for any split).
     pub fn pool3(&self, xs: &Tensor) -> Result<Tensor> {
-        let [.., b3] = self.blocks(xs)?;
-        b3.mean(D::Minus1)?.mean(D::Minus1)
+        let n = xs.dim(0)?;
+        let parts = (0..n)
+            .step_by(SUB_BATCH)
+            .map(|s| {
+                let [.., b3] = self.blocks(&xs.narrow(0, s, SUB_BATCH.min(n - s))?)?;
+                b3.mean(D::Minus1)?.mean(D::Minus1)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&parts, 0)
     }
 }
 
