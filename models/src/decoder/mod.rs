@@ -9,6 +9,7 @@ use candle_transformers::models::stable_diffusion::vae::{AutoEncoderKL, AutoEnco
 
 pub mod config;
 pub mod pndm;
+mod resnet;
 mod transformer;
 pub mod unet;
 

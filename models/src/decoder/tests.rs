@@ -254,8 +254,9 @@ fn run10_guidance5_matches_every_step_and_the_image() {
             1e-4,
         );
     }
+    // The fixture README's check for latents chained through the UNet: 1e-4 of max|ref|.
     let vae_in = (&g.final_latents * (1.0 / 0.18215)).unwrap();
-    assert_close("vae input", &vae_in, &v["run10_vae_input"], NET_RTOL, NET_ATOL);
+    assert_close_max("vae input", &vae_in, &v["run10_vae_input"], 1e-4);
     assert_close("vae decoded", &g.decoded, &v["run10_vae_decoded"], NET_RTOL, NET_ATOL);
     assert_image("run10 image", &g, &v["run10_image_u8"]);
 }

@@ -4,9 +4,10 @@
 //! diffusers' GEGLU uses the exact (erf) GELU.
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{
-    conv2d, group_norm, layer_norm, linear, linear_no_bias, Conv2d, Conv2dConfig, GroupNorm,
-    LayerNorm, Linear, VarBuilder,
+    group_norm, layer_norm, linear, linear_no_bias, GroupNorm, LayerNorm, Linear, VarBuilder,
 };
+
+use crate::conv::{conv2d, Conv2d};
 
 /// `Attention` (diffusers 0.15 `CrossAttention`): self-attention when `context` is `None`.
 #[derive(Debug)]
@@ -144,7 +145,7 @@ impl Transformer2D {
             Ok(if linear_proj {
                 Proj::Linear(linear(channels, channels, vb.pp(name))?)
             } else {
-                Proj::Conv(conv2d(channels, channels, 1, Conv2dConfig::default(), vb.pp(name))?)
+                Proj::Conv(conv2d(channels, channels, 1, 1, 0, vb.pp(name))?)
             })
         };
         let block = BasicTransformerBlock::new(

@@ -4,9 +4,11 @@
 //! config (cross-attention or plain, any width, heads per block) and an optional
 //! `encoder_hid_proj` are supported.
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{conv2d, group_norm, linear, Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_nn::{group_norm, linear, Conv2dConfig, GroupNorm, Linear, VarBuilder};
 use candle_transformers::models::stable_diffusion::embeddings::TimestepEmbedding;
-use candle_transformers::models::stable_diffusion::resnet::{ResnetBlock2D, ResnetBlock2DConfig};
+
+use super::resnet::{ResnetBlock2D, ResnetBlock2DConfig};
+use crate::conv::{conv2d, Conv2d};
 
 use super::config::UNetConfig;
 use super::transformer::Transformer2D;
@@ -96,8 +98,10 @@ impl Block {
             })
             .collect::<Result<Vec<_>>>()?;
         let sampler = match sampler {
-            Some(sc) if sc.stride == 2 => Some(conv2d(c, c, 3, sc, vb.pp("downsamplers.0.conv"))?),
-            Some(sc) => Some(conv2d(c, c, 3, sc, vb.pp("upsamplers.0.conv"))?),
+            Some(sc) if sc.stride == 2 => {
+                Some(conv2d(c, c, 3, sc.stride, sc.padding, vb.pp("downsamplers.0.conv"))?)
+            }
+            Some(sc) => Some(conv2d(c, c, 3, sc.stride, sc.padding, vb.pp("upsamplers.0.conv"))?),
             None => None,
         };
         Ok(Self { resnets, attentions, sampler })
@@ -184,7 +188,7 @@ impl UNet2DConditionModel {
         let ch = &cfg.block_out_channels;
         let n = ch.len();
         let c0 = ch[0];
-        let conv_in = conv2d(cfg.in_channels, c0, 3, PAD1, vb.pp("conv_in"))?;
+        let conv_in = conv2d(cfg.in_channels, c0, 3, 1, 1, vb.pp("conv_in"))?;
         let time_proj = Timesteps::new(c0, cfg.flip_sin_to_cos, cfg.freq_shift);
         let time_embedding = TimestepEmbedding::new(vb.pp("time_embedding"), c0, 4 * c0)?;
         let encoder_hid_proj = match cfg.encoder_hid_dim {
@@ -277,7 +281,7 @@ impl UNet2DConditionModel {
                 cfg.norm_eps,
                 vb.pp("conv_norm_out"),
             )?,
-            conv_out: conv2d(c0, cfg.out_channels, 3, PAD1, vb.pp("conv_out"))?,
+            conv_out: conv2d(c0, cfg.out_channels, 3, 1, 1, vb.pp("conv_out"))?,
             cfg: cfg.clone(),
         })
     }

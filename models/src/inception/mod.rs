@@ -11,6 +11,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
+use crate::conv::{self, Conv2dGemm, Epilogue};
 use crate::weights::Weights;
 
 /// BasicConv2d: Conv2d without bias → BatchNorm2d (eps 0.001, running statistics) → ReLU.
@@ -20,9 +21,10 @@ struct BasicConv2d {
     weight: Tensor,
     /// BatchNorm as torch's CPU kernel evaluates it: `x * alpha + beta` per channel, with the
     /// float32 terms `alpha = 1 / sqrt(var + eps) * w` and `beta = b - mean * alpha`, held in
-    /// float64 (1, c, 1, 1) so that the multiply-add rounds once, as torch's fused one does.
-    alpha: Tensor,
-    beta: Tensor,
+    /// float64 so that the multiply-add on the float64 convolution rounds once (to float32), as
+    /// torch's fused one does.
+    alpha: Vec<f64>,
+    beta: Vec<f64>,
     stride: usize,
     pad: (usize, usize),
 }
@@ -42,8 +44,8 @@ impl BasicConv2d {
         let (mean, var) = (bn.get(cout, "running_mean")?, bn.get(cout, "running_var")?);
         let alpha = ((var + 1e-3)?.sqrt()?.recip()? * w)?;
         let beta = (b - (mean * &alpha)?)?;
-        let f64_column = |t: Tensor| t.to_dtype(DType::F64)?.reshape((1, cout, 1, 1));
-        Ok(Self { weight, alpha: f64_column(alpha)?, beta: f64_column(beta)?, stride, pad })
+        let f64s = |t: Tensor| t.to_dtype(DType::F64)?.to_vec1::<f64>();
+        Ok(Self { weight, alpha: f64s(alpha)?, beta: f64s(beta)?, stride, pad })
     }
 
     fn sq(
@@ -60,52 +62,41 @@ impl BasicConv2d {
 
 impl Module for BasicConv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let xs = xs
-            .pad_with_zeros(2, self.pad.0, self.pad.0)?
-            .pad_with_zeros(3, self.pad.1, self.pad.1)?;
-        let ys = conv_in_chunks(&xs, &self.weight, self.stride)?;
-        // A float32 product is exact in float64, so only the sum rounds (then to the conv's dtype).
-        let ys = ys.broadcast_mul(&self.alpha)?.broadcast_add(&self.beta)?;
-        ys.to_dtype(xs.dtype())?.relu()
+        let conv = Conv2dGemm {
+            stride: self.stride,
+            padding: self.pad,
+            dilation: 1,
+            k_chunk: Some(if conv::gemm_enabled() { GEMM_CHUNK_K } else { CHUNK_K }),
+            // A float32 product is exact in float64, so only the sum rounds (then to float32).
+            epilogue: Epilogue::AffineRelu { alpha: &self.alpha, beta: &self.beta },
+        };
+        conv.forward(xs, &self.weight)
     }
 }
 
-/// Largest reduction length (input channels × kernel area) of one convolution call.
+/// Largest reduction length (input channels × kernel area) of one float32 convolution through
+/// candle's `conv2d`: the convolution is summed in float64 over input-channel chunks of at most
+/// this many terms. One float32 GEMM over the whole reduction (up to 2048 × 1 or 384 × 9 terms)
+/// rounds along one long chain, and on some CPUs' kernels that alone exceeds the fixture
+/// tolerance against pytorch-fid; short chains added in float64 keep the result within it
+/// whatever the kernel's blocking.
 const CHUNK_K: usize = 576;
 
-/// The convolution in float64, its reduction split into input-channel chunks of at most
-/// [`CHUNK_K`] terms whose partial sums are added in float64. One float32 GEMM over the whole
-/// reduction (up to 2048 × 1 or 384 × 9 terms) rounds along one long chain, and on some CPUs'
-/// kernels that alone exceeds the fixture tolerance against pytorch-fid; short chains added in
-/// float64 keep the result within it whatever the kernel's blocking.
-fn conv_in_chunks(xs: &Tensor, weight: &Tensor, stride: usize) -> Result<Tensor> {
-    let (_, cin, kh, kw) = weight.dims4()?;
-    let step = (CHUNK_K / (kh * kw)).max(1);
-    if step >= cin {
-        return xs.conv2d(weight, 0, stride, 1, 1)?.to_dtype(DType::F64);
-    }
-    let mut sum: Option<Tensor> = None;
-    for start in (0..cin).step_by(step) {
-        let n = step.min(cin - start);
-        let part = xs.narrow(1, start, n)?.conv2d(
-            &weight.narrow(1, start, n)?.contiguous()?,
-            0,
-            stride,
-            1,
-            1,
-        )?;
-        let part = part.to_dtype(DType::F64)?;
-        sum = Some(match sum {
-            Some(s) => (s + part)?,
-            None => part,
-        });
-    }
-    sum.ok_or_else(|| candle_core::Error::Msg("convolution without input channels".into()))
-}
+/// The same through the GEMM path ([`crate::conv`]): with 576 or 288 the pool3 features of the
+/// fixture's 240x150 image land 1.17x and 1.12x the tolerance off; 192 passes.
+const GEMM_CHUNK_K: usize = 192;
 
 /// `avg_pool2d(3, stride 1, padding 1, count_include_pad=False)`: window sums divided by the
 /// number of in-image pixels (4 at corners, 6 on edges, 9 inside).
 fn avg_pool_3x3_same(xs: &Tensor) -> Result<Tensor> {
+    if xs.device().is_cpu() && xs.dtype() == DType::F32 && xs.is_contiguous() && xs.rank() == 4 {
+        return xs.apply_op1_no_bwd(&pool::AvgPool3x3Same);
+    }
+    avg_pool_3x3_same_ops(xs)
+}
+
+/// [`avg_pool_3x3_same`] with candle's tensor operations (any device and dtype).
+fn avg_pool_3x3_same_ops(xs: &Tensor) -> Result<Tensor> {
     let (_, _, h, w) = xs.dims4()?;
     // Window sums in torch's order (row by row); the zero padding adds exact zeros.
     let padded = xs.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
@@ -333,6 +324,11 @@ pub struct FidInception {
     mixed7: [InceptionE; 2],
 }
 
+/// Images per forward pass inside [`FidInception::pool3`]: the activations of a few images
+/// (about 30 MB each at the stem) are reused from pass to pass while a whole batch of 50 would
+/// touch about 1 GB of fresh pages, which the kernel must zero on every batch.
+const SUB_BATCH: usize = 4;
+
 /// Side of the network input.
 pub const INPUT_SIZE: usize = 299;
 
@@ -400,10 +396,18 @@ impl FidInception {
         Ok([b0, b1, b2, x])
     }
 
-    /// pool3 features (n, 2048) of a preprocessed batch.
+    /// pool3 features (n, 2048) of a preprocessed batch, computed [`SUB_BATCH`] images at a time
+    /// (images are independent: the result is the same for any split).
     pub fn pool3(&self, xs: &Tensor) -> Result<Tensor> {
-        let [.., b3] = self.blocks(xs)?;
-        b3.mean(D::Minus1)?.mean(D::Minus1)
+        let n = xs.dim(0)?;
+        let parts = (0..n)
+            .step_by(SUB_BATCH)
+            .map(|s| {
+                let [.., b3] = self.blocks(&xs.narrow(0, s, SUB_BATCH.min(n - s))?)?;
+                b3.mean(D::Minus1)?.mean(D::Minus1)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&parts, 0)
     }
 }
 
@@ -456,5 +460,6 @@ pub fn batch_tensor(images: &[Vec<f32>], device: &Device) -> Result<Tensor> {
     Tensor::from_vec(flat, (n, 3, INPUT_SIZE, INPUT_SIZE), device)
 }
 
+mod pool;
 #[cfg(test)]
 mod tests;

@@ -196,3 +196,17 @@ fn real_checkpoint_key_set_is_accepted() {
     }
     w.finish(|k| k.starts_with("fc.") || k.ends_with(".num_batches_tracked")).unwrap();
 }
+
+#[test]
+fn one_pass_average_pool_equals_the_tensor_form_bit_for_bit() {
+    // ReLU outputs (>= 0) with exact zeros, as the pool's inputs in the network.
+    let n = 2 * 5 * 7 * 6;
+    let v: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 37.0 - 8.0).max(0.0)).collect();
+    let x = Tensor::from_vec(v, (2, 5, 7, 6), &Device::Cpu).unwrap();
+    let fast = avg_pool_3x3_same(&x).unwrap();
+    assert_identical("avg pool", &fast, &avg_pool_3x3_same_ops(&x).unwrap());
+    // Corner (0, 0, 0, 0): mean of the 4 in-image pixels.
+    let p = x.i((0, 0)).unwrap().to_vec2::<f32>().unwrap();
+    let corner = (p[0][0] + p[0][1] + p[1][0] + p[1][1]) / 4.0;
+    assert_eq!(fast.i((0, 0, 0, 0)).unwrap().to_scalar::<f32>().unwrap(), corner);
+}

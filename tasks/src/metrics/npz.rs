@@ -1,6 +1,6 @@
-//! FID statistics files as pytorch-fid's `--save-stats` writes them: `np.savez(path, mu=mu,
-//! sigma=sigma)`, a zip archive (entries stored, not compressed) holding `mu.npy` (d,) and
-//! `sigma.npy` (d, d), both float64.
+//! FID statistics files as pytorch-fid's `--save-stats` writes them: `np.savez_compressed(path,
+//! mu=mu, sigma=sigma)`, a zip archive holding `mu.npy` (d,) and `sigma.npy` (d, d), float64.
+//! Entries are read stored or deflated (`np.savez` / `np.savez_compressed`); written stored.
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -174,5 +174,36 @@ mod tests {
         zip.finish().unwrap();
         let e = read_stats(&path).unwrap_err().to_string();
         assert!(e.contains("sigma.npy.header.shape") && e.contains("(2, 2)"), "{e}");
+    }
+
+    /// Files NumPy 2.4 wrote with `savez_compressed` (testdata/make_npz.py): deflated entries.
+    fn numpy_file(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name)
+    }
+
+    /// The values make_npz.py writes (exact in binary, also as float32).
+    fn expected(d: usize) -> (Vec<f64>, Vec<f64>) {
+        let mu = (0..d).map(|i| i as f64 * 0.25 - 1.0).collect();
+        let sigma =
+            (0..d * d).map(|k| ((k / d) + 1) as f64 * 0.5 + (k % d) as f64 * 0.125).collect();
+        (mu, sigma)
+    }
+
+    #[test]
+    fn reads_numpy_savez_compressed_as_pytorch_fid_writes_it() {
+        let path = numpy_file("fid_stats_compressed.npz");
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+        assert_eq!(zip.by_name("sigma.npy").unwrap().compression(), CompressionMethod::Deflated);
+        let (mu, sigma, d) = read_stats(&path).unwrap();
+        assert_eq!(d, 6);
+        assert_eq!((mu, sigma), expected(6));
+    }
+
+    #[test]
+    fn reads_compressed_float32_and_ignores_extra_entries() {
+        let (mu, sigma, d) = read_stats(&numpy_file("fid_stats_compressed_f32.npz")).unwrap();
+        assert_eq!((d, (mu, sigma)), (6, expected(6)));
+        let (mu, sigma, d) = read_stats(&numpy_file("fid_stats_extra_entry.npz")).unwrap();
+        assert_eq!((d, (mu, sigma)), (6, expected(6)));
     }
 }

@@ -1,0 +1,121 @@
+"""Shared helpers of the peer benchmarks: run commands alternately, measure each run.
+
+Each run is a fresh process. Measured per run: wall time, CPU time (user + system of the process
+and the children it waited for, from wait4), cores used (CPU / wall), peak memory as the largest
+sum of VmRSS over the process tree (sampled every 20 ms; forked workers' shared pages count once
+per process) and the kernel's ru_maxrss of the main process, minor page faults (ru_minflt: mostly
+fresh pages being zeroed), and the 1-minute load average before the run. Standard library only, so it runs under any Python 3.
+"""
+import os
+import statistics
+import subprocess
+import threading
+import time
+
+
+def _tree(pid):
+    """pid and all its descendants (from /proc/*/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def _rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run(cmd, env=None, cwd=None):
+    """One run of `cmd`: a dict of wall_s, cpu_s, cores, peak_tree_mib, maxrss_mib, load1."""
+    load1 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], sum(_rss_kib(p) for p in _tree(proc.pid)))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = b"", b""
+    # wait4 (not communicate) so the run's rusage comes back; outputs are small and go to pipes
+    # drained by threads.
+    chunks = {"out": [], "err": []}
+    readers = [
+        threading.Thread(target=lambda s=proc.stdout, k="out": chunks[k].append(s.read())),
+        threading.Thread(target=lambda s=proc.stderr, k="err": chunks[k].append(s.read())),
+    ]
+    for r in readers:
+        r.start()
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    done.set()
+    sampler.join()
+    for r in readers:
+        r.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stdout, stderr = b"".join(chunks["out"]), b"".join(chunks["err"])
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}):\n{stderr.decode()[-3000:]}")
+    cpu = ru.ru_utime + ru.ru_stime
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cores": cpu / wall,
+        "peak_tree_mib": peak[0] / 1024,
+        "maxrss_mib": ru.ru_maxrss / 1024,
+        "load1": load1,
+        "minflt": ru.ru_minflt,
+        "stdout": stdout.decode(),
+    }
+
+
+def alternate(sides, rounds):
+    """Runs each (name, cmd, env) once per round, in turn; returns {name: [run, ...]}."""
+    results = {name: [] for name, _, _ in sides}
+    for r in range(rounds):
+        for name, cmd, env in sides:
+            res = run(cmd, env=env)
+            results[name].append(res)
+            print(
+                f"round {r + 1} {name}: {res['wall_s']:.2f} s wall, {res['cpu_s']:.2f} s CPU "
+                f"({res['cores']:.2f} cores), peak {res['peak_tree_mib']:.0f} MiB "
+                f"(maxrss {res['maxrss_mib']:.0f}), {res['minflt']} minor faults, load {res['load1']:.2f}",
+                flush=True,
+            )
+    return results
+
+
+def summary(results, reference, ours):
+    """Prints medians per side and the ratio reference / ours of median wall time."""
+    med = {}
+    print("\n| side | median wall s | median CPU s | cores | peak MiB (tree) | maxrss MiB | minor faults | load1 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        m = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "stdout"}
+        med[name] = m
+        print(
+            f"| {name} | {m['wall_s']:.2f} | {m['cpu_s']:.2f} | {m['cores']:.2f} | "
+            f"{max(r['peak_tree_mib'] for r in runs):.0f} | {max(r['maxrss_mib'] for r in runs):.0f} | "
+            f"{m['minflt']:.0f} | {m['load1']:.2f} |"
+        )
+    ratio = med[reference]["wall_s"] / med[ours]["wall_s"]
+    print(f"\nratio {reference} / {ours} (median wall): {ratio:.2f}x")
+    return med, ratio

@@ -1,0 +1,62 @@
+//! candle-transformers' `stable_diffusion::resnet::ResnetBlock2D` (diffusers `ResnetBlock2D`,
+//! SiLU, no up/down-sampling) with its convolutions on [`crate::conv::Conv2d`]; same keys
+//! (`norm1`, `conv1`, `time_emb_proj`, `norm2`, `conv2`, `conv_shortcut`) and arithmetic.
+use candle_core::{Result, Tensor, D};
+use candle_nn::{group_norm, linear, GroupNorm, Linear, Module, VarBuilder};
+pub use candle_transformers::models::stable_diffusion::resnet::ResnetBlock2DConfig;
+
+use crate::conv::{conv2d, Conv2d};
+
+#[derive(Debug)]
+pub struct ResnetBlock2D {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    time_emb_proj: Option<Linear>,
+    conv_shortcut: Option<Conv2d>,
+    output_scale_factor: f64,
+}
+
+impl ResnetBlock2D {
+    pub fn new(vb: VarBuilder, cin: usize, cfg: ResnetBlock2DConfig) -> Result<Self> {
+        let cout = cfg.out_channels.unwrap_or(cin);
+        let groups_out = cfg.groups_out.unwrap_or(cfg.groups);
+        let conv_shortcut = if cfg.use_in_shortcut.unwrap_or(cin != cout) {
+            Some(conv2d(cin, cout, 1, 1, 0, vb.pp("conv_shortcut"))?)
+        } else {
+            None
+        };
+        Ok(Self {
+            norm1: group_norm(cfg.groups, cin, cfg.eps, vb.pp("norm1"))?,
+            conv1: conv2d(cin, cout, 3, 1, 1, vb.pp("conv1"))?,
+            norm2: group_norm(groups_out, cout, cfg.eps, vb.pp("norm2"))?,
+            conv2: conv2d(cout, cout, 3, 1, 1, vb.pp("conv2"))?,
+            time_emb_proj: cfg
+                .temb_channels
+                .map(|t| linear(t, cout, vb.pp("time_emb_proj")))
+                .transpose()?,
+            conv_shortcut,
+            output_scale_factor: cfg.output_scale_factor,
+        })
+    }
+
+    pub fn forward(&self, xs: &Tensor, temb: Option<&Tensor>) -> Result<Tensor> {
+        let shortcut = match &self.conv_shortcut {
+            Some(c) => c.forward(xs)?,
+            None => xs.clone(),
+        };
+        let ys = self.conv1.forward(&candle_nn::ops::silu(&self.norm1.forward(xs)?)?)?;
+        let ys = match (temb, &self.time_emb_proj) {
+            // (b, cout) → (b, cout, 1, 1) added to every position.
+            (Some(t), Some(p)) => p
+                .forward(&candle_nn::ops::silu(t)?)?
+                .unsqueeze(D::Minus1)?
+                .unsqueeze(D::Minus1)?
+                .broadcast_add(&ys)?,
+            _ => ys,
+        };
+        let ys = self.conv2.forward(&candle_nn::ops::silu(&self.norm2.forward(&ys)?)?)?;
+        (shortcut + ys)? / self.output_scale_factor
+    }
+}
