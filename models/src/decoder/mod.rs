@@ -5,19 +5,20 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::stable_diffusion::vae::{AutoEncoderKL, AutoEncoderKLConfig};
 
 pub mod config;
 pub mod pndm;
 mod resnet;
 mod transformer;
 pub mod unet;
+mod vae;
 
 use crate::weights::Weights;
 use crate::{ModelError, Result};
 use config::{SchedulerConfig, UNetConfig, VaeConfig};
 use pndm::{Pndm, StepOutput};
 use unet::UNet2DConditionModel;
+use vae::VaeDecoder;
 
 /// Weight files tried for component `name` (`unet`, `vae`), in order: the diffusers layout, then
 /// a file beside the folder.
@@ -82,7 +83,7 @@ impl Default for GenerateOptions {
 
 pub struct VisualDecoder {
     pub unet: UNet2DConditionModel,
-    pub vae: AutoEncoderKL,
+    pub vae: VaeDecoder,
     pub unet_cfg: UNetConfig,
     pub vae_cfg: VaeConfig,
     pub scheduler_cfg: SchedulerConfig,
@@ -104,7 +105,7 @@ impl VisualDecoder {
         let w = Weights::open(&find_weights(dir, "vae")?)?;
         let vae = vae_model(w.var_builder(dtype, device), &vae_cfg)
             .map_err(|e| w.construction_error(e))?;
-        w.finish(|_| false)?;
+        w.finish(vae::unused_key)?;
         Ok(Self { unet, vae, unet_cfg, vae_cfg, scheduler_cfg, device: device.clone(), dtype })
     }
 
@@ -206,17 +207,9 @@ impl VisualDecoder {
     }
 }
 
-/// candle-transformers' `AutoEncoderKL` with the diffusers VAE config.
-fn vae_model(vb: VarBuilder, cfg: &VaeConfig) -> candle_core::Result<AutoEncoderKL> {
-    let kl = AutoEncoderKLConfig {
-        block_out_channels: cfg.block_out_channels.clone(),
-        layers_per_block: cfg.layers_per_block,
-        latent_channels: cfg.latent_channels,
-        norm_num_groups: cfg.norm_num_groups,
-        use_quant_conv: true,
-        use_post_quant_conv: true,
-    };
-    AutoEncoderKL::new(vb, cfg.in_channels, cfg.out_channels, kl)
+/// The VAE's decoding half (the encoder's weights are left unread: Emu only decodes).
+fn vae_model(vb: VarBuilder, cfg: &VaeConfig) -> candle_core::Result<VaeDecoder> {
+    VaeDecoder::load(vb, cfg)
 }
 
 /// The pipeline's float image: `(x/2 + 0.5).clamp(0, 1)`, NHWC float32.

@@ -1,9 +1,38 @@
-//! candle-transformers' `stable_diffusion::resnet::ResnetBlock2D` (diffusers `ResnetBlock2D`,
-//! SiLU, no up/down-sampling) with its convolutions on [`crate::conv::Conv2d`]; same keys
-//! (`norm1`, `conv1`, `time_emb_proj`, `norm2`, `conv2`, `conv_shortcut`) and arithmetic.
+//! diffusers' `ResnetBlock2D` (SiLU, no up/down-sampling) with its convolutions on
+//! [`crate::conv::Conv2d`]; keys `norm1`, `conv1`, `time_emb_proj`, `norm2`, `conv2`,
+//! `conv_shortcut`.
 use candle_core::{Result, Tensor, D};
 use candle_nn::{group_norm, linear, GroupNorm, Linear, Module, VarBuilder};
-pub use candle_transformers::models::stable_diffusion::resnet::ResnetBlock2DConfig;
+
+/// A resnet block's settings (diffusers' constructor arguments).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResnetBlock2DConfig {
+    /// Output channels (default: the input's).
+    pub out_channels: Option<usize>,
+    /// Width of the time embedding projected into the block (None: no time embedding).
+    pub temb_channels: Option<usize>,
+    pub groups: usize,
+    /// Groups of the second norm (default: `groups`).
+    pub groups_out: Option<usize>,
+    pub eps: f64,
+    /// 1×1 shortcut convolution (default: when channels change).
+    pub use_in_shortcut: Option<bool>,
+    pub output_scale_factor: f64,
+}
+
+impl Default for ResnetBlock2DConfig {
+    fn default() -> Self {
+        Self {
+            out_channels: None,
+            temb_channels: Some(512),
+            groups: 32,
+            groups_out: None,
+            eps: 1e-6,
+            use_in_shortcut: None,
+            output_scale_factor: 1.0,
+        }
+    }
+}
 
 use crate::conv::{conv2d, Conv2d};
 

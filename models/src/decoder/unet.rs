@@ -1,11 +1,9 @@
-//! diffusers 0.15.1 `UNet2DConditionModel`, configured from `unet/config.json`. Resnet blocks and
-//! the time embedding are candle-transformers' `stable_diffusion` modules; the down/up/mid blocks
-//! are assembled here around [`Transformer2D`] (exact GEGLU) so that any block pattern of the
+//! diffusers 0.15.1 `UNet2DConditionModel`, configured from `unet/config.json`: resnet blocks
+//! (`resnet.rs`), the time embedding and the down/up/mid blocks are assembled here around [`Transformer2D`] (exact GEGLU) so that any block pattern of the
 //! config (cross-attention or plain, any width, heads per block) and an optional
 //! `encoder_hid_proj` are supported.
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{group_norm, linear, Conv2dConfig, GroupNorm, Linear, VarBuilder};
-use candle_transformers::models::stable_diffusion::embeddings::TimestepEmbedding;
 
 use super::resnet::{ResnetBlock2D, ResnetBlock2DConfig};
 use crate::conv::{conv2d, Conv2d};
@@ -332,5 +330,27 @@ impl UNet2DConditionModel {
         }
         let xs = candle_nn::ops::silu(&self.conv_norm_out.forward(&xs)?)?;
         self.conv_out.forward(&xs) // (b, 4, h, w)
+    }
+}
+
+/// diffusers' `TimestepEmbedding`: `linear_1` → SiLU → `linear_2`.
+#[derive(Debug)]
+pub struct TimestepEmbedding {
+    linear_1: Linear,
+    linear_2: Linear,
+}
+
+impl TimestepEmbedding {
+    pub fn new(vb: VarBuilder, channels: usize, time_embed_dim: usize) -> Result<Self> {
+        Ok(Self {
+            linear_1: linear(channels, time_embed_dim, vb.pp("linear_1"))?,
+            linear_2: linear(time_embed_dim, time_embed_dim, vb.pp("linear_2"))?,
+        })
+    }
+
+    /// (b, channels) → (b, time_embed_dim).
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let xs = candle_nn::ops::silu(&self.linear_1.forward(xs)?)?;
+        self.linear_2.forward(&xs)
     }
 }
