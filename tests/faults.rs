@@ -269,3 +269,23 @@ fn truncated_or_replaced_fid_statistics_are_rebuilt() {
     assert_eq!(fid(&out), want);
     assert_eq!(std::fs::read(&reference).unwrap(), original, "replaced file rebuilt");
 }
+
+/// A first write that fails (here: every file limited to 0 bytes, as on a full disk) is one line
+/// naming the output folder, and leaves no write probe behind.
+#[test]
+fn unwritable_first_write_leaves_no_probe() {
+    let root = tmp("no_probe");
+    let out = root.join("out");
+    let o = run(&shared().join("fixtures/datasets"), &out, Some(0), &[]);
+    one_line_error(&o, &["out", "cannot be written"]);
+    for dir in [&root, &out] {
+        let left: Vec<_> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".emu-eval-write-probe"))
+            .collect();
+        assert!(left.is_empty(), "{}: {left:?} left behind", dir.display());
+    }
+}

@@ -420,3 +420,16 @@ fn slurm_job_array_with_a_requeued_unit_equals_a_local_reproduce() {
     drop(cluster);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// `--limit 0` and `--shards 0` are one-line errors from the argument parser.
+#[test]
+fn zero_limit_or_shards_is_one_line() {
+    let root = tmp("zero_flags");
+    for flag in ["--limit", "--shards"] {
+        let o = run(&root, &["reproduce", "--dry-run", flag, "0"]);
+        assert!(!o.status.success(), "{flag} 0 accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(&format!("{flag} <")) && err.contains("must be at least 1"), "{err}");
+    }
+}

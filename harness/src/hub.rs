@@ -237,19 +237,11 @@ fn download(cache: &Path, id: &HubId, want: Want) -> Result<PathBuf> {
     if want_files.is_empty() {
         bail!("{id}: the repository has none of the files needed");
     }
-    let mut last = None;
+    // hf-hub records the branch → commit reference (`refs/REV`) with each download.
     for f in &want_files {
-        last = Some(repo.get(f).with_context(|| format!("{id}: downloading {f}"))?);
+        repo.get(f).with_context(|| format!("{id}: downloading {f}"))?;
     }
     let pinned = HubId { revision: info.sha, ..id.clone() };
-    // Record the branch → commit reference as the Python client does, so offline runs find it.
-    let refs = cache.join(id.folder()).join("refs").join(&id.revision);
-    if !refs.exists() && last.is_some() {
-        if let Some(parent) = refs.parent() {
-            std::fs::create_dir_all(parent).ok();
-        }
-        std::fs::write(&refs, &pinned.revision).ok();
-    }
     cached(cache, &pinned, want)
         .with_context(|| format!("{id}: downloaded, but the snapshot is incomplete"))
 }
@@ -288,7 +280,7 @@ pub fn safetensors_for(weights: &Path) -> Result<PathBuf> {
         out.display()
     ));
     let tmp = out.with_extension(format!("tmp-{}", std::process::id()));
-    crate::commands::convert::convert(weights, &tmp, None)?;
+    crate::convert::convert(weights, &tmp, None)?;
     std::fs::rename(&tmp, &out).with_context(|| format!("{}: cannot write", out.display()))?;
     Ok(out)
 }

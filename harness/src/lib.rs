@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod cli;
 pub mod commands;
+pub mod convert;
 pub mod hub;
 pub mod log;
 pub mod model_source;

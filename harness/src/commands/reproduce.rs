@@ -36,10 +36,10 @@ pub struct Args {
     #[arg(long, default_value = "reproduce")]
     pub output: PathBuf,
     /// Most shards of one cell: the costliest cell gets this many, the others in proportion.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::cli::flags::at_least_one)]
     pub shards: usize,
     /// Evaluate only the first N samples of every split (a smoke test of the plan).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::flags::at_least_one)]
     pub limit: Option<usize>,
     /// Seed of every unit (support pool, support choice, built-in weights).
     #[arg(long, default_value_t = 0)]
@@ -140,12 +140,6 @@ fn absolute(p: &std::path::Path) -> Result<PathBuf> {
 }
 
 fn inputs(args: &Args) -> Result<PlanInputs> {
-    if args.shards == 0 {
-        bail!("--shards: must be at least 1");
-    }
-    if args.limit == Some(0) {
-        bail!("--limit: must be at least 1");
-    }
     let abs = |p: &Option<PathBuf>| p.as_deref().map(absolute).transpose();
     let mut tables = args.tables.clone();
     tables.sort();

@@ -108,25 +108,24 @@ impl BatchChoice {
 
 /// The stage kinds of a task with their decoding settings (`None`: ranking or images).
 fn stage_kinds(task: &Task, cot: bool, overrides: &super::generation::Overrides) -> Vec<Kind> {
+    use super::generation::kind_name;
+    use super::stages::{stage_exec, StageExec};
     use prompts::StageKind;
-    let gen = |name: &'static str, kind: StageKind, g: Generation| Kind::Generate {
-        name,
-        settings: overrides.apply(kind, g),
+    let text: &[StageKind] = match task.inference {
+        Inference::TextToImage => return vec![Kind::Image],
+        Inference::AnswerabilityGate { .. } => &[StageKind::Answerability, StageKind::Answer],
+        Inference::Generate { .. } | Inference::RankOptions { .. } => &[StageKind::Answer],
     };
-    let mut kinds = Vec::new();
-    if cot {
-        kinds.push(gen("caption", StageKind::Caption, tasks::registry::CAPTION));
-    }
-    match task.inference {
-        Inference::Generate { answer } => kinds.push(gen("answer", StageKind::Answer, answer)),
-        Inference::AnswerabilityGate { gate, answer, .. } => {
-            kinds.push(gen("answerability", StageKind::Answerability, gate));
-            kinds.push(gen("answer", StageKind::Answer, answer));
-        }
-        Inference::RankOptions { .. } => kinds.push(Kind::Rank),
-        Inference::TextToImage => kinds.push(Kind::Image),
-    }
-    kinds
+    let cot = cot.then_some(StageKind::Caption);
+    cot.iter()
+        .chain(text)
+        .map(|&kind| match stage_exec(task, kind, overrides) {
+            StageExec::Generate { settings, .. } => {
+                Kind::Generate { name: kind_name(kind), settings }
+            }
+            StageExec::Rank { .. } => Kind::Rank,
+        })
+        .collect()
 }
 
 enum Kind {

@@ -17,6 +17,11 @@ const KINDS: [(&str, StageKind); 3] = [
     ("answer", StageKind::Answer),
     ("answerability", StageKind::Answerability),
 ];
+/// The stage kind's name in the decoding flags and in `--batch-size auto`'s choice.
+pub fn kind_name(kind: StageKind) -> &'static str {
+    KINDS.iter().find(|(_, k)| *k == kind).map_or("answer", |(n, _)| *n)
+}
+
 /// Most new tokens and beams accepted (bounded work per sample).
 pub const MAX_NEW_TOKENS: usize = 1024;
 pub const MAX_BEAMS: usize = 64;
@@ -133,8 +138,7 @@ impl Overrides {
 
     /// The settings of a stage of `kind`, `base` being the registry's.
     pub fn apply(&self, kind: StageKind, base: Generation) -> Generation {
-        let name = KINDS.iter().find(|(_, k)| *k == kind).map_or("answer", |(n, _)| *n);
-        let Some(o) = self.by_kind.get(name) else { return base };
+        let Some(o) = self.by_kind.get(kind_name(kind)) else { return base };
         Generation {
             num_beams: o.num_beams.unwrap_or(base.num_beams),
             max_new_tokens: o.max_new_tokens.unwrap_or(base.max_new_tokens),

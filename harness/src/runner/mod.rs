@@ -290,7 +290,12 @@ fn check_writable(dir: &Path) -> Result<()> {
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let existing = abs.ancestors().find(|a| a.is_dir()).unwrap_or(Path::new("."));
     let probe = existing.join(format!(".emu-eval-write-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"probe").with_context(|| {
+    let written = std::fs::write(&probe, b"probe");
+    if written.is_err() {
+        // The file may exist though the write failed (a full disk, a file size limit).
+        let _ = std::fs::remove_file(&probe);
+    }
+    written.with_context(|| {
         format!(
             "{}: the output folder cannot be written (in {})",
             dir.display(),
@@ -340,7 +345,7 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
     let provenance =
         crate::provenance::of(task, &opts.data_root, scored.iter().map(|s| s.media.path()))?;
     let fp = fingerprint(opts, model, provenance, data.split.samples.len());
-    prepare_folder(out, &fp, opts, Some(&batches))?;
+    prepare_folder(out, &fp, opts, &batches)?;
     let pred_path = out.join(files::PREDICTIONS);
     let mut lines = files::read_predictions(&pred_path, true)?;
     if opts.retry_failed && lines.iter().any(|l| !l["error"].is_null()) {
@@ -482,7 +487,7 @@ fn prepare_folder(
     out: &Path,
     fp: &RunConfig,
     opts: &RunOptions,
-    batches: Option<&batch::BatchChoice>,
+    batches: &batch::BatchChoice,
 ) -> Result<()> {
     let existing = files::read_config(out)?;
     let has_predictions = out.join(files::PREDICTIONS).exists();
@@ -530,7 +535,7 @@ fn prepare_folder(
             removed.with_context(|| format!("{}: cannot remove", p.display()))?;
         }
     }
-    files::write_run_json(out, fp, batches)
+    files::write_run_json(out, fp, Some(batches))
 }
 
 fn rewrite_lines(path: &Path, lines: &[Value]) -> Result<()> {

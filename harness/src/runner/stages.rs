@@ -76,13 +76,13 @@ pub fn prepare(
 }
 
 /// What a stage runs on the model.
-enum StageExec {
+pub(super) enum StageExec {
     Generate { settings: Generation, allowed: Option<[&'static str; 2]> },
     Rank { n_segments: usize },
 }
 
 /// The registry's settings for a stage kind of `task`, with the run's overrides.
-fn stage_exec(task: &Task, kind: StageKind, o: &Overrides) -> StageExec {
+pub(super) fn stage_exec(task: &Task, kind: StageKind, o: &Overrides) -> StageExec {
     match (kind, task.inference) {
         (StageKind::Caption, _) => {
             StageExec::Generate { settings: o.apply(kind, registry::CAPTION), allowed: None }
@@ -95,15 +95,6 @@ fn stage_exec(task: &Task, kind: StageKind, o: &Overrides) -> StageExec {
             StageExec::Generate { settings: o.apply(kind, answer), allowed: None }
         }
         (_, Inference::TextToImage) => unreachable!("text-to-image has no text stages"),
-    }
-}
-
-/// The stage kind's name in `--batch-size auto`'s choice and the decoding flags.
-fn kind_name(kind: StageKind) -> &'static str {
-    match kind {
-        StageKind::Caption => "caption",
-        StageKind::Answerability => "answerability",
-        StageKind::Answer => "answer",
     }
 }
 
@@ -254,7 +245,7 @@ pub fn execute(
                     }
                 }
                 StageExec::Generate { settings, allowed } => {
-                    let per = batches.of(kind_name(kind)).max(1);
+                    let per = batches.of(super::generation::kind_name(kind)).max(1);
                     for part in members.chunks(per) {
                         run_generate(exec, task, &mut live, part, i, size, &settings, allowed)
                     }

@@ -130,7 +130,7 @@ pub fn run(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSummary
     let out = &opts.output;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let batches = super::batch::choose(opts.batch, task, emu, 1, false, &opts.generation)?;
-    super::prepare_folder(out, &fp, opts, Some(&batches))?;
+    super::prepare_folder(out, &fp, opts, &batches)?;
     check_or_write_captions(&out.join(RUN_FILES[0]), &list)?;
     let images = out.join(task.result_file);
     std::fs::create_dir_all(&images)

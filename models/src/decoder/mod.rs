@@ -103,7 +103,7 @@ impl VisualDecoder {
             .map_err(|e| w.construction_error(e))?;
         w.finish(|_| false)?;
         let w = Weights::open(&find_weights(dir, "vae")?)?;
-        let vae = vae_model(w.var_builder(dtype, device), &vae_cfg)
+        let vae = VaeDecoder::load(w.var_builder(dtype, device), &vae_cfg)
             .map_err(|e| w.construction_error(e))?;
         w.finish(vae::unused_key)?;
         Ok(Self { unet, vae, unet_cfg, vae_cfg, scheduler_cfg, device: device.clone(), dtype })
@@ -120,7 +120,7 @@ impl VisualDecoder {
     ) -> Result<Self> {
         let (device, dtype) = (unet_vb.device().clone(), unet_vb.dtype());
         let unet = UNet2DConditionModel::new(unet_vb, &unet_cfg)?;
-        let vae = vae_model(vae_vb, &vae_cfg)?;
+        let vae = VaeDecoder::load(vae_vb, &vae_cfg)?;
         Ok(Self { unet, vae, unet_cfg, vae_cfg, scheduler_cfg, device, dtype })
     }
 
@@ -205,11 +205,6 @@ impl VisualDecoder {
             .collect();
         Ok(Generated { final_latents: latents.clone(), decoded, rgb, width, height })
     }
-}
-
-/// The VAE's decoding half (the encoder's weights are left unread: Emu only decodes).
-fn vae_model(vb: VarBuilder, cfg: &VaeConfig) -> candle_core::Result<VaeDecoder> {
-    VaeDecoder::load(vb, cfg)
 }
 
 /// The pipeline's float image: `(x/2 + 0.5).clamp(0, 1)`, NHWC float32.
