@@ -202,3 +202,42 @@ fn auto_batch_size_fits_the_budget_and_predicts_as_batch_one() {
     assert!(!bad.status.success() && err.contains("--batch-size"), "{err}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// `--threads N` sizes the CPU kernels' pools (recorded in `run.json`) and leaves the
+/// predictions as they are; `--threads 0` is refused.
+#[test]
+fn threads_flag_is_recorded_and_does_not_change_predictions() {
+    let root = tmp("threads");
+    let go = |n: &str| {
+        let d = root.join(format!("t{n}"));
+        let o = run(
+            &root,
+            &[
+                "--threads",
+                n,
+                "run",
+                "--task",
+                "vqav2",
+                "--limit",
+                "4",
+                "--output",
+                d.to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "--threads {n}: {}", String::from_utf8_lossy(&o.stderr));
+        d
+    };
+    let (one, two) = (go("1"), go("2"));
+    assert_eq!(config(&one)["threads"], 1);
+    assert_eq!(config(&two)["threads"], 2);
+    let preds =
+        |d: &Path| crate::run::lines(d).iter().map(|l| l["prediction"].clone()).collect::<Vec<_>>();
+    assert_eq!(preds(&one), preds(&two));
+    let bad = run(&root, &["--threads", "0", "run", "--task", "vqav2"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("--threads") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

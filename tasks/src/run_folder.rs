@@ -289,11 +289,14 @@ pub struct RunJson {
     /// fingerprint: predictions do not depend on it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<Value>,
+    /// Worker threads of the model's CPU kernels (`--threads`; not part of the fingerprint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
 }
 
 impl RunJson {
     pub fn new(config: RunConfig) -> Self {
-        RunJson { schema: SCHEMA, config, arguments: None, batch: None }
+        RunJson { schema: SCHEMA, config, arguments: None, batch: None, threads: None }
     }
 }
 

@@ -239,3 +239,11 @@ impl From<FamilyArg> for Family {
         }
     }
 }
+
+/// A whole number ≥ 1 (clap value parser).
+pub fn at_least_one(v: &str) -> std::result::Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be at least 1".into()),
+    }
+}

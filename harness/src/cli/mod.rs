@@ -39,11 +39,18 @@ pub struct GlobalOptions {
     /// Print the resolved flags (file and command line) as TOML and exit.
     #[arg(long, global = true)]
     pub print_config: bool,
+    /// Worker threads of the model's CPU kernels and of the parallel metric and media code
+    /// (default: the physical cores; env RAYON_NUM_THREADS). Predictions do not depend on it.
+    #[arg(long, global = true, value_name = "N", value_parser = flags::at_least_one)]
+    pub threads: Option<usize>,
 }
 
 impl GlobalOptions {
     /// Installs the limits and the log level for this process.
     pub fn apply(&self) {
+        if let Some(n) = self.threads {
+            set_threads(n);
+        }
         if let Some(n) = self.max_image_pixels {
             tasks::limits::IMAGE_PIXELS.set(n);
         }
@@ -52,6 +59,16 @@ impl GlobalOptions {
         }
         crate::log::init(self.log_level);
     }
+}
+
+/// Sizes every thread pool of the process to `n` before any is started: rayon's global pool
+/// and candle's CPU pools (which read `RAYON_NUM_THREADS`/`CANDLE_NUM_THREADS` once, when first
+/// used).
+fn set_threads(n: usize) {
+    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+    // Fails only when the global pool already exists; none is started before this point.
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
 }
 
 #[derive(Subcommand, Debug)]

@@ -45,6 +45,7 @@ pub fn write_run_json(
     let mut run = RunJson::new(config.clone());
     run.arguments = crate::cli::config::arguments();
     run.batch = batch.map(serde_json::to_value).transpose()?;
+    run.threads = Some(candle_core::utils::get_num_threads());
     write_json(&dir.join(RUN_JSON), &run)
 }
 
