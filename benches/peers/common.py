@@ -6,7 +6,9 @@ sum of VmRSS over the process tree (sampled every 20 ms; forked workers' shared 
 per process) and the kernel's ru_maxrss of the main process, minor page faults (ru_minflt: mostly
 fresh pages being zeroed), and the 1-minute load average before the run. Standard library only, so it runs under any Python 3.
 """
+import glob
 import os
+import re
 import statistics
 import subprocess
 import threading
@@ -119,3 +121,28 @@ def summary(results, reference, ours):
     ratio = med[reference]["wall_s"] / med[ours]["wall_s"]
     print(f"\nratio {reference} / {ours} (median wall): {ratio:.2f}x")
     return med, ratio
+
+
+def forward_times(results):
+    """The `forward_s <seconds>` line each run printed, per side."""
+    return {name: [float(re.search(r"forward_s ([0-9.]+)", r["stdout"]).group(1)) for r in runs]
+            for name, runs in results.items()}
+
+
+def newest_peer_bin(root):
+    """The newest `peer` bench binary (cargo build --release -p models --bench peer)."""
+    bins = [p for p in glob.glob(os.path.join(root, "target", "release", "deps", "peer-*"))
+            if os.access(p, os.X_OK) and not p.endswith(".d")]
+    if not bins:
+        raise SystemExit("no peer binary: cargo build --release -p models --bench peer")
+    return max(bins, key=os.path.getmtime)
+
+
+def report_forward(times, reference, ours):
+    """Per-run and median forward times and the ratio of medians reference / ours."""
+    print("\n| side | forward s per run | median forward s |")
+    print("|---|---|---|")
+    for name, ts in times.items():
+        print(f"| {name} | {', '.join(f'{t:.2f}' for t in ts)} | {statistics.median(ts):.2f} |")
+    ratio = statistics.median(times[reference]) / statistics.median(times[ours])
+    print(f"\nratio {reference} / {ours} (median forward alone): {ratio:.2f}x")

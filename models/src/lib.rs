@@ -17,6 +17,7 @@ pub mod conv;
 pub mod decode;
 pub mod decoder;
 pub mod emu;
+pub mod gelu;
 pub mod inception;
 pub mod pickle;
 pub mod rng;

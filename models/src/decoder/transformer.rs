@@ -47,15 +47,38 @@ impl Attention {
 
     fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
         let context = context.unwrap_or(xs);
-        let q = self.split_heads(&self.to_q.forward(xs)?)?;
+        // The scale goes on q (n·d products) rather than on the scores (n·m).
+        let q = (self.split_heads(&self.to_q.forward(xs)?)? * self.scale)?;
         let k = self.split_heads(&self.to_k.forward(context)?)?;
         let v = self.split_heads(&self.to_v.forward(context)?)?;
-        let scores = (q.matmul(&k.t()?)? * self.scale)?; // (b, heads, n, m)
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = probs.matmul(&v)?; // (b, heads, n, d)
+        let out = attention(&q, &k, &v, SCORES_PER_BLOCK)?; // (b, heads, n, d)
         let (b, h, n, d) = out.dims4()?;
         self.to_out.forward(&out.transpose(1, 2)?.reshape((b, n, h * d))?)
     }
+}
+
+/// Score elements per query block of [`attention`] (32 MiB of f32): at 64×64 latents the full
+/// (2, 8, 4096, 4096) score tensor would be 1 GiB, written, soft-maxed and read back from memory.
+const SCORES_PER_BLOCK: usize = 1 << 23;
+
+/// softmax(q·kᵀ)·v for q (b, heads, n, d) and k, v (b, heads, m, d), over blocks of queries so that
+/// each block's scores hold at most about `scores_per_block` elements. Rows are independent, so
+/// the blocks give the same rows as one pass.
+fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scores_per_block: usize) -> Result<Tensor> {
+    let (b, h, n, _) = q.dims4()?;
+    let m = k.dim(2)?;
+    let rows = (scores_per_block / (b * h * m).max(1)).clamp(1, n.max(1));
+    let kt = k.t()?;
+    let block = |start: usize, len: usize| -> Result<Tensor> {
+        let qb = if len == n { q.clone() } else { q.narrow(2, start, len)?.contiguous()? };
+        candle_nn::ops::softmax_last_dim(&qb.matmul(&kt)?)?.matmul(v)
+    };
+    if rows >= n {
+        return block(0, n);
+    }
+    let outs =
+        (0..n).step_by(rows).map(|s| block(s, rows.min(n - s))).collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&outs, 2)
 }
 
 /// `FeedForward` with `GEGLU`: `net.0.proj` [8C, C] → value * gelu_erf(gate) → `net.2` [C, 4C].
@@ -77,7 +100,7 @@ impl FeedForward {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let h = self.proj.forward(xs)?;
         let chunks = h.chunk(2, D::Minus1)?;
-        self.out.forward(&(&chunks[0] * chunks[1].gelu_erf()?)?)
+        self.out.forward(&(&chunks[0] * crate::gelu::gelu_erf(&chunks[1])?)?)
     }
 }
 
@@ -183,5 +206,26 @@ impl Transformer2D {
             Proj::Linear(p) => to_map(p.forward(&seq)?)?,
         }; // (b, c, h, w)
         out + xs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    #[test]
+    fn blocked_attention_matches_one_pass() -> Result<()> {
+        let dev = Device::Cpu;
+        let q = Tensor::randn(0f32, 1.0, (2, 3, 37, 8), &dev)?;
+        let k = Tensor::randn(0f32, 1.0, (2, 3, 11, 8), &dev)?;
+        let v = Tensor::randn(0f32, 1.0, (2, 3, 11, 8), &dev)?;
+        let whole = attention(&q, &k, &v, usize::MAX)?;
+        // 2·3·11 = 66 scores per query row: 5 rows per block, the last block 2 rows.
+        let blocked = attention(&q, &k, &v, 5 * 66)?;
+        assert_eq!(blocked.dims(), &[2, 3, 37, 8]);
+        let d = (whole - blocked)?.abs()?.flatten_all()?.max(0)?.to_dtype(DType::F32)?;
+        assert!(d.to_scalar::<f32>()? < 1e-6);
+        Ok(())
     }
 }

@@ -44,10 +44,11 @@ impl Attention {
             .forward(xs)?
             .reshape((b, n, 3, self.num_heads, hd))?
             .permute((2, 0, 3, 1, 4))?;
-        let q = qkv.get(0)?.contiguous()?;
+        // As the official non-xformers path: q * scale, then q·kᵀ.
+        let q = (qkv.get(0)? * self.scale)?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let attn = (matmul(&q, &k.t()?)? * self.scale)?; // (b, heads, n, n)
+        let attn = matmul(&q, &k.t()?)?; // (b, heads, n, n)
         let attn = softmax_f32(&attn)?;
         let out = matmul(&attn, &v)?; // (b, heads, n, hd)
         let out = out.transpose(1, 2)?.reshape((b, n, c))?;
@@ -77,7 +78,7 @@ impl Mlp {
         })
     }
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.fc1.forward(xs)?.gelu_erf()?)
+        self.fc2.forward(&crate::gelu::gelu_erf(&self.fc1.forward(xs)?)?)
     }
 }
 

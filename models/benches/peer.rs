@@ -1,0 +1,123 @@
+//! Thin emu-eval side of the peer benchmarks `benches/peers/vision.py` and `benches/peers/unet.py`:
+//! loads weights and inputs written by the Python script, runs one forward, and prints the time
+//! of the forward alone (`forward_s <seconds>`) before writing the output for the agreement check.
+//!
+//! ```text
+//! peer vision <weights.safetensors> <inputs.safetensors> <out.safetensors> <width> <layers> <head_width> <mlp_ratio>
+//! peer unet   <unet dir: config.json, unet.safetensors> <inputs.safetensors> <out.safetensors>
+//! peer gelu   <N>     (candle's gelu_erf against models::gelu::gelu_erf, ns per element)
+//! ```
+//!
+//! `inputs.safetensors` holds `pixels` (b, 3, H, W) for the vision tower; `latents`
+//! (b, 4, h, w), `context` (b, tokens, d) and `timestep` (one integer, as f32) for the UNet.
+//! Built by `cargo build --release -p models --bench peer`; the scripts find the binary.
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use models::decoder::config::UNetConfig;
+use models::decoder::unet::UNet2DConditionModel;
+use models::emu::config::EmuConfig;
+use models::emu::vision::EvaVisionTransformer;
+
+fn inputs(path: &str) -> Result<HashMap<String, Tensor>> {
+    candle_core::safetensors::load(path, &Device::Cpu).with_context(|| format!("reading {path}"))
+}
+
+fn input(map: &HashMap<String, Tensor>, name: &str) -> Result<Tensor> {
+    map.get(name).cloned().with_context(|| format!("inputs have no `{name}`"))
+}
+
+fn parse<T: std::str::FromStr>(s: &str, what: &str) -> Result<T> {
+    s.parse().map_err(|_| anyhow::anyhow!("{what}: cannot parse {s:?}"))
+}
+
+fn vision(args: &[String]) -> Result<()> {
+    let [weights, inp, out, width, layers, head_width, mlp_ratio] = args else {
+        bail!("usage: peer vision WEIGHTS INPUTS OUT WIDTH LAYERS HEAD_WIDTH MLP_RATIO");
+    };
+    let mut cfg = EmuConfig::emu_14b().vision;
+    cfg.width = parse(width, "width")?;
+    cfg.layers = parse(layers, "layers")?;
+    cfg.head_width = parse(head_width, "head_width")?;
+    cfg.mlp_ratio = parse(mlp_ratio, "mlp_ratio")?;
+    let dev = Device::Cpu;
+    // SAFETY: the file is written once by the benchmark script and not modified while mapped.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &dev)? };
+    let tower = EvaVisionTransformer::new(&cfg, vb.pp("visual"))?;
+    let pixels = input(&inputs(inp)?, "pixels")?;
+    let t0 = Instant::now();
+    let feats = tower.forward_features(&pixels)?;
+    println!("forward_s {:.4}", t0.elapsed().as_secs_f64());
+    candle_core::safetensors::save(&HashMap::from([("features".to_string(), feats)]), out)?;
+    Ok(())
+}
+
+fn unet(args: &[String]) -> Result<()> {
+    let [dir, inp, out] = args else {
+        bail!("usage: peer unet UNET_DIR INPUTS OUT");
+    };
+    let dir = Path::new(dir);
+    let cfg = UNetConfig::load(&dir.join("config.json"))?;
+    let dev = Device::Cpu;
+    let weights = dir.join("unet.safetensors");
+    // SAFETY: as above.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &dev)? };
+    let model = UNet2DConditionModel::new(vb, &cfg)?;
+    let map = inputs(inp)?;
+    let (latents, context) = (input(&map, "latents")?, input(&map, "context")?);
+    let t = input(&map, "timestep")?.flatten_all()?.to_vec1::<f32>()?;
+    let timestep = match t.first() {
+        Some(&v) if v >= 0.0 && v.fract() == 0.0 => v as usize,
+        _ => bail!("timestep {t:?}: expected one non-negative integer"),
+    };
+    let t0 = Instant::now();
+    let noise = model.forward(&latents, timestep, &context)?;
+    println!("forward_s {:.4}", t0.elapsed().as_secs_f64());
+    candle_core::safetensors::save(&HashMap::from([("noise".to_string(), noise)]), out)?;
+    Ok(())
+}
+
+/// `peer gelu N`: candle's `gelu_erf` against `models::gelu::gelu_erf` on N values in [-8, 8]
+/// (one tensor, best of 5 each, both multi-threaded as in the model).
+fn gelu(args: &[String]) -> Result<()> {
+    let [n] = args else { bail!("usage: peer gelu N") };
+    let n: usize = parse(n, "N")?;
+    let xs = Tensor::rand(-8f32, 8f32, n, &Device::Cpu)?;
+    let time = |f: &dyn Fn() -> candle_core::Result<Tensor>| -> Result<f64> {
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            f()?;
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+        Ok(best)
+    };
+    let candle = time(&|| xs.gelu_erf())?;
+    let ours = time(&|| models::gelu::gelu_erf(&xs))?;
+    let d = (xs.gelu_erf()? - models::gelu::gelu_erf(&xs)?)?.abs()?.max(0)?.to_scalar::<f32>()?;
+    println!(
+        "gelu_erf on {n} f32: candle {:.2} ns/elem, models::gelu {:.2} ns/elem ({:.2}x), max |diff| {d:e}",
+        candle * 1e9 / n as f64,
+        ours * 1e9 / n as f64,
+        candle / ours
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; without a subcommand there is nothing to do.
+    match args.first().map(String::as_str) {
+        Some("vision") => vision(&args[1..]),
+        Some("unet") => unet(&args[1..]),
+        Some("gelu") => gelu(&args[1..]),
+        _ => {
+            eprintln!("peer: run through benches/peers/vision.py or benches/peers/unet.py");
+            Ok(())
+        }
+    }
+}
