@@ -97,7 +97,7 @@ fn positions_tensor(rows: &[Vec<i64>], device: &Device) -> Result<Tensor> {
 /// Last-position logits (b, t, V) → [`Logits`] of the b rows.
 fn last_logits(emu: &Emu, hidden: &Tensor) -> Result<Logits> {
     let (b, t, _) = hidden.dims3()?;
-    let logits = emu.lm_head(&hidden.i((.., t - 1..t, ..))?)?.to_dtype(DType::F32)?;
+    let logits = emu.next_token_logits(&hidden.i((.., t - 1..t, ..))?)?.to_dtype(DType::F32)?;
     let vocab = logits.dim(2)?;
     let data = logits.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
     Ok(Logits::new(b, vocab, data))

@@ -3,7 +3,7 @@
 //! candle 0.11.1's CPU matmul (gemm) has no bf16 kernel. For bf16 on the CPU both operands are
 //! widened to f32, multiplied and the product rounded back to bf16 — the numerics of a bf16
 //! matmul with f32 accumulation, as under the reference's autocast.
-use candle_core::{DType, Result, Tensor};
+use candle_core::{CpuStorage, DType, Result, Storage, Tensor};
 use candle_nn::VarBuilder;
 
 fn widen(t: &Tensor) -> bool {
@@ -40,6 +40,40 @@ impl Linear {
         let out = self.weight.dim(0)?;
         let x2 = x.reshape(((), inp))?;
         let y = matmul(&x2, &self.weight.t()?)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut shape = dims;
+        if let Some(last) = shape.last_mut() {
+            *last = out;
+        }
+        y.reshape(shape)
+    }
+
+    /// [`Linear::forward`] for the rows of a decoding step: in f32 on the CPU through
+    /// [`super::gemv`], on every core, each row's outputs bit-identical whatever the number of
+    /// rows (so batch 1 and batch 8 decode alike); otherwise `forward`.
+    pub fn forward_decode(&self, x: &Tensor) -> Result<Tensor> {
+        if x.dtype() != DType::F32 || self.weight.dtype() != DType::F32 || !x.device().is_cpu() {
+            return self.forward(x);
+        }
+        let dims = x.dims().to_vec();
+        let inp = *dims.last().unwrap_or(&0);
+        let out = self.weight.dim(0)?;
+        let rows = x.elem_count() / inp.max(1);
+        let xs = x.flatten_all()?.to_vec1::<f32>()?;
+        let y = {
+            let (storage, layout) = self.weight.storage_and_layout();
+            let (Storage::Cpu(CpuStorage::F32(w)), Some((start, end))) =
+                (&*storage, layout.contiguous_offsets())
+            else {
+                drop(storage);
+                return self.forward(x);
+            };
+            super::gemv::gemv(&xs, rows, &w[start..end], out, inp)
+        };
+        let y = Tensor::from_vec(y, (rows, out), x.device())?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,

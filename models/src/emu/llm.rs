@@ -69,23 +69,21 @@ impl Attention {
         cos: &Tensor,
         sin: &Tensor,
         mask: &Tensor,
-        cache: &mut Option<(Tensor, Tensor)>,
+        cache: &mut Option<KvBuffer>,
+        decode: bool,
     ) -> Result<Tensor> {
         let (b, t, _) = xs.dims3()?;
+        let proj = |l: &Linear, x: &Tensor| if decode { l.forward_decode(x) } else { l.forward(x) };
         let split = |x: Tensor| -> Result<Tensor> {
             x.reshape((b, t, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()
             // (b, heads, t, hd)
         };
-        let q = split(self.q_proj.forward(xs)?)?;
-        let k = split(self.k_proj.forward(xs)?)?;
-        let v = split(self.v_proj.forward(xs)?)?;
+        let q = split(proj(&self.q_proj, xs)?)?;
+        let k = split(proj(&self.k_proj, xs)?)?;
+        let v = split(proj(&self.v_proj, xs)?)?;
         let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
-        let (k, v) = match cache.take() {
-            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?), // (b, heads, past+t, hd)
-            None => (k, v),
-        };
-        *cache = Some((k.clone(), v.clone()));
+        let (k, v) = KvBuffer::append(cache, &k, &v)?; // (b, heads, past+t, hd), views
         let scores = (matmul(&q, &k.t()?)? / (self.head_dim as f64).sqrt())?; // (b, heads, t, past+t)
         let min =
             Tensor::new(min_value(scores.dtype()), scores.device())?.to_dtype(scores.dtype())?;
@@ -95,7 +93,7 @@ impl Attention {
         let attn = softmax_f32(&scores)?;
         let out =
             matmul(&attn, &v)?.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
-        self.o_proj.forward(&out)
+        proj(&self.o_proj, &out)
     }
 }
 
@@ -116,9 +114,10 @@ impl Mlp {
             down_proj: linear_no_bias(i, h, vb.pp("down_proj"))?,
         })
     }
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate_proj.forward(xs)?)?;
-        self.down_proj.forward(&(gate * self.up_proj.forward(xs)?)?)
+    fn forward(&self, xs: &Tensor, decode: bool) -> Result<Tensor> {
+        let proj = |l: &Linear, x: &Tensor| if decode { l.forward_decode(x) } else { l.forward(x) };
+        let gate = candle_nn::ops::silu(&proj(&self.gate_proj, xs)?)?;
+        proj(&self.down_proj, &(gate * proj(&self.up_proj, xs)?)?)
     }
 }
 
@@ -150,10 +149,88 @@ impl DecoderLayer {
     }
 }
 
+/// One layer's keys and values: buffers (b, heads, capacity, head_dim) whose first `len`
+/// positions are filled. Appending writes into the buffers (`slice_set`) and grows them
+/// geometrically, so a decoding step allocates no new cache; attention reads views of the
+/// filled part.
+#[derive(Debug)]
+pub(crate) struct KvBuffer {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+    /// Buffers of the same shape that a same-size reorder copies into (then the two swap).
+    spare: Option<(Tensor, Tensor)>,
+}
+
+impl Clone for KvBuffer {
+    /// A copy with its own storage (appends write in place, so clones must not share it).
+    fn clone(&self) -> Self {
+        let copy = |t: &Tensor| t.copy().unwrap_or_else(|_| t.clone());
+        KvBuffer { k: copy(&self.k), v: copy(&self.v), len: self.len, spare: None }
+    }
+}
+
+impl KvBuffer {
+    /// Appends k, v (b, heads, t, hd) and returns views of all the cached positions.
+    fn append(slot: &mut Option<KvBuffer>, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (k, v) = (k.contiguous()?, v.contiguous()?);
+        let t = k.dim(2)?;
+        let buf = match slot {
+            Some(buf) => {
+                let cap = buf.k.dim(2)?;
+                if buf.len + t > cap {
+                    let new_cap = (buf.len + t).max(2 * cap);
+                    buf.k = grow(&buf.k, new_cap)?;
+                    buf.v = grow(&buf.v, new_cap)?;
+                    buf.spare = None;
+                }
+                buf.k.slice_set(&k, 2, buf.len)?;
+                buf.v.slice_set(&v, 2, buf.len)?;
+                buf.len += t;
+                buf
+            }
+            None => slot.insert(KvBuffer { k, v, len: t, spare: None }),
+        };
+        Ok((buf.k.narrow(2, 0, buf.len)?, buf.v.narrow(2, 0, buf.len)?))
+    }
+
+    /// Row i becomes old row `rows[i]`. The same number of rows on the CPU: copied into the spare
+    /// buffers (no allocation after the first time); otherwise `index_select`.
+    fn reorder(&mut self, rows: &[usize], index: &Tensor) -> Result<()> {
+        let b = self.k.dim(0)?;
+        if rows.len() != b || !self.k.device().is_cpu() {
+            self.k = self.k.index_select(index, 0)?;
+            self.v = self.v.index_select(index, 0)?;
+            self.spare = None;
+            return Ok(());
+        }
+        let (sk, sv) = match self.spare.take() {
+            Some(s) => s,
+            None => (self.k.zeros_like()?, self.v.zeros_like()?),
+        };
+        for (i, &r) in rows.iter().enumerate() {
+            sk.slice_set(&self.k.narrow(0, r, 1)?, 0, i)?;
+            sv.slice_set(&self.v.narrow(0, r, 1)?, 0, i)?;
+        }
+        let old_k = std::mem::replace(&mut self.k, sk);
+        let old_v = std::mem::replace(&mut self.v, sv);
+        self.spare = Some((old_k, old_v));
+        Ok(())
+    }
+}
+
+/// A copy of `t` (b, heads, cap, hd) in a buffer of `cap` positions.
+fn grow(t: &Tensor, cap: usize) -> Result<Tensor> {
+    let (b, h, _, d) = t.dims4()?;
+    let out = Tensor::zeros((b, h, cap, d), t.dtype(), t.device())?;
+    out.slice_set(t, 2, 0)?;
+    Ok(out)
+}
+
 /// Per-layer key/value cache, each (b, heads, len, head_dim).
 #[derive(Debug, Clone, Default)]
 pub struct LayerCache {
-    pub(crate) kv: Vec<Option<(Tensor, Tensor)>>,
+    pub(crate) kv: Vec<Option<KvBuffer>>,
 }
 
 impl LayerCache {
@@ -162,16 +239,23 @@ impl LayerCache {
     }
     /// Cached sequence length (0 when empty).
     pub fn len(&self) -> usize {
-        self.kv.first().and_then(|c| c.as_ref()).map(|(k, _)| k.dim(2).unwrap_or(0)).unwrap_or(0)
+        self.kv.first().and_then(|c| c.as_ref()).map_or(0, |c| c.len)
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// Reorders / expands batch rows: row i of the new cache is row `rows[i]` of the old one.
     pub fn index_select(&mut self, rows: &Tensor) -> Result<()> {
+        let list: Vec<usize> = rows
+            .to_dtype(DType::U32)?
+            .to_device(&Device::Cpu)?
+            .to_vec1::<u32>()?
+            .into_iter()
+            .map(|r| r as usize)
+            .collect();
         for entry in self.kv.iter_mut().flatten() {
-            let rows = rows.to_device(entry.0.device())?;
-            *entry = (entry.0.index_select(&rows, 0)?, entry.1.index_select(&rows, 0)?);
+            let rows = rows.to_device(entry.k.device())?;
+            entry.reorder(&list, &rows)?;
         }
         Ok(())
     }
@@ -240,6 +324,9 @@ impl Llama {
         }
         let mask = causal_padding_mask(attention_mask, b, t, past)?; // (b, 1, t, past+t) u8
         let (cos, sin) = self.rotary.cos_sin(position_ids, dtype)?;
+        // A decoding step (one new position over a cache) runs its projections through the
+        // per-row GEMV; prefill and multi-token forwards through the matmul.
+        let decode = past > 0 && t == 1;
         let mut xs = embeds.to_dtype(dtype)?;
         for (layer, kv) in self.layers.iter().zip(cache.kv.iter_mut()) {
             if let Some(all) = all.as_deref_mut() {
@@ -251,9 +338,11 @@ impl Llama {
                 &sin,
                 &mask,
                 kv,
+                decode,
             )?;
             let xs1 = (&xs + h)?;
-            xs = (&xs1 + layer.mlp.forward(&layer.post_attention_layernorm.forward(&xs1)?)?)?;
+            let mlp = layer.mlp.forward(&layer.post_attention_layernorm.forward(&xs1)?, decode)?;
+            xs = (&xs1 + mlp)?;
         }
         let out = self.norm.forward(&xs)?;
         if let Some(all) = all {
@@ -265,6 +354,12 @@ impl Llama {
     /// hidden (b, t, h) -> logits (b, t, vocab) in f32.
     pub fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
         self.lm_head.forward(&hidden.to_dtype(self.dtype())?)?.to_dtype(DType::F32)
+    }
+
+    /// [`Llama::lm_head`] for the last position of every row (the next-token logits of
+    /// generation): through the per-row GEMV, so a row's logits do not depend on the batch.
+    pub fn next_token_logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        self.lm_head.forward_decode(&hidden.to_dtype(self.dtype())?)?.to_dtype(DType::F32)
     }
 
     /// `stu_regress_head`: hidden (b, t, h) -> (b, t, h) in the model dtype.
@@ -292,4 +387,66 @@ fn causal_padding_mask(attention_mask: &Tensor, b: usize, t: usize, past: usize)
         }
     }
     Tensor::from_vec(data, (b, 1, t, kv), attention_mask.device())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(b: usize, t: usize, seed: f32) -> Tensor {
+        let n = b * 2 * t * 3;
+        let data: Vec<f32> = (0..n).map(|i| seed + i as f32).collect();
+        Tensor::from_vec(data, (b, 2, t, 3), &Device::Cpu).unwrap()
+    }
+
+    /// Appends (with growth), same-size and resizing reorders and clones read back exactly what
+    /// `Tensor::cat` and `index_select` of the whole cache give, and a clone's appends leave the
+    /// original alone.
+    #[test]
+    fn kv_buffer_matches_cat_and_index_select() {
+        let mut slot = None;
+        let mut want_k = kv(3, 4, 0.0);
+        let mut want_v = kv(3, 4, 0.5);
+        KvBuffer::append(&mut slot, &want_k, &want_v).unwrap();
+        let check = |slot: &Option<KvBuffer>, k: &Tensor, v: &Tensor, what: &str| {
+            let buf = slot.as_ref().unwrap();
+            let len = buf.len;
+            let got_k = buf.k.narrow(2, 0, len).unwrap().flatten_all().unwrap();
+            let got_v = buf.v.narrow(2, 0, len).unwrap().flatten_all().unwrap();
+            assert_eq!(
+                got_k.to_vec1::<f32>().unwrap(),
+                k.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                "{what}: k"
+            );
+            assert_eq!(
+                got_v.to_vec1::<f32>().unwrap(),
+                v.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                "{what}: v"
+            );
+        };
+        for (step, rows) in
+            [vec![2, 0, 0], vec![1, 1, 2], vec![0, 2], vec![1, 1, 0, 0]].iter().enumerate()
+        {
+            let (k, v) = (
+                kv(want_k.dim(0).unwrap(), 1, 100.0 * step as f32),
+                kv(want_k.dim(0).unwrap(), 1, -7.0),
+            );
+            let (vk, vv) = KvBuffer::append(&mut slot, &k, &v).unwrap();
+            want_k = Tensor::cat(&[&want_k, &k], 2).unwrap();
+            want_v = Tensor::cat(&[&want_v, &v], 2).unwrap();
+            assert_eq!(vk.dims(), want_k.dims());
+            assert_eq!(vv.dims(), want_v.dims());
+            check(&slot, &want_k, &want_v, &format!("append {step}"));
+            let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+            let idx = Tensor::new(idx.as_slice(), &Device::Cpu).unwrap();
+            slot.as_mut().unwrap().reorder(rows, &idx).unwrap();
+            want_k = want_k.index_select(&idx, 0).unwrap();
+            want_v = want_v.index_select(&idx, 0).unwrap();
+            check(&slot, &want_k, &want_v, &format!("reorder {step} {rows:?}"));
+        }
+        let mut copy = slot.clone();
+        let b = want_k.dim(0).unwrap();
+        KvBuffer::append(&mut copy, &kv(b, 1, 1e4), &kv(b, 1, 2e4)).unwrap();
+        check(&slot, &want_k, &want_v, "original after the clone's append");
+    }
 }

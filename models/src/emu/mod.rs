@@ -11,6 +11,7 @@
 pub mod builtin;
 pub mod cformer;
 pub mod config;
+pub mod gemv;
 pub mod linear;
 pub mod llm;
 pub mod load;
@@ -268,6 +269,12 @@ impl Emu {
     /// hidden (b, t, h) -> logits (b, t, vocab), f32.
     pub fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
         self.lm.lm_head(hidden)
+    }
+
+    /// Next-token logits of generation: hidden (b, 1, h) -> (b, 1, vocab), f32, each row's bits
+    /// independent of the batch (see [`llm::Llama::next_token_logits`]).
+    pub fn next_token_logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        self.lm.next_token_logits(hidden)
     }
 
     /// `stu_regress_head` on final-normed hidden states.

@@ -1,0 +1,364 @@
+//! `y = x·Wᵀ` for the few rows of a decoding step, f32 on the CPU, on every core.
+//!
+//! candle's matmul runs a one-row product (batch 1 greedy decoding) on one core. Here the output
+//! features are split across the threads of rayon's current pool (so `--threads` /
+//! `RAYON_NUM_THREADS` govern it), and each output is one dot product of a row of `x` with a row
+//! of `W` (PyTorch layout (out, in), both contiguous).
+//!
+//! Every dot product is summed in one fixed order, whatever the number of rows in the call, the
+//! blocking, the thread count or the instruction set: eight lanes, lane `l` accumulating
+//! `x[k]·w[k]` for `k ≡ l (mod 8)` with fused multiply-adds, the lanes added in a fixed tree,
+//! then the tail (`in mod 8` elements) fused in order. So a row's outputs are bit-identical at
+//! batch 1 and batch 8, and the AVX2+FMA kernel and the scalar one (`f32::mul_add`) agree
+//! exactly. Several rows and outputs share each load of a weight row (register blocking), which
+//! changes no sum.
+use rayon::prelude::*;
+
+/// Lanes of one accumulator (an AVX2 register of f32).
+const LANES: usize = 8;
+/// Outputs per block (weight rows held at once).
+const OUT_BLOCK: usize = 4;
+/// Rows of `x` per block.
+const ROW_BLOCK: usize = 2;
+/// Below this many multiply-adds a call stays on the calling thread.
+const PARALLEL_MIN: usize = 1 << 16;
+
+/// Which kernel computes the dot products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX2 + FMA (x86-64, detected at run time).
+    Avx2Fma,
+    /// Portable: the same lane structure with `f32::mul_add`.
+    Scalar,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs.
+    pub fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Kernel::Avx2Fma;
+            }
+        }
+        Kernel::Scalar
+    }
+}
+
+/// `x` (rows, inp) row-major, `w` (out, inp) row-major → `x·Wᵀ` (rows, out) row-major, with the
+/// detected kernel.
+pub fn gemv(x: &[f32], rows: usize, w: &[f32], out: usize, inp: usize) -> Vec<f32> {
+    gemv_with(Kernel::detect(), x, rows, w, out, inp)
+}
+
+/// [`gemv`] with a chosen kernel (tests compare them; the AVX2 kernel falls back to the scalar
+/// one where the CPU lacks it).
+pub fn gemv_with(
+    kernel: Kernel,
+    x: &[f32],
+    rows: usize,
+    w: &[f32],
+    out: usize,
+    inp: usize,
+) -> Vec<f32> {
+    assert_eq!(x.len(), rows * inp, "gemv: x is not (rows, inp)");
+    assert_eq!(w.len(), out * inp, "gemv: w is not (out, inp)");
+    let kernel = if kernel == Kernel::Avx2Fma && Kernel::detect() != Kernel::Avx2Fma {
+        Kernel::Scalar
+    } else {
+        kernel
+    };
+    let mut y = vec![0f32; rows * out];
+    if rows == 0 || out == 0 {
+        return y;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    if threads == 1 || rows * out * inp < PARALLEL_MIN {
+        compute(kernel, x, rows, w, inp, 0..out, &mut YOut { y: &mut y, out });
+        return y;
+    }
+    // A few chunks per thread, each a whole number of output blocks.
+    let per = out.div_ceil(threads * 4).div_ceil(OUT_BLOCK) * OUT_BLOCK;
+    let shared = SharedOut { ptr: y.as_mut_ptr(), len: y.len(), out };
+    (0..out).step_by(per).collect::<Vec<_>>().into_par_iter().for_each(|s| {
+        let mut sink = shared;
+        compute(kernel, x, rows, w, inp, s..(s + per).min(out), &mut sink);
+    });
+    y
+}
+
+/// Where a block's results go.
+trait Sink {
+    fn put(&mut self, row: usize, o: usize, v: f32);
+}
+
+/// The (rows, out) result.
+struct YOut<'a> {
+    y: &'a mut [f32],
+    out: usize,
+}
+
+impl Sink for YOut<'_> {
+    fn put(&mut self, row: usize, o: usize, v: f32) {
+        self.y[row * self.out + o] = v;
+    }
+}
+
+/// The (rows, out) result shared by the chunks of a parallel call; each chunk writes only its
+/// own output columns.
+#[derive(Clone, Copy)]
+struct SharedOut {
+    ptr: *mut f32,
+    len: usize,
+    out: usize,
+}
+
+// SAFETY: the chunks of one call write disjoint elements (their own output ranges) of a buffer
+// that outlives the parallel loop, and nothing reads it until the loop has joined.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl Sink for SharedOut {
+    fn put(&mut self, row: usize, o: usize, v: f32) {
+        let i = row * self.out + o;
+        assert!(i < self.len, "gemv: output index out of range");
+        // SAFETY: in bounds (checked), and no other chunk writes column `o` (see the impls).
+        unsafe { *self.ptr.add(i) = v }
+    }
+}
+
+/// Outputs `range` of every row, blocked: each block of weight rows is read once for all rows.
+fn compute(
+    kernel: Kernel,
+    x: &[f32],
+    rows: usize,
+    w: &[f32],
+    inp: usize,
+    range: std::ops::Range<usize>,
+    sink: &mut impl Sink,
+) {
+    let xr = |r: usize| &x[r * inp..(r + 1) * inp];
+    let wr = |o: usize| &w[o * inp..(o + 1) * inp];
+    let mut o = range.start;
+    while o < range.end {
+        let ob = (range.end - o).min(OUT_BLOCK);
+        let mut r = 0;
+        while r < rows {
+            let rb = (rows - r).min(ROW_BLOCK);
+            match (rb, ob) {
+                (2, 4) => block::<2, 4>(
+                    kernel,
+                    [xr(r), xr(r + 1)],
+                    [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
+                    r,
+                    o,
+                    sink,
+                ),
+                (1, 4) => block::<1, 4>(
+                    kernel,
+                    [xr(r)],
+                    [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
+                    r,
+                    o,
+                    sink,
+                ),
+                _ => {
+                    for rr in r..r + rb {
+                        for oo in o..o + ob {
+                            block::<1, 1>(kernel, [xr(rr)], [wr(oo)], rr, oo, sink);
+                        }
+                    }
+                }
+            }
+            r += rb;
+        }
+        o += ob;
+    }
+}
+
+fn block<const R: usize, const O: usize>(
+    kernel: Kernel,
+    x: [&[f32]; R],
+    w: [&[f32]; O],
+    row: usize,
+    o: usize,
+    sink: &mut impl Sink,
+) {
+    let mut res = [[0f32; O]; R];
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernel::Avx2Fma` is only used after `gemv_with` checked the CPU features.
+        Kernel::Avx2Fma => unsafe { avx2::dots::<R, O>(&x, &w, &mut res) },
+        _ => scalar_dots::<R, O>(&x, &w, &mut res),
+    }
+    for (i, rr) in res.iter().enumerate() {
+        for (j, v) in rr.iter().enumerate() {
+            sink.put(row + i, o + j, *v);
+        }
+    }
+}
+
+/// The fixed sum of the eight lanes.
+#[inline(always)]
+fn reduce(l: [f32; LANES]) -> f32 {
+    ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
+}
+
+/// The portable kernel: per dot product, eight fused lanes, [`reduce`], the tail fused in order.
+fn scalar_dots<const R: usize, const O: usize>(
+    x: &[&[f32]; R],
+    w: &[&[f32]; O],
+    res: &mut [[f32; O]; R],
+) {
+    let n = x[0].len();
+    let body = n / LANES * LANES;
+    for (xi, ri) in x.iter().zip(res.iter_mut()) {
+        for (wj, out) in w.iter().zip(ri.iter_mut()) {
+            let mut acc = [0f32; LANES];
+            for (xc, wc) in xi[..body].chunks_exact(LANES).zip(wj[..body].chunks_exact(LANES)) {
+                for ((a, xv), wv) in acc.iter_mut().zip(xc).zip(wc) {
+                    *a = xv.mul_add(*wv, *a);
+                }
+            }
+            let mut s = reduce(acc);
+            for (xv, wv) in xi[body..].iter().zip(&wj[body..]) {
+                s = xv.mul_add(*wv, s);
+            }
+            *out = s;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{reduce, LANES};
+    use std::arch::x86_64::*;
+
+    /// The AVX2+FMA kernel: R×O accumulators, each weight chunk loaded once for R rows.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; every slice has the same length.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::needless_range_loop)]
+    pub(super) unsafe fn dots<const R: usize, const O: usize>(
+        x: &[&[f32]; R],
+        w: &[&[f32]; O],
+        res: &mut [[f32; O]; R],
+    ) {
+        let n = x[0].len();
+        let body = n / LANES * LANES;
+        let mut acc = [[_mm256_setzero_ps(); O]; R];
+        let mut xv = [_mm256_setzero_ps(); R];
+        let mut k = 0;
+        while k < body {
+            for r in 0..R {
+                xv[r] = _mm256_loadu_ps(x[r].as_ptr().add(k));
+            }
+            for o in 0..O {
+                let wv = _mm256_loadu_ps(w[o].as_ptr().add(k));
+                for r in 0..R {
+                    acc[r][o] = _mm256_fmadd_ps(xv[r], wv, acc[r][o]);
+                }
+            }
+            k += LANES;
+        }
+        for r in 0..R {
+            for o in 0..O {
+                let mut lanes = [0f32; LANES];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][o]);
+                let mut s = reduce(lanes);
+                for k in body..n {
+                    s = x[r][k].mul_add(w[o][k], s);
+                }
+                res[r][o] = s;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Tensor};
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// Shapes with every remainder: inp not a multiple of 8, out not a multiple of 4, odd rows.
+    const SHAPES: [(usize, usize); 4] = [(1027, 203), (64, 64), (7, 5), (2816, 1030)];
+
+    #[test]
+    fn matches_candle_matmul() {
+        for (inp, out) in SHAPES {
+            for rows in [1, 3, 8] {
+                let (x, w) = (data(rows * inp, 1), data(out * inp, 2));
+                let want = Tensor::from_vec(x.clone(), (rows, inp), &Device::Cpu)
+                    .unwrap()
+                    .matmul(
+                        &Tensor::from_vec(w.clone(), (out, inp), &Device::Cpu)
+                            .unwrap()
+                            .t()
+                            .unwrap(),
+                    )
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap();
+                let got = gemv(&x, rows, &w, out, inp);
+                let tol = 1e-5 * (inp as f32).sqrt();
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!((a - b).abs() <= tol, "{inp}x{out} rows {rows} [{i}]: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    /// A row's outputs have the same bits alone, among 3 rows and among 8, in any position.
+    #[test]
+    fn a_rows_bits_do_not_depend_on_the_other_rows() {
+        for (inp, out) in SHAPES {
+            let w = data(out * inp, 3);
+            let x8 = data(8 * inp, 4);
+            let all = gemv(&x8, 8, &w, out, inp);
+            for r in 0..8 {
+                let row = &x8[r * inp..(r + 1) * inp];
+                let one = gemv(row, 1, &w, out, inp);
+                assert_eq!(one, all[r * out..(r + 1) * out], "{inp}x{out}: row {r} alone vs in 8");
+                // The same row in the middle of three.
+                let mut x3 = data(3 * inp, 5 + r as u32);
+                x3[inp..2 * inp].copy_from_slice(row);
+                let three = gemv(&x3, 3, &w, out, inp);
+                assert_eq!(one, three[out..2 * out], "{inp}x{out}: row {r} alone vs in 3");
+            }
+        }
+    }
+
+    /// The AVX2 kernel and the scalar kernel give the same bits (on a CPU without AVX2 both are
+    /// the scalar kernel), and so do one thread and the whole pool.
+    #[test]
+    fn kernels_and_thread_counts_agree_exactly() {
+        for (inp, out) in SHAPES {
+            for rows in [1, 3, 8] {
+                let (x, w) = (data(rows * inp, 6), data(out * inp, 7));
+                let simd = gemv_with(Kernel::Avx2Fma, &x, rows, &w, out, inp);
+                let scalar = gemv_with(Kernel::Scalar, &x, rows, &w, out, inp);
+                assert_eq!(simd, scalar, "{inp}x{out} rows {rows}");
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+                let single = pool.install(|| gemv(&x, rows, &w, out, inp));
+                assert_eq!(simd, single, "{inp}x{out} rows {rows}: 1 thread");
+            }
+        }
+    }
+}
