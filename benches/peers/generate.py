@@ -158,6 +158,8 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--ours", default=os.path.join(ROOT, "target", "release", "examples", "generate_peer"))
     ap.add_argument("--env-ours", nargs="*", default=[], help="extra K=V for emu-eval's side")
+    ap.add_argument("--env-peer", nargs="*", default=[],
+                    help="extra K=V for the transformers side (e.g. OMP_NUM_THREADS=1)")
     ap.add_argument("--label", default="emu-eval")
     ap.add_argument("--before", help="a generate_peer binary of an earlier build: a third side")
     ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
@@ -171,6 +173,7 @@ def main():
     folder = os.path.join(ROOT, "target", "peers", f"generate-{shape}")
     prepare(a, folder)
     ours_env = dict(os.environ, **dict(kv.split("=", 1) for kv in a.env_ours))
+    peer_env = dict(os.environ, **dict(kv.split("=", 1) for kv in a.env_peer))
     shape_args = ["--hidden", str(a.hidden), "--layers", str(a.layers), "--heads", str(a.heads),
                   "--intermediate", str(a.intermediate)]
     print(f"LLaMA hidden {a.hidden}, {a.layers} layers, {a.heads} heads, intermediate {a.intermediate}, "
@@ -185,7 +188,7 @@ def main():
                        "--beams", str(beams), "--batch", str(batch), "--max-new-tokens",
                        str(a.new_tokens)], ours_env),
             ("transformers", [sys.executable, os.path.abspath(__file__), *shape_args, "--worker", folder,
-                              str(beams), str(batch), str(a.new_tokens)], dict(os.environ)),
+                              str(beams), str(batch), str(a.new_tokens)], peer_env),
         ]
         if a.before:
             sides.insert(1, (f"{a.label} before", [a.before, *sides[0][1][1:]], ours_env))

@@ -6,26 +6,26 @@
 //! of `W` (PyTorch layout (out, in), both contiguous).
 //!
 //! Every dot product is summed in one fixed order, whatever the number of rows in the call, the
-//! blocking, the thread count or the instruction set: eight lanes, lane `l` accumulating
-//! `x[k]·w[k]` for `k ≡ l (mod 8)` with fused multiply-adds, the lanes added in a fixed tree,
-//! then the tail (`in mod 8` elements) fused in order. So a row's outputs are bit-identical at
-//! batch 1 and batch 8, and the AVX2+FMA kernel and the scalar one (`f32::mul_add`) agree
-//! exactly. Several rows and outputs share each load of a weight row (register blocking), which
-//! changes no sum.
+//! blocking, the thread count or the instruction set: sixteen lanes, lane `l` accumulating
+//! `x[k]·w[k]` for `k ≡ l (mod 16)` with fused multiply-adds, the lanes added in a fixed tree,
+//! then the tail (`in mod 16` elements) fused in order. So a row's outputs are bit-identical at
+//! batch 1 and batch 8, and the AVX-512 kernel (one register of 16 lanes), the AVX2+FMA kernel
+//! (two registers of 8) and the scalar one (`f32::mul_add`) agree exactly. Several rows and
+//! outputs share each load of a weight row (register blocking), which changes no sum.
 use rayon::prelude::*;
 
-/// Lanes of one accumulator (an AVX2 register of f32).
-const LANES: usize = 8;
+/// Lanes of one dot product's accumulator (an AVX-512 register of f32, two AVX2 registers).
+const LANES: usize = 16;
 /// Outputs per block (weight rows held at once).
 const OUT_BLOCK: usize = 4;
-/// Rows of `x` per block.
-const ROW_BLOCK: usize = 2;
 /// Below this many multiply-adds a call stays on the calling thread.
 const PARALLEL_MIN: usize = 1 << 16;
 
 /// Which kernel computes the dot products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
+    /// AVX-512F (x86-64, detected at run time).
+    Avx512,
     /// AVX2 + FMA (x86-64, detected at run time).
     Avx2Fma,
     /// Portable: the same lane structure with `f32::mul_add`.
@@ -33,10 +33,40 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// Whether this CPU runs the kernel.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            match self {
+                Kernel::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+                Kernel::Avx2Fma => {
+                    std::arch::is_x86_feature_detected!("avx2")
+                        && std::arch::is_x86_feature_detected!("fma")
+                }
+                Kernel::Scalar => true,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Kernel::Scalar
+        }
+    }
+
+    /// Rows of `x` per register block (AVX-512 has 32 registers, AVX2 16).
+    fn row_block(self) -> usize {
+        match self {
+            Kernel::Avx512 => 4,
+            _ => 2,
+        }
+    }
+
     /// The fastest kernel this CPU runs.
     pub fn detect() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
@@ -53,8 +83,8 @@ pub fn gemv(x: &[f32], rows: usize, w: &[f32], out: usize, inp: usize) -> Vec<f3
     gemv_with(Kernel::detect(), x, rows, w, out, inp)
 }
 
-/// [`gemv`] with a chosen kernel (tests compare them; the AVX2 kernel falls back to the scalar
-/// one where the CPU lacks it).
+/// [`gemv`] with a chosen kernel (tests compare them; a kernel the CPU lacks falls back to the
+/// scalar one).
 pub fn gemv_with(
     kernel: Kernel,
     x: &[f32],
@@ -65,11 +95,7 @@ pub fn gemv_with(
 ) -> Vec<f32> {
     assert_eq!(x.len(), rows * inp, "gemv: x is not (rows, inp)");
     assert_eq!(w.len(), out * inp, "gemv: w is not (out, inp)");
-    let kernel = if kernel == Kernel::Avx2Fma && Kernel::detect() != Kernel::Avx2Fma {
-        Kernel::Scalar
-    } else {
-        kernel
-    };
+    let kernel = if kernel.available() { kernel } else { Kernel::Scalar };
     let mut y = vec![0f32; rows * out];
     if rows == 0 || out == 0 {
         return y;
@@ -146,8 +172,24 @@ fn compute(
         let ob = (range.end - o).min(OUT_BLOCK);
         let mut r = 0;
         while r < rows {
-            let rb = (rows - r).min(ROW_BLOCK);
+            let rb = (rows - r).min(kernel.row_block());
             match (rb, ob) {
+                (4, 4) => block::<4, 4>(
+                    kernel,
+                    [xr(r), xr(r + 1), xr(r + 2), xr(r + 3)],
+                    [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
+                    r,
+                    o,
+                    sink,
+                ),
+                (3, 4) => block::<3, 4>(
+                    kernel,
+                    [xr(r), xr(r + 1), xr(r + 2)],
+                    [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
+                    r,
+                    o,
+                    sink,
+                ),
                 (2, 4) => block::<2, 4>(
                     kernel,
                     [xr(r), xr(r + 1)],
@@ -189,6 +231,9 @@ fn block<const R: usize, const O: usize>(
     let mut res = [[0f32; O]; R];
     match kernel {
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernel::Avx512` is only used after `gemv_with` checked the CPU features.
+        Kernel::Avx512 => unsafe { avx512::dots::<R, O>(&x, &w, &mut res) },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernel::Avx2Fma` is only used after `gemv_with` checked the CPU features.
         Kernel::Avx2Fma => unsafe { avx2::dots::<R, O>(&x, &w, &mut res) },
         _ => scalar_dots::<R, O>(&x, &w, &mut res),
@@ -200,13 +245,14 @@ fn block<const R: usize, const O: usize>(
     }
 }
 
-/// The fixed sum of the eight lanes.
+/// The fixed sum of the sixteen lanes: lane `l` and lane `l + 8` first, then a tree over eight.
 #[inline(always)]
 fn reduce(l: [f32; LANES]) -> f32 {
-    ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
+    let h: [f32; 8] = std::array::from_fn(|i| l[i] + l[i + 8]);
+    ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]))
 }
 
-/// The portable kernel: per dot product, eight fused lanes, [`reduce`], the tail fused in order.
+/// The portable kernel: per dot product, sixteen fused lanes, [`reduce`], the tail fused in order.
 fn scalar_dots<const R: usize, const O: usize>(
     x: &[&[f32]; R],
     w: &[&[f32]; O],
@@ -236,7 +282,8 @@ mod avx2 {
     use super::{reduce, LANES};
     use std::arch::x86_64::*;
 
-    /// The AVX2+FMA kernel: R×O accumulators, each weight chunk loaded once for R rows.
+    /// The AVX2+FMA kernel: R×O pairs of accumulators (lanes 0–7 and 8–15), each weight chunk
+    /// loaded once for R rows.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA; every slice has the same length.
@@ -249,17 +296,22 @@ mod avx2 {
     ) {
         let n = x[0].len();
         let body = n / LANES * LANES;
-        let mut acc = [[_mm256_setzero_ps(); O]; R];
-        let mut xv = [_mm256_setzero_ps(); R];
+        let mut lo = [[_mm256_setzero_ps(); O]; R];
+        let mut hi = [[_mm256_setzero_ps(); O]; R];
+        let mut xl = [_mm256_setzero_ps(); R];
+        let mut xh = [_mm256_setzero_ps(); R];
         let mut k = 0;
         while k < body {
             for r in 0..R {
-                xv[r] = _mm256_loadu_ps(x[r].as_ptr().add(k));
+                xl[r] = _mm256_loadu_ps(x[r].as_ptr().add(k));
+                xh[r] = _mm256_loadu_ps(x[r].as_ptr().add(k + 8));
             }
             for o in 0..O {
-                let wv = _mm256_loadu_ps(w[o].as_ptr().add(k));
+                let wl = _mm256_loadu_ps(w[o].as_ptr().add(k));
+                let wh = _mm256_loadu_ps(w[o].as_ptr().add(k + 8));
                 for r in 0..R {
-                    acc[r][o] = _mm256_fmadd_ps(xv[r], wv, acc[r][o]);
+                    lo[r][o] = _mm256_fmadd_ps(xl[r], wl, lo[r][o]);
+                    hi[r][o] = _mm256_fmadd_ps(xh[r], wh, hi[r][o]);
                 }
             }
             k += LANES;
@@ -267,7 +319,55 @@ mod avx2 {
         for r in 0..R {
             for o in 0..O {
                 let mut lanes = [0f32; LANES];
-                _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][o]);
+                _mm256_storeu_ps(lanes.as_mut_ptr(), lo[r][o]);
+                _mm256_storeu_ps(lanes.as_mut_ptr().add(8), hi[r][o]);
+                let mut s = reduce(lanes);
+                for k in body..n {
+                    s = x[r][k].mul_add(w[o][k], s);
+                }
+                res[r][o] = s;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{reduce, LANES};
+    use std::arch::x86_64::*;
+
+    /// The AVX-512 kernel: R×O accumulators of 16 lanes, each weight chunk loaded once for R rows.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; every slice has the same length.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::needless_range_loop)]
+    pub(super) unsafe fn dots<const R: usize, const O: usize>(
+        x: &[&[f32]; R],
+        w: &[&[f32]; O],
+        res: &mut [[f32; O]; R],
+    ) {
+        let n = x[0].len();
+        let body = n / LANES * LANES;
+        let mut acc = [[_mm512_setzero_ps(); O]; R];
+        let mut xv = [_mm512_setzero_ps(); R];
+        let mut k = 0;
+        while k < body {
+            for r in 0..R {
+                xv[r] = _mm512_loadu_ps(x[r].as_ptr().add(k));
+            }
+            for o in 0..O {
+                let wv = _mm512_loadu_ps(w[o].as_ptr().add(k));
+                for r in 0..R {
+                    acc[r][o] = _mm512_fmadd_ps(xv[r], wv, acc[r][o]);
+                }
+            }
+            k += LANES;
+        }
+        for r in 0..R {
+            for o in 0..O {
+                let mut lanes = [0f32; LANES];
+                _mm512_storeu_ps(lanes.as_mut_ptr(), acc[r][o]);
                 let mut s = reduce(lanes);
                 for k in body..n {
                     s = x[r][k].mul_add(w[o][k], s);
@@ -295,8 +395,8 @@ mod tests {
             .collect()
     }
 
-    /// Shapes with every remainder: inp not a multiple of 8, out not a multiple of 4, odd rows.
-    const SHAPES: [(usize, usize); 4] = [(1027, 203), (64, 64), (7, 5), (2816, 1030)];
+    /// Shapes with every remainder: inp not a multiple of 16, out not a multiple of 4, odd rows.
+    const SHAPES: [(usize, usize); 5] = [(1027, 203), (64, 64), (7, 5), (2816, 1030), (24, 9)];
 
     #[test]
     fn matches_candle_matmul() {
@@ -345,16 +445,23 @@ mod tests {
         }
     }
 
-    /// The AVX2 kernel and the scalar kernel give the same bits (on a CPU without AVX2 both are
-    /// the scalar kernel), and so do one thread and the whole pool.
+    /// The AVX-512, AVX2 and scalar kernels give the same bits (a kernel this CPU lacks is the
+    /// scalar one; the test prints which ran), and so do one thread and the whole pool.
     #[test]
     fn kernels_and_thread_counts_agree_exactly() {
+        eprintln!(
+            "AVX-512 here: {}, AVX2+FMA here: {}",
+            Kernel::Avx512.available(),
+            Kernel::Avx2Fma.available()
+        );
         for (inp, out) in SHAPES {
-            for rows in [1, 3, 8] {
+            for rows in [1, 3, 5, 8, 40] {
                 let (x, w) = (data(rows * inp, 6), data(out * inp, 7));
                 let simd = gemv_with(Kernel::Avx2Fma, &x, rows, &w, out, inp);
                 let scalar = gemv_with(Kernel::Scalar, &x, rows, &w, out, inp);
                 assert_eq!(simd, scalar, "{inp}x{out} rows {rows}");
+                let wide = gemv_with(Kernel::Avx512, &x, rows, &w, out, inp);
+                assert_eq!(wide, scalar, "{inp}x{out} rows {rows}: AVX-512");
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
                 let single = pool.install(|| gemv(&x, rows, &w, out, inp));
                 assert_eq!(simd, single, "{inp}x{out} rows {rows}: 1 thread");

@@ -189,7 +189,12 @@ impl KvBuffer {
                 buf.len += t;
                 buf
             }
-            None => slot.insert(KvBuffer { k, v, len: t, spare: None }),
+            None => {
+                // Room for the decoding steps that follow a prompt.
+                let cap = t + PREFILL_HEADROOM;
+                let (bk, bv) = (grow(&k, cap)?, grow(&v, cap)?);
+                slot.insert(KvBuffer { k: bk, v: bv, len: t, spare: None })
+            }
         };
         Ok((buf.k.narrow(2, 0, buf.len)?, buf.v.narrow(2, 0, buf.len)?))
     }
@@ -218,6 +223,10 @@ impl KvBuffer {
         Ok(())
     }
 }
+
+/// Free positions a prompt's cache starts with, so short generations never grow it (longer ones
+/// grow it geometrically).
+const PREFILL_HEADROOM: usize = 64;
 
 /// A copy of `t` (b, heads, cap, hd) in a buffer of `cap` positions.
 fn grow(t: &Tensor, cap: usize) -> Result<Tensor> {
