@@ -47,6 +47,12 @@ impl Attention {
 
     fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
         let context = context.unwrap_or(xs);
+        if crate::attention::fused_applies(xs) {
+            let (q, k, v) =
+                (self.to_q.forward(xs)?, self.to_k.forward(context)?, self.to_v.forward(context)?);
+            let out = crate::attention::attention(&q, &k, &v, self.heads, self.scale as f32)?;
+            return self.to_out.forward(&out);
+        }
         // The scale goes on q (n·d products) rather than on the scores (n·m).
         let q = (self.split_heads(&self.to_q.forward(xs)?)? * self.scale)?;
         let k = self.split_heads(&self.to_k.forward(context)?)?;

@@ -38,6 +38,14 @@ impl Attention {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let (b, n, c) = xs.dims3()?;
         let hd = c / self.num_heads;
+        if crate::attention::fused_applies(xs) {
+            // q, k, v read in place from the (b, n, 3c) projection; q · scale first, as below.
+            let qkv = self.qkv.forward(xs)?;
+            let (q, k, v) = (qkv.narrow(2, 0, c)?, qkv.narrow(2, c, c)?, qkv.narrow(2, 2 * c, c)?);
+            let out =
+                crate::attention::attention(&q, &k, &v, self.num_heads, self.scale as f32)?;
+            return self.proj.forward(&out);
+        }
         // (b, n, 3c) -> (3, b, heads, n, hd)
         let qkv = self
             .qkv
