@@ -23,6 +23,10 @@ use models::decoder::unet::UNet2DConditionModel;
 use models::emu::config::EmuConfig;
 use models::emu::vision::EvaVisionTransformer;
 
+/// The emu-eval binary's allocator (harness/src/main.rs).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn inputs(path: &str) -> Result<HashMap<String, Tensor>> {
     candle_core::safetensors::load(path, &Device::Cpu).with_context(|| format!("reading {path}"))
 }

@@ -17,6 +17,10 @@ use models::decode::emu_lm::{left_pad, EmuSession};
 use models::decode::{generate, GenerationConfig};
 use models::emu::Emu;
 
+/// The emu-eval binary's allocator (harness/src/main.rs).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     model: PathBuf,
     prompts: PathBuf,
