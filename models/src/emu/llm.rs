@@ -213,13 +213,69 @@ impl KvBuffer {
             Some(s) => s,
             None => (self.k.zeros_like()?, self.v.zeros_like()?),
         };
-        for (i, &r) in rows.iter().enumerate() {
-            sk.slice_set(&self.k.narrow(0, r, 1)?, 0, i)?;
-            sv.slice_set(&self.v.narrow(0, r, 1)?, 0, i)?;
+        if self.k.dtype() == DType::F32 {
+            let op = ReorderRows { rows, len: self.len };
+            sk.inplace_op2(&self.k, &op)?;
+            sv.inplace_op2(&self.v, &op)?;
+        } else {
+            for (i, &r) in rows.iter().enumerate() {
+                sk.slice_set(&self.k.narrow(0, r, 1)?, 0, i)?;
+                sv.slice_set(&self.v.narrow(0, r, 1)?, 0, i)?;
+            }
         }
         let old_k = std::mem::replace(&mut self.k, sk);
         let old_v = std::mem::replace(&mut self.v, sv);
         self.spare = Some((old_k, old_v));
+        Ok(())
+    }
+}
+
+/// `dst[i, :, ..len, :] = src[rows[i], :, ..len, :]` for (b, heads, cap, hd) f32 buffers of
+/// one shape on the CPU: only the filled positions, the rows copied in parallel.
+struct ReorderRows<'a> {
+    rows: &'a [usize],
+    len: usize,
+}
+
+impl candle_core::InplaceOp2 for ReorderRows<'_> {
+    fn name(&self) -> &'static str {
+        "kv-reorder-rows"
+    }
+
+    fn cpu_fwd(
+        &self,
+        dst: &mut candle_core::CpuStorage,
+        dl: &candle_core::Layout,
+        src: &candle_core::CpuStorage,
+        sl: &candle_core::Layout,
+    ) -> Result<()> {
+        use candle_core::CpuStorage::F32;
+        use rayon::prelude::*;
+        let (F32(d), F32(s)) = (dst, src) else {
+            candle_core::bail!("kv-reorder-rows: f32 buffers expected")
+        };
+        let (Some((d0, d1)), Some((s0, s1))) = (dl.contiguous_offsets(), sl.contiguous_offsets())
+        else {
+            candle_core::bail!("kv-reorder-rows: contiguous buffers expected")
+        };
+        let dims = dl.dims();
+        if dims != sl.dims() || dims.len() != 4 || dims[0] != self.rows.len() || self.len > dims[2]
+        {
+            candle_core::bail!("kv-reorder-rows: shapes {:?} and {:?} do not fit", dims, sl.dims())
+        }
+        let (heads, cap, hd) = (dims[1], dims[2], dims[3]);
+        let row = heads * cap * hd;
+        let (d, s) = (&mut d[d0..d1], &s[s0..s1]);
+        if let Some(&bad) = self.rows.iter().find(|&&r| r >= dims[0]) {
+            candle_core::bail!("kv-reorder-rows: row {bad} of {}", dims[0])
+        }
+        d.par_chunks_mut(row).zip(self.rows.par_iter()).for_each(|(out, &r)| {
+            let from = &s[r * row..(r + 1) * row];
+            for h in 0..heads {
+                let at = h * cap * hd;
+                out[at..at + self.len * hd].copy_from_slice(&from[at..at + self.len * hd]);
+            }
+        });
         Ok(())
     }
 }
@@ -402,10 +458,10 @@ fn causal_padding_mask(attention_mask: &Tensor, b: usize, t: usize, past: usize)
 mod tests {
     use super::*;
 
-    fn kv(b: usize, t: usize, seed: f32) -> Tensor {
+    fn kv_of(b: usize, t: usize, seed: f32, dtype: DType) -> Tensor {
         let n = b * 2 * t * 3;
         let data: Vec<f32> = (0..n).map(|i| seed + i as f32).collect();
-        Tensor::from_vec(data, (b, 2, t, 3), &Device::Cpu).unwrap()
+        Tensor::from_vec(data, (b, 2, t, 3), &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
     }
 
     /// Appends (with growth), same-size and resizing reorders and clones read back exactly what
@@ -413,6 +469,14 @@ mod tests {
     /// original alone.
     #[test]
     fn kv_buffer_matches_cat_and_index_select() {
+        // f32 reorders copy the filled positions in parallel; other dtypes row by row.
+        for dtype in [DType::F32, DType::BF16] {
+            kv_buffer_case(dtype);
+        }
+    }
+
+    fn kv_buffer_case(dtype: DType) {
+        let kv = |b, t, seed| kv_of(b, t, seed, dtype);
         let mut slot = None;
         let mut want_k = kv(3, 4, 0.0);
         let mut want_v = kv(3, 4, 0.5);
@@ -420,18 +484,11 @@ mod tests {
         let check = |slot: &Option<KvBuffer>, k: &Tensor, v: &Tensor, what: &str| {
             let buf = slot.as_ref().unwrap();
             let len = buf.len;
-            let got_k = buf.k.narrow(2, 0, len).unwrap().flatten_all().unwrap();
-            let got_v = buf.v.narrow(2, 0, len).unwrap().flatten_all().unwrap();
-            assert_eq!(
-                got_k.to_vec1::<f32>().unwrap(),
-                k.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                "{what}: k"
-            );
-            assert_eq!(
-                got_v.to_vec1::<f32>().unwrap(),
-                v.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                "{what}: v"
-            );
+            let f32s = |t: &Tensor| -> Vec<f32> {
+                t.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+            };
+            assert_eq!(f32s(&buf.k.narrow(2, 0, len).unwrap()), f32s(k), "{what}: k ({dtype:?})");
+            assert_eq!(f32s(&buf.v.narrow(2, 0, len).unwrap()), f32s(v), "{what}: v ({dtype:?})");
         };
         for (step, rows) in
             [vec![2, 0, 0], vec![1, 1, 2], vec![0, 2], vec![1, 1, 0, 0]].iter().enumerate()
@@ -453,8 +510,23 @@ mod tests {
             want_v = want_v.index_select(&idx, 0).unwrap();
             check(&slot, &want_k, &want_v, &format!("reorder {step} {rows:?}"));
         }
-        let mut copy = slot.clone();
+        // Past the prompt's headroom: the buffers grow, then a same-size reorder copies again.
         let b = want_k.dim(0).unwrap();
+        for step in 0..PREFILL_HEADROOM + 3 {
+            let (k, v) = (kv(b, 1, step as f32), kv(b, 1, -(step as f32)));
+            KvBuffer::append(&mut slot, &k, &v).unwrap();
+            want_k = Tensor::cat(&[&want_k, &k], 2).unwrap();
+            want_v = Tensor::cat(&[&want_v, &v], 2).unwrap();
+        }
+        check(&slot, &want_k, &want_v, "grown");
+        let rows: Vec<usize> = (0..b).rev().collect();
+        let idx = Tensor::new(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), &Device::Cpu)
+            .unwrap();
+        slot.as_mut().unwrap().reorder(&rows, &idx).unwrap();
+        want_k = want_k.index_select(&idx, 0).unwrap();
+        want_v = want_v.index_select(&idx, 0).unwrap();
+        check(&slot, &want_k, &want_v, "reorder after growth");
+        let mut copy = slot.clone();
         KvBuffer::append(&mut copy, &kv(b, 1, 1e4), &kv(b, 1, 2e4)).unwrap();
         check(&slot, &want_k, &want_v, "original after the clone's append");
     }
