@@ -7,6 +7,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 pub mod config;
+mod group_norm;
 pub mod pndm;
 mod resnet;
 mod transformer;

@@ -2,7 +2,9 @@
 //! [`crate::conv::Conv2d`]; keys `norm1`, `conv1`, `time_emb_proj`, `norm2`, `conv2`,
 //! `conv_shortcut`.
 use candle_core::{Result, Tensor, D};
-use candle_nn::{group_norm, linear, GroupNorm, Linear, Module, VarBuilder};
+use candle_nn::{linear, Linear, Module, VarBuilder};
+
+use super::group_norm::{group_norm, GroupNorm};
 
 /// A resnet block's settings (diffusers' constructor arguments).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,7 +77,7 @@ impl ResnetBlock2D {
             Some(c) => c.forward(xs)?,
             None => xs.clone(),
         };
-        let ys = self.conv1.forward(&candle_nn::ops::silu(&self.norm1.forward(xs)?)?)?;
+        let ys = self.conv1.forward(&self.norm1.forward_silu(xs)?)?;
         let ys = match (temb, &self.time_emb_proj) {
             // (b, cout) → (b, cout, 1, 1) added to every position.
             (Some(t), Some(p)) => p
@@ -85,7 +87,7 @@ impl ResnetBlock2D {
                 .broadcast_add(&ys)?,
             _ => ys,
         };
-        let ys = self.conv2.forward(&candle_nn::ops::silu(&self.norm2.forward(&ys)?)?)?;
+        let ys = self.conv2.forward(&self.norm2.forward_silu(&ys)?)?;
         (shortcut + ys)? / self.output_scale_factor
     }
 }

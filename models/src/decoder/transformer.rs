@@ -3,9 +3,9 @@
 //! candle-transformers because candle's feed-forward uses the tanh GELU approximation, while
 //! diffusers' GEGLU uses the exact (erf) GELU.
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{
-    group_norm, layer_norm, linear, linear_no_bias, GroupNorm, LayerNorm, Linear, VarBuilder,
-};
+use candle_nn::{layer_norm, linear, linear_no_bias, LayerNorm, Linear, VarBuilder};
+
+use super::group_norm::{group_norm, GroupNorm};
 
 use crate::conv::{conv2d, Conv2d};
 

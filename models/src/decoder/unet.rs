@@ -3,7 +3,9 @@
 //! config (cross-attention or plain, any width, heads per block) and an optional
 //! `encoder_hid_proj` are supported.
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{group_norm, linear, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_nn::{linear, Conv2dConfig, Linear, VarBuilder};
+
+use super::group_norm::{group_norm, GroupNorm};
 
 use super::resnet::{ResnetBlock2D, ResnetBlock2DConfig};
 use crate::conv::{conv2d, Conv2d};
@@ -328,7 +330,7 @@ impl UNet2DConditionModel {
             };
             xs = block.up(&xs, &temb, &context, &mut skips, size)?;
         }
-        let xs = candle_nn::ops::silu(&self.conv_norm_out.forward(&xs)?)?;
+        let xs = self.conv_norm_out.forward_silu(&xs)?;
         self.conv_out.forward(&xs) // (b, 4, h, w)
     }
 }

@@ -3,7 +3,9 @@
 //! weights stay in the file, unused. Keys follow diffusers 0.15 (`query`/`key`/`value`/`proj_attn`
 //! in the mid-block attention).
 use candle_core::{Result, Tensor};
-use candle_nn::{group_norm, linear, GroupNorm, Linear, Module, VarBuilder};
+use candle_nn::{linear, Linear, Module, VarBuilder};
+
+use super::group_norm::{group_norm, GroupNorm};
 
 use super::config::VaeConfig;
 use super::resnet::{ResnetBlock2D, ResnetBlock2DConfig};
@@ -155,7 +157,7 @@ impl VaeDecoder {
         for b in &self.up_blocks {
             xs = b.forward(&xs)?;
         }
-        let xs = candle_nn::ops::silu(&self.conv_norm_out.forward(&xs)?)?;
+        let xs = self.conv_norm_out.forward_silu(&xs)?;
         self.conv_out.forward(&xs)
     }
 }
