@@ -520,8 +520,8 @@ mod tests {
         }
         check(&slot, &want_k, &want_v, "grown");
         let rows: Vec<usize> = (0..b).rev().collect();
-        let idx = Tensor::new(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), &Device::Cpu)
-            .unwrap();
+        let idx =
+            Tensor::new(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), &Device::Cpu).unwrap();
         slot.as_mut().unwrap().reorder(&rows, &idx).unwrap();
         want_k = want_k.index_select(&idx, 0).unwrap();
         want_v = want_v.index_select(&idx, 0).unwrap();

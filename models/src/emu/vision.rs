@@ -42,8 +42,7 @@ impl Attention {
             // q, k, v read in place from the (b, n, 3c) projection; q · scale first, as below.
             let qkv = self.qkv.forward(xs)?;
             let (q, k, v) = (qkv.narrow(2, 0, c)?, qkv.narrow(2, c, c)?, qkv.narrow(2, 2 * c, c)?);
-            let out =
-                crate::attention::attention(&q, &k, &v, self.num_heads, self.scale as f32)?;
+            let out = crate::attention::attention(&q, &k, &v, self.num_heads, self.scale as f32)?;
             return self.proj.forward(&out);
         }
         // (b, n, 3c) -> (3, b, heads, n, hd)
