@@ -146,3 +146,20 @@ def report_forward(times, reference, ours):
         print(f"| {name} | {', '.join(f'{t:.2f}' for t in ts)} | {statistics.median(ts):.2f} |")
     ratio = statistics.median(times[reference]) / statistics.median(times[ours])
     print(f"\nratio {reference} / {ours} (median forward alone): {ratio:.2f}x")
+
+
+def compare_forward(sides, rounds, reference, label, before_bin, before_out, outputs, key):
+    """Runs `sides` alternately (with `before_bin` as a third side writing `before_out`, when
+    given), prints the process and forward-alone tables and the agreement of the two sides'
+    output files `outputs` = (ours, reference) on the tensor `key`."""
+    if before_bin:
+        before = [before_bin, *sides[0][1][1:]]
+        before[4] = before_out
+        sides.insert(1, (f"{label} (before)", before, dict(os.environ)))
+    results = alternate(sides, rounds)
+    summary(results, reference, label)
+    report_forward(forward_times(results), reference, label)
+    from safetensors.numpy import load_file
+
+    a, b = (load_file(path)[key] for path in outputs)
+    print(f"agreement: shapes {a.shape} {b.shape}, max |Δ| {abs(a - b).max():.3e}, max |ref| {abs(b).max():.3e}")

@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import alternate, forward_times, newest_peer_bin, report_forward, summary  # noqa: E402
+from common import compare_forward, newest_peer_bin  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TIMESTEP = 981  # the first step of a 50-step PNDM schedule
@@ -132,19 +132,10 @@ def main():
         (args.label, [peer, "unet", folder, inputs, ours_out], dict(os.environ)),
         ("diffusers", [sys.executable, __file__, "--torch-side", folder, inputs, ref_out], dict(os.environ)),
     ]
-    if args.before_bin:
-        before = [args.before_bin, *sides[0][1][1:]]
-        before[4] = os.path.join(out, "unet-before.safetensors")
-        sides.insert(1, (f"{args.label} (before)", before, dict(os.environ)))
     print(f"UNet preset {args.preset}, latents 2x4x{args.latent}x{args.latent}, context 2x77, t={TIMESTEP}; "
           f"{args.rounds} rounds; cores: {os.cpu_count()}; peer binary {peer}")
-    results = alternate(sides, args.rounds)
-    summary(results, "diffusers", args.label)
-    report_forward(forward_times(results), "diffusers", args.label)
-    from safetensors.numpy import load_file
-
-    a, b = load_file(ours_out)["noise"], load_file(ref_out)["noise"]
-    print(f"agreement: shapes {a.shape} {b.shape}, max |Δ| {abs(a - b).max():.3e}, max |ref| {abs(b).max():.3e}")
+    compare_forward(sides, args.rounds, "diffusers", args.label, args.before_bin,
+                    os.path.join(out, "unet-before.safetensors"), (ours_out, ref_out), "noise")
 
 
 if __name__ == "__main__":

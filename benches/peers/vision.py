@@ -21,7 +21,7 @@ import time
 import types
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import alternate, forward_times, newest_peer_bin, report_forward, summary  # noqa: E402
+from common import compare_forward, newest_peer_bin  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PATCH, IMAGE, HEAD_WIDTH, MLP_RATIO = 14, 224, 64, 4.3637
@@ -120,19 +120,10 @@ def main():
         ("emu-pytorch", [sys.executable, __file__, "--width", str(args.width), "--layers", str(args.layers),
                          "--torch-side", weights, inputs, ref_out], dict(os.environ)),
     ]
-    if args.before_bin:
-        before = [args.before_bin, *sides[0][1][1:]]
-        before[4] = os.path.join(out, "vision-before.safetensors")
-        sides.insert(1, (f"{args.label} (before)", before, dict(os.environ)))
     print(f"vision tower width {args.width}, {args.layers} blocks, {args.images} images {IMAGE}x{IMAGE}; "
           f"{args.rounds} rounds; cores: {os.cpu_count()}; peer binary {peer}")
-    results = alternate(sides, args.rounds)
-    summary(results, "emu-pytorch", args.label)
-    report_forward(forward_times(results), "emu-pytorch", args.label)
-    from safetensors.numpy import load_file
-
-    a, b = load_file(ours_out)["features"], load_file(ref_out)["features"]
-    print(f"agreement: shapes {a.shape} {b.shape}, max |Δ| {abs(a - b).max():.3e}, max |ref| {abs(b).max():.3e}")
+    compare_forward(sides, args.rounds, "emu-pytorch", args.label, args.before_bin,
+                    os.path.join(out, "vision-before.safetensors"), (ours_out, ref_out), "features")
 
 
 if __name__ == "__main__":

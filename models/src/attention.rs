@@ -98,57 +98,83 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f32) -
                 // and the task writes only its own rows of head `h` in `out`.
                 unsafe {
                     // scores (rows × m) = qb (rows × d) · Kᵀ (d × m).
-                    gemm::gemm(
-                        rows,
-                        m,
-                        d,
-                        scores.as_mut_ptr(),
-                        1,
-                        m as isize,
-                        false,
-                        qb.as_ptr(),
-                        1,
-                        d as isize,
-                        ko.data.as_ptr().add(ko.at(bi, 0, h * d)),
-                        ko.row_stride as isize,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::None,
-                    );
+                    let kt = Strided {
+                        ptr: ko.data.as_ptr().add(ko.at(bi, 0, h * d)),
+                        cs: ko.row_stride,
+                        rs: 1,
+                    };
+                    matmul(rows, m, d, scores.as_mut_ptr(), m, qb.as_ptr(), d, kt);
                     for row in scores.chunks_exact_mut(m) {
                         softmax_in_place(row);
                     }
                     // out rows (rows × d) = scores (rows × m) · V (m × d).
-                    gemm::gemm(
+                    let vh = Strided {
+                        ptr: vo.data.as_ptr().add(vo.at(bi, 0, h * d)),
+                        cs: 1,
+                        rs: vo.row_stride,
+                    };
+                    matmul(
                         rows,
                         d,
                         m,
                         dst.0.add((bi * n + s) * c + h * d),
-                        1,
-                        c as isize,
-                        false,
+                        c,
                         scores.as_ptr(),
-                        1,
-                        m as isize,
-                        vo.data.as_ptr().add(vo.at(bi, 0, h * d)),
-                        1,
-                        vo.row_stride as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::None,
+                        m,
+                        vh,
                     );
                 }
             });
         });
     }
     Tensor::from_vec(out, (b, n, c), q.device())
+}
+
+/// A matrix operand of `gemm`: its first element and its column and row strides.
+struct Strided {
+    ptr: *const f32,
+    cs: usize,
+    rs: usize,
+}
+
+/// `dst (m × n, row stride dst_rs) = lhs (m × k, row stride lhs_rs) · rhs (k × n)` on this
+/// thread, unit column strides for `dst` and `lhs`.
+///
+/// # Safety
+/// Every element the shapes and strides address must be readable (`lhs`, `rhs`) or writable and
+/// not written by another thread (`dst`).
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    lhs: *const f32,
+    lhs_rs: usize,
+    rhs: Strided,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        false,
+        lhs,
+        1,
+        lhs_rs as isize,
+        rhs.ptr,
+        rhs.cs as isize,
+        rhs.rs as isize,
+        0.0,
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    )
 }
 
 /// The output buffer, shared by the tasks of one call (each writes disjoint rows × columns).
@@ -289,15 +315,7 @@ mod tests {
     use candle_core::Device;
 
     fn data(n: usize, seed: u32, amp: f32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                ((s >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * amp
-            })
-            .collect()
+        crate::test_data::uniform(n, seed, -amp / 2.0, amp / 2.0)
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub mod gelu;
 pub mod inception;
 pub mod pickle;
 pub mod rng;
+#[cfg(test)]
+mod test_data;
 pub mod weights;
 
 #[cfg(any(test, feature = "testing"))]

@@ -198,15 +198,7 @@ mod tests {
     use candle_core::Device;
 
     fn data(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s >> 8) as f32 / (1u32 << 24) as f32 * 6.0 - 2.0
-            })
-            .collect()
+        crate::test_data::uniform(n, seed, -2.0, 4.0)
     }
 
     fn norm(channels: usize, groups: usize) -> Result<GroupNorm> {

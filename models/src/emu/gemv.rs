@@ -252,6 +252,12 @@ fn reduce(l: [f32; LANES]) -> f32 {
     ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]))
 }
 
+/// A dot product from its sixteen lane sums and the tail (`in mod 16` elements), fused in order.
+#[inline(always)]
+fn finish(lanes: [f32; LANES], x_tail: &[f32], w_tail: &[f32]) -> f32 {
+    x_tail.iter().zip(w_tail).fold(reduce(lanes), |s, (x, w)| x.mul_add(*w, s))
+}
+
 /// The portable kernel: per dot product, sixteen fused lanes, [`reduce`], the tail fused in order.
 fn scalar_dots<const R: usize, const O: usize>(
     x: &[&[f32]; R],
@@ -268,18 +274,14 @@ fn scalar_dots<const R: usize, const O: usize>(
                     *a = xv.mul_add(*wv, *a);
                 }
             }
-            let mut s = reduce(acc);
-            for (xv, wv) in xi[body..].iter().zip(&wj[body..]) {
-                s = xv.mul_add(*wv, s);
-            }
-            *out = s;
+            *out = finish(acc, &xi[body..], &wj[body..]);
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{reduce, LANES};
+    use super::{finish, LANES};
     use std::arch::x86_64::*;
 
     /// The AVX2+FMA kernel: R×O pairs of accumulators (lanes 0–7 and 8–15), each weight chunk
@@ -321,11 +323,7 @@ mod avx2 {
                 let mut lanes = [0f32; LANES];
                 _mm256_storeu_ps(lanes.as_mut_ptr(), lo[r][o]);
                 _mm256_storeu_ps(lanes.as_mut_ptr().add(8), hi[r][o]);
-                let mut s = reduce(lanes);
-                for k in body..n {
-                    s = x[r][k].mul_add(w[o][k], s);
-                }
-                res[r][o] = s;
+                res[r][o] = finish(lanes, &x[r][body..n], &w[o][body..n]);
             }
         }
     }
@@ -333,7 +331,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{reduce, LANES};
+    use super::{finish, LANES};
     use std::arch::x86_64::*;
 
     /// The AVX-512 kernel: R×O accumulators of 16 lanes, each weight chunk loaded once for R rows.
@@ -368,11 +366,7 @@ mod avx512 {
             for o in 0..O {
                 let mut lanes = [0f32; LANES];
                 _mm512_storeu_ps(lanes.as_mut_ptr(), acc[r][o]);
-                let mut s = reduce(lanes);
-                for k in body..n {
-                    s = x[r][k].mul_add(w[o][k], s);
-                }
-                res[r][o] = s;
+                res[r][o] = finish(lanes, &x[r][body..n], &w[o][body..n]);
             }
         }
     }
@@ -384,15 +378,7 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     fn data(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
+        crate::test_data::uniform(n, seed, -0.5, 0.5)
     }
 
     /// Shapes with every remainder: inp not a multiple of 16, out not a multiple of 4, odd rows.
