@@ -83,7 +83,6 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f32) -
             let (bi, h) = (bh / heads, bh % heads);
             let s = blk * QUERY_BLOCK;
             let rows = QUERY_BLOCK.min(n - s);
-            let dst = dst;
             SCRATCH.with(|cell| {
                 let scratch = &mut *cell.borrow_mut();
                 let qb = grow(&mut scratch.q, rows * d);
@@ -117,7 +116,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f32) -
                         rows,
                         d,
                         m,
-                        dst.0.add((bi * n + s) * c + h * d),
+                        dst.ptr().add((bi * n + s) * c + h * d),
                         c,
                         scores.as_ptr(),
                         m,
@@ -183,6 +182,14 @@ struct SharedOut(*mut f32);
 // SAFETY: see `attention`: tasks write disjoint elements of a buffer that outlives the loop.
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The buffer's start (a method, so that closures capture the whole `Sync` wrapper rather
+    /// than its raw-pointer field).
+    fn ptr(&self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// Per-thread buffers, grown as needed and kept.
 #[derive(Default)]
@@ -283,7 +290,7 @@ pub fn exp_f32(x: f32) -> f32 {
         8.333_452e-3,
         4.166_579_6e-2,
         1.666_666_5e-1,
-        5.000_000_1e-1,
+        0.5, // Cephes: 5.0000001201e-1, 0.5 in f32
     ];
     // 1.5 · 2^23: adding it rounds to an integer held in the low mantissa bits.
     const MAGIC: f32 = 12_582_912.0;

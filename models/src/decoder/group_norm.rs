@@ -81,7 +81,7 @@ impl CustomOp1 for FusedGroupNorm {
         };
         let dims = layout.dims();
         let channels = self.weight.len();
-        if dims.len() < 3 || dims[1] != channels || channels % self.groups != 0 {
+        if dims.len() < 3 || dims[1] != channels || !channels.is_multiple_of(self.groups) {
             candle_core::bail!(
                 "group-norm-f32: input {dims:?} does not fit {channels} channels in {} groups",
                 self.groups
