@@ -223,15 +223,23 @@ mod tests {
     #[test]
     fn blocked_attention_matches_one_pass() -> Result<()> {
         let dev = Device::Cpu;
-        let q = Tensor::randn(0f32, 1.0, (2, 3, 37, 8), &dev)?;
-        let k = Tensor::randn(0f32, 1.0, (2, 3, 11, 8), &dev)?;
-        let v = Tensor::randn(0f32, 1.0, (2, 3, 11, 8), &dev)?;
+        // Fixed inputs (random ones made this test flaky: candle's GEMM takes other kernels
+        // for other row counts, so a block's rows may differ from one pass's in the last bits).
+        let t = |n: usize, seed: u32, shape: (usize, usize, usize, usize)| {
+            Tensor::from_vec(crate::test_data::uniform(n, seed, -2.0, 2.0), shape, &dev)
+        };
+        let (q, k, v) = (
+            t(2 * 3 * 37 * 8, 1, (2, 3, 37, 8))?,
+            t(2 * 3 * 11 * 8, 2, (2, 3, 11, 8))?,
+            t(2 * 3 * 11 * 8, 3, (2, 3, 11, 8))?,
+        );
         let whole = attention(&q, &k, &v, usize::MAX)?;
         // 2·3·11 = 66 scores per query row: 5 rows per block, the last block 2 rows.
         let blocked = attention(&q, &k, &v, 5 * 66)?;
         assert_eq!(blocked.dims(), &[2, 3, 37, 8]);
         let d = (whole - blocked)?.abs()?.flatten_all()?.max(0)?.to_dtype(DType::F32)?;
-        assert!(d.to_scalar::<f32>()? < 1e-6);
+        let d = d.to_scalar::<f32>()?;
+        assert!(d < 2e-6, "blocked vs one pass: {d}");
         Ok(())
     }
 }

@@ -40,15 +40,20 @@ impl Linear {
         let out = self.weight.dim(0)?;
         let x2 = x.reshape(((), inp))?;
         let y = matmul(&x2, &self.weight.t()?)?;
+        self.finish(y, dims, out)
+    }
+
+    /// The bias added to y (rows, out), reshaped to the input's leading dims `dims` with `out`
+    /// last.
+    fn finish(&self, y: Tensor, mut dims: Vec<usize>, out: usize) -> Result<Tensor> {
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         };
-        let mut shape = dims;
-        if let Some(last) = shape.last_mut() {
+        if let Some(last) = dims.last_mut() {
             *last = out;
         }
-        y.reshape(shape)
+        y.reshape(dims)
     }
 
     /// [`Linear::forward`] for the rows of a decoding step: in f32 on the CPU through
@@ -74,15 +79,7 @@ impl Linear {
             super::gemv::gemv(&xs, rows, &w[start..end], out, inp)
         };
         let y = Tensor::from_vec(y, (rows, out), x.device())?;
-        let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        };
-        let mut shape = dims;
-        if let Some(last) = shape.last_mut() {
-            *last = out;
-        }
-        y.reshape(shape)
+        self.finish(y, dims, out)
     }
 }
 
