@@ -351,14 +351,8 @@ impl CustomOp2 for Conv2dGemm<'_> {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else {
-            candle_core::bail!("conv2d-gemm: float32 tensors only")
-        };
-        let (Some((x0, x1)), Some((w0, w1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle_core::bail!("conv2d-gemm: contiguous tensors only")
-        };
-        let (x, w) = (&x[x0..x1], &w[w0..w1]);
+        let x = crate::contiguous_f32(s1, l1, self.name())?;
+        let w = crate::contiguous_f32(s2, l2, self.name())?;
         let (n, cin, h, wd) = l1.shape().dims4()?;
         let (cout, wcin, kh, kw) = l2.shape().dims4()?;
         let (s, d, (ph, pw)) = (self.stride, self.dilation, self.padding);

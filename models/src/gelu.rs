@@ -12,7 +12,6 @@
 //! f32: within 1 ulp of `x · erfc(−x/√2) / 2` evaluated in f64 by libm over the whole f32 range
 //! (tests below). [`gelu_erf`] takes this path for f32 on the CPU (strided inputs are copied
 //! first); other dtypes and devices use candle's `gelu_erf`.
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -183,13 +182,7 @@ impl CustomOp1 for GeluErfF32 {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("gelu-erf-f32: expected f32, got {:?}", storage.dtype())
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("gelu-erf-f32: input is not contiguous")
-        };
-        let src = &data[start..end];
+        let src = crate::contiguous_f32(storage, layout, self.name())?;
         let mut out = vec![0f32; src.len()];
         out.par_chunks_mut(CHUNK)
             .zip(src.par_chunks(CHUNK))

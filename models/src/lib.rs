@@ -29,6 +29,19 @@ pub mod weights;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+/// The f32 elements of a contiguous CPU tensor, for the crate's custom ops; `op` names the op in
+/// the error for any other storage.
+pub(crate) fn contiguous_f32<'a>(
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (candle_core::CpuStorage::F32(data), Some((start, end))) => Ok(&data[start..end]),
+        _ => candle_core::bail!("{op}: contiguous float32 CPU tensors only"),
+    }
+}
+
 /// Errors of this crate; each displays as one line naming the file (and field) at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {

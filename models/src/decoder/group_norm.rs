@@ -6,7 +6,6 @@
 //! (batch, group) is a rayon task that reads its block twice for the statistics (f64 sums) and
 //! writes `(x − mean)·scale + β` (per channel `scale = γ / √(var + eps)`), with the SiLU applied
 //! on the way. Other dtypes and devices take candle's path.
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
@@ -16,40 +15,56 @@ use crate::attention::exp_f32;
 /// `{prefix}.weight` and `{prefix}.bias` (channels,), `groups` groups, `eps`.
 #[derive(Debug, Clone)]
 pub struct GroupNorm {
-    weight: Tensor,
-    bias: Tensor,
+    candle: candle_nn::GroupNorm,
+    /// γ and β read once as f32 slices, for the fused path (f32 weights only).
+    affine: Option<Affine>,
+}
+
+#[derive(Debug, Clone)]
+struct Affine {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
     groups: usize,
     eps: f64,
-    candle: candle_nn::GroupNorm,
 }
 
 /// Loads a `GroupNorm` of `channels` channels in `groups` groups.
 pub fn group_norm(groups: usize, channels: usize, eps: f64, vb: VarBuilder) -> Result<GroupNorm> {
-    let weight = vb.get(channels, "weight")?;
-    let bias = vb.get(channels, "bias")?;
-    let candle = candle_nn::GroupNorm::new(weight.clone(), bias.clone(), channels, groups, eps)?;
-    Ok(GroupNorm { weight, bias, groups, eps, candle })
+    GroupNorm::new(vb.get(channels, "weight")?, vb.get(channels, "bias")?, groups, eps)
 }
 
 impl GroupNorm {
+    /// From γ and β (channels,).
+    pub fn new(weight: Tensor, bias: Tensor, groups: usize, eps: f64) -> Result<Self> {
+        let channels = weight.dim(0)?;
+        let affine = if weight.dtype() == DType::F32 && bias.dtype() == DType::F32 {
+            Some(Affine { weight: weight.to_vec1()?, bias: bias.to_vec1()?, groups, eps })
+        } else {
+            None
+        };
+        let candle = candle_nn::GroupNorm::new(weight, bias, channels, groups, eps)?;
+        Ok(GroupNorm { candle, affine })
+    }
+
     /// `silu(group_norm(x))` for x (b, c, …).
     pub fn forward_silu(&self, xs: &Tensor) -> Result<Tensor> {
         self.apply(xs, true)
     }
 
     fn apply(&self, xs: &Tensor, silu: bool) -> Result<Tensor> {
-        if xs.dtype() != DType::F32 || !xs.device().is_cpu() || self.weight.dtype() != DType::F32 {
-            let ys = self.candle.forward(xs)?;
-            return if silu { candle_nn::ops::silu(&ys) } else { Ok(ys) };
+        match &self.affine {
+            Some(affine) if xs.dtype() == DType::F32 && xs.device().is_cpu() => {
+                xs.contiguous()?.apply_op1_no_bwd(&FusedGroupNorm { affine, silu })
+            }
+            _ => {
+                let ys = self.candle.forward(xs)?;
+                if silu {
+                    candle_nn::ops::silu(&ys)
+                } else {
+                    Ok(ys)
+                }
+            }
         }
-        let op = FusedGroupNorm {
-            weight: self.weight.to_vec1::<f32>()?,
-            bias: self.bias.to_vec1::<f32>()?,
-            groups: self.groups,
-            eps: self.eps,
-            silu,
-        };
-        xs.contiguous()?.apply_op1_no_bwd(&op)
     }
 }
 
@@ -59,47 +74,38 @@ impl Module for GroupNorm {
     }
 }
 
-struct FusedGroupNorm {
-    weight: Vec<f32>,
-    bias: Vec<f32>,
-    groups: usize,
-    eps: f64,
+struct FusedGroupNorm<'a> {
+    affine: &'a Affine,
     silu: bool,
 }
 
-impl CustomOp1 for FusedGroupNorm {
+impl CustomOp1 for FusedGroupNorm<'_> {
     fn name(&self) -> &'static str {
         "group-norm-f32"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("group-norm-f32: expected f32, got {:?}", storage.dtype())
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("group-norm-f32: input is not contiguous")
-        };
+        let src = crate::contiguous_f32(storage, layout, self.name())?;
+        let Affine { weight, bias, groups, eps } = self.affine;
         let dims = layout.dims();
-        let channels = self.weight.len();
-        if dims.len() < 3 || dims[1] != channels || !channels.is_multiple_of(self.groups) {
+        let channels = weight.len();
+        if dims.len() < 3 || dims[1] != channels || !channels.is_multiple_of(*groups) {
             candle_core::bail!(
-                "group-norm-f32: input {dims:?} does not fit {channels} channels in {} groups",
-                self.groups
+                "group-norm-f32: input {dims:?} does not fit {channels} channels in {groups} groups"
             )
         }
         let per_channel: usize = dims[2..].iter().product();
-        let cpg = channels / self.groups;
+        let cpg = channels / groups;
         let block = cpg * per_channel;
-        let src = &data[start..end];
         let mut out = vec![0f32; src.len()];
         if block > 0 {
             out.par_chunks_mut(block).zip(src.par_chunks(block)).enumerate().for_each(
                 |(i, (dst, x))| {
-                    let c0 = (i % self.groups) * cpg;
+                    let c0 = (i % groups) * cpg;
                     let g = Group {
-                        weight: &self.weight[c0..c0 + cpg],
-                        bias: &self.bias[c0..c0 + cpg],
-                        eps: self.eps,
+                        weight: &weight[c0..c0 + cpg],
+                        bias: &bias[c0..c0 + cpg],
+                        eps: *eps,
                         silu: self.silu,
                     };
                     group(&g, x, dst)
@@ -205,9 +211,7 @@ mod tests {
         let dev = Device::Cpu;
         let weight = Tensor::from_vec(data(channels, 7), channels, &dev)?;
         let bias = Tensor::from_vec(data(channels, 8), channels, &dev)?;
-        let candle =
-            candle_nn::GroupNorm::new(weight.clone(), bias.clone(), channels, groups, 1e-5)?;
-        Ok(GroupNorm { weight, bias, groups, eps: 1e-5, candle })
+        GroupNorm::new(weight, bias, groups, 1e-5)
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {

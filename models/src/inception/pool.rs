@@ -13,10 +13,7 @@ impl CustomOp1 for AvgPool3x3Same {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), Some((a, b))) = (s, l.contiguous_offsets()) else {
-            candle_core::bail!("avg-pool-3x3-same: contiguous float32 only")
-        };
-        let x = &x[a..b];
+        let x = crate::contiguous_f32(s, l, self.name())?;
         let (n, c, h, w) = l.shape().dims4()?;
         let mut out = vec![0f32; n * c * h * w];
         if h * w > 0 {
