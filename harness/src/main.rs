@@ -6,6 +6,7 @@ use clap::Parser;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    models::alloc::retain_freed_memory();
     // Errors are one line: library backtraces (candle captures one per error when
     // RUST_BACKTRACE is set) are neither captured nor printed. Panic backtraces are unaffected.
     std::env::set_var("RUST_LIB_BACKTRACE", "0");

@@ -6,6 +6,7 @@
 //! peer vision <weights.safetensors> <inputs.safetensors> <out.safetensors> <width> <layers> <head_width> <mlp_ratio>
 //! peer unet   <unet dir: config.json, unet.safetensors> <inputs.safetensors> <out.safetensors>
 //! peer gelu   <N>     (candle's gelu_erf against models::gelu::gelu_erf, ns per element)
+//! peer attention <tokens> <heads> <head_dim>   (models::attention, batch 2, best of 5)
 //! ```
 //!
 //! `inputs.safetensors` holds `pixels` (b, 3, H, W) for the vision tower; `latents`
@@ -53,9 +54,7 @@ fn vision(args: &[String]) -> Result<()> {
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &dev)? };
     let tower = EvaVisionTransformer::new(&cfg, vb.pp("visual"))?;
     let pixels = input(&inputs(inp)?, "pixels")?;
-    let t0 = Instant::now();
-    let feats = tower.forward_features(&pixels)?;
-    println!("forward_s {:.4}", t0.elapsed().as_secs_f64());
+    let feats = timed(|| tower.forward_features(&pixels))?;
     candle_core::safetensors::save(&HashMap::from([("features".to_string(), feats)]), out)?;
     Ok(())
 }
@@ -78,11 +77,35 @@ fn unet(args: &[String]) -> Result<()> {
         Some(&v) if v >= 0.0 && v.fract() == 0.0 => v as usize,
         _ => bail!("timestep {t:?}: expected one non-negative integer"),
     };
-    let t0 = Instant::now();
-    let noise = model.forward(&latents, timestep, &context)?;
-    println!("forward_s {:.4}", t0.elapsed().as_secs_f64());
+    let noise = timed(|| model.forward(&latents, timestep, &context))?;
     candle_core::safetensors::save(&HashMap::from([("noise".to_string(), noise)]), out)?;
     Ok(())
+}
+
+/// Minor page faults of this process so far (`/proc/self/stat` field 10), 0 where unreadable.
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; minflt is the 10th field overall.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    rest.split_whitespace().nth(7).and_then(|f| f.parse().ok()).unwrap_or(0)
+}
+
+/// Runs `forward` once (or `PEER_REPEAT` times, for steady-state profiling), printing the time of
+/// the first run as `forward_s` and of every run with its minor page faults on stderr.
+fn timed(forward: impl Fn() -> candle_core::Result<Tensor>) -> Result<Tensor> {
+    let repeat: usize = std::env::var("PEER_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let mut first = None;
+    for run in 0..repeat.max(1) {
+        let (faults, t0) = (minor_faults(), Instant::now());
+        let out = forward()?;
+        let secs = t0.elapsed().as_secs_f64();
+        eprintln!("run {run}: {secs:.4} s, {} minor page faults", minor_faults() - faults);
+        if first.is_none() {
+            println!("forward_s {secs:.4}");
+            first = Some(out);
+        }
+    }
+    first.context("no forward ran")
 }
 
 /// `peer gelu N`: candle's `gelu_erf` against `models::gelu::gelu_erf` on N values in [-8, 8]
@@ -112,13 +135,33 @@ fn gelu(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `peer attention N HEADS D`: the fused attention on (2, N, HEADS·D) self-attention inputs,
+/// best of 5 (the UNet's 64×64 latents: 4096 8 40).
+fn attention(args: &[String]) -> Result<()> {
+    let [n, heads, d] = args else { bail!("usage: peer attention TOKENS HEADS HEAD_DIM") };
+    let (n, heads, d): (usize, usize, usize) =
+        (parse(n, "TOKENS")?, parse(heads, "HEADS")?, parse(d, "HEAD_DIM")?);
+    let x = |lo| Tensor::rand(lo, 1f32, (2, n, heads * d), &Device::Cpu);
+    let (q, k, v) = (x(-1f32)?, x(-1f32)?, x(-1f32)?);
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        models::attention::attention(&q, &k, &v, heads, 1.0 / (d as f32).sqrt())?;
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    println!("attention (2, {n}, {heads}x{d}): {:.1} ms", best * 1e3);
+    Ok(())
+}
+
 fn main() -> Result<()> {
+    models::alloc::retain_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `cargo bench` passes `--bench`; without a subcommand there is nothing to do.
     match args.first().map(String::as_str) {
         Some("vision") => vision(&args[1..]),
         Some("unet") => unet(&args[1..]),
         Some("gelu") => gelu(&args[1..]),
+        Some("attention") => attention(&args[1..]),
         _ => {
             eprintln!("peer: run through benches/peers/vision.py or benches/peers/unet.py");
             Ok(())

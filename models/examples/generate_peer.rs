@@ -69,6 +69,7 @@ fn self_stat() -> (f64, u64) {
 }
 
 fn main() -> anyhow::Result<()> {
+    models::alloc::retain_freed_memory();
     let args = parse()?;
     let device = Device::Cpu;
     let emu = Emu::load(&args.model, None, DType::F32, &device)

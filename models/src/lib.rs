@@ -13,6 +13,7 @@ macro_rules! bail {
     };
 }
 
+pub mod alloc;
 pub mod attention;
 pub mod conv;
 pub mod decode;
