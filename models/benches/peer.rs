@@ -6,6 +6,7 @@
 //! peer vision <weights.safetensors> <inputs.safetensors> <out.safetensors> <width> <layers> <head_width> <mlp_ratio>
 //! peer unet   <unet dir: config.json, unet.safetensors> <inputs.safetensors> <out.safetensors>
 //! peer gelu   <N>     (candle's gelu_erf against models::gelu::gelu_erf, ns per element)
+//! peer matmul <M> <K> <N>   (candle's f32 matmul, GFLOP/s)
 //! peer attention <tokens> <heads> <head_dim>   (models::attention, batch 2, best of 5)
 //! ```
 //!
@@ -153,6 +154,25 @@ fn attention(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `peer matmul M K N`: candle's f32 matmul (the gemm crate) of (M×K)·(N×K)ᵀ, as in a Linear
+/// layer, best of 5.
+fn matmul(args: &[String]) -> Result<()> {
+    let [m, k, n] = args else { bail!("usage: peer matmul M K N") };
+    let (m, k, n): (usize, usize, usize) = (parse(m, "M")?, parse(k, "K")?, parse(n, "N")?);
+    let a = Tensor::rand(-1f32, 1f32, (m, k), &Device::Cpu)?;
+    // As a Linear layer reads its (N, K) weight: transposed.
+    let b = Tensor::rand(-1f32, 1f32, (n, k), &Device::Cpu)?.t()?;
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        a.matmul(&b)?;
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    let gflops = 2.0 * (m * k * n) as f64 / best / 1e9;
+    println!("matmul {m}x{k}x{n}: {:.1} ms, {gflops:.0} GFLOP/s", best * 1e3);
+    Ok(())
+}
+
 fn main() -> Result<()> {
     models::alloc::retain_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -162,6 +182,7 @@ fn main() -> Result<()> {
         Some("unet") => unet(&args[1..]),
         Some("gelu") => gelu(&args[1..]),
         Some("attention") => attention(&args[1..]),
+        Some("matmul") => matmul(&args[1..]),
         _ => {
             eprintln!("peer: run through benches/peers/vision.py or benches/peers/unet.py");
             Ok(())

@@ -452,7 +452,8 @@ mod tests {
     fn query_blocks_give_the_same_bits() -> Result<()> {
         let dev = Device::Cpu;
         let (b, n, heads, d) = (1, 300, 2, 40);
-        let x = |seed| Tensor::from_vec(data(b * n * heads * d, seed, 3.0), (b, n, heads * d), &dev);
+        let x =
+            |seed| Tensor::from_vec(data(b * n * heads * d, seed, 3.0), (b, n, heads * d), &dev);
         let (q, k, v) = (x(4)?, x(5)?, x(6)?);
         let bits = |t: Tensor| -> Result<Vec<u32>> {
             Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|x| x.to_bits()).collect())
@@ -461,7 +462,11 @@ mod tests {
         // Blocks of many rows give the same bits; a block of one row (299 + 1) takes gemm's
         // matrix-vector path and may differ in the last bit.
         for block in [64, 100, 150] {
-            assert_eq!(bits(attention_in_blocks(&q, &k, &v, heads, 0.2, block)?)?, whole, "{block}");
+            assert_eq!(
+                bits(attention_in_blocks(&q, &k, &v, heads, 0.2, block)?)?,
+                whole,
+                "{block}"
+            );
         }
         Ok(())
     }

@@ -16,8 +16,8 @@ use rayon::prelude::*;
 
 /// Lanes of one dot product's accumulator (an AVX-512 register of f32, two AVX2 registers).
 const LANES: usize = 16;
-/// Outputs per block (weight rows held at once).
-const OUT_BLOCK: usize = 4;
+/// Outputs per parallel chunk are a multiple of this (of every kernel's output block).
+const OUT_BLOCK: usize = 12;
 /// Below this many multiply-adds a call stays on the calling thread.
 const PARALLEL_MIN: usize = 1 << 16;
 
@@ -57,6 +57,15 @@ impl Kernel {
         match self {
             Kernel::Avx512 => 4,
             _ => 2,
+        }
+    }
+
+    /// Outputs (weight rows) per register block: AVX-512 holds 4 × 6 accumulators, so each row
+    /// of `x` is read once per 6 outputs rather than 4.
+    fn out_block(self) -> usize {
+        match self {
+            Kernel::Avx512 => 6,
+            _ => 4,
         }
     }
 
@@ -169,11 +178,43 @@ fn compute(
     let wr = |o: usize| &w[o * inp..(o + 1) * inp];
     let mut o = range.start;
     while o < range.end {
-        let ob = (range.end - o).min(OUT_BLOCK);
+        let ob = (range.end - o).min(kernel.out_block());
         let mut r = 0;
         while r < rows {
             let rb = (rows - r).min(kernel.row_block());
             match (rb, ob) {
+                (4, 6) => block::<4, 6>(
+                    kernel,
+                    [xr(r), xr(r + 1), xr(r + 2), xr(r + 3)],
+                    [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
+                    r,
+                    o,
+                    sink,
+                ),
+                (3, 6) => block::<3, 6>(
+                    kernel,
+                    [xr(r), xr(r + 1), xr(r + 2)],
+                    [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
+                    r,
+                    o,
+                    sink,
+                ),
+                (2, 6) => block::<2, 6>(
+                    kernel,
+                    [xr(r), xr(r + 1)],
+                    [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
+                    r,
+                    o,
+                    sink,
+                ),
+                (1, 6) => block::<1, 6>(
+                    kernel,
+                    [xr(r)],
+                    [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
+                    r,
+                    o,
+                    sink,
+                ),
                 (4, 4) => block::<4, 4>(
                     kernel,
                     [xr(r), xr(r + 1), xr(r + 2), xr(r + 3)],

@@ -5,6 +5,7 @@
 //! matmul with f32 accumulation, as under the reference's autocast.
 use candle_core::{CpuStorage, DType, Result, Storage, Tensor};
 use candle_nn::VarBuilder;
+use gemm::Parallelism;
 
 fn widen(t: &Tensor) -> bool {
     t.dtype() == DType::BF16 && t.device().is_cpu()
@@ -39,21 +40,89 @@ impl Linear {
         let inp = *dims.last().unwrap_or(&0);
         let out = self.weight.dim(0)?;
         let x2 = x.reshape(((), inp))?;
+        if let Some(y) = self.forward_f32(&x2, out)? {
+            return y.reshape(with_last(dims, out));
+        }
         let y = matmul(&x2, &self.weight.t()?)?;
         self.finish(y, dims, out)
     }
 
+    /// x (rows, in) -> (rows, out) in f32 on the CPU by one `gemm` call into a fresh buffer: the
+    /// bias rows are written first and the product is accumulated onto them (as PyTorch's
+    /// `addmm`), so there is neither a zeroed output nor a separate pass adding the bias. `None`
+    /// for other dtypes, devices or layouts.
+    fn forward_f32(&self, x: &Tensor, out: usize) -> Result<Option<Tensor>> {
+        let all_f32 = [Some(x), Some(&self.weight), self.bias.as_ref()]
+            .into_iter()
+            .flatten()
+            .all(|t| t.dtype() == DType::F32 && t.device().is_cpu());
+        if !all_f32 {
+            return Ok(None);
+        }
+        let (rows, inp) = x.dims2()?;
+        let (xs, xl) = x.storage_and_layout();
+        let (ws, wl) = self.weight.storage_and_layout();
+        let bias = self.bias.as_ref().map(|b| b.storage_and_layout());
+        let (Some(x), Some(w)) = (f32_slice(&xs, xl), f32_slice(&ws, wl)) else {
+            return Ok(None);
+        };
+        let b = match &bias {
+            Some((bs, bl)) => match f32_slice(bs, bl) {
+                Some(b) if b.len() == out => Some(b),
+                _ => return Ok(None),
+            },
+            None => None,
+        };
+        if x.len() != rows * inp || w.len() != out * inp {
+            return Ok(None);
+        }
+        let mut y: Vec<f32> = Vec::with_capacity(rows * out);
+        if let Some(b) = b {
+            for _ in 0..rows {
+                y.extend_from_slice(b);
+            }
+        }
+        let threads = candle_core::utils::get_num_threads();
+        let par = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
+        // SAFETY: x is (rows × inp) and w (out × inp), both row-major (checked lengths); the
+        // destination has capacity rows × out, and is read (the bias rows) only when filled.
+        // gemm writes every element, so the length can then be set.
+        unsafe {
+            gemm::gemm(
+                rows,
+                out,
+                inp,
+                y.as_mut_ptr(),
+                1,
+                out as isize,
+                b.is_some(),
+                x.as_ptr(),
+                1,
+                inp as isize,
+                // Wᵀ (inp × out): element (k, j) is w[j·inp + k].
+                w.as_ptr(),
+                inp as isize,
+                1,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            );
+            y.set_len(rows * out);
+        }
+        Ok(Some(Tensor::from_vec(y, (rows, out), &candle_core::Device::Cpu)?))
+    }
+
     /// The bias added to y (rows, out), reshaped to the input's leading dims `dims` with `out`
     /// last.
-    fn finish(&self, y: Tensor, mut dims: Vec<usize>, out: usize) -> Result<Tensor> {
+    fn finish(&self, y: Tensor, dims: Vec<usize>, out: usize) -> Result<Tensor> {
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         };
-        if let Some(last) = dims.last_mut() {
-            *last = out;
-        }
-        y.reshape(dims)
+        y.reshape(with_last(dims, out))
     }
 
     /// [`Linear::forward`] for the rows of a decoding step: in f32 on the CPU through
@@ -80,6 +149,22 @@ impl Linear {
         };
         let y = Tensor::from_vec(y, (rows, out), x.device())?;
         self.finish(y, dims, out)
+    }
+}
+
+/// `dims` with the last replaced by `out`.
+fn with_last(mut dims: Vec<usize>, out: usize) -> Vec<usize> {
+    if let Some(last) = dims.last_mut() {
+        *last = out;
+    }
+    dims
+}
+
+/// The elements of a contiguous f32 CPU tensor.
+fn f32_slice<'a>(storage: &'a Storage, layout: &candle_core::Layout) -> Option<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(v)), Some((start, end))) => Some(&v[start..end]),
+        _ => None,
     }
 }
 

@@ -110,10 +110,25 @@ fn avg_pool_3x3_same_ops(xs: &Tensor) -> Result<Tensor> {
     sums.broadcast_div(&Tensor::from_vec(counts, (1, 1, h, w), xs.device())?.to_dtype(xs.dtype())?)
 }
 
-/// `max_pool2d(3, stride 1, padding 1)`. Zero padding equals torch's -inf padding here because
-/// every input is a ReLU output (≥ 0) and each window holds at least one real pixel.
+/// `max_pool2d(3, stride 1, padding 1)`.
 fn max_pool_3x3_same(xs: &Tensor) -> Result<Tensor> {
-    xs.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?.max_pool2d_with_stride(3, 1)
+    max_pool_3x3(xs, 1, 1)
+}
+
+/// `max_pool2d(3, stride)` with `pad` rows and columns of −∞ padding: the custom op for
+/// contiguous float32 CPU tensors, candle's ops elsewhere. candle pads with zeros, which equals
+/// torch's −∞ here because every input is a ReLU output (≥ 0) and each window holds at least
+/// one real pixel.
+fn max_pool_3x3(xs: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
+    if xs.device().is_cpu() && xs.dtype() == DType::F32 && xs.is_contiguous() && xs.rank() == 4 {
+        return xs.apply_op1_no_bwd(&pool::MaxPool3x3 { stride, pad });
+    }
+    max_pool_3x3_ops(xs, stride, pad)
+}
+
+/// [`max_pool_3x3`] with candle's tensor operations.
+fn max_pool_3x3_ops(xs: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
+    xs.pad_with_zeros(2, pad, pad)?.pad_with_zeros(3, pad, pad)?.max_pool2d_with_stride(3, stride)
 }
 
 /// FIDInceptionA (Mixed_5b/5c/5d).
@@ -180,7 +195,7 @@ impl InceptionB {
 impl Module for InceptionB {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         Tensor::cat(
-            &[self.b3x3.forward(xs)?, chain(&self.b3x3dbl, xs)?, xs.max_pool2d_with_stride(3, 2)?],
+            &[self.b3x3.forward(xs)?, chain(&self.b3x3dbl, xs)?, max_pool_3x3(xs, 2, 0)?],
             1,
         )
     }
@@ -256,10 +271,7 @@ impl InceptionD {
 
 impl Module for InceptionD {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        Tensor::cat(
-            &[chain(&self.b3x3, xs)?, chain(&self.b7x7x3, xs)?, xs.max_pool2d_with_stride(3, 2)?],
-            1,
-        )
+        Tensor::cat(&[chain(&self.b3x3, xs)?, chain(&self.b7x7x3, xs)?, max_pool_3x3(xs, 2, 0)?], 1)
     }
 }
 
@@ -378,8 +390,8 @@ impl FidInception {
     /// The four wrapper-block outputs for a preprocessed batch (n, 3, 299, 299):
     /// (n, 64, 73, 73), (n, 192, 35, 35), (n, 768, 17, 17), (n, 2048, 8, 8).
     pub fn blocks(&self, xs: &Tensor) -> Result<[Tensor; 4]> {
-        let b0 = chain(&self.stem0, xs)?.max_pool2d_with_stride(3, 2)?;
-        let b1 = chain(&self.stem1, &b0)?.max_pool2d_with_stride(3, 2)?;
+        let b0 = max_pool_3x3(&chain(&self.stem0, xs)?, 2, 0)?;
+        let b1 = max_pool_3x3(&chain(&self.stem1, &b0)?, 2, 0)?;
         let mut x = b1.clone();
         for m in &self.mixed5 {
             x = m.forward(&x)?;

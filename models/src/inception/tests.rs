@@ -209,4 +209,31 @@ fn one_pass_average_pool_equals_the_tensor_form_bit_for_bit() {
     let p = x.i((0, 0)).unwrap().to_vec2::<f32>().unwrap();
     let corner = (p[0][0] + p[0][1] + p[1][0] + p[1][1]) / 4.0;
     assert_eq!(fast.i((0, 0, 0, 0)).unwrap().to_scalar::<f32>().unwrap(), corner);
+    for shape in [(1, 3, 1, 5), (1, 2, 4, 1), (1, 1, 2, 2)] {
+        let x = relu_input(shape);
+        let fast = avg_pool_3x3_same(&x).unwrap();
+        assert_identical("avg pool", &fast, &avg_pool_3x3_same_ops(&x).unwrap());
+    }
+}
+
+/// ReLU-like values (>= 0, with exact zeros) of `shape`.
+fn relu_input(shape: (usize, usize, usize, usize)) -> Tensor {
+    let n = shape.0 * shape.1 * shape.2 * shape.3;
+    let v: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 37.0 - 8.0).max(0.0)).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+}
+
+#[test]
+fn max_pool_op_equals_candles_max_pool() {
+    for shape in [(2, 5, 7, 6), (1, 3, 9, 9), (1, 2, 3, 4), (1, 1, 1, 3), (2, 3, 35, 35)] {
+        for (stride, pad) in [(1, 1), (2, 0)] {
+            if pad == 0 && (shape.2 < 3 || shape.3 < 3) {
+                continue;
+            }
+            let x = relu_input(shape);
+            let what = format!("max pool {shape:?} stride {stride} pad {pad}");
+            let fast = max_pool_3x3(&x, stride, pad).unwrap();
+            assert_identical(&what, &fast, &max_pool_3x3_ops(&x, stride, pad).unwrap());
+        }
+    }
 }
