@@ -2,7 +2,9 @@
 //! [`crate::conv::Conv2d`]; keys `norm1`, `conv1`, `time_emb_proj`, `norm2`, `conv2`,
 //! `conv_shortcut`.
 use candle_core::{Result, Tensor, D};
-use candle_nn::{linear, Linear, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
+
+use crate::emu::linear::{linear, Linear};
 
 use super::group_norm::{group_norm, GroupNorm};
 

@@ -3,7 +3,9 @@
 //! candle-transformers because candle's feed-forward uses the tanh GELU approximation, while
 //! diffusers' GEGLU uses the exact (erf) GELU.
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{layer_norm, linear, linear_no_bias, LayerNorm, Linear, VarBuilder};
+use candle_nn::{layer_norm, LayerNorm, VarBuilder};
+
+use crate::emu::linear::{linear, linear_no_bias, Linear};
 
 use super::group_norm::{group_norm, GroupNorm};
 

@@ -3,7 +3,9 @@
 //! config (cross-attention or plain, any width, heads per block) and an optional
 //! `encoder_hid_proj` are supported.
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{linear, Conv2dConfig, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, VarBuilder};
+
+use crate::emu::linear::{linear, Linear};
 
 use super::group_norm::{group_norm, GroupNorm};
 

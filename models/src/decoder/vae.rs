@@ -3,7 +3,9 @@
 //! weights stay in the file, unused. Keys follow diffusers 0.15 (`query`/`key`/`value`/`proj_attn`
 //! in the mid-block attention).
 use candle_core::{Result, Tensor};
-use candle_nn::{linear, Linear, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
+
+use crate::emu::linear::{linear, Linear};
 
 use super::group_norm::{group_norm, GroupNorm};
 
