@@ -139,13 +139,11 @@ impl Linear {
         let xs = x.flatten_all()?.to_vec1::<f32>()?;
         let y = {
             let (storage, layout) = self.weight.storage_and_layout();
-            let (Storage::Cpu(CpuStorage::F32(w)), Some((start, end))) =
-                (&*storage, layout.contiguous_offsets())
-            else {
+            let Some(w) = f32_slice(&storage, layout) else {
                 drop(storage);
                 return self.forward(x);
             };
-            super::gemv::gemv(&xs, rows, &w[start..end], out, inp)
+            super::gemv::gemv(&xs, rows, w, out, inp)
         };
         let y = Tensor::from_vec(y, (rows, out), x.device())?;
         self.finish(y, dims, out)
