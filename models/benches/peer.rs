@@ -6,6 +6,7 @@
 //! peer vision <weights.safetensors> <inputs.safetensors> <out.safetensors> <width> <layers> <head_width> <mlp_ratio>
 //! peer unet   <unet dir: config.json, unet.safetensors> <inputs.safetensors> <out.safetensors>
 //! peer gelu   <N>     (candle's gelu_erf against models::gelu::gelu_erf, ns per element)
+//! peer conv <cin> <cout> <size>   (models::conv::Conv2d 3x3, batch 2, GFLOP/s)
 //! peer matmul <M> <K> <N>   (candle's f32 matmul, GFLOP/s)
 //! peer attention <tokens> <heads> <head_dim>   (models::attention, batch 2, best of 5)
 //! ```
@@ -173,6 +174,31 @@ fn matmul(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `peer conv CIN COUT SIZE`: a 3×3 padded convolution with bias (`models::conv::Conv2d`) of a
+/// (2, CIN, SIZE, SIZE) input, best of 5 (the UNet's first level at 64×64 latents: 320 320 64).
+fn conv(args: &[String]) -> Result<()> {
+    let [cin, cout, size] = args else { bail!("usage: peer conv CIN COUT SIZE") };
+    let (cin, cout, size): (usize, usize, usize) =
+        (parse(cin, "CIN")?, parse(cout, "COUT")?, parse(size, "SIZE")?);
+    let dev = Device::Cpu;
+    let weight = Tensor::rand(-0.1f32, 0.1f32, (cout, cin, 3, 3), &dev)?;
+    let conv =
+        models::conv::Conv2d::new(weight, Some(Tensor::zeros(cout, DType::F32, &dev)?), 1, 1)?;
+    let xs = Tensor::rand(-1f32, 1f32, (2, cin, size, size), &dev)?;
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        candle_core::Module::forward(&conv, &xs)?;
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    let gflops = 2.0 * (2 * cout * size * size * cin * 9) as f64 / best / 1e9;
+    println!(
+        "conv 3x3 (2, {cin}, {size}, {size}) -> {cout}: {:.1} ms, {gflops:.0} GFLOP/s",
+        best * 1e3
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     models::alloc::retain_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -183,6 +209,7 @@ fn main() -> Result<()> {
         Some("gelu") => gelu(&args[1..]),
         Some("attention") => attention(&args[1..]),
         Some("matmul") => matmul(&args[1..]),
+        Some("conv") => conv(&args[1..]),
         _ => {
             eprintln!("peer: run through benches/peers/vision.py or benches/peers/unet.py");
             Ok(())
