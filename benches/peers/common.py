@@ -123,10 +123,40 @@ def summary(results, reference, ours):
     return med, ratio
 
 
-def forward_times(results):
-    """The `forward_s <seconds>` line each run printed, per side."""
-    return {name: [float(re.search(r"forward_s ([0-9.]+)", r["stdout"]).group(1)) for r in runs]
-            for name, runs in results.items()}
+def forward_times(results, key="forward_s"):
+    """The `<key> <seconds>` line each run printed, per side; None if a run printed none."""
+    times = {}
+    for name, runs in results.items():
+        found = [re.search(rf"(?m)^{key} ([0-9.]+)", r["stdout"]) for r in runs]
+        if not all(found):
+            return None
+        times[name] = [float(m.group(1)) for m in found]
+    return times
+
+
+def time_forwards(forward):
+    """Runs `forward` `PEER_REPEAT` times (default 1) and returns the first output; prints the
+    first run's time as `forward_s` and, with several runs, the last one's as `warm_forward_s`
+    (the bench binary `peer` does the same)."""
+    repeat = max(1, int(os.environ.get("PEER_REPEAT", "1")))
+    first = None
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        out = forward()
+        secs = time.perf_counter() - t0
+        if i == 0:
+            print(f"forward_s {secs:.4f}", flush=True)
+            first = out
+        if i == repeat - 1 and repeat > 1:
+            print(f"warm_forward_s {secs:.4f}", flush=True)
+    return first
+
+
+def warm_env(sides, warm):
+    """Makes every side run `warm` more forwards after the first (`PEER_REPEAT`)."""
+    if warm:
+        for _, _, env in sides:
+            env["PEER_REPEAT"] = str(warm + 1)
 
 
 def newest_peer_bin(root):
@@ -155,10 +185,14 @@ def compare_forward(sides, rounds, reference, label, before_bin, before_out, out
     if before_bin:
         before = [before_bin, *sides[0][1][1:]]
         before[4] = before_out
-        sides.insert(1, (f"{label} (before)", before, dict(os.environ)))
+        sides.insert(1, (f"{label} (before)", before, dict(sides[0][2])))
     results = alternate(sides, rounds)
     summary(results, reference, label)
     report_forward(forward_times(results), reference, label)
+    warm = forward_times(results, "warm_forward_s")
+    if warm:
+        print("\nwarm forwards (the last of each process's PEER_REPEAT runs):")
+        report_forward(warm, reference, label)
     from safetensors.numpy import load_file
 
     a, b = (load_file(path)[key] for path in outputs)

@@ -15,10 +15,9 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import compare_forward, newest_peer_bin  # noqa: E402
+from common import compare_forward, time_forwards, warm_env, newest_peer_bin  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TIMESTEP = 981  # the first step of a 50-step PNDM schedule
@@ -103,9 +102,7 @@ def torch_side(folder, inputs, out):
     x = load_file(inputs)
     t = int(x["timestep"][0])
     with torch.inference_mode():
-        t0 = time.perf_counter()
-        noise = model(x["latents"], t, encoder_hidden_states=x["context"]).sample
-        print(f"forward_s {time.perf_counter() - t0:.4f}")
+        noise = time_forwards(lambda: model(x["latents"], t, encoder_hidden_states=x["context"]).sample)
     save_file({"noise": noise.contiguous()}, out)
 
 
@@ -114,6 +111,8 @@ def main():
     ap.add_argument("--preset", choices=sorted(PRESETS), default="sd15")
     ap.add_argument("--latent", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warm", type=int, default=0,
+                    help="forwards each process runs after the first; the last is reported as the warm forward")
     ap.add_argument("--peer-bin", default=None)
     ap.add_argument("--label", default="emu-eval")
     ap.add_argument("--before-bin", default=None,
@@ -134,6 +133,7 @@ def main():
     ]
     print(f"UNet preset {args.preset}, latents 2x4x{args.latent}x{args.latent}, context 2x77, t={TIMESTEP}; "
           f"{args.rounds} rounds; cores: {os.cpu_count()}; peer binary {peer}")
+    warm_env(sides, args.warm)
     compare_forward(sides, args.rounds, "diffusers", args.label, args.before_bin,
                     os.path.join(out, "unet-before.safetensors"), (ours_out, ref_out), "noise")
 

@@ -17,11 +17,10 @@ no RoPE, no sub-LN, qkv bias, LayerNorm eps 1e-6, no layer scale.
 import argparse
 import os
 import sys
-import time
 import types
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import compare_forward, newest_peer_bin  # noqa: E402
+from common import compare_forward, time_forwards, warm_env, newest_peer_bin  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PATCH, IMAGE, HEAD_WIDTH, MLP_RATIO = 14, 224, 64, 4.3637
@@ -87,9 +86,7 @@ def torch_side(weights, inputs, out, width, layers):
     assert all(not k.startswith(("blocks.", "patch_embed.", "cls_token", "pos_embed")) for k in missing), missing
     pixels = load_file(inputs)["pixels"]
     with torch.inference_mode():
-        t0 = time.perf_counter()
-        feats = model.forward_features(pixels)
-        print(f"forward_s {time.perf_counter() - t0:.4f}")
+        feats = time_forwards(lambda: model.forward_features(pixels))
     save_file({"features": feats.contiguous()}, out)
 
 
@@ -99,6 +96,8 @@ def main():
     ap.add_argument("--width", type=int, default=1024)
     ap.add_argument("--layers", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warm", type=int, default=0,
+                    help="forwards each process runs after the first; the last is reported as the warm forward")
     ap.add_argument("--peer-bin", default=None, help="the `peer` bench binary (default: newest in target/release/deps)")
     ap.add_argument("--label", default="emu-eval")
     ap.add_argument("--before-bin", default=None,
@@ -122,6 +121,7 @@ def main():
     ]
     print(f"vision tower width {args.width}, {args.layers} blocks, {args.images} images {IMAGE}x{IMAGE}; "
           f"{args.rounds} rounds; cores: {os.cpu_count()}; peer binary {peer}")
+    warm_env(sides, args.warm)
     compare_forward(sides, args.rounds, "emu-pytorch", args.label, args.before_bin,
                     os.path.join(out, "vision-before.safetensors"), (ours_out, ref_out), "features")
 

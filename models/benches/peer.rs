@@ -92,8 +92,9 @@ fn minor_faults() -> u64 {
     rest.split_whitespace().nth(7).and_then(|f| f.parse().ok()).unwrap_or(0)
 }
 
-/// Runs `forward` once (or `PEER_REPEAT` times, for steady-state profiling), printing the time of
-/// the first run as `forward_s` and of every run with its minor page faults on stderr.
+/// Runs `forward` once (or `PEER_REPEAT` times), printing the time of the first run as
+/// `forward_s`, of the last as `warm_forward_s` (several runs), and of every run with its minor
+/// page faults on stderr.
 fn timed(forward: impl Fn() -> candle_core::Result<Tensor>) -> Result<Tensor> {
     let repeat: usize = std::env::var("PEER_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let mut first = None;
@@ -105,6 +106,9 @@ fn timed(forward: impl Fn() -> candle_core::Result<Tensor>) -> Result<Tensor> {
         if first.is_none() {
             println!("forward_s {secs:.4}");
             first = Some(out);
+        }
+        if repeat > 1 && run + 1 == repeat {
+            println!("warm_forward_s {secs:.4}");
         }
     }
     first.context("no forward ran")
