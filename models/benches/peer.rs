@@ -114,23 +114,25 @@ fn timed(forward: impl Fn() -> candle_core::Result<Tensor>) -> Result<Tensor> {
     first.context("no forward ran")
 }
 
+/// The shortest of five runs of `f`, in seconds.
+fn best_of_5(f: impl Fn() -> candle_core::Result<Tensor>) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        f()?;
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
 /// `peer gelu N`: candle's `gelu_erf` against `models::gelu::gelu_erf` on N values in [-8, 8]
 /// (one tensor, best of 5 each, both multi-threaded as in the model).
 fn gelu(args: &[String]) -> Result<()> {
     let [n] = args else { bail!("usage: peer gelu N") };
     let n: usize = parse(n, "N")?;
     let xs = Tensor::rand(-8f32, 8f32, n, &Device::Cpu)?;
-    let time = |f: &dyn Fn() -> candle_core::Result<Tensor>| -> Result<f64> {
-        let mut best = f64::INFINITY;
-        for _ in 0..5 {
-            let t0 = Instant::now();
-            f()?;
-            best = best.min(t0.elapsed().as_secs_f64());
-        }
-        Ok(best)
-    };
-    let candle = time(&|| xs.gelu_erf())?;
-    let ours = time(&|| models::gelu::gelu_erf(&xs))?;
+    let candle = best_of_5(|| xs.gelu_erf())?;
+    let ours = best_of_5(|| models::gelu::gelu_erf(&xs))?;
     let d = (xs.gelu_erf()? - models::gelu::gelu_erf(&xs)?)?.abs()?.max(0)?.to_scalar::<f32>()?;
     println!(
         "gelu_erf on {n} f32: candle {:.2} ns/elem, models::gelu {:.2} ns/elem ({:.2}x), max |diff| {d:e}",
@@ -147,14 +149,10 @@ fn attention(args: &[String]) -> Result<()> {
     let [n, heads, d] = args else { bail!("usage: peer attention TOKENS HEADS HEAD_DIM") };
     let (n, heads, d): (usize, usize, usize) =
         (parse(n, "TOKENS")?, parse(heads, "HEADS")?, parse(d, "HEAD_DIM")?);
-    let x = |lo| Tensor::rand(lo, 1f32, (2, n, heads * d), &Device::Cpu);
-    let (q, k, v) = (x(-1f32)?, x(-1f32)?, x(-1f32)?);
-    let mut best = f64::INFINITY;
-    for _ in 0..5 {
-        let t0 = Instant::now();
-        models::attention::attention(&q, &k, &v, heads, 1.0 / (d as f32).sqrt())?;
-        best = best.min(t0.elapsed().as_secs_f64());
-    }
+    let x = || Tensor::rand(-1f32, 1f32, (2, n, heads * d), &Device::Cpu);
+    let (q, k, v) = (x()?, x()?, x()?);
+    let best =
+        best_of_5(|| models::attention::attention(&q, &k, &v, heads, 1.0 / (d as f32).sqrt()))?;
     println!("attention (2, {n}, {heads}x{d}): {:.1} ms", best * 1e3);
     Ok(())
 }
@@ -167,12 +165,7 @@ fn matmul(args: &[String]) -> Result<()> {
     let a = Tensor::rand(-1f32, 1f32, (m, k), &Device::Cpu)?;
     // As a Linear layer reads its (N, K) weight: transposed.
     let b = Tensor::rand(-1f32, 1f32, (n, k), &Device::Cpu)?.t()?;
-    let mut best = f64::INFINITY;
-    for _ in 0..5 {
-        let t0 = Instant::now();
-        a.matmul(&b)?;
-        best = best.min(t0.elapsed().as_secs_f64());
-    }
+    let best = best_of_5(|| a.matmul(&b))?;
     let gflops = 2.0 * (m * k * n) as f64 / best / 1e9;
     println!("matmul {m}x{k}x{n}: {:.1} ms, {gflops:.0} GFLOP/s", best * 1e3);
     Ok(())
@@ -189,12 +182,7 @@ fn conv(args: &[String]) -> Result<()> {
     let conv =
         models::conv::Conv2d::new(weight, Some(Tensor::zeros(cout, DType::F32, &dev)?), 1, 1)?;
     let xs = Tensor::rand(-1f32, 1f32, (2, cin, size, size), &dev)?;
-    let mut best = f64::INFINITY;
-    for _ in 0..5 {
-        let t0 = Instant::now();
-        candle_core::Module::forward(&conv, &xs)?;
-        best = best.min(t0.elapsed().as_secs_f64());
-    }
+    let best = best_of_5(|| candle_core::Module::forward(&conv, &xs))?;
     let gflops = 2.0 * (2 * cout * size * size * cin * 9) as f64 / best / 1e9;
     println!(
         "conv 3x3 (2, {cin}, {size}, {size}) -> {cout}: {:.1} ms, {gflops:.0} GFLOP/s",

@@ -153,7 +153,6 @@ impl Geometry {
 
 /// Fills `col` (rows `k0..k1` of the column matrix, `nb` columns each, row-major) with the input
 /// values under output positions `p0..p0 + nb` of one image `x` (cin, h, w).
-#[inline(always)]
 fn im2col(g: &Geometry, x: &[f32], k0: usize, k1: usize, p0: usize, nb: usize, col: &mut [f32]) {
     let (s, d) = (g.stride, g.dilation);
     for k in k0..k1 {
@@ -265,22 +264,8 @@ unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 impl Conv2dGemm<'_> {
-    /// One block: output positions `p0..p0 + nb` of image `img`, all output channels; its copy
-    /// and epilogue loops compiled for the widest vectors the CPU has.
+    /// One block: output positions `p0..p0 + nb` of image `img`, all output channels.
     fn block(
-        &self,
-        g: &Geometry,
-        x: &[f32],
-        w: &[f32],
-        at: (usize, usize, usize),
-        out: OutPtr,
-        par: Parallelism,
-    ) {
-        crate::simd::widest(|| self.block_body(g, x, w, at, out, par))
-    }
-
-    #[inline(always)]
-    fn block_body(
         &self,
         g: &Geometry,
         x: &[f32],

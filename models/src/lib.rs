@@ -23,7 +23,6 @@ pub mod gelu;
 pub mod inception;
 pub mod pickle;
 pub mod rng;
-mod simd;
 #[cfg(test)]
 mod test_data;
 pub mod weights;

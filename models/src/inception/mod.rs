@@ -110,11 +110,6 @@ fn avg_pool_3x3_same_ops(xs: &Tensor) -> Result<Tensor> {
     sums.broadcast_div(&Tensor::from_vec(counts, (1, 1, h, w), xs.device())?.to_dtype(xs.dtype())?)
 }
 
-/// `max_pool2d(3, stride 1, padding 1)`.
-fn max_pool_3x3_same(xs: &Tensor) -> Result<Tensor> {
-    max_pool_3x3(xs, 1, 1)
-}
-
 /// `max_pool2d(3, stride)` with `pad` rows and columns of −∞ padding: the custom op for
 /// contiguous float32 CPU tensors, candle's ops elsewhere. candle pads with zeros, which equals
 /// torch's −∞ here because every input is a ReLU output (≥ 0) and each window holds at least
@@ -318,7 +313,7 @@ impl Module for InceptionE {
         let d = chain(&self.b3x3dbl, xs)?;
         let b3x3dbl =
             Tensor::cat(&[self.b3x3dbl_3[0].forward(&d)?, self.b3x3dbl_3[1].forward(&d)?], 1)?;
-        let pooled = if self.max_pool { max_pool_3x3_same(xs)? } else { avg_pool_3x3_same(xs)? };
+        let pooled = if self.max_pool { max_pool_3x3(xs, 1, 1)? } else { avg_pool_3x3_same(xs)? };
         Tensor::cat(&[self.b1x1.forward(xs)?, b3x3, b3x3dbl, self.pool.forward(&pooled)?], 1)
     }
 }

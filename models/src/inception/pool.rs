@@ -21,14 +21,13 @@ impl CustomOp1 for AvgPool3x3Same {
         if h * w > 0 {
             out.par_chunks_mut(h * w)
                 .zip(x.par_chunks(h * w))
-                .for_each(|(o, p)| crate::simd::widest(|| avg_plane(p, o, h, w)));
+                .for_each(|(o, p)| avg_plane(p, o, h, w));
         }
         Ok((CpuStorage::F32(out), Shape::from((n, c, h, w))))
     }
 }
 
 /// One (h, w) channel plane of [`AvgPool3x3Same`].
-#[inline(always)]
 fn avg_plane(p: &[f32], o: &mut [f32], h: usize, w: usize) {
     for (i, orow) in o.chunks_exact_mut(w).enumerate() {
         for y in i.saturating_sub(1)..(i + 2).min(h) {
@@ -46,7 +45,6 @@ fn span(i: usize, len: usize) -> usize {
 }
 
 /// `acc[j] += r[j − 1]; acc[j] += r[j]; acc[j] += r[j + 1]` over the in-row taps, in that order.
-#[inline(always)]
 fn add_window_sums(r: &[f32], acc: &mut [f32]) {
     let w = r.len();
     if w < 2 {
@@ -101,7 +99,7 @@ impl CustomOp1 for MaxPool3x3 {
         if oh * ow > 0 {
             out.par_chunks_mut(oh * ow)
                 .zip(x.par_chunks(h * w))
-                .for_each(|(o, p)| crate::simd::widest(|| self.plane(p, o, (h, w), ow)));
+                .for_each(|(o, p)| self.plane(p, o, (h, w), ow));
         }
         Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
     }
@@ -109,7 +107,6 @@ impl CustomOp1 for MaxPool3x3 {
 
 impl MaxPool3x3 {
     /// One channel plane `p` (h × w) into `o` (oh × ow).
-    #[inline(always)]
     fn plane(&self, p: &[f32], o: &mut [f32], (h, w): (usize, usize), ow: usize) {
         // Row maxima of each output column's window, then the column window's maximum.
         let mut rowmax = vec![f32::NEG_INFINITY; ow];
@@ -126,7 +123,6 @@ impl MaxPool3x3 {
 }
 
 /// `out[j]` = the maximum of the in-row taps of output column `j`'s window.
-#[inline(always)]
 fn window_max(r: &[f32], pool: &MaxPool3x3, out: &mut [f32]) {
     let w = r.len();
     if pool.stride == 1 && pool.pad == 1 && w >= 2 {
