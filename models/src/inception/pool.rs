@@ -79,33 +79,7 @@ impl MaxPool3x3 {
         let start = o * self.stride;
         start.saturating_sub(self.pad)..(start + 3 - self.pad).min(len)
     }
-}
 
-impl CustomOp1 for MaxPool3x3 {
-    fn name(&self) -> &'static str {
-        "max-pool-3x3"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = crate::contiguous_f32(s, l, self.name())?;
-        let (n, c, h, w) = l.shape().dims4()?;
-        let (Some(oh), Some(ow)) = (self.out_len(h), self.out_len(w)) else {
-            candle_core::bail!("max-pool-3x3: input {h}x{w} smaller than the window")
-        };
-        if self.stride == 0 || self.pad > 1 {
-            candle_core::bail!("max-pool-3x3: stride {} pad {}", self.stride, self.pad)
-        }
-        let mut out = vec![f32::NEG_INFINITY; n * c * oh * ow];
-        if oh * ow > 0 {
-            out.par_chunks_mut(oh * ow)
-                .zip(x.par_chunks(h * w))
-                .for_each(|(o, p)| self.plane(p, o, (h, w), ow));
-        }
-        Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
-    }
-}
-
-impl MaxPool3x3 {
     /// One channel plane `p` (h × w) into `o` (oh × ow).
     fn plane(&self, p: &[f32], o: &mut [f32], (h, w): (usize, usize), ow: usize) {
         // Row maxima of each output column's window, then the column window's maximum.
@@ -119,6 +93,30 @@ impl MaxPool3x3 {
                 }
             }
         }
+    }
+}
+
+impl CustomOp1 for MaxPool3x3 {
+    fn name(&self) -> &'static str {
+        "max-pool-3x3"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = crate::contiguous_f32(s, l, self.name())?;
+        let (n, c, h, w) = l.shape().dims4()?;
+        if self.stride == 0 || self.pad > 1 {
+            candle_core::bail!("max-pool-3x3: stride {} pad {}", self.stride, self.pad)
+        }
+        let (Some(oh), Some(ow)) = (self.out_len(h), self.out_len(w)) else {
+            candle_core::bail!("max-pool-3x3: input {h}x{w} smaller than the window")
+        };
+        let mut out = vec![f32::NEG_INFINITY; n * c * oh * ow];
+        if oh * ow > 0 {
+            out.par_chunks_mut(oh * ow)
+                .zip(x.par_chunks(h * w))
+                .for_each(|(o, p)| self.plane(p, o, (h, w), ow));
+        }
+        Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
     }
 }
 
