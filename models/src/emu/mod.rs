@@ -13,6 +13,7 @@ pub mod cformer;
 pub mod config;
 pub mod gemv;
 pub mod linear;
+mod kv;
 pub mod llm;
 pub mod load;
 mod norm;
