@@ -8,6 +8,7 @@
 //! peer gelu   <N>     (candle's gelu_erf against models::gelu::gelu_erf, ns per element)
 //! peer conv <cin> <cout> <size>   (models::conv::Conv2d 3x3, batch 2, GFLOP/s)
 //! peer matmul <M> <K> <N>   (candle's f32 matmul, GFLOP/s)
+//! peer gemv <ROWS> <IN> <OUT>   (models::emu::gemv over 48 weight matrices, GB/s)
 //! peer attention <tokens> <heads> <head_dim>   (models::attention, batch 2, best of 5)
 //! ```
 //!
@@ -191,6 +192,41 @@ fn conv(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `peer gemv ROWS IN OUT`: `models::emu::gemv` of ROWS rows over 48 distinct (OUT, IN) weight
+/// matrices in turn (more than the last-level cache when large, as a decoding step streams its
+/// layers), on rayon's workers as the decoder runs it; best of 5 passes, weight GB/s and GFLOP/s.
+fn gemv(args: &[String]) -> Result<()> {
+    let [rows, inp, out] = args else { bail!("usage: peer gemv ROWS IN OUT") };
+    let (rows, inp, out): (usize, usize, usize) =
+        (parse(rows, "ROWS")?, parse(inp, "IN")?, parse(out, "OUT")?);
+    const MATS: usize = 48;
+    let mut rng = models::rng::SplitMix64::new(21);
+    let mut data = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.uniform() as f32 - 0.5).collect() };
+    let x = data(rows * inp);
+    let ws: Vec<Vec<f32>> = (0..MATS).map(|_| data(out * inp)).collect();
+    let pass = || {
+        models::pool::on_workers(|| {
+            ws.iter().map(|w| models::emu::gemv::gemv(&x, rows, w, out, inp)[0]).sum::<f32>()
+        })
+    };
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        std::hint::black_box(pass());
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    let bytes = (MATS * out * inp * 4) as f64;
+    let flops = 2.0 * (MATS * rows * out * inp) as f64;
+    println!(
+        "gemv {rows} rows x ({out}x{inp}) x {MATS} matrices ({:.0} MB): {:.1} ms, {:.1} GB/s of weights, {:.0} GFLOP/s",
+        bytes / 1e6,
+        best * 1e3,
+        bytes / best / 1e9,
+        flops / best / 1e9
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     models::alloc::retain_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -202,6 +238,7 @@ fn main() -> Result<()> {
         Some("attention") => attention(&args[1..]),
         Some("matmul") => matmul(&args[1..]),
         Some("conv") => conv(&args[1..]),
+        Some("gemv") => gemv(&args[1..]),
         _ => {
             eprintln!("peer: run through benches/peers/vision.py or benches/peers/unet.py");
             Ok(())

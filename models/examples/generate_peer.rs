@@ -87,15 +87,19 @@ fn main() -> anyhow::Result<()> {
 
     let (cpu0, flt0) = self_stat();
     let t0 = Instant::now();
-    let mut ids: Vec<Vec<u32>> = Vec::new();
-    for chunk in prompts.chunks(args.batch) {
-        let batch = left_pad(chunk, PAD_ID);
-        let width = batch.ids.first().map_or(0, Vec::len);
-        let input = Tensor::from_vec(batch.ids.concat(), (chunk.len(), width), &device)?;
-        let embeds = emu.embed(&input, None)?;
-        let mut session = EmuSession::prefill(&emu, &embeds, batch.mask)?;
-        ids.extend(generate(&mut session, &cfg, None)?.into_iter().map(|g| g.ids));
-    }
+    let run = || -> anyhow::Result<Vec<Vec<u32>>> {
+        let mut ids: Vec<Vec<u32>> = Vec::new();
+        for chunk in prompts.chunks(args.batch) {
+            let batch = left_pad(chunk, PAD_ID);
+            let width = batch.ids.first().map_or(0, Vec::len);
+            let input = Tensor::from_vec(batch.ids.concat(), (chunk.len(), width), &device)?;
+            let embeds = emu.embed(&input, None)?;
+            let mut session = EmuSession::prefill(&emu, &embeds, batch.mask)?;
+            ids.extend(generate(&mut session, &cfg, None)?.into_iter().map(|g| g.ids));
+        }
+        Ok(ids)
+    };
+    let ids = models::pool::on_workers(run)?;
     let gen_s = t0.elapsed().as_secs_f64();
     let (cpu1, flt1) = self_stat();
     let tokens: usize = ids.iter().map(Vec::len).sum();

@@ -22,6 +22,7 @@ pub mod emu;
 pub mod gelu;
 pub mod inception;
 pub mod pickle;
+pub mod pool;
 pub mod rng;
 #[cfg(test)]
 mod test_data;

@@ -180,7 +180,7 @@ pub fn run(args: Args) -> Result<()> {
         media_tensor(&emu, &media)?
     };
     let mut session = EmuSession::from_prompts(&emu, &prompts, pixels.as_ref())?;
-    let out = decode::generate(&mut session, &cfg, trie.as_ref())?;
+    let out = models::pool::on_workers(|| decode::generate(&mut session, &cfg, trie.as_ref()))?;
     if let Some((i, s)) =
         out.iter().enumerate().find_map(|(i, g)| g.score.filter(|s| !s.is_finite()).map(|s| (i, s)))
     {

@@ -407,8 +407,10 @@ pub fn run_task(emu: &Emu, model: &ModelInfo, opts: &RunOptions) -> Result<RunSu
         });
         let mut result = Ok(());
         for prepared in rx.iter() {
-            let records =
-                stages::execute(&mut exec, &data, prepared, &scorer, &opts.generation, &batches);
+            // On a rayon worker: the model's parallel loops then fork in place (models::pool).
+            let records = models::pool::on_workers(|| {
+                stages::execute(&mut exec, &data, prepared, &scorer, &opts.generation, &batches)
+            });
             for rec in records {
                 if !rec["error"].is_null() {
                     failed += 1;
