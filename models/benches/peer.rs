@@ -57,7 +57,7 @@ fn vision(args: &[String]) -> Result<()> {
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &dev)? };
     let tower = EvaVisionTransformer::new(&cfg, vb.pp("visual"))?;
     let pixels = input(&inputs(inp)?, "pixels")?;
-    let feats = timed(|| tower.forward_features(&pixels))?;
+    let feats = timed(false, || tower.forward_features(&pixels))?;
     candle_core::safetensors::save(&HashMap::from([("features".to_string(), feats)]), out)?;
     Ok(())
 }
@@ -80,7 +80,7 @@ fn unet(args: &[String]) -> Result<()> {
         Some(&v) if v >= 0.0 && v.fract() == 0.0 => v as usize,
         _ => bail!("timestep {t:?}: expected one non-negative integer"),
     };
-    let noise = timed(|| model.forward(&latents, timestep, &context))?;
+    let noise = timed(true, || model.forward(&latents, timestep, &context))?;
     candle_core::safetensors::save(&HashMap::from([("noise".to_string(), noise)]), out)?;
     Ok(())
 }
@@ -95,13 +95,17 @@ fn minor_faults() -> u64 {
 
 /// Runs `forward` once (or `PEER_REPEAT` times), printing the time of the first run as
 /// `forward_s`, of the last as `warm_forward_s` (several runs), and of every run with its minor
-/// page faults on stderr.
-fn timed(forward: impl Fn() -> candle_core::Result<Tensor>) -> Result<Tensor> {
+/// page faults on stderr. `on_pool`: on rayon's workers (`models::pool`), as emu-eval runs that
+/// network.
+fn timed(
+    on_pool: bool,
+    forward: impl Fn() -> candle_core::Result<Tensor> + Sync,
+) -> Result<Tensor> {
     let repeat: usize = std::env::var("PEER_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let mut first = None;
     for run in 0..repeat.max(1) {
         let (faults, t0) = (minor_faults(), Instant::now());
-        let out = forward()?;
+        let out = if on_pool { models::pool::on_workers(&forward)? } else { forward()? };
         let secs = t0.elapsed().as_secs_f64();
         eprintln!("run {run}: {secs:.4} s, {} minor page faults", minor_faults() - faults);
         if first.is_none() {

@@ -71,7 +71,7 @@ pub fn run(args: Args) -> Result<()> {
         None => seeded_latents(t2i.latent_shape(), args.seed.unwrap_or(0), &device)?,
     };
     let pixels = load_images(&emu, &args.image)?;
-    let img = t2i.generate(&args.prompt, pixels.as_ref(), &init)?;
+    let img = models::pool::on_workers(|| t2i.generate(&args.prompt, pixels.as_ref(), &init))?;
     write_png(&args.out, &img.rgb, img.width, img.height)?;
     let out = json!({ "out": args.out, "width": img.width, "height": img.height, "steps": args.steps, "guidance": args.guidance });
     println!("{}", serde_json::to_string_pretty(&out)?);

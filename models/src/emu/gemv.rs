@@ -126,7 +126,14 @@ pub fn gemv_with(
 
 /// `y[o] = x · w[o]` for one row `x` (inp) and the rows of `w` (out, inp), on the calling thread,
 /// in the same sum order as [`gemv`] (the decode attention's scores).
-pub(crate) fn dots_into(kernel: Kernel, x: &[f32], w: &[f32], out: usize, inp: usize, y: &mut [f32]) {
+pub(crate) fn dots_into(
+    kernel: Kernel,
+    x: &[f32],
+    w: &[f32],
+    out: usize,
+    inp: usize,
+    y: &mut [f32],
+) {
     assert!(x.len() == inp && w.len() == out * inp && y.len() == out, "dots_into: shapes");
     let kernel = if kernel.available() { kernel } else { Kernel::Scalar };
     compute(kernel, x, 1, w, inp, 0..out, &mut YOut { y, out });

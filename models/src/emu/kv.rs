@@ -67,7 +67,11 @@ impl LayerKv {
 
 /// Appends k, v (b, heads, t, hd) and returns all the cached positions as (b, heads, past+t, hd)
 /// (for a paged cache built only when there is a past).
-pub(crate) fn append(slot: &mut Option<LayerKv>, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+pub(crate) fn append(
+    slot: &mut Option<LayerKv>,
+    k: &Tensor,
+    v: &Tensor,
+) -> Result<(Tensor, Tensor)> {
     let (k, v) = (k.contiguous()?, v.contiguous()?);
     if slot.is_none() {
         let (_, heads, _, hd) = k.dims4()?;
@@ -116,7 +120,11 @@ pub(crate) fn decode_attention(
     p.push(&k.contiguous()?, &v.contiguous()?)?;
     let mask = mask.flatten_all()?.to_vec1::<u8>()?;
     if mask.len() != b * p.len {
-        candle_core::bail!("decode attention: mask has {} entries, expected {b} x {}", mask.len(), p.len);
+        candle_core::bail!(
+            "decode attention: mask has {} entries, expected {b} x {}",
+            mask.len(),
+            p.len
+        );
     }
     let q = q.flatten_all()?.to_vec1::<f32>()?;
     let out = p.attend(&q, &mask, scale)?;
@@ -215,37 +223,40 @@ impl PagedKv {
         }
         let kernel = Kernel::detect();
         let mut out = vec![0f32; q.len()];
-        out.par_chunks_mut(hd).enumerate().for_each_init(Vec::new, |scores: &mut Vec<f32>, (i, o)| {
-            let (r, h) = (i / heads, i % heads);
-            let qi = &q[i * hd..(i + 1) * hd];
-            scores.clear();
-            scores.resize(len, 0.0);
-            let mut at = 0;
-            for (blk, col) in self.blocks.iter().zip(&self.table) {
-                let s = self.at(col[r], h, blk.t);
-                let keys = &blk.k[s..s + blk.t * hd];
-                dots_into(kernel, qi, keys, blk.t, hd, &mut scores[at..at + blk.t]);
-                at += blk.t;
-            }
-            for (x, &keep) in scores.iter_mut().zip(&mask[r * len..(r + 1) * len]) {
-                *x = if keep != 0 { *x * scale } else { f32::MIN };
-            }
-            let sum = crate::attention::exp_in_place(scores);
-            let mut at = 0;
-            for (blk, col) in self.blocks.iter().zip(&self.table) {
-                let s = self.at(col[r], h, blk.t);
-                for (j, vals) in blk.v[s..s + blk.t * hd].chunks_exact(hd).enumerate() {
-                    let e = scores[at + j];
-                    for (y, x) in o.iter_mut().zip(vals) {
-                        *y += e * x;
-                    }
+        out.par_chunks_mut(hd).enumerate().for_each_init(
+            Vec::new,
+            |scores: &mut Vec<f32>, (i, o)| {
+                let (r, h) = (i / heads, i % heads);
+                let qi = &q[i * hd..(i + 1) * hd];
+                scores.clear();
+                scores.resize(len, 0.0);
+                let mut at = 0;
+                for (blk, col) in self.blocks.iter().zip(&self.table) {
+                    let s = self.at(col[r], h, blk.t);
+                    let keys = &blk.k[s..s + blk.t * hd];
+                    dots_into(kernel, qi, keys, blk.t, hd, &mut scores[at..at + blk.t]);
+                    at += blk.t;
                 }
-                at += blk.t;
-            }
-            for y in o.iter_mut() {
-                *y /= sum;
-            }
-        });
+                for (x, &keep) in scores.iter_mut().zip(&mask[r * len..(r + 1) * len]) {
+                    *x = if keep != 0 { *x * scale } else { f32::MIN };
+                }
+                let sum = crate::attention::exp_in_place(scores);
+                let mut at = 0;
+                for (blk, col) in self.blocks.iter().zip(&self.table) {
+                    let s = self.at(col[r], h, blk.t);
+                    for (j, vals) in blk.v[s..s + blk.t * hd].chunks_exact(hd).enumerate() {
+                        let e = scores[at + j];
+                        for (y, x) in o.iter_mut().zip(vals) {
+                            *y += e * x;
+                        }
+                    }
+                    at += blk.t;
+                }
+                for y in o.iter_mut() {
+                    *y /= sum;
+                }
+            },
+        );
         Ok(out)
     }
 }
@@ -410,7 +421,8 @@ mod tests {
     /// The dense path of `llm.rs`: softmax(q·kᵀ · scale, masked) · v.
     fn dense_attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f32) -> Tensor {
         let scores = (q.matmul(&k.t().unwrap()).unwrap() * scale as f64).unwrap();
-        let min = Tensor::new(f32::MIN, &Device::Cpu).unwrap().broadcast_as(scores.shape()).unwrap();
+        let min =
+            Tensor::new(f32::MIN, &Device::Cpu).unwrap().broadcast_as(scores.shape()).unwrap();
         let scores = mask.broadcast_as(scores.shape()).unwrap().where_cond(&scores, &min).unwrap();
         let attn = candle_nn::ops::softmax_last_dim(&scores).unwrap();
         let (b, h, _, d) = q.dims4().unwrap();
@@ -445,7 +457,8 @@ mod tests {
             let len = keep[0].len();
             let mask = Tensor::from_vec(flat, (b, 1, 1, len), &Device::Cpu).unwrap();
             let before = cache.clone();
-            let got = decode_attention(&mut cache.kv[0], &q, &k, &v, &mask, scale).unwrap().unwrap();
+            let got =
+                decode_attention(&mut cache.kv[0], &q, &k, &v, &mask, scale).unwrap().unwrap();
             let (dk, dv) = match cache.kv[0].as_ref().unwrap() {
                 LayerKv::Paged(p) => p.dense().unwrap(),
                 LayerKv::Dense(_) => panic!("f32 on the CPU pages"),

@@ -9,8 +9,8 @@ use super::linear::{linear_no_bias, matmul, Linear};
 
 use super::cformer::min_value;
 use super::config::LlamaConfig;
-use super::kv::{self, LayerKv};
 pub use super::kv::LayerCache;
+use super::kv::{self, LayerKv};
 use super::vision::softmax_f32;
 
 use super::norm::RmsNorm as LlamaRmsNorm;
