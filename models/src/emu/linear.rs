@@ -125,7 +125,7 @@ impl Linear {
         y.reshape(with_last(dims, out))
     }
 
-    /// [`Linear::forward`] for the rows of a decoding step: in f32 on the CPU through
+    /// [`Linear::forward`] for few rows (a decoding step, a prompt): in f32 on the CPU through
     /// [`super::gemv`], on every core, each row's outputs bit-identical whatever the number of
     /// rows (so batch 1 and batch 8 decode alike); otherwise `forward`.
     pub fn forward_decode(&self, x: &Tensor) -> Result<Tensor> {
