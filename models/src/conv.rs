@@ -17,6 +17,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 mod layer;
+pub mod winograd;
 pub use layer::{conv2d, Conv2d};
 
 /// Output positions (columns of the GEMM) per block.
@@ -27,6 +28,15 @@ const BLOCK_COLS: usize = 1024;
 pub fn gemm_enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
     *ENABLED.get_or_init(|| std::env::var("EMU_EVAL_CONV").map_or(true, |v| v != "candle"))
+}
+
+/// False when the environment sets `EMU_EVAL_CONV=candle` or `EMU_EVAL_CONV=im2col`: the
+/// decoder's 3×3 convolutions then take im2col + GEMM instead of [`winograd`] (A/B benchmarks).
+pub fn winograd_enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        gemm_enabled() && std::env::var("EMU_EVAL_CONV").map_or(true, |v| v != "im2col")
+    })
 }
 
 /// What is applied to each output value after the reduction.

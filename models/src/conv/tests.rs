@@ -90,3 +90,56 @@ fn other_dtypes_fall_back_and_bad_shapes_are_errors() {
     let too_big = random((7, 5, 12, 12), 5);
     assert!(Conv2dGemm::new(1, (0, 0), 1).forward(&x, &too_big).is_err());
 }
+
+/// Winograd F(2×2, 3×3) against candle's direct `conv2d` (with the bias added): even and odd
+/// sizes (partial tiles in both directions), maps smaller than a tile, several blocks per image
+/// and batches; the error stays at float32 rounding of the direct sum.
+#[test]
+fn winograd_matches_candle_conv2d() {
+    let cases = [
+        ((2, 8, 16, 16), 12),
+        ((1, 5, 9, 7), 3),
+        ((3, 4, 1, 1), 2),
+        ((1, 3, 2, 5), 4),
+        ((1, 16, 70, 66), 8), // more tiles than one block
+        ((2, 64, 8, 8), 64),
+    ];
+    for (i, &(xs, cout)) in cases.iter().enumerate() {
+        let (x, w) = (random(xs, 10 + i as u64), random((cout, xs.1, 3, 3), 20 + i as u64));
+        let bias: Vec<f32> = (0..cout).map(|c| c as f32 * 0.25 - 1.0).collect();
+        let u = winograd::transform_weights(&values(&w), cout, xs.1);
+        let op = winograd::Winograd3x3 { u: &u, bias: Some(&bias) };
+        let ours = x.apply_op2_no_bwd(&w, &op).unwrap();
+        let b = Tensor::from_slice(&bias, (1, cout, 1, 1), &Device::Cpu).unwrap();
+        let theirs = x.conv2d(&w, 1, 1, 1, 1).unwrap().broadcast_add(&b).unwrap();
+        let d = rel_diff(&ours, &theirs);
+        assert!(d < 2e-6, "case {i} {xs:?} -> {cout}: relative difference {d}");
+    }
+    // Wrong transform length or bias length: errors.
+    let (x, w) = (random((1, 4, 6, 6), 1), random((5, 4, 3, 3), 2));
+    let short = vec![0f32; 10];
+    assert!(x.apply_op2_no_bwd(&w, &winograd::Winograd3x3 { u: &short, bias: None }).is_err());
+    let u = winograd::transform_weights(&values(&w), 5, 4);
+    let op = winograd::Winograd3x3 { u: &u, bias: Some(&[1.0]) };
+    assert!(x.apply_op2_no_bwd(&w, &op).is_err());
+}
+
+/// The layer takes the Winograd path from 128 channels and 256 positions (3×3, stride 1,
+/// padding 1) and agrees with its im2col path (a clone of the layer included); not below.
+#[test]
+fn conv2d_layer_winograd_agrees_with_im2col() {
+    let (x, w) = (random((2, 128, 18, 15), 7), random((136, 128, 3, 3), 8));
+    let bias = random((1, 1, 1, 136), 9).flatten_all().unwrap();
+    let layer = Conv2d::new(w.clone(), Some(bias.clone()), 1, 1).unwrap();
+    assert_eq!(layer.winograd_applies(&x).unwrap(), winograd_enabled());
+    let small = random((1, 128, 15, 15), 10);
+    assert!(!layer.winograd_applies(&small).unwrap(), "225 positions");
+    let narrow = Conv2d::new(random((136, 64, 3, 3), 11), None, 1, 1).unwrap();
+    assert!(!narrow.winograd_applies(&random((1, 64, 16, 16), 12)).unwrap(), "64 channels");
+    let ours = candle_core::Module::forward(&layer.clone(), &x).unwrap();
+    let mut op = Conv2dGemm::new(1, (1, 1), 1);
+    let b = values(&bias);
+    op.epilogue = Epilogue::Bias(&b);
+    let d = rel_diff(&ours, &op.forward(&x, &w).unwrap());
+    assert!(d < 2e-6, "{d}");
+}
