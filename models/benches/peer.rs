@@ -80,6 +80,11 @@ fn unet(args: &[String]) -> Result<()> {
         Some(&v) if v >= 0.0 && v.fract() == 0.0 => v as usize,
         _ => bail!("timestep {t:?}: expected one non-negative integer"),
     };
+    // As the text-to-image pipeline: weight transforms for this latent size before the loop.
+    let (_, _, h, w) = latents.dims4()?;
+    let t0 = Instant::now();
+    model.prepare(h, w)?;
+    eprintln!("prepare: {:.4} s", t0.elapsed().as_secs_f64());
     let noise = timed(true, || model.forward(&latents, timestep, &context))?;
     candle_core::safetensors::save(&HashMap::from([("noise".to_string(), noise)]), out)?;
     Ok(())

@@ -61,30 +61,55 @@ const WINOGRAD_MIN_CHANNELS: usize = 128;
 const WINOGRAD_MIN_POSITIONS: usize = 256;
 
 impl Conv2d {
-    /// Whether this convolution of `xs` takes the Winograd path.
-    pub(super) fn winograd_applies(&self, xs: &Tensor) -> Result<bool> {
-        let w = self.weight.dims();
-        Ok(super::winograd_enabled()
+    /// Whether an (n, cin, h, w) input of this convolution would take the Winograd path (given a
+    /// contiguous f32 CPU input).
+    fn winograd_shape(&self, h: usize, w: usize) -> bool {
+        let k = self.weight.dims();
+        super::winograd_enabled()
             && self.stride == 1
             && self.padding == 1
-            && w.len() == 4
-            && w[2..] == [3, 3]
-            && w[0].min(w[1]) >= WINOGRAD_MIN_CHANNELS
-            && xs.rank() == 4
-            && xs.dim(2)? * xs.dim(3)? >= WINOGRAD_MIN_POSITIONS
+            && k.len() == 4
+            && k[2..] == [3, 3]
+            && k[0].min(k[1]) >= WINOGRAD_MIN_CHANNELS
+            && h * w >= WINOGRAD_MIN_POSITIONS
+            && self.weight.dtype() == DType::F32
+            && self.weight.device().is_cpu()
+    }
+
+    /// Whether this convolution of `xs` takes the Winograd path.
+    pub(super) fn winograd_applies(&self, xs: &Tensor) -> Result<bool> {
+        Ok(xs.rank() == 4
+            && self.winograd_shape(xs.dim(2)?, xs.dim(3)?)
             && Conv2dGemm::new(1, (1, 1), 1).accepts(xs, &self.weight)?)
     }
 
-    fn forward_winograd(&self, xs: &Tensor) -> Result<Tensor> {
+    /// Makes the Winograd weight transform now if an (h, w) input will use it, so that the
+    /// first forward does not pay for it (a pipeline calls this once before its loop).
+    pub fn prepare(&self, h: usize, w: usize) -> Result<()> {
+        if self.winograd_shape(h, w) {
+            self.transformed()?;
+        }
+        Ok(())
+    }
+
+    /// The weight's Winograd transform, made on first use.
+    fn transformed(&self) -> Result<&[f32]> {
+        if let Some(u) = self.winograd.get() {
+            return Ok(u);
+        }
         let (cout, cin) = (self.weight.dim(0)?, self.weight.dim(1)?);
-        let u = match self.winograd.get() {
-            Some(u) => u,
-            None => {
-                let w = self.weight.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-                self.winograd.get_or_init(|| transform_weights(&w, cout, cin))
-            }
-        };
-        let op = Winograd3x3 { u, bias: self.bias_f32.as_deref() };
+        let w = self.weight.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        Ok(self.winograd.get_or_init(|| transform_weights(&w, cout, cin)))
+    }
+
+    /// Whether the Winograd transform has been made.
+    #[cfg(test)]
+    pub(crate) fn is_transformed(&self) -> bool {
+        self.winograd.get().is_some()
+    }
+
+    fn forward_winograd(&self, xs: &Tensor) -> Result<Tensor> {
+        let op = Winograd3x3 { u: self.transformed()?, bias: self.bias_f32.as_deref() };
         xs.apply_op2_no_bwd(&self.weight, &op)
     }
 }

@@ -166,6 +166,8 @@ impl VisualDecoder {
         let mut sched = Pndm::new(&self.scheduler_cfg);
         let timesteps = sched.set_timesteps(opts.steps).to_vec();
         let mut latents = init_latents.to_device(&self.device)?.to_dtype(self.dtype)?;
+        let (_, _, lh, lw) = latents.dims4()?;
+        self.unet.prepare(lh, lw)?;
         for t in timesteps {
             let input =
                 if guided { Tensor::cat(&[&latents, &latents], 0)? } else { latents.clone() };

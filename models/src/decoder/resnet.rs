@@ -74,6 +74,21 @@ impl ResnetBlock2D {
         })
     }
 
+    /// Every convolution of the block.
+    #[cfg(test)]
+    pub(crate) fn convs(&self) -> Vec<&Conv2d> {
+        [Some(&self.conv1), Some(&self.conv2), self.conv_shortcut.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// [`Conv2d::prepare`] for both convolutions at an (h, w) input.
+    pub fn prepare(&self, h: usize, w: usize) -> Result<()> {
+        self.conv1.prepare(h, w)?;
+        self.conv2.prepare(h, w)
+    }
+
     pub fn forward(&self, xs: &Tensor, temb: Option<&Tensor>) -> Result<Tensor> {
         let shortcut = match &self.conv_shortcut {
             Some(c) => c.forward(xs)?,

@@ -341,3 +341,34 @@ fn strict_loading_names_missing_and_unexpected_keys() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `UNet2DConditionModel::prepare(h, w)` makes exactly the Winograd transforms that a forward at
+/// (h, w) makes (odd latents: the second level is 9 × 9, below the Winograd size), and the
+/// prepared model's output is the unprepared one's.
+#[test]
+fn unet_prepare_transforms_what_the_forward_uses() {
+    use candle_nn::{VarBuilder, VarMap};
+    let cfg: super::config::UNetConfig = serde_json::from_value(serde_json::json!({
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "block_out_channels": [128, 128], "layers_per_block": 1, "attention_head_dim": 8,
+        "cross_attention_dim": 32 }))
+    .unwrap();
+    let vm = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+    // Two models over the same weights, each with its own transforms.
+    let prepared = unet::UNet2DConditionModel::new(vb.clone(), &cfg).unwrap();
+    let plain = unet::UNet2DConditionModel::new(vb, &cfg).unwrap();
+    prepared.prepare(17, 17).unwrap();
+    let ready: Vec<bool> = prepared.convs().iter().map(|c| c.is_transformed()).collect();
+    let latents = Tensor::randn(0f32, 1.0, (1, 4, 17, 17), &Device::Cpu).unwrap();
+    let context = Tensor::randn(0f32, 1.0, (1, 3, 32), &Device::Cpu).unwrap();
+    let a = plain.forward(&latents, 500, &context).unwrap();
+    let used: Vec<bool> = plain.convs().iter().map(|c| c.is_transformed()).collect();
+    assert_eq!(ready, used);
+    if crate::conv::winograd_enabled() {
+        assert!(used.contains(&true) && used.contains(&false), "{used:?}");
+    }
+    let b = prepared.forward(&latents, 500, &context).unwrap();
+    assert_eq!(f32s(&a), f32s(&b));
+}

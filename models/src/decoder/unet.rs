@@ -301,6 +301,54 @@ impl UNet2DConditionModel {
         Ok((proj, emb))
     }
 
+    /// Every convolution, in a fixed order (tests).
+    #[cfg(test)]
+    pub(crate) fn convs(&self) -> Vec<&Conv2d> {
+        let mut out = vec![&self.conv_in];
+        for b in self.down_blocks.iter().chain(&self.up_blocks) {
+            out.extend(b.resnets.iter().flat_map(ResnetBlock2D::convs));
+            out.extend(b.sampler.as_ref());
+        }
+        out.extend(self.mid_block.resnet0.convs());
+        out.extend(self.mid_block.resnet1.convs());
+        out.push(&self.conv_out);
+        out
+    }
+
+    /// Makes every weight transform that a forward at (h, w) latents uses (the Winograd
+    /// convolutions', [`Conv2d::prepare`]) now rather than in the first forward.
+    pub fn prepare(&self, h: usize, w: usize) -> Result<()> {
+        // Each down block's resnets run at its level's size; its downsampler (3×3, stride 2,
+        // padding 1) gives ceil(size / 2).
+        let mut sizes = vec![(h, w)];
+        for block in &self.down_blocks {
+            let &(bh, bw) = sizes.last().unwrap_or(&(h, w));
+            for r in &block.resnets {
+                r.prepare(bh, bw)?;
+            }
+            if block.sampler.is_some() {
+                sizes.push((bh.div_ceil(2), bw.div_ceil(2)));
+            }
+        }
+        let &(mh, mw) = sizes.last().unwrap_or(&(h, w));
+        self.mid_block.resnet0.prepare(mh, mw)?;
+        self.mid_block.resnet1.prepare(mh, mw)?;
+        // Up blocks climb the same sizes back; an upsampler's convolution runs at the next one.
+        let mut level = sizes.len() - 1;
+        for block in &self.up_blocks {
+            let (bh, bw) = sizes[level];
+            for r in &block.resnets {
+                r.prepare(bh, bw)?;
+            }
+            if let Some(conv) = &block.sampler {
+                level = level.saturating_sub(1);
+                let (uh, uw) = sizes[level];
+                conv.prepare(uh, uw)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Noise prediction for `xs` (b, 4, h, w) at `timestep`, conditioned on `context`
     /// (b, tokens, cross_attention_dim, or encoder_hid_dim with a projection).
     pub fn forward(&self, xs: &Tensor, timestep: usize, context: &Tensor) -> Result<Tensor> {
