@@ -14,6 +14,8 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::{grow, OutPtr};
+
 /// Tiles per block: the GEMMs' column count.
 const BLOCK_TILES: usize = 256;
 
@@ -64,13 +66,6 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-fn grow(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if v.len() < len {
-        v.resize(len, 0.0);
-    }
-    &mut v[..len]
-}
-
 /// Sizes of one call.
 #[derive(Debug, Clone, Copy)]
 struct Dims {
@@ -82,13 +77,6 @@ struct Dims {
     th: usize,
     tw: usize,
 }
-
-/// A pointer that blocks writing disjoint parts of one output may share.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: each block writes only its own output rows.
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
 
 /// Row `y` (of the zero-padded input, −1 ≤ y ≤ h) of one channel plane as `tw + 1` even and
 /// `tw + 1` odd columns of the padded row: `even[t] = p[2t]`, `odd[t] = p[2t + 1]` where
