@@ -24,7 +24,6 @@ mod tests {
         for threads in [1, 2] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let (index, sum) = pool.install(|| {
-                std::thread::spawn(|| ()).join().unwrap();
                 super::on_workers(|| {
                     let s: u64 = (0..10_000u64).into_par_iter().sum();
                     (rayon::current_thread_index(), s)

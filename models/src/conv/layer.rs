@@ -98,8 +98,13 @@ impl Conv2d {
             return Ok(u);
         }
         let (cout, cin) = (self.weight.dim(0)?, self.weight.dim(1)?);
-        let w = self.weight.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        Ok(self.winograd.get_or_init(|| transform_weights(&w, cout, cin)))
+        // Read in place (no copy of the weight): contiguous f32 on the CPU, else an error.
+        let (storage, layout) = self.weight.storage_and_layout();
+        let candle_core::Storage::Cpu(cpu) = &*storage else {
+            candle_core::bail!("winograd: the weight is not on the CPU")
+        };
+        let w = crate::contiguous_f32(cpu, layout, "winograd")?;
+        Ok(self.winograd.get_or_init(|| transform_weights(w, cout, cin)))
     }
 
     /// Whether the Winograd transform has been made.

@@ -53,8 +53,8 @@ pub struct Winograd3x3<'a> {
     pub bias: Option<&'a [f32]>,
 }
 
-/// Per-thread buffers: transformed input (16, cin, tiles), products (16, cout, tiles), and two
-/// padded input rows' worth of row combinations.
+/// Per-thread buffers: transformed input (16, cin, tiles), products (16, cout, tiles), and a
+/// tile row's four padded input rows split into even and odd columns.
 #[derive(Default)]
 struct Scratch {
     v: Vec<f32>,

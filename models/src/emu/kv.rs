@@ -119,13 +119,6 @@ pub(crate) fn decode_attention(
     }
     p.push(&k.contiguous()?, &v.contiguous()?)?;
     let mask = mask.flatten_all()?.to_vec1::<u8>()?;
-    if mask.len() != b * p.len {
-        candle_core::bail!(
-            "decode attention: mask has {} entries, expected {b} x {}",
-            mask.len(),
-            p.len
-        );
-    }
     let q = q.flatten_all()?.to_vec1::<f32>()?;
     let out = p.attend(&q, &mask, scale)?;
     Tensor::from_vec(out, (b, 1, heads * hd), &Device::Cpu).map(Some)
@@ -145,7 +138,6 @@ pub(crate) struct PagedKv {
     heads: usize,
     hd: usize,
     len: usize,
-    batch: usize,
     blocks: Vec<Arc<Block>>,
     /// `table[j][r]`: the row of block j holding batch row r's positions.
     table: Vec<Vec<u32>>,
@@ -153,7 +145,12 @@ pub(crate) struct PagedKv {
 
 impl PagedKv {
     fn new(heads: usize, hd: usize) -> Self {
-        Self { heads, hd, len: 0, batch: 0, blocks: Vec::new(), table: Vec::new() }
+        Self { heads, hd, len: 0, blocks: Vec::new(), table: Vec::new() }
+    }
+
+    /// Batch rows (those of the last reorder or block).
+    fn batch(&self) -> usize {
+        self.table.first().map_or(0, Vec::len)
     }
 
     /// Appends one block; its rows are the current batch rows (any count for the first block).
@@ -168,26 +165,25 @@ impl PagedKv {
                 self.hd
             );
         }
-        if !self.blocks.is_empty() && b != self.batch {
-            candle_core::bail!("kv cache holds {} rows, {b} appended", self.batch);
+        if !self.blocks.is_empty() && b != self.batch() {
+            candle_core::bail!("kv cache holds {} rows, {b} appended", self.batch());
         }
-        let flat = |x: &Tensor| x.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>();
+        let flat = |x: &Tensor| x.flatten_all()?.to_vec1::<f32>();
         self.blocks.push(Arc::new(Block { t, k: flat(k)?, v: flat(v)? }));
         self.table.push((0..b as u32).collect());
         self.len += t;
-        self.batch = b;
         Ok(())
     }
 
     /// Row i becomes old row `rows[i]` (any count: beams expand and shrink the batch).
     fn reorder(&mut self, rows: &[usize]) -> Result<()> {
-        if let Some(&bad) = rows.iter().find(|&&r| r >= self.batch) {
-            candle_core::bail!("kv cache reorder: row {bad} of {}", self.batch)
+        let batch = self.batch();
+        if let Some(&bad) = rows.iter().find(|&&r| r >= batch) {
+            candle_core::bail!("kv cache reorder: row {bad} of {batch}")
         }
         for col in &mut self.table {
             *col = rows.iter().map(|&r| col[r]).collect();
         }
-        self.batch = rows.len();
         Ok(())
     }
 
@@ -198,9 +194,10 @@ impl PagedKv {
 
     /// Keys and values of every position as dense (b, heads, len, hd) tensors.
     fn dense(&self) -> Result<(Tensor, Tensor)> {
-        let n = self.batch * self.heads * self.len * self.hd;
+        let batch = self.batch();
+        let n = batch * self.heads * self.len * self.hd;
         let (mut k, mut v) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for r in 0..self.batch {
+        for r in 0..batch {
             for h in 0..self.heads {
                 for (blk, col) in self.blocks.iter().zip(&self.table) {
                     let s = self.at(col[r], h, blk.t);
@@ -209,7 +206,7 @@ impl PagedKv {
                 }
             }
         }
-        let shape = (self.batch, self.heads, self.len, self.hd);
+        let shape = (batch, self.heads, self.len, self.hd);
         Ok((Tensor::from_vec(k, shape, &Device::Cpu)?, Tensor::from_vec(v, shape, &Device::Cpu)?))
     }
 
@@ -218,7 +215,8 @@ impl PagedKv {
     /// position order, then divided by the sum.
     fn attend(&self, q: &[f32], mask: &[u8], scale: f32) -> Result<Vec<f32>> {
         let (heads, hd, len) = (self.heads, self.hd, self.len);
-        if q.len() != self.batch * heads * hd || mask.len() != self.batch * len {
+        let batch = self.batch();
+        if q.len() != batch * heads * hd || mask.len() != batch * len {
             candle_core::bail!("decode attention: query or mask does not fit the cache");
         }
         let kernel = Kernel::detect();
