@@ -1,9 +1,9 @@
 //! `y = x·Wᵀ` for the few rows of a decoding step, f32 on the CPU, on every core.
 //!
 //! candle's matmul runs a one-row product (batch 1 greedy decoding) on one core. Here the output
-//! features are split across the threads of rayon's current pool (so `--threads` /
-//! `RAYON_NUM_THREADS` govern it), and each output is one dot product of a row of `x` with a row
-//! of `W` (PyTorch layout (out, in), both contiguous).
+//! features are split across the threads of the spinning pool ([`crate::pool::spinning_chunks`],
+//! sized by `--threads`), and each output is one dot product of a row of `x` with a row of `W`
+//! (PyTorch layout (out, in), both contiguous).
 //!
 //! Every dot product is summed in one fixed order, whatever the number of rows in the call, the
 //! blocking, the thread count or the instruction set: sixteen lanes, lane `l` accumulating
@@ -12,11 +12,10 @@
 //! batch 1 and batch 8, and the AVX-512 kernel (one register of 16 lanes), the AVX2+FMA kernel
 //! (two registers of 8) and the scalar one (`f32::mul_add`) agree exactly. Several rows and
 //! outputs share each load of a weight row (register blocking), which changes no sum.
-use rayon::prelude::*;
 
 /// Lanes of one dot product's accumulator (an AVX-512 register of f32, two AVX2 registers).
 const LANES: usize = 16;
-/// Outputs per parallel chunk are a multiple of this (of every kernel's output block).
+/// Outputs per parallel unit (a multiple of every kernel's output block).
 const OUT_BLOCK: usize = 12;
 /// Below this many multiply-adds a call stays on the calling thread.
 const PARALLEL_MIN: usize = 1 << 16;
@@ -92,6 +91,13 @@ pub fn gemv(x: &[f32], rows: usize, w: &[f32], out: usize, inp: usize) -> Vec<f3
     gemv_with(Kernel::detect(), x, rows, w, out, inp)
 }
 
+/// [`gemv`] of the same `x` with several weights (`(w, out)` each, all `inp` wide) in one
+/// parallel loop: one fork and join for a layer's q, k and v projections rather than three.
+/// Each result has the bits [`gemv`] gives it alone.
+pub fn gemv_many(x: &[f32], rows: usize, ws: &[(&[f32], usize)], inp: usize) -> Vec<Vec<f32>> {
+    run(Kernel::detect(), true, x, rows, ws, inp)
+}
+
 /// [`gemv`] with a chosen kernel (tests compare them; a kernel the CPU lacks falls back to the
 /// scalar one).
 pub fn gemv_with(
@@ -102,26 +108,63 @@ pub fn gemv_with(
     out: usize,
     inp: usize,
 ) -> Vec<f32> {
+    run(kernel, true, x, rows, &[(w, out)], inp).pop().unwrap_or_default()
+}
+
+/// The products of `x` with every weight, on the spinning pool (`parallel`, from
+/// [`PARALLEL_MIN`] multiply-adds) or on the calling thread.
+fn run(
+    kernel: Kernel,
+    parallel: bool,
+    x: &[f32],
+    rows: usize,
+    ws: &[(&[f32], usize)],
+    inp: usize,
+) -> Vec<Vec<f32>> {
     assert_eq!(x.len(), rows * inp, "gemv: x is not (rows, inp)");
-    assert_eq!(w.len(), out * inp, "gemv: w is not (out, inp)");
+    for (w, out) in ws {
+        assert_eq!(w.len(), out * inp, "gemv: w is not (out, inp)");
+    }
     let kernel = if kernel.available() { kernel } else { Kernel::Scalar };
-    let mut y = vec![0f32; rows * out];
-    if rows == 0 || out == 0 {
-        return y;
+    let mut ys: Vec<Vec<f32>> = ws.iter().map(|(_, out)| vec![0f32; rows * out]).collect();
+    let total: usize = ws.iter().map(|(_, out)| out).sum();
+    if rows == 0 || total == 0 {
+        return ys;
     }
-    let threads = rayon::current_num_threads().max(1);
-    if threads == 1 || rows * out * inp < PARALLEL_MIN {
-        compute(kernel, x, rows, w, inp, 0..out, &mut YOut { y: &mut y, out });
-        return y;
+    if !parallel || crate::pool::spinning_threads() == 1 || rows * total * inp < PARALLEL_MIN {
+        for ((w, out), y) in ws.iter().zip(ys.iter_mut()) {
+            compute(kernel, x, rows, w, inp, 0..*out, &mut YOut { y, out: *out });
+        }
+        return ys;
     }
-    // A few chunks per thread, each a whole number of output blocks.
-    let per = out.div_ceil(threads * 4).div_ceil(OUT_BLOCK) * OUT_BLOCK;
-    let shared = SharedOut { ptr: y.as_mut_ptr(), len: y.len(), out };
-    (0..out).step_by(per).collect::<Vec<_>>().into_par_iter().for_each(|s| {
-        let mut sink = shared;
-        compute(kernel, x, rows, w, inp, s..(s + per).min(out), &mut sink);
+    // Units of OUT_BLOCK outputs, numbered across the weights in turn.
+    let starts: Vec<usize> = ws
+        .iter()
+        .scan(0, |acc, (_, out)| {
+            let s = *acc;
+            *acc += out.div_ceil(OUT_BLOCK);
+            Some(s)
+        })
+        .collect();
+    let units =
+        starts.last().copied().unwrap_or(0) + ws.last().map_or(0, |(_, o)| o.div_ceil(OUT_BLOCK));
+    let shared: Vec<SharedOut> = ys
+        .iter_mut()
+        .zip(ws)
+        .map(|(y, (_, out))| SharedOut { ptr: y.as_mut_ptr(), len: y.len(), out: *out })
+        .collect();
+    crate::pool::spinning_chunks(units, |range| {
+        for (m, ((w, out), &first)) in ws.iter().zip(&starts).enumerate() {
+            let end = first + out.div_ceil(OUT_BLOCK);
+            let (lo, hi) = (range.start.max(first), range.end.min(end));
+            if lo < hi {
+                let outs = (lo - first) * OUT_BLOCK..((hi - first) * OUT_BLOCK).min(*out);
+                let mut sink = shared[m];
+                compute(kernel, x, rows, w, inp, outs, &mut sink);
+            }
+        }
     });
-    y
+    ys
 }
 
 /// `y[o] = x · w[o]` for one row `x` (inp) and the rows of `w` (out, inp), on the calling thread,
@@ -504,9 +547,26 @@ mod tests {
                 assert_eq!(simd, scalar, "{inp}x{out} rows {rows}");
                 let wide = gemv_with(Kernel::Avx512, &x, rows, &w, out, inp);
                 assert_eq!(wide, scalar, "{inp}x{out} rows {rows}: AVX-512");
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-                let single = pool.install(|| gemv(&x, rows, &w, out, inp));
-                assert_eq!(simd, single, "{inp}x{out} rows {rows}: 1 thread");
+                let single = run(Kernel::Avx2Fma, false, &x, rows, &[(&w, out)], inp);
+                assert_eq!(simd, single[0], "{inp}x{out} rows {rows}: 1 thread");
+            }
+        }
+    }
+
+    /// Several weights in one loop give each product the bits it has alone, at every row count
+    /// and with the parallel split falling inside and across the weights.
+    #[test]
+    fn many_weights_match_each_alone() {
+        let inp = 1027;
+        let outs = [203, 64, 1030, 5];
+        let ws: Vec<Vec<f32>> = outs.iter().map(|&o| data(o * inp, 8 + o as u32)).collect();
+        for rows in [1, 3, 8] {
+            let x = data(rows * inp, 9);
+            let pairs: Vec<(&[f32], usize)> =
+                ws.iter().zip(outs).map(|(w, o)| (w.as_slice(), o)).collect();
+            let many = gemv_many(&x, rows, &pairs, inp);
+            for ((w, o), y) in pairs.iter().zip(&many) {
+                assert_eq!(*y, gemv(&x, rows, w, *o, inp), "rows {rows}, out {o}");
             }
         }
     }

@@ -129,25 +129,51 @@ impl Linear {
     /// [`super::gemv`], on every core, each row's outputs bit-identical whatever the number of
     /// rows (so batch 1 and batch 8 decode alike); otherwise `forward`.
     pub fn forward_decode(&self, x: &Tensor) -> Result<Tensor> {
-        if x.dtype() != DType::F32 || self.weight.dtype() != DType::F32 || !x.device().is_cpu() {
-            return self.forward(x);
-        }
-        let dims = x.dims().to_vec();
-        let inp = *dims.last().unwrap_or(&0);
-        let out = self.weight.dim(0)?;
-        let rows = x.elem_count() / inp.max(1);
-        let xs = x.flatten_all()?.to_vec1::<f32>()?;
-        let y = {
-            let (storage, layout) = self.weight.storage_and_layout();
-            let Some(w) = f32_slice(&storage, layout) else {
-                drop(storage);
-                return self.forward(x);
-            };
-            super::gemv::gemv(&xs, rows, w, out, inp)
-        };
-        let y = Tensor::from_vec(y, (rows, out), x.device())?;
-        self.finish(y, dims, out)
+        let [y] = forward_decode_many([self], x)?;
+        Ok(y)
     }
+}
+
+/// [`Linear::forward_decode`] of every layer on the same `x`, the products in one parallel loop
+/// (a layer's q, k, v or gate, up): each output as `forward_decode` gives it alone.
+pub fn forward_decode_many<const N: usize>(ls: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
+    let f32_cpu = |t: &Tensor| t.dtype() == DType::F32 && t.device().is_cpu();
+    if !f32_cpu(x) || ls.iter().any(|l| !f32_cpu(&l.weight)) {
+        return each(ls, |l| l.forward(x));
+    }
+    let dims = x.dims().to_vec();
+    let inp = *dims.last().unwrap_or(&0);
+    let rows = x.elem_count() / inp.max(1);
+    let xs = x.flatten_all()?.to_vec1::<f32>()?;
+    let guards: Vec<_> = ls.iter().map(|l| l.weight.storage_and_layout()).collect();
+    let mut ws = Vec::with_capacity(N);
+    for (l, (storage, layout)) in ls.iter().zip(&guards) {
+        match f32_slice(storage, layout) {
+            Some(w) => ws.push((w, l.weight.dim(0)?)),
+            None => {
+                drop(ws);
+                drop(guards);
+                return each(ls, |l| l.forward(x));
+            }
+        }
+    }
+    let mut ys = super::gemv::gemv_many(&xs, rows, &ws, inp).into_iter();
+    drop(ws);
+    drop(guards);
+    each(ls, |l| {
+        let out = l.weight.dim(0)?;
+        let y = Tensor::from_vec(ys.next().unwrap_or_default(), (rows, out), x.device())?;
+        l.finish(y, dims.clone(), out)
+    })
+}
+
+/// `f` of each layer, in order.
+fn each<const N: usize>(
+    ls: [&Linear; N],
+    mut f: impl FnMut(&Linear) -> Result<Tensor>,
+) -> Result<[Tensor; N]> {
+    let ys = ls.iter().map(|l| f(l)).collect::<Result<Vec<_>>>()?;
+    ys.try_into().map_err(|_| candle_core::Error::Msg("forward_decode_many: count".into()))
 }
 
 /// `dims` with the last replaced by `out`.

@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, Embedding, VarBuilder};
 
-use super::linear::{linear_no_bias, matmul, Linear};
+use super::linear::{forward_decode_many, linear_no_bias, matmul, Linear};
 
 use super::cformer::min_value;
 use super::config::LlamaConfig;
@@ -80,9 +80,8 @@ impl Attention {
             x.reshape((b, t, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()
             // (b, heads, t, hd)
         };
-        let q = split(proj(&self.q_proj, xs)?)?;
-        let k = split(proj(&self.k_proj, xs)?)?;
-        let v = split(proj(&self.v_proj, xs)?)?;
+        let [q, k, v] = project_many([&self.q_proj, &self.k_proj, &self.v_proj], xs, b * t)?;
+        let (q, k, v) = (split(q)?, split(k)?, split(v)?);
         let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
@@ -122,6 +121,16 @@ fn project(l: &Linear, x: &Tensor, rows: usize) -> Result<Tensor> {
     }
 }
 
+/// [`project`] of several layers on the same `x`, through one parallel loop of the GEMV.
+fn project_many<const N: usize>(ls: [&Linear; N], x: &Tensor, rows: usize) -> Result<[Tensor; N]> {
+    if rows <= GEMV_MAX_ROWS {
+        forward_decode_many(ls, x)
+    } else {
+        let ys = ls.iter().map(|l| l.forward(x)).collect::<Result<Vec<_>>>()?;
+        ys.try_into().map_err(|_| candle_core::Error::Msg("project_many: count".into()))
+    }
+}
+
 /// `decoder.lm.model.layers.{l}.mlp`: down(silu(gate(x)) · up(x)).
 #[derive(Debug, Clone)]
 struct Mlp {
@@ -141,9 +150,8 @@ impl Mlp {
     }
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let rows = xs.elem_count() / xs.dim(candle_core::D::Minus1)?.max(1);
-        let proj = |l: &Linear, x: &Tensor| project(l, x, rows);
-        let gate = candle_nn::ops::silu(&proj(&self.gate_proj, xs)?)?;
-        proj(&self.down_proj, &(gate * proj(&self.up_proj, xs)?)?)
+        let [gate, up] = project_many([&self.gate_proj, &self.up_proj], xs, rows)?;
+        project(&self.down_proj, &(candle_nn::ops::silu(&gate)? * up)?, rows)
     }
 }
 
