@@ -237,9 +237,16 @@ fn compute(
     let mut o = range.start;
     while o < range.end {
         let ob = (range.end - o).min(kernel.out_block());
+        // The next block of weight rows (contiguous), prefetched in equal shares by the passes
+        // over x, so the memory is kept busy while the current block is computed from cache.
+        let next = &w[(o + ob) * inp..(o + 2 * ob).min(range.end) * inp];
+        let passes = rows.div_ceil(kernel.row_block());
+        let share = next.len().div_ceil(passes).div_ceil(LANES) * LANES;
         let mut r = 0;
         while r < rows {
             let rb = (rows - r).min(kernel.row_block());
+            let p = r / kernel.row_block();
+            let ahead = &next[(p * share).min(next.len())..((p + 1) * share).min(next.len())];
             match (rb, ob) {
                 (4, 6) => block::<4, 6>(
                     kernel,
@@ -247,6 +254,7 @@ fn compute(
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
                     r,
                     o,
+                    ahead,
                     sink,
                 ),
                 (3, 6) => block::<3, 6>(
@@ -255,6 +263,7 @@ fn compute(
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
                     r,
                     o,
+                    ahead,
                     sink,
                 ),
                 (2, 6) => block::<2, 6>(
@@ -263,6 +272,7 @@ fn compute(
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
                     r,
                     o,
+                    ahead,
                     sink,
                 ),
                 (1, 6) => block::<1, 6>(
@@ -271,6 +281,7 @@ fn compute(
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
                     r,
                     o,
+                    ahead,
                     sink,
                 ),
                 (4, 4) => block::<4, 4>(
@@ -279,6 +290,7 @@ fn compute(
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
                     r,
                     o,
+                    ahead,
                     sink,
                 ),
                 (3, 4) => block::<3, 4>(
@@ -287,6 +299,7 @@ fn compute(
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
                     r,
                     o,
+                    ahead,
                     sink,
                 ),
                 (2, 4) => block::<2, 4>(
@@ -295,6 +308,7 @@ fn compute(
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
                     r,
                     o,
+                    ahead,
                     sink,
                 ),
                 (1, 4) => block::<1, 4>(
@@ -303,12 +317,13 @@ fn compute(
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
                     r,
                     o,
+                    ahead,
                     sink,
                 ),
                 _ => {
                     for rr in r..r + rb {
                         for oo in o..o + ob {
-                            block::<1, 1>(kernel, [xr(rr)], [wr(oo)], rr, oo, sink);
+                            block::<1, 1>(kernel, [xr(rr)], [wr(oo)], rr, oo, &[], sink);
                         }
                     }
                 }
@@ -319,22 +334,26 @@ fn compute(
     }
 }
 
+/// One register block: `x`'s rows against `w`'s rows, into `sink` at (`row`, `o`); `ahead` (the
+/// next weight rows, possibly empty) is prefetched into the cache meanwhile, O lines per step.
+#[allow(clippy::too_many_arguments)]
 fn block<const R: usize, const O: usize>(
     kernel: Kernel,
     x: [&[f32]; R],
     w: [&[f32]; O],
     row: usize,
     o: usize,
+    ahead: &[f32],
     sink: &mut impl Sink,
 ) {
     let mut res = [[0f32; O]; R];
     match kernel {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernel::Avx512` is only used after `gemv_with` checked the CPU features.
-        Kernel::Avx512 => unsafe { avx512::dots::<R, O>(&x, &w, &mut res) },
+        Kernel::Avx512 => unsafe { avx512::dots::<R, O>(&x, &w, ahead, &mut res) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernel::Avx2Fma` is only used after `gemv_with` checked the CPU features.
-        Kernel::Avx2Fma => unsafe { avx2::dots::<R, O>(&x, &w, &mut res) },
+        Kernel::Avx2Fma => unsafe { avx2::dots::<R, O>(&x, &w, ahead, &mut res) },
         _ => scalar_dots::<R, O>(&x, &w, &mut res),
     }
     for (i, rr) in res.iter().enumerate() {
@@ -378,6 +397,27 @@ fn scalar_dots<const R: usize, const O: usize>(
     }
 }
 
+/// Prefetches the next `per` cache lines of `ahead` from element `*at` on (none past its end).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch(ahead: &[f32], per: usize, at: &mut usize) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    for _ in 0..per {
+        if *at < ahead.len() {
+            // SAFETY: in bounds (checked); a prefetch reads nothing architecturally.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.as_ptr().add(*at).cast()) };
+            *at += LANES;
+        }
+    }
+}
+
+/// Lines of `ahead` to prefetch per step of `body` elements so that they spread over the loop.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lines_per_step(ahead: &[f32], body: usize) -> usize {
+    ahead.len().div_ceil(LANES).div_ceil((body / LANES).max(1))
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{finish, LANES};
@@ -393,16 +433,19 @@ mod avx2 {
     pub(super) unsafe fn dots<const R: usize, const O: usize>(
         x: &[&[f32]; R],
         w: &[&[f32]; O],
+        ahead: &[f32],
         res: &mut [[f32; O]; R],
     ) {
         let n = x[0].len();
         let body = n / LANES * LANES;
+        let (mut pf, per) = (0, super::lines_per_step(ahead, body));
         let mut lo = [[_mm256_setzero_ps(); O]; R];
         let mut hi = [[_mm256_setzero_ps(); O]; R];
         let mut xl = [_mm256_setzero_ps(); R];
         let mut xh = [_mm256_setzero_ps(); R];
         let mut k = 0;
         while k < body {
+            super::prefetch(ahead, per, &mut pf);
             for r in 0..R {
                 xl[r] = _mm256_loadu_ps(x[r].as_ptr().add(k));
                 xh[r] = _mm256_loadu_ps(x[r].as_ptr().add(k + 8));
@@ -442,14 +485,17 @@ mod avx512 {
     pub(super) unsafe fn dots<const R: usize, const O: usize>(
         x: &[&[f32]; R],
         w: &[&[f32]; O],
+        ahead: &[f32],
         res: &mut [[f32; O]; R],
     ) {
         let n = x[0].len();
         let body = n / LANES * LANES;
+        let (mut pf, per) = (0, super::lines_per_step(ahead, body));
         let mut acc = [[_mm512_setzero_ps(); O]; R];
         let mut xv = [_mm512_setzero_ps(); R];
         let mut k = 0;
         while k < body {
+            super::prefetch(ahead, per, &mut pf);
             for r in 0..R {
                 xv[r] = _mm512_loadu_ps(x[r].as_ptr().add(k));
             }
