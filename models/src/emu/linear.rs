@@ -168,7 +168,7 @@ pub fn forward_decode_many<const N: usize>(ls: [&Linear; N], x: &Tensor) -> Resu
 }
 
 /// `f` of each layer, in order.
-fn each<const N: usize>(
+pub(crate) fn each<const N: usize>(
     ls: [&Linear; N],
     mut f: impl FnMut(&Linear) -> Result<Tensor>,
 ) -> Result<[Tensor; N]> {

@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, Embedding, VarBuilder};
 
-use super::linear::{forward_decode_many, linear_no_bias, matmul, Linear};
+use super::linear::{each, forward_decode_many, linear_no_bias, matmul, Linear};
 
 use super::cformer::min_value;
 use super::config::LlamaConfig;
@@ -126,8 +126,7 @@ fn project_many<const N: usize>(ls: [&Linear; N], x: &Tensor, rows: usize) -> Re
     if rows <= GEMV_MAX_ROWS {
         forward_decode_many(ls, x)
     } else {
-        let ys = ls.iter().map(|l| l.forward(x)).collect::<Result<Vec<_>>>()?;
-        ys.try_into().map_err(|_| candle_core::Error::Msg("project_many: count".into()))
+        each(ls, |l| l.forward(x))
     }
 }
 
