@@ -14,6 +14,10 @@ prompts as embeddings with a left-padded attention mask, as Emu's official `gene
 (spec emu-model.md §3.2-3.3: `inputs_embeds`, pad 32000, bos 1, eos 2, min_length 1,
 length_penalty 0, early_stopping False, no sampling).
 
+With `--bf16-values` the LLaMA weights are rounded to bf16 values (f32 tensors on both sides, as
+Emu's bf16 checkpoint loaded in f32; emu-eval's GEMV then streams a lossless bf16 copy), written
+to a separate folder.
+
 Cases: greedy batch 1, beam 5 batch 1, beam 5 batch 8 (each over all prompts). Each run is a
 fresh process; besides the process-level numbers of common.py (which include loading torch or
 the model), each side reports the time, CPU time and minor page faults of the generation alone
@@ -71,6 +75,8 @@ def prepare(a, folder):
     for k, v in model.state_dict().items():
         if "rotary_emb.inv_freq" in k:
             continue
+        if a.bf16_values:  # as a bf16 checkpoint (Emu's) loaded in f32: f32 tensors of bf16 values
+            v = v.to(torch.bfloat16).to(torch.float32)
         tensors[f"decoder.lm.{k}"] = v.detach().numpy().astype(np.float32).copy()
     tensors["decoder.lm.stu_regress_head.weight"] = (
         rng.standard_normal((a.hidden, a.hidden)) * 0.02).astype(np.float32)
@@ -162,6 +168,9 @@ def main():
                     help="extra K=V for the transformers side (e.g. OMP_NUM_THREADS=1)")
     ap.add_argument("--label", default="emu-eval")
     ap.add_argument("--before", help="a generate_peer binary of an earlier build: a third side")
+    ap.add_argument("--bf16-values", action="store_true",
+                    help="LLaMA weights rounded to bf16 values (still f32 tensors, both sides), as "
+                         "Emu's bf16 checkpoint loaded in f32")
     ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -170,6 +179,8 @@ def main():
         return
 
     shape = f"h{a.hidden}-l{a.layers}-n{a.heads}-i{a.intermediate}-p{a.prompts}"
+    if a.bf16_values:
+        shape += "-bf16v"
     folder = os.path.join(ROOT, "target", "peers", f"generate-{shape}")
     prepare(a, folder)
     ours_env = dict(os.environ, **dict(kv.split("=", 1) for kv in a.env_ours))
@@ -177,7 +188,7 @@ def main():
     shape_args = ["--hidden", str(a.hidden), "--layers", str(a.layers), "--heads", str(a.heads),
                   "--intermediate", str(a.intermediate)]
     print(f"LLaMA hidden {a.hidden}, {a.layers} layers, {a.heads} heads, intermediate {a.intermediate}, "
-          f"vocab {VOCAB}, f32; {a.prompts} prompts, {a.new_tokens} new tokens; {a.rounds} rounds; "
+          f"vocab {VOCAB}, f32{' (bf16 values)' if a.bf16_values else ''}; {a.prompts} prompts, {a.new_tokens} new tokens; {a.rounds} rounds; "
           f"cores: {os.cpu_count()}; model {folder}")
     headline, by_case = [], {}
     for case in a.cases.split(","):

@@ -8,7 +8,7 @@
 //! peer gelu   <N>     (candle's gelu_erf against models::gelu::gelu_erf, ns per element)
 //! peer conv <cin> <cout> <size>   (models::conv::Conv2d 3x3, batch 2, GFLOP/s)
 //! peer matmul <M> <K> <N>   (candle's f32 matmul, GFLOP/s)
-//! peer gemv <ROWS> <IN> <OUT>   (models::emu::gemv over 48 weight matrices, GB/s)
+//! peer gemv <ROWS> <IN> <OUT> [bf16]   (models::emu::gemv over 48 weight matrices, GB/s)
 //! peer attention <tokens> <heads> <head_dim>   (models::attention, batch 2, best of 5)
 //! ```
 //!
@@ -205,7 +205,11 @@ fn conv(args: &[String]) -> Result<()> {
 /// matrices in turn (more than the last-level cache when large, as a decoding step streams its
 /// layers), on rayon's workers as the decoder runs it; best of 5 passes, weight GB/s and GFLOP/s.
 fn gemv(args: &[String]) -> Result<()> {
-    let [rows, inp, out] = args else { bail!("usage: peer gemv ROWS IN OUT") };
+    let (dims, bf16) = match args {
+        [d @ .., flag] if flag == "bf16" => (d, true),
+        d => (d, false),
+    };
+    let [rows, inp, out] = dims else { bail!("usage: peer gemv ROWS IN OUT [bf16]") };
     let (rows, inp, out): (usize, usize, usize) =
         (parse(rows, "ROWS")?, parse(inp, "IN")?, parse(out, "OUT")?);
     const MATS: usize = 48;
@@ -213,9 +217,25 @@ fn gemv(args: &[String]) -> Result<()> {
     let mut data = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.uniform() as f32 - 0.5).collect() };
     let x = data(rows * inp);
     let ws: Vec<Vec<f32>> = (0..MATS).map(|_| data(out * inp)).collect();
+    // With `bf16`: the weights' bf16 copies (values truncated to bf16, as a bf16 checkpoint).
+    let packed: Vec<Vec<u16>> = if bf16 {
+        ws.iter().map(|w| w.iter().map(|v| (v.to_bits() >> 16) as u16).collect()).collect()
+    } else {
+        Vec::new()
+    };
     let pass = || {
         models::pool::on_workers(|| {
-            ws.iter().map(|w| models::emu::gemv::gemv(&x, rows, w, out, inp)[0]).sum::<f32>()
+            if bf16 {
+                packed
+                    .iter()
+                    .map(|w| {
+                        let w = models::emu::gemv::Weights::Bf16(w);
+                        models::emu::gemv::gemv_many(&x, rows, &[(w, out)], inp)[0][0]
+                    })
+                    .sum::<f32>()
+            } else {
+                ws.iter().map(|w| models::emu::gemv::gemv(&x, rows, w, out, inp)[0]).sum::<f32>()
+            }
         })
     };
     let mut best = f64::INFINITY;
@@ -224,10 +244,11 @@ fn gemv(args: &[String]) -> Result<()> {
         std::hint::black_box(pass());
         best = best.min(t0.elapsed().as_secs_f64());
     }
-    let bytes = (MATS * out * inp * 4) as f64;
+    let bytes = (MATS * out * inp * if bf16 { 2 } else { 4 }) as f64;
     let flops = 2.0 * (MATS * rows * out * inp) as f64;
     println!(
-        "gemv {rows} rows x ({out}x{inp}) x {MATS} matrices ({:.0} MB): {:.1} ms, {:.1} GB/s of weights, {:.0} GFLOP/s",
+        "gemv {rows} rows x ({out}x{inp}) x {MATS} {} matrices ({:.0} MB): {:.1} ms, {:.1} GB/s of weights, {:.0} GFLOP/s",
+        if bf16 { "bf16" } else { "f32" },
         bytes / 1e6,
         best * 1e3,
         bytes / best / 1e9,

@@ -20,6 +20,95 @@ const OUT_BLOCK: usize = 12;
 /// Below this many multiply-adds a call stays on the calling thread.
 const PARALLEL_MIN: usize = 1 << 16;
 
+/// A stored weight element: an f32, or the upper half of an f32 whose lower half is zero (the
+/// bits of a bf16 value, widened exactly), so both give the same products and sums.
+pub trait Weight: Copy + Send + Sync {
+    fn widen(self) -> f32;
+    /// 16 consecutive elements from `p`, widened (inlined into the AVX-512 kernel).
+    ///
+    /// # Safety
+    /// `p` points to 16 readable elements; the CPU supports AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512;
+    /// 8 consecutive elements from `p`, widened (inlined into the AVX2 kernel).
+    ///
+    /// # Safety
+    /// `p` points to 8 readable elements; the CPU supports AVX2.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256;
+}
+
+impl Weight for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const f32) -> std::arch::x86_64::__m512 {
+        std::arch::x86_64::_mm512_loadu_ps(p)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const f32) -> std::arch::x86_64::__m256 {
+        std::arch::x86_64::_mm256_loadu_ps(p)
+    }
+}
+
+/// bf16 bits: the f32 with these as its upper half.
+impl Weight for u16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        f32::from_bits(u32::from(self) << 16)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const u16) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(_mm256_loadu_si256(
+            p.cast(),
+        ))))
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const u16) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(_mm_loadu_si128(
+            p.cast(),
+        ))))
+    }
+}
+
+/// A weight matrix (out, inp) as stored for the GEMV.
+#[derive(Debug, Clone, Copy)]
+pub enum Weights<'a> {
+    F32(&'a [f32]),
+    /// f32 weights that are all bf16 values, as their upper halves: half the bytes to stream.
+    Bf16(&'a [u16]),
+}
+
+impl Weights<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Weights::F32(w) => w.len(),
+            Weights::Bf16(w) => w.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The upper halves of `w` when every element is a bf16 value (lower half zero), else `None`:
+/// a lossless copy at half the size.
+pub fn bf16_exact(w: &[f32]) -> Option<Vec<u16>> {
+    if w.iter().all(|v| v.to_bits() & 0xFFFF == 0) {
+        Some(w.iter().map(|v| (v.to_bits() >> 16) as u16).collect())
+    } else {
+        None
+    }
+}
+
 /// Which kernel computes the dot products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
@@ -94,7 +183,7 @@ pub fn gemv(x: &[f32], rows: usize, w: &[f32], out: usize, inp: usize) -> Vec<f3
 /// [`gemv`] of the same `x` with several weights (`(w, out)` each, all `inp` wide) in one
 /// parallel loop: one fork and join for a layer's q, k and v projections rather than three.
 /// Each result has the bits [`gemv`] gives it alone.
-pub fn gemv_many(x: &[f32], rows: usize, ws: &[(&[f32], usize)], inp: usize) -> Vec<Vec<f32>> {
+pub fn gemv_many(x: &[f32], rows: usize, ws: &[(Weights, usize)], inp: usize) -> Vec<Vec<f32>> {
     run(Kernel::detect(), true, x, rows, ws, inp)
 }
 
@@ -108,7 +197,7 @@ pub fn gemv_with(
     out: usize,
     inp: usize,
 ) -> Vec<f32> {
-    run(kernel, true, x, rows, &[(w, out)], inp).pop().unwrap_or_default()
+    run(kernel, true, x, rows, &[(Weights::F32(w), out)], inp).pop().unwrap_or_default()
 }
 
 /// The products of `x` with every weight, on the spinning pool (`parallel`, from
@@ -118,7 +207,7 @@ fn run(
     parallel: bool,
     x: &[f32],
     rows: usize,
-    ws: &[(&[f32], usize)],
+    ws: &[(Weights, usize)],
     inp: usize,
 ) -> Vec<Vec<f32>> {
     assert_eq!(x.len(), rows * inp, "gemv: x is not (rows, inp)");
@@ -133,7 +222,7 @@ fn run(
     }
     if !parallel || crate::pool::spinning_threads() == 1 || rows * total * inp < PARALLEL_MIN {
         for ((w, out), y) in ws.iter().zip(ys.iter_mut()) {
-            compute(kernel, x, rows, w, inp, 0..*out, &mut YOut { y, out: *out });
+            compute_any(kernel, x, rows, *w, inp, 0..*out, &mut YOut { y, out: *out });
         }
         return ys;
     }
@@ -160,7 +249,7 @@ fn run(
             if lo < hi {
                 let outs = (lo - first) * OUT_BLOCK..((hi - first) * OUT_BLOCK).min(*out);
                 let mut sink = shared[m];
-                compute(kernel, x, rows, w, inp, outs, &mut sink);
+                compute_any(kernel, x, rows, *w, inp, outs, &mut sink);
             }
         }
     });
@@ -222,12 +311,28 @@ impl Sink for SharedOut {
     }
 }
 
-/// Outputs `range` of every row, blocked: each block of weight rows is read once for all rows.
-fn compute(
+/// [`compute`] for either storage.
+fn compute_any(
     kernel: Kernel,
     x: &[f32],
     rows: usize,
-    w: &[f32],
+    w: Weights,
+    inp: usize,
+    range: std::ops::Range<usize>,
+    sink: &mut impl Sink,
+) {
+    match w {
+        Weights::F32(w) => compute(kernel, x, rows, w, inp, range, sink),
+        Weights::Bf16(w) => compute(kernel, x, rows, w, inp, range, sink),
+    }
+}
+
+/// Outputs `range` of every row, blocked: each block of weight rows is read once for all rows.
+fn compute<W: Weight>(
+    kernel: Kernel,
+    x: &[f32],
+    rows: usize,
+    w: &[W],
     inp: usize,
     range: std::ops::Range<usize>,
     sink: &mut impl Sink,
@@ -241,14 +346,14 @@ fn compute(
         // over x, so the memory is kept busy while the current block is computed from cache.
         let next = &w[(o + ob) * inp..(o + 2 * ob).min(range.end) * inp];
         let passes = rows.div_ceil(kernel.row_block());
-        let share = next.len().div_ceil(passes).div_ceil(LANES) * LANES;
+        let share = next.len().div_ceil(passes).div_ceil(line::<W>()) * line::<W>();
         let mut r = 0;
         while r < rows {
             let rb = (rows - r).min(kernel.row_block());
             let p = r / kernel.row_block();
             let ahead = &next[(p * share).min(next.len())..((p + 1) * share).min(next.len())];
             match (rb, ob) {
-                (4, 6) => block::<4, 6>(
+                (4, 6) => block::<4, 6, W>(
                     kernel,
                     [xr(r), xr(r + 1), xr(r + 2), xr(r + 3)],
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
@@ -257,7 +362,7 @@ fn compute(
                     ahead,
                     sink,
                 ),
-                (3, 6) => block::<3, 6>(
+                (3, 6) => block::<3, 6, W>(
                     kernel,
                     [xr(r), xr(r + 1), xr(r + 2)],
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
@@ -266,7 +371,7 @@ fn compute(
                     ahead,
                     sink,
                 ),
-                (2, 6) => block::<2, 6>(
+                (2, 6) => block::<2, 6, W>(
                     kernel,
                     [xr(r), xr(r + 1)],
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
@@ -275,7 +380,7 @@ fn compute(
                     ahead,
                     sink,
                 ),
-                (1, 6) => block::<1, 6>(
+                (1, 6) => block::<1, 6, W>(
                     kernel,
                     [xr(r)],
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3), wr(o + 4), wr(o + 5)],
@@ -284,7 +389,7 @@ fn compute(
                     ahead,
                     sink,
                 ),
-                (4, 4) => block::<4, 4>(
+                (4, 4) => block::<4, 4, W>(
                     kernel,
                     [xr(r), xr(r + 1), xr(r + 2), xr(r + 3)],
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
@@ -293,7 +398,7 @@ fn compute(
                     ahead,
                     sink,
                 ),
-                (3, 4) => block::<3, 4>(
+                (3, 4) => block::<3, 4, W>(
                     kernel,
                     [xr(r), xr(r + 1), xr(r + 2)],
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
@@ -302,7 +407,7 @@ fn compute(
                     ahead,
                     sink,
                 ),
-                (2, 4) => block::<2, 4>(
+                (2, 4) => block::<2, 4, W>(
                     kernel,
                     [xr(r), xr(r + 1)],
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
@@ -311,7 +416,7 @@ fn compute(
                     ahead,
                     sink,
                 ),
-                (1, 4) => block::<1, 4>(
+                (1, 4) => block::<1, 4, W>(
                     kernel,
                     [xr(r)],
                     [wr(o), wr(o + 1), wr(o + 2), wr(o + 3)],
@@ -323,7 +428,7 @@ fn compute(
                 _ => {
                     for rr in r..r + rb {
                         for oo in o..o + ob {
-                            block::<1, 1>(kernel, [xr(rr)], [wr(oo)], rr, oo, &[], sink);
+                            block::<1, 1, W>(kernel, [xr(rr)], [wr(oo)], rr, oo, &[], sink);
                         }
                     }
                 }
@@ -337,24 +442,24 @@ fn compute(
 /// One register block: `x`'s rows against `w`'s rows, into `sink` at (`row`, `o`); `ahead` (the
 /// next weight rows, possibly empty) is prefetched into the cache meanwhile, O lines per step.
 #[allow(clippy::too_many_arguments)]
-fn block<const R: usize, const O: usize>(
+fn block<const R: usize, const O: usize, W: Weight>(
     kernel: Kernel,
     x: [&[f32]; R],
-    w: [&[f32]; O],
+    w: [&[W]; O],
     row: usize,
     o: usize,
-    ahead: &[f32],
+    ahead: &[W],
     sink: &mut impl Sink,
 ) {
     let mut res = [[0f32; O]; R];
     match kernel {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernel::Avx512` is only used after `gemv_with` checked the CPU features.
-        Kernel::Avx512 => unsafe { avx512::dots::<R, O>(&x, &w, ahead, &mut res) },
+        Kernel::Avx512 => unsafe { avx512::dots::<R, O, W>(&x, &w, ahead, &mut res) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernel::Avx2Fma` is only used after `gemv_with` checked the CPU features.
-        Kernel::Avx2Fma => unsafe { avx2::dots::<R, O>(&x, &w, ahead, &mut res) },
-        _ => scalar_dots::<R, O>(&x, &w, &mut res),
+        Kernel::Avx2Fma => unsafe { avx2::dots::<R, O, W>(&x, &w, ahead, &mut res) },
+        _ => scalar_dots::<R, O, W>(&x, &w, &mut res),
     }
     for (i, rr) in res.iter().enumerate() {
         for (j, v) in rr.iter().enumerate() {
@@ -372,14 +477,37 @@ fn reduce(l: [f32; LANES]) -> f32 {
 
 /// A dot product from its sixteen lane sums and the tail (`in mod 16` elements), fused in order.
 #[inline(always)]
-fn finish(lanes: [f32; LANES], x_tail: &[f32], w_tail: &[f32]) -> f32 {
-    x_tail.iter().zip(w_tail).fold(reduce(lanes), |s, (x, w)| x.mul_add(*w, s))
+fn finish<W: Weight>(lanes: [f32; LANES], x_tail: &[f32], w_tail: &[W]) -> f32 {
+    tail(reduce(lanes), x_tail, w_tail)
+}
+
+/// The tail (`in mod 16` elements) fused onto the reduced lanes, in order.
+#[inline(always)]
+fn tail<W: Weight>(sum: f32, x_tail: &[f32], w_tail: &[W]) -> f32 {
+    x_tail.iter().zip(w_tail).fold(sum, |s, (x, w)| x.mul_add(w.widen(), s))
+}
+
+/// [`reduce`] in registers, from `h[i]` = lane `i` + lane `i + 8`: the same adds on the same
+/// operands (`(h0+h4)+(h2+h6)` and `(h1+h5)+(h3+h7)`, then their sum), without a trip through
+/// memory.
+///
+/// # Safety
+/// The CPU must support AVX.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn reduce_halves(h: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    // [h0+h4, h1+h5, h2+h6, h3+h7]
+    let q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+    // [q0+q2, q1+q3, ..]
+    let r = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    _mm_cvtss_f32(_mm_add_ss(r, _mm_shuffle_ps::<1>(r, r)))
 }
 
 /// The portable kernel: per dot product, sixteen fused lanes, [`reduce`], the tail fused in order.
-fn scalar_dots<const R: usize, const O: usize>(
+fn scalar_dots<const R: usize, const O: usize, W: Weight>(
     x: &[&[f32]; R],
-    w: &[&[f32]; O],
+    w: &[&[W]; O],
     res: &mut [[f32; O]; R],
 ) {
     let n = x[0].len();
@@ -389,7 +517,7 @@ fn scalar_dots<const R: usize, const O: usize>(
             let mut acc = [0f32; LANES];
             for (xc, wc) in xi[..body].chunks_exact(LANES).zip(wj[..body].chunks_exact(LANES)) {
                 for ((a, xv), wv) in acc.iter_mut().zip(xc).zip(wc) {
-                    *a = xv.mul_add(*wv, *a);
+                    *a = xv.mul_add(wv.widen(), *a);
                 }
             }
             *out = finish(acc, &xi[body..], &wj[body..]);
@@ -400,27 +528,33 @@ fn scalar_dots<const R: usize, const O: usize>(
 /// Prefetches the next `per` cache lines of `ahead` from element `*at` on (none past its end).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn prefetch(ahead: &[f32], per: usize, at: &mut usize) {
+fn prefetch<W>(ahead: &[W], per: usize, at: &mut usize) {
     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     for _ in 0..per {
         if *at < ahead.len() {
             // SAFETY: in bounds (checked); a prefetch reads nothing architecturally.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.as_ptr().add(*at).cast()) };
-            *at += LANES;
+            *at += line::<W>();
         }
     }
+}
+
+/// Elements of `W` per 64-byte cache line.
+#[inline(always)]
+const fn line<W>() -> usize {
+    64 / std::mem::size_of::<W>()
 }
 
 /// Lines of `ahead` to prefetch per step of `body` elements so that they spread over the loop.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn lines_per_step(ahead: &[f32], body: usize) -> usize {
-    ahead.len().div_ceil(LANES).div_ceil((body / LANES).max(1))
+fn lines_per_step<W>(ahead: &[W], body: usize) -> usize {
+    ahead.len().div_ceil(line::<W>()).div_ceil((body / LANES).max(1))
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{finish, LANES};
+    use super::{Weight, LANES};
     use std::arch::x86_64::*;
 
     /// The AVX2+FMA kernel: R×O pairs of accumulators (lanes 0–7 and 8–15), each weight chunk
@@ -430,10 +564,10 @@ mod avx2 {
     /// The CPU must support AVX2 and FMA; every slice has the same length.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::needless_range_loop)]
-    pub(super) unsafe fn dots<const R: usize, const O: usize>(
+    pub(super) unsafe fn dots<const R: usize, const O: usize, W: Weight>(
         x: &[&[f32]; R],
-        w: &[&[f32]; O],
-        ahead: &[f32],
+        w: &[&[W]; O],
+        ahead: &[W],
         res: &mut [[f32; O]; R],
     ) {
         let n = x[0].len();
@@ -451,8 +585,8 @@ mod avx2 {
                 xh[r] = _mm256_loadu_ps(x[r].as_ptr().add(k + 8));
             }
             for o in 0..O {
-                let wl = _mm256_loadu_ps(w[o].as_ptr().add(k));
-                let wh = _mm256_loadu_ps(w[o].as_ptr().add(k + 8));
+                let wl = W::load8(w[o].as_ptr().add(k));
+                let wh = W::load8(w[o].as_ptr().add(k + 8));
                 for r in 0..R {
                     lo[r][o] = _mm256_fmadd_ps(xl[r], wl, lo[r][o]);
                     hi[r][o] = _mm256_fmadd_ps(xh[r], wh, hi[r][o]);
@@ -462,10 +596,8 @@ mod avx2 {
         }
         for r in 0..R {
             for o in 0..O {
-                let mut lanes = [0f32; LANES];
-                _mm256_storeu_ps(lanes.as_mut_ptr(), lo[r][o]);
-                _mm256_storeu_ps(lanes.as_mut_ptr().add(8), hi[r][o]);
-                res[r][o] = finish(lanes, &x[r][body..n], &w[o][body..n]);
+                let sum = super::reduce_halves(_mm256_add_ps(lo[r][o], hi[r][o]));
+                res[r][o] = super::tail(sum, &x[r][body..n], &w[o][body..n]);
             }
         }
     }
@@ -473,7 +605,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{finish, LANES};
+    use super::{Weight, LANES};
     use std::arch::x86_64::*;
 
     /// The AVX-512 kernel: R×O accumulators of 16 lanes, each weight chunk loaded once for R rows.
@@ -482,10 +614,10 @@ mod avx512 {
     /// The CPU must support AVX-512F; every slice has the same length.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::needless_range_loop)]
-    pub(super) unsafe fn dots<const R: usize, const O: usize>(
+    pub(super) unsafe fn dots<const R: usize, const O: usize, W: Weight>(
         x: &[&[f32]; R],
-        w: &[&[f32]; O],
-        ahead: &[f32],
+        w: &[&[W]; O],
+        ahead: &[W],
         res: &mut [[f32; O]; R],
     ) {
         let n = x[0].len();
@@ -500,7 +632,7 @@ mod avx512 {
                 xv[r] = _mm512_loadu_ps(x[r].as_ptr().add(k));
             }
             for o in 0..O {
-                let wv = _mm512_loadu_ps(w[o].as_ptr().add(k));
+                let wv = W::load16(w[o].as_ptr().add(k));
                 for r in 0..R {
                     acc[r][o] = _mm512_fmadd_ps(xv[r], wv, acc[r][o]);
                 }
@@ -509,9 +641,10 @@ mod avx512 {
         }
         for r in 0..R {
             for o in 0..O {
-                let mut lanes = [0f32; LANES];
-                _mm512_storeu_ps(lanes.as_mut_ptr(), acc[r][o]);
-                res[r][o] = finish(lanes, &x[r][body..n], &w[o][body..n]);
+                let a = acc[r][o];
+                let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
+                let sum = super::reduce_halves(_mm256_add_ps(_mm512_castps512_ps256(a), hi));
+                res[r][o] = super::tail(sum, &x[r][body..n], &w[o][body..n]);
             }
         }
     }
@@ -593,7 +726,7 @@ mod tests {
                 assert_eq!(simd, scalar, "{inp}x{out} rows {rows}");
                 let wide = gemv_with(Kernel::Avx512, &x, rows, &w, out, inp);
                 assert_eq!(wide, scalar, "{inp}x{out} rows {rows}: AVX-512");
-                let single = run(Kernel::Avx2Fma, false, &x, rows, &[(&w, out)], inp);
+                let single = run(Kernel::Avx2Fma, false, &x, rows, &[(Weights::F32(&w), out)], inp);
                 assert_eq!(simd, single[0], "{inp}x{out} rows {rows}: 1 thread");
             }
         }
@@ -608,11 +741,32 @@ mod tests {
         let ws: Vec<Vec<f32>> = outs.iter().map(|&o| data(o * inp, 8 + o as u32)).collect();
         for rows in [1, 3, 8] {
             let x = data(rows * inp, 9);
-            let pairs: Vec<(&[f32], usize)> =
-                ws.iter().zip(outs).map(|(w, o)| (w.as_slice(), o)).collect();
+            let pairs: Vec<(Weights, usize)> =
+                ws.iter().zip(outs).map(|(w, o)| (Weights::F32(w), o)).collect();
             let many = gemv_many(&x, rows, &pairs, inp);
-            for ((w, o), y) in pairs.iter().zip(&many) {
-                assert_eq!(*y, gemv(&x, rows, w, *o, inp), "rows {rows}, out {o}");
+            for ((w, o), y) in ws.iter().zip(outs).zip(&many) {
+                assert_eq!(*y, gemv(&x, rows, w, o, inp), "rows {rows}, out {o}");
+            }
+        }
+    }
+
+    /// Weights that are bf16 values give the same bits from their f32 form and from their bf16
+    /// copy, with every kernel, row count and remainder; other weights are not copied.
+    #[test]
+    fn bf16_copy_gives_the_f32_bits() {
+        let round = |v: f32| f32::from_bits(v.to_bits() & 0xFFFF_0000);
+        for (inp, out) in SHAPES {
+            let w: Vec<f32> = data(out * inp, 10).into_iter().map(round).collect();
+            let packed = bf16_exact(&w).expect("bf16 values");
+            assert_eq!(packed.len(), w.len());
+            assert!(bf16_exact(&data(out * inp, 10)).is_none(), "{inp}x{out}: not bf16");
+            for rows in [1, 3, 5, 8, 40] {
+                let x = data(rows * inp, 11);
+                for kernel in [Kernel::Avx512, Kernel::Avx2Fma, Kernel::Scalar] {
+                    let f = run(kernel, true, &x, rows, &[(Weights::F32(&w), out)], inp);
+                    let h = run(kernel, true, &x, rows, &[(Weights::Bf16(&packed), out)], inp);
+                    assert_eq!(f, h, "{inp}x{out} rows {rows} {kernel:?}");
+                }
             }
         }
     }

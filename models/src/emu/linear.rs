@@ -6,6 +6,9 @@
 use candle_core::{CpuStorage, DType, Result, Storage, Tensor};
 use candle_nn::VarBuilder;
 use gemm::Parallelism;
+use std::sync::{Arc, OnceLock};
+
+use super::gemv::Weights;
 
 fn widen(t: &Tensor) -> bool {
     t.dtype() == DType::BF16 && t.device().is_cpu()
@@ -25,11 +28,32 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 pub struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
+    /// For the GEMV: the weight's bf16 bits when every f32 of it is a bf16 value (a bf16
+    /// checkpoint loaded as f32), made at the first decoding call and shared by clones.
+    packed: Arc<OnceLock<Packed>>,
+}
+
+/// A lossless half-size copy of an f32 weight, or none.
+struct Packed(Option<Vec<u16>>);
+
+impl std::fmt::Debug for Packed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(w) => write!(f, "Packed(bf16 × {})", w.len()),
+            None => write!(f, "Packed(none)"),
+        }
+    }
+}
+
+/// `EMU_EVAL_GEMV_BF16=off` keeps the GEMV on the f32 weights (A/B runs; the bits are the same).
+fn packing_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("EMU_EVAL_GEMV_BF16").map_or(true, |v| v != "off"))
 }
 
 impl Linear {
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias }
+        Self { weight, bias, packed: Arc::default() }
     }
     pub fn weight(&self) -> &Tensor {
         &self.weight
@@ -148,14 +172,19 @@ pub fn forward_decode_many<const N: usize>(ls: [&Linear; N], x: &Tensor) -> Resu
     let guards: Vec<_> = ls.iter().map(|l| l.weight.storage_and_layout()).collect();
     let mut ws = Vec::with_capacity(N);
     for (l, (storage, layout)) in ls.iter().zip(&guards) {
-        match f32_slice(storage, layout) {
-            Some(w) => ws.push((w, l.weight.dim(0)?)),
-            None => {
-                drop(ws);
-                drop(guards);
-                return each(ls, |l| l.forward(x));
-            }
-        }
+        let Some(w) = f32_slice(storage, layout) else {
+            drop(ws);
+            drop(guards);
+            return each(ls, |l| l.forward(x));
+        };
+        let packed = l.packed.get_or_init(|| {
+            Packed(if packing_enabled() { super::gemv::bf16_exact(w) } else { None })
+        });
+        let w = match &packed.0 {
+            Some(p) => Weights::Bf16(p),
+            None => Weights::F32(w),
+        };
+        ws.push((w, l.weight.dim(0)?));
     }
     let mut ys = super::gemv::gemv_many(&xs, rows, &ws, inp).into_iter();
     drop(ws);
@@ -200,4 +229,42 @@ pub fn linear(inp: usize, out: usize, vb: VarBuilder) -> Result<Linear> {
 /// `vb.weight` (out, in), no bias.
 pub fn linear_no_bias(inp: usize, out: usize, vb: VarBuilder) -> Result<Linear> {
     Ok(Linear::new(vb.get((out, inp), "weight")?, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn weight(out: usize, inp: usize, bf16_values: bool) -> Tensor {
+        let v: Vec<f32> = crate::test_data::uniform(out * inp, 12, -0.5, 0.5)
+            .into_iter()
+            .map(|v| if bf16_values { f32::from_bits(v.to_bits() & 0xFFFF_0000) } else { v })
+            .collect();
+        Tensor::from_vec(v, (out, inp), &Device::Cpu).unwrap()
+    }
+
+    /// A weight of bf16 values is copied to bf16 at the first decoding call and decodes with the
+    /// bits of the f32 GEMV; any other weight is not copied. Clones share the copy.
+    #[test]
+    fn bf16_valued_weights_decode_from_a_half_size_copy() {
+        let (out, inp) = (203, 1027);
+        let x = Tensor::from_vec(
+            crate::test_data::uniform(3 * inp, 13, -1.0, 1.0),
+            (3, inp),
+            &Device::Cpu,
+        )
+        .unwrap();
+        for bf16_values in [true, false] {
+            let l = Linear::new(weight(out, inp, bf16_values), None);
+            let clone = l.clone();
+            let y = l.forward_decode(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let w = l.weight().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(y, super::super::gemv::gemv(&xs, 3, &w, out, inp), "bf16 {bf16_values}");
+            let copied = clone.packed.get().and_then(|p| p.0.as_ref()).map(Vec::len);
+            let want = (bf16_values && packing_enabled()).then_some(out * inp);
+            assert_eq!(copied, want, "bf16 values {bf16_values}");
+        }
+    }
 }
