@@ -45,6 +45,11 @@ impl std::fmt::Debug for Packed {
     }
 }
 
+/// Most rows a GEMV takes the bf16 copy for: beyond, the GEMV is bound by arithmetic rather than
+/// memory and widening costs more than the halved reads save (`peer gemv R 1024 2816 [bf16]`:
+/// 1 row 20 vs 11 ms, 5 rows 25-28 vs 14-16, 16 rows 35-41 vs 30-34, 24 rows 39-49 vs 42).
+const BF16_MAX_ROWS: usize = 16;
+
 /// `EMU_EVAL_GEMV_BF16=off` keeps the GEMV on the f32 weights (A/B runs; the bits are the same).
 fn packing_enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
@@ -181,8 +186,8 @@ pub fn forward_decode_many<const N: usize>(ls: [&Linear; N], x: &Tensor) -> Resu
             Packed(if packing_enabled() { super::gemv::bf16_exact(w) } else { None })
         });
         let w = match &packed.0 {
-            Some(p) => Weights::Bf16(p),
-            None => Weights::F32(w),
+            Some(p) if rows <= BF16_MAX_ROWS => Weights::Bf16(p),
+            _ => Weights::F32(w),
         };
         ws.push((w, l.weight.dim(0)?));
     }
