@@ -29,7 +29,8 @@ pub struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
     /// For the GEMV: the weight's bf16 bits when every f32 of it is a bf16 value (a bf16
-    /// checkpoint loaded as f32), made at the first decoding call and shared by clones.
+    /// checkpoint loaded as f32), made at the first GEMV of at most [`BF16_MAX_ROWS`] rows and
+    /// shared by clones.
     packed: Arc<OnceLock<Packed>>,
 }
 
@@ -182,12 +183,14 @@ pub fn forward_decode_many<const N: usize>(ls: [&Linear; N], x: &Tensor) -> Resu
             drop(guards);
             return each(ls, |l| l.forward(x));
         };
-        let packed = l.packed.get_or_init(|| {
-            Packed(if packing_enabled() { super::gemv::bf16_exact(w) } else { None })
+        let packed = (rows <= BF16_MAX_ROWS).then(|| {
+            l.packed.get_or_init(|| {
+                Packed(if packing_enabled() { super::gemv::bf16_exact(w) } else { None })
+            })
         });
-        let w = match &packed.0 {
-            Some(p) if rows <= BF16_MAX_ROWS => Weights::Bf16(p),
-            _ => Weights::F32(w),
+        let w = match packed.and_then(|p| p.0.as_deref()) {
+            Some(p) => Weights::Bf16(p),
+            None => Weights::F32(w),
         };
         ws.push((w, l.weight.dim(0)?));
     }
