@@ -9,6 +9,12 @@
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Result, Tensor};
+use std::cell::RefCell;
+
+thread_local! {
+    /// One (row, head)'s attention scores in [`PagedKv::attend`].
+    static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
 
 use super::gemv::{dots_into, Kernel};
 
@@ -223,33 +229,37 @@ impl PagedKv {
         crate::pool::spinning_pieces_mut(&mut out, hd, |i, o| {
             let (r, h) = (i / heads, i % heads);
             let qi = &q[i * hd..(i + 1) * hd];
-            let mut scores = vec![0f32; len];
-            let scores = &mut scores[..];
-            let mut at = 0;
-            for (blk, col) in self.blocks.iter().zip(&self.table) {
-                let s = self.at(col[r], h, blk.t);
-                let keys = &blk.k[s..s + blk.t * hd];
-                dots_into(kernel, qi, keys, blk.t, hd, &mut scores[at..at + blk.t]);
-                at += blk.t;
-            }
-            for (x, &keep) in scores.iter_mut().zip(&mask[r * len..(r + 1) * len]) {
-                *x = if keep != 0 { *x * scale } else { f32::MIN };
-            }
-            let sum = crate::attention::exp_in_place(scores);
-            let mut at = 0;
-            for (blk, col) in self.blocks.iter().zip(&self.table) {
-                let s = self.at(col[r], h, blk.t);
-                for (j, vals) in blk.v[s..s + blk.t * hd].chunks_exact(hd).enumerate() {
-                    let e = scores[at + j];
-                    for (y, x) in o.iter_mut().zip(vals) {
-                        *y += e * x;
-                    }
+            // A per-thread buffer, reused across pieces and steps.
+            SCORES.with_borrow_mut(|buf| {
+                buf.clear();
+                buf.resize(len, 0.0);
+                let scores = &mut buf[..];
+                let mut at = 0;
+                for (blk, col) in self.blocks.iter().zip(&self.table) {
+                    let s = self.at(col[r], h, blk.t);
+                    let keys = &blk.k[s..s + blk.t * hd];
+                    dots_into(kernel, qi, keys, blk.t, hd, &mut scores[at..at + blk.t]);
+                    at += blk.t;
                 }
-                at += blk.t;
-            }
-            for y in o.iter_mut() {
-                *y /= sum;
-            }
+                for (x, &keep) in scores.iter_mut().zip(&mask[r * len..(r + 1) * len]) {
+                    *x = if keep != 0 { *x * scale } else { f32::MIN };
+                }
+                let sum = crate::attention::exp_in_place(scores);
+                let mut at = 0;
+                for (blk, col) in self.blocks.iter().zip(&self.table) {
+                    let s = self.at(col[r], h, blk.t);
+                    for (j, vals) in blk.v[s..s + blk.t * hd].chunks_exact(hd).enumerate() {
+                        let e = scores[at + j];
+                        for (y, x) in o.iter_mut().zip(vals) {
+                            *y += e * x;
+                        }
+                    }
+                    at += blk.t;
+                }
+                for y in o.iter_mut() {
+                    *y /= sum;
+                }
+            });
         });
         Ok(out)
     }
