@@ -440,7 +440,7 @@ fn compute<W: Weight>(
 }
 
 /// One register block: `x`'s rows against `w`'s rows, into `sink` at (`row`, `o`); `ahead` (the
-/// next weight rows, possibly empty) is prefetched into the cache meanwhile, O lines per step.
+/// next weight rows, possibly empty) is prefetched into the cache meanwhile, spread over the loop.
 #[allow(clippy::too_many_arguments)]
 fn block<const R: usize, const O: usize, W: Weight>(
     kernel: Kernel,
