@@ -230,35 +230,12 @@ fn grow(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut v[..len]
 }
 
-/// `row[i] = exp(row[i] − max)`, returning `Σ row[i]` (summed in sixteen lanes): softmax without
-/// its division, compiled for the widest vectors the CPU has.
-pub fn exp_in_place(row: &mut [f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F detected (it implies the FMA instructions the code uses).
-            return unsafe { exp_avx512(row) };
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: AVX2 and FMA detected.
-            return unsafe { exp_avx2(row) };
-        }
+crate::simd::widest! {
+    /// `row[i] = exp(row[i] − max)`, returning `Σ row[i]` (summed in sixteen lanes): softmax
+    /// without its division, compiled for the widest vectors the CPU has.
+    pub fn exp_in_place(row: &mut [f32]) -> f32 {
+        exp_loop(row)
     }
-    exp_loop(row)
-}
-
-// Functions of their own rather than `simd::widest`: the closure it takes is not inlined into the
-// AVX-512 wrapper here, which left `exp_f32`'s `mul_add` as libm's software `fmaf` (17x slower).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn exp_avx512(row: &mut [f32]) -> f32 {
-    exp_loop(row)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn exp_avx2(row: &mut [f32]) -> f32 {
-    exp_loop(row)
 }
 
 const LANES: usize = 16;

@@ -161,45 +161,74 @@ impl Geometry {
     }
 }
 
-/// Fills `col` (rows `k0..k1` of the column matrix, `nb` columns each, row-major) with the input
-/// values under output positions `p0..p0 + nb` of one image `x` (cin, h, w).
-fn im2col(g: &Geometry, x: &[f32], k0: usize, k1: usize, p0: usize, nb: usize, col: &mut [f32]) {
-    let (s, d) = (g.stride, g.dilation);
-    for k in k0..k1 {
-        let (c, ky, kx) = (k / (g.kh * g.kw), (k / g.kw) % g.kh, k % g.kw);
-        let row = &mut col[(k - k0) * nb..][..nb];
-        let plane = &x[c * g.h * g.w..][..g.h * g.w];
-        let (mut p, mut i) = (p0, 0);
-        while i < nb {
-            let (oy, ox0) = (p / g.ow, p % g.ow);
-            let run = (g.ow - ox0).min(nb - i);
-            let out = &mut row[i..i + run];
-            let iy = (oy * s + ky * d) as isize - g.ph as isize;
-            if iy < 0 || iy >= g.h as isize {
-                out.fill(0.0);
-            } else {
-                let src = &plane[iy as usize * g.w..][..g.w];
-                // Input column of output column ox: ox * s + off; valid for ox in lo..hi.
-                let off = (kx * d) as isize - g.pw as isize;
-                let lo = if off >= 0 { 0 } else { (-off) as usize }.div_ceil(s);
-                let hi = if (g.w as isize) <= off { 0 } else { (g.w as isize - off) as usize }
-                    .div_ceil(s);
-                let (lo, hi) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
-                let (lo, hi) = (lo - ox0, hi.max(lo) - ox0);
-                out[..lo].fill(0.0);
-                out[hi..].fill(0.0);
-                let start = ((ox0 + lo) * s) as isize + off;
-                if s == 1 {
-                    out[lo..hi].copy_from_slice(&src[start as usize..][..hi - lo]);
+crate::simd::widest! {
+    /// Fills `col` (rows `k0..k1` of the column matrix, `nb` columns each, row-major) with the input
+    /// values under output positions `p0..p0 + nb` of one image `x` (cin, h, w).
+    fn im2col(g: &Geometry, x: &[f32], k0: usize, k1: usize, p0: usize, nb: usize, col: &mut [f32]) {
+        let (s, d) = (g.stride, g.dilation);
+        for k in k0..k1 {
+            let (c, ky, kx) = (k / (g.kh * g.kw), (k / g.kw) % g.kh, k % g.kw);
+            let row = &mut col[(k - k0) * nb..][..nb];
+            let plane = &x[c * g.h * g.w..][..g.h * g.w];
+            let (mut p, mut i) = (p0, 0);
+            while i < nb {
+                let (oy, ox0) = (p / g.ow, p % g.ow);
+                let run = (g.ow - ox0).min(nb - i);
+                let out = &mut row[i..i + run];
+                let iy = (oy * s + ky * d) as isize - g.ph as isize;
+                if iy < 0 || iy >= g.h as isize {
+                    out.fill(0.0);
                 } else {
-                    for (t, o) in out[lo..hi].iter_mut().enumerate() {
-                        *o = src[start as usize + t * s];
+                    let src = &plane[iy as usize * g.w..][..g.w];
+                    // Input column of output column ox: ox * s + off; valid for ox in lo..hi.
+                    let off = (kx * d) as isize - g.pw as isize;
+                    let lo = if off >= 0 { 0 } else { (-off) as usize }.div_ceil(s);
+                    let hi = if (g.w as isize) <= off { 0 } else { (g.w as isize - off) as usize }
+                        .div_ceil(s);
+                    let (lo, hi) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
+                    let (lo, hi) = (lo - ox0, hi.max(lo) - ox0);
+                    out[..lo].fill(0.0);
+                    out[hi..].fill(0.0);
+                    let start = ((ox0 + lo) * s) as isize + off;
+                    if s == 1 {
+                        out[lo..hi].copy_from_slice(&src[start as usize..][..hi - lo]);
+                    } else {
+                        for (t, o) in out[lo..hi].iter_mut().enumerate() {
+                            *o = src[start as usize + t * s];
+                        }
                     }
                 }
+                i += run;
+                p += run;
             }
-            i += run;
-            p += run;
         }
+    }
+}
+
+crate::simd::widest! {
+    /// `acc[i] = part[i]` (`first`) or `acc[i] += part[i]`, in f64.
+    fn widen_into(acc: &mut [f64], part: &[f32], first: bool) {
+        if first {
+            acc.iter_mut().zip(part).for_each(|(a, &p)| *a = p as f64);
+        } else {
+            acc.iter_mut().zip(part).for_each(|(a, &p)| *a += p as f64);
+        }
+    }
+}
+
+crate::simd::widest! {
+    /// `out[i] = max(f32(acc[i]·a + b), 0)`.
+    fn affine_relu(out: &mut [f32], acc: &[f64], a: f64, b: f64) {
+        for (o, &v) in out.iter_mut().zip(acc) {
+            *o = ((v * a + b) as f32).max(0.0);
+        }
+    }
+}
+
+crate::simd::widest! {
+    /// `row[i] += b`.
+    fn add_bias(row: &mut [f32], b: f32) {
+        row.iter_mut().for_each(|v| *v += b);
     }
 }
 
@@ -317,11 +346,7 @@ impl Conv2dGemm<'_> {
                         let part = grow(&mut s.part, g.cout * nb);
                         matmul(g.cout, nb, kc, part.as_mut_ptr(), nb, lhs, k, rhs, rhs_rs, par);
                         let acc = grow(&mut s.acc, g.cout * nb);
-                        if ci == 0 {
-                            acc.iter_mut().zip(part.iter()).for_each(|(a, &p)| *a = p as f64);
-                        } else {
-                            acc.iter_mut().zip(part.iter()).for_each(|(a, &p)| *a += p as f64);
-                        }
+                        widen_into(acc, part, ci == 0);
                     }
                 }
             }
@@ -331,16 +356,13 @@ impl Conv2dGemm<'_> {
                 Epilogue::None => {}
                 Epilogue::Bias(b) => {
                     for (co, &b) in b.iter().enumerate().take(g.cout) {
-                        row(co).iter_mut().for_each(|v| *v += b);
+                        add_bias(row(co), b);
                     }
                 }
                 Epilogue::AffineRelu { alpha, beta } => {
                     let acc = &s.acc[..g.cout * nb];
                     for co in 0..g.cout {
-                        let (a, b) = (alpha[co], beta[co]);
-                        for (o, &v) in row(co).iter_mut().zip(&acc[co * nb..][..nb]) {
-                            *o = ((v * a + b) as f32).max(0.0);
-                        }
+                        affine_relu(row(co), &acc[co * nb..][..nb], alpha[co], beta[co]);
                     }
                 }
             }

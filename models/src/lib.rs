@@ -24,6 +24,7 @@ pub mod inception;
 pub mod pickle;
 pub mod pool;
 pub mod rng;
+mod simd;
 #[cfg(test)]
 mod test_data;
 pub mod weights;

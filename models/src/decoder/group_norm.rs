@@ -124,33 +124,12 @@ struct Group<'a> {
     silu: bool,
 }
 
-/// Normalises one (batch, group) block `x` (its channels one after another) into `d`, with the
-/// widest vector code this CPU runs.
-fn group(g: &Group, x: &[f32], d: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F detected.
-            return unsafe { group_avx512(g, x, d) };
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: AVX2 and FMA detected.
-            return unsafe { group_avx2(g, x, d) };
-        }
+crate::simd::widest! {
+    /// Normalises one (batch, group) block `x` (its channels one after another) into `d`, with
+    /// the widest vector code this CPU runs.
+    fn group(g: &Group, x: &[f32], d: &mut [f32]) {
+        group_loop(g, x, d)
     }
-    group_loop(g, x, d)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn group_avx512(g: &Group, x: &[f32], d: &mut [f32]) {
-    group_loop(g, x, d)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn group_avx2(g: &Group, x: &[f32], d: &mut [f32]) {
-    group_loop(g, x, d)
 }
 
 /// Mean and biased variance in f64 (eight lanes, two passes), then per channel

@@ -226,7 +226,7 @@ fn relu_input(shape: (usize, usize, usize, usize)) -> Tensor {
 #[test]
 fn max_pool_op_equals_candles_max_pool() {
     for shape in [(2, 5, 7, 6), (1, 3, 9, 9), (1, 2, 3, 4), (1, 1, 1, 3), (2, 3, 35, 35)] {
-        for (stride, pad) in [(1, 1), (2, 0)] {
+        for (stride, pad) in [(1, 1), (2, 0), (2, 1), (3, 0)] {
             if pad == 0 && (shape.2 < 3 || shape.3 < 3) {
                 continue;
             }
