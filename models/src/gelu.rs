@@ -12,7 +12,7 @@
 //! f32: within 1 ulp of `x · erfc(−x/√2) / 2` evaluated in f64 by libm over the whole f32 range
 //! (tests below). [`gelu_erf`] takes this path for f32 on the CPU (strided inputs are copied
 //! first); other dtypes and devices use candle's `gelu_erf`.
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, DType, InplaceOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// `h(t) = ln(erfc(z) / t) + z²`, `t = 1 / (1 + z/2)`, as a polynomial in
@@ -191,6 +191,45 @@ impl CustomOp1 for GeluErfF32 {
     }
 }
 
+/// `xs[i] = gelu(xs[i])`, through [`gelu_erf_slice`] a cache-sized block at a time.
+pub fn gelu_erf_slice_in_place(xs: &mut [f32]) {
+    let mut src = [0f32; 1024];
+    for block in xs.chunks_mut(src.len()) {
+        let src = &mut src[..block.len()];
+        src.copy_from_slice(block);
+        gelu_erf_slice(src, block);
+    }
+}
+
+struct GeluErfF32InPlace;
+
+impl InplaceOp1 for GeluErfF32InPlace {
+    fn name(&self) -> &'static str {
+        "gelu-erf-f32-in-place"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        match (storage, layout.contiguous_offsets()) {
+            (CpuStorage::F32(data), Some((start, end))) => {
+                data[start..end].par_chunks_mut(CHUNK).for_each(gelu_erf_slice_in_place);
+                Ok(())
+            }
+            _ => candle_core::bail!("{}: contiguous float32 CPU tensors only", self.name()),
+        }
+    }
+}
+
+/// [`gelu_erf`] of a tensor that shares its storage with no other live tensor (a layer's fresh
+/// output): f32 on the CPU is overwritten in place, saving a buffer as large as the input.
+pub fn gelu_erf_owned(xs: Tensor) -> Result<Tensor> {
+    if xs.dtype() == DType::F32 && xs.device().is_cpu() && xs.is_contiguous() {
+        xs.inplace_op1(&GeluErfF32InPlace)?;
+        Ok(xs)
+    } else {
+        gelu_erf(&xs)
+    }
+}
+
 /// Exact GELU: the vectorised path for f32 on the CPU, candle's `gelu_erf` otherwise.
 pub fn gelu_erf(xs: &Tensor) -> Result<Tensor> {
     if xs.dtype() == DType::F32 && xs.device().is_cpu() {
@@ -233,6 +272,17 @@ mod tests {
         xs.extend([f32::INFINITY, f32::NEG_INFINITY, f32::MIN_POSITIVE, -f32::MIN_POSITIVE]);
         xs.retain(|x| !x.is_nan());
         xs
+    }
+
+    #[test]
+    fn in_place_gives_the_bits_of_the_copying_op() {
+        let v: Vec<f32> = (0..5000).map(|i| (i as f32 * 0.731).sin() * 6.0).collect();
+        let x = Tensor::from_vec(v, (2, 2500), &Device::Cpu).unwrap();
+        let want = gelu_erf(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let owned = (x * 1.0).unwrap();
+        let got = gelu_erf_owned(owned).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
     }
 
     #[test]

@@ -85,7 +85,8 @@ impl Mlp {
         })
     }
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&crate::gelu::gelu_erf(&self.fc1.forward(xs)?)?)
+        // fc1's output is this function's own: GELU overwrites it.
+        self.fc2.forward(&crate::gelu::gelu_erf_owned(self.fc1.forward(xs)?)?)
     }
 }
 
