@@ -166,13 +166,19 @@ crate::simd::widest! {
     /// values under output positions `p0..p0 + nb` of one image `x` (cin, h, w).
     fn im2col(g: &Geometry, x: &[f32], k0: usize, k1: usize, p0: usize, nb: usize, col: &mut [f32]) {
         let (s, d) = (g.stride, g.dilation);
+        let (first_oy, first_ox) = (p0 / g.ow, p0 % g.ow);
         for k in k0..k1 {
             let (c, ky, kx) = (k / (g.kh * g.kw), (k / g.kw) % g.kh, k % g.kw);
             let row = &mut col[(k - k0) * nb..][..nb];
             let plane = &x[c * g.h * g.w..][..g.h * g.w];
-            let (mut p, mut i) = (p0, 0);
+            // Input column of output column ox: ox * s + off; inside the row for ox in lo..hi.
+            let off = (kx * d) as isize - g.pw as isize;
+            let lo_row = if off >= 0 { 0 } else { (-off) as usize }.div_ceil(s);
+            let hi_row =
+                if (g.w as isize) <= off { 0 } else { (g.w as isize - off) as usize }.div_ceil(s);
+            // One run per output row: columns ox0 .. ox0 + run of output row oy.
+            let (mut oy, mut ox0, mut i) = (first_oy, first_ox, 0);
             while i < nb {
-                let (oy, ox0) = (p / g.ow, p % g.ow);
                 let run = (g.ow - ox0).min(nb - i);
                 let out = &mut row[i..i + run];
                 let iy = (oy * s + ky * d) as isize - g.ph as isize;
@@ -180,26 +186,20 @@ crate::simd::widest! {
                     out.fill(0.0);
                 } else {
                     let src = &plane[iy as usize * g.w..][..g.w];
-                    // Input column of output column ox: ox * s + off; valid for ox in lo..hi.
-                    let off = (kx * d) as isize - g.pw as isize;
-                    let lo = if off >= 0 { 0 } else { (-off) as usize }.div_ceil(s);
-                    let hi = if (g.w as isize) <= off { 0 } else { (g.w as isize - off) as usize }
-                        .div_ceil(s);
-                    let (lo, hi) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
+                    let (lo, hi) = (lo_row.clamp(ox0, ox0 + run), hi_row.clamp(ox0, ox0 + run));
                     let (lo, hi) = (lo - ox0, hi.max(lo) - ox0);
                     out[..lo].fill(0.0);
                     out[hi..].fill(0.0);
-                    let start = ((ox0 + lo) * s) as isize + off;
+                    let src = &src[(((ox0 + lo) * s) as isize + off) as usize..];
                     if s == 1 {
-                        out[lo..hi].copy_from_slice(&src[start as usize..][..hi - lo]);
+                        out[lo..hi].copy_from_slice(&src[..hi - lo]);
                     } else {
-                        for (t, o) in out[lo..hi].iter_mut().enumerate() {
-                            *o = src[start as usize + t * s];
-                        }
+                        out[lo..hi].iter_mut().zip(src.iter().step_by(s)).for_each(|(o, v)| *o = *v);
                     }
                 }
                 i += run;
-                p += run;
+                oy += 1;
+                ox0 = 0;
             }
         }
     }
