@@ -21,7 +21,7 @@ pub mod winograd;
 pub use layer::{conv2d, Conv2d};
 
 /// Output positions (columns of the GEMM) per block.
-const BLOCK_COLS: usize = 1024;
+const BLOCK_COLS: usize = 512;
 
 /// False when the environment sets `EMU_EVAL_CONV=candle`: every convolution then runs
 /// through candle's `conv2d`, as before this module existed.
