@@ -217,10 +217,20 @@ crate::simd::widest! {
 }
 
 crate::simd::widest! {
-    /// `out[i] = max(f32(acc[i]·a + b), 0)`.
-    fn affine_relu(out: &mut [f32], acc: &[f64], a: f64, b: f64) {
-        for (o, &v) in out.iter_mut().zip(acc) {
-            *o = ((v * a + b) as f32).max(0.0);
+    /// `out[i] = max(f32(s·a + b), 0)` with `s = earlier[i] + part[i]` in f64, or `part[i]`
+    /// alone for a single chunk.
+    fn affine_relu(out: &mut [f32], earlier: Option<&[f64]>, part: &[f32], a: f64, b: f64) {
+        match earlier {
+            Some(acc) => {
+                for ((o, &e), &p) in out.iter_mut().zip(acc).zip(part) {
+                    *o = (((e + p as f64) * a + b) as f32).max(0.0);
+                }
+            }
+            None => {
+                for (o, &p) in out.iter_mut().zip(part) {
+                    *o = ((p as f64 * a + b) as f32).max(0.0);
+                }
+            }
         }
     }
 }
@@ -325,6 +335,8 @@ impl Conv2dGemm<'_> {
         // Taken out of the thread-local (not borrowed) so that a nested call on this thread, from
         // work stealing inside a parallel GEMM, finds it empty instead of borrowed.
         let mut s = SCRATCH.take();
+        // SAFETY: row co of this block is dst[co * pos..][..nb], inside the output.
+        let row = |co: usize| unsafe { std::slice::from_raw_parts_mut(dst.add(co * pos), nb) };
         {
             let chunks: Vec<(usize, usize)> =
                 (0..k).step_by(chunk.max(1)).map(|k0| (k0, (k0 + chunk).min(k))).collect();
@@ -342,28 +354,26 @@ impl Conv2dGemm<'_> {
                     Epilogue::None | Epilogue::Bias(_) => {
                         matmul(g.cout, nb, kc, dst, pos, lhs, k, rhs, rhs_rs, par)
                     }
-                    Epilogue::AffineRelu { .. } => {
+                    Epilogue::AffineRelu { alpha, beta } => {
                         let part = grow(&mut s.part, g.cout * nb);
                         matmul(g.cout, nb, kc, part.as_mut_ptr(), nb, lhs, k, rhs, rhs_rs, par);
                         let acc = grow(&mut s.acc, g.cout * nb);
-                        widen_into(acc, part, ci == 0);
+                        if ci + 1 < chunks.len() {
+                            widen_into(acc, part, ci == 0);
+                        } else {
+                            // The last chunk: its sum and the epilogue in one pass.
+                            for co in 0..g.cout {
+                                let r = co * nb..(co + 1) * nb;
+                                let earlier = (ci > 0).then(|| &acc[r.clone()]);
+                                affine_relu(row(co), earlier, &part[r], alpha[co], beta[co]);
+                            }
+                        }
                     }
                 }
             }
-            // SAFETY: row co of this block is dst[co * pos..][..nb], inside the output.
-            let row = |co: usize| unsafe { std::slice::from_raw_parts_mut(dst.add(co * pos), nb) };
-            match self.epilogue {
-                Epilogue::None => {}
-                Epilogue::Bias(b) => {
-                    for (co, &b) in b.iter().enumerate().take(g.cout) {
-                        add_bias(row(co), b);
-                    }
-                }
-                Epilogue::AffineRelu { alpha, beta } => {
-                    let acc = &s.acc[..g.cout * nb];
-                    for co in 0..g.cout {
-                        affine_relu(row(co), &acc[co * nb..][..nb], alpha[co], beta[co]);
-                    }
+            if let Epilogue::Bias(b) = self.epilogue {
+                for (co, &b) in b.iter().enumerate().take(g.cout) {
+                    add_bias(row(co), b);
                 }
             }
         }

@@ -192,7 +192,7 @@ impl CustomOp1 for GeluErfF32 {
 }
 
 /// `xs[i] = gelu(xs[i])`, through [`gelu_erf_slice`] a cache-sized block at a time.
-pub fn gelu_erf_slice_in_place(xs: &mut [f32]) {
+fn gelu_erf_slice_in_place(xs: &mut [f32]) {
     let mut src = [0f32; 1024];
     for block in xs.chunks_mut(src.len()) {
         let src = &mut src[..block.len()];
