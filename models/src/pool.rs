@@ -23,8 +23,7 @@ pub fn spinning_threads() -> usize {
 /// Runs `f` over ranges covering `0..n` on the spinning pool, the caller taking a share; returns
 /// when every range is done. Its workers spin a while after each loop before they sleep, so the
 /// short loops of a decoding step (~30 per token: its GEMVs and attention) start without a
-/// wake-up. Called from
-/// inside one of its own loops it runs `f(0..n)` in place.
+/// wake-up. Called from inside one of its own loops it runs `f(0..n)` in place.
 pub fn spinning_chunks(n: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
     candle_core::utils::barrier_pool().execute_chunked(n, f)
 }

@@ -475,12 +475,6 @@ fn reduce(l: [f32; LANES]) -> f32 {
     ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]))
 }
 
-/// A dot product from its sixteen lane sums and the tail (`in mod 16` elements), fused in order.
-#[inline(always)]
-fn finish<W: Weight>(lanes: [f32; LANES], x_tail: &[f32], w_tail: &[W]) -> f32 {
-    tail(reduce(lanes), x_tail, w_tail)
-}
-
 /// The tail (`in mod 16` elements) fused onto the reduced lanes, in order.
 #[inline(always)]
 fn tail<W: Weight>(sum: f32, x_tail: &[f32], w_tail: &[W]) -> f32 {
@@ -520,7 +514,7 @@ fn scalar_dots<const R: usize, const O: usize, W: Weight>(
                     *a = xv.mul_add(wv.widen(), *a);
                 }
             }
-            *out = finish(acc, &xi[body..], &wj[body..]);
+            *out = tail(reduce(acc), &xi[body..], &wj[body..]);
         }
     }
 }

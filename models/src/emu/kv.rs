@@ -6,17 +6,17 @@
 //! per row and block), not the keys and values, and a decoding step's attention reads the blocks
 //! through them, in parallel over (row, head), each row alone (so its bits do not depend on the
 //! batch). Other dtypes and devices keep dense (b, heads, capacity, head_dim) buffers.
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Result, Tensor};
-use std::cell::RefCell;
+
+use super::gemv::{dots_into, Kernel};
 
 thread_local! {
     /// One (row, head)'s attention scores in [`PagedKv::attend`].
     static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
-
-use super::gemv::{dots_into, Kernel};
 
 /// Per-layer key/value cache.
 #[derive(Debug, Clone, Default)]
